@@ -1,0 +1,39 @@
+# The trips analytics dashboard. Quick start: `make run` (the app), `make test` (the suite).
+SHELL := /bin/bash
+PY := .venv/bin/python
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup venv db browser run test bench stop clean
+
+setup: venv db  ## shared, idempotent: virtualenv + a PostGIS with the schema applied
+
+venv: .venv/.installed
+.venv/.installed: requirements.txt
+	@command -v python3 >/dev/null || { echo "python3 is required"; exit 1; }
+	@python3 -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "installing python3-venv"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+	python3 -m venv .venv
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q -r requirements.txt
+	touch $@
+
+db: venv  ## use DATABASE_URL if set, else start the project's own cluster under .pgdata/
+	@if [ -z "$$DATABASE_URL" ]; then scripts/localpg.sh start; fi
+	$(PY) -m core migrate
+
+browser:  ## Debian's Chromium, for the end-to-end tests (Playwright drives it)
+	@command -v chromium >/dev/null || { echo "installing chromium (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: setup  ## apply the schema, load the sample when empty, serve http://localhost:8501
+	$(PY) -m core load-sample-if-empty data/trips.csv
+	$(PY) -m streamlit run dashboard/app.py --server.port 8501
+
+test: setup browser  ## the whole suite, on throwaway databases
+	$(PY) -m pytest -q tests
+
+bench: setup  ## benchmarks; figures are printed and written to bench/out/
+	$(PY) -m bench.run
+
+stop:  ## stop the project's own cluster
+	scripts/localpg.sh stop

@@ -1,0 +1,166 @@
+"""The trips analytics core: the one facade the dashboard, the CLI and the tests call.
+
+Ingestion::
+
+    ingest_file(path, max_bad_rows="1%", force=False) -> JobResult
+    JobManager().submit(path) -> job_id            # background workers (the dashboard)
+    jobs(), job(job_id), rejects(job_id), cancel_job(job_id)
+    JobWatcher()                                   # LISTEN/NOTIFY -> threading.Condition
+
+Analytics (exact, from summaries kept current at ingest)::
+
+    trip_groups(cell="medium", bucket_hours=3, regions=..., ...) -> dict
+    weekly_average(region=... | bbox=(west, south, east, north), by="origin", ...) -> dict
+    bonus_answers() -> dict
+    stats(), regions(), datasources(), hour_totals(), region_extents()
+
+Every function takes ``url`` (an SQLAlchemy URL); by default ``DATABASE_URL`` or the local
+cluster of ``make run``. Heavy libraries are imported only by the functions that need them.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import FileRejected, InvalidFilter, JobCancelled, TooManyBadRows, TripsError
+
+if TYPE_CHECKING:
+    from .events import JobWatcher
+    from .ingest.jobs import JobResult
+    from .jobmanager import JobManager
+
+__all__ = [
+    "migrate", "ingest_file", "JobManager", "JobWatcher", "jobs", "job", "rejects", "cancel_job",
+    "reap_interrupted", "stats", "regions", "datasources", "hour_totals", "region_extents",
+    "trip_groups", "weekly_average", "bonus_answers", "data_version",
+    "TripsError", "FileRejected", "TooManyBadRows", "JobCancelled", "InvalidFilter",
+]
+
+
+def _engine(url: str | None):
+    from .db import engine
+    return engine(url)
+
+
+def migrate(url: str | None = None) -> list[str]:
+    """Apply the schema (sql/NN_*.sql) not yet applied; returns the files applied."""
+    from .db import migrate as _migrate
+    return _migrate(url)
+
+
+# -- ingestion --------------------------------------------------------------------------------
+
+def ingest_file(path: str, *, file_name: str | None = None, max_bad_rows: str | None = None,
+                force: bool = False, source: str = "cli", url: str | None = None) -> "JobResult":
+    """Ingest one CSV (or gzip CSV) file in this thread, atomically; returns its outcome."""
+    from .ingest.jobs import ingest_file as _ingest
+    return _ingest(path, file_name=file_name, max_bad_rows=max_bad_rows, force=force,
+                   source=source, url=url)
+
+
+def __getattr__(name: str):
+    if name == "JobManager":
+        from .jobmanager import JobManager
+        return JobManager
+    if name == "JobWatcher":
+        from .events import JobWatcher
+        return JobWatcher
+    raise AttributeError(name)
+
+
+def _job_dict(row) -> dict[str, Any]:
+    d = dict(row)
+    for k in ("created_at", "started_at", "updated_at", "finished_at"):
+        if d.get(k) is not None:
+            d[k] = d[k].isoformat()
+    return d
+
+
+def jobs(limit: int = 100, url: str | None = None) -> list[dict[str, Any]]:
+    """Jobs, newest first (jobs of dead processes are marked interrupted first)."""
+    from .queries import query
+    reap_interrupted(url)
+    with _engine(url).connect() as c:
+        return [_job_dict(r) for r in c.execute(query("jobs_list"), {"limit": limit}).mappings()]
+
+
+def job(job_id: int, url: str | None = None) -> dict[str, Any] | None:
+    from .queries import query
+    with _engine(url).connect() as c:
+        row = c.execute(query("job_get"), {"job_id": job_id}).mappings().first()
+    return _job_dict(row) if row else None
+
+
+def rejects(job_id: int, limit: int | None = None, url: str | None = None) -> list[dict[str, Any]]:
+    """The rejected records of a job, by line: line, column, reason, message, raw."""
+    from .queries import query
+    with _engine(url).connect() as c:
+        rows = c.execute(query("job_rejects"), {"job_id": job_id, "limit": limit}).mappings()
+        return [{"line": r["line"], "column": r["column_name"], "reason": r["reason"],
+                 "message": r["message"], "raw": r["raw"]} for r in rows]
+
+
+def cancel_job(job_id: int, url: str | None = None) -> str | None:
+    """Ask a queued or running job to stop; returns its status, or None if it had ended."""
+    from .ingest.jobs import cancel_job as _cancel
+    return _cancel(job_id, url)
+
+
+def reap_interrupted(url: str | None = None) -> list[int]:
+    """Mark as interrupted the jobs whose process died; returns their ids."""
+    from .ingest.jobs import reap_interrupted as _reap
+    return _reap(url)
+
+
+# -- totals -----------------------------------------------------------------------------------
+
+def stats(url: str | None = None) -> dict[str, Any]:
+    """Trips stored, regions, datasources, first and last datetime."""
+    from .totals import stats as _stats
+    return _stats(_engine(url))
+
+
+def regions(url: str | None = None) -> list[str]:
+    return stats(url)["regions"]
+
+
+def datasources(url: str | None = None) -> list[str]:
+    return stats(url)["datasources"]
+
+
+def hour_totals(url: str | None = None) -> list[dict]:
+    from .totals import hour_totals as _hours
+    return _hours(_engine(url))
+
+
+def region_extents(url: str | None = None) -> dict:
+    from .totals import region_extents as _extents
+    return _extents(_engine(url))
+
+
+def data_version(url: str | None = None) -> int:
+    """Changes whenever a job completes: a cache key for answers."""
+    from .queries import query
+    with _engine(url).connect() as c:
+        return int(c.execute(query("data_version")).scalar())
+
+
+# -- analytics --------------------------------------------------------------------------------
+
+def trip_groups(**kwargs) -> dict[str, Any]:
+    """Similar-trip groups; see :func:`core.groups.trip_groups`."""
+    from .groups import trip_groups as _groups
+    url = kwargs.pop("url", None)
+    return _groups(_engine(url), **kwargs)
+
+
+def weekly_average(**kwargs) -> dict[str, Any]:
+    """Weekly average trips for a region or a box; see :func:`core.weekly.weekly_average`."""
+    from .weekly import weekly_average as _weekly
+    url = kwargs.pop("url", None)
+    return _weekly(_engine(url), **kwargs)
+
+
+def bonus_answers(url: str | None = None) -> dict[str, Any]:
+    """The two bonus questions (sql/03_bonus_queries.sql)."""
+    from .bonus import bonus_answers as _bonus
+    return _bonus(_engine(url))

@@ -1,0 +1,47 @@
+"""Settings, from the environment, with safe defaults. One place for every knob."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = ROOT / "sql"
+
+
+def _local_cluster_url() -> str:
+    # The cluster that `make run` starts (scripts/localpg.sh): a Unix socket under .pgdata/run.
+    return f"postgresql+psycopg2://postgres@/trips?host={ROOT / '.pgdata' / 'run'}"
+
+
+def _env(name: str, default, cast=str):
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else cast(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Each setting: environment variable TRIPS_<NAME> (DATABASE_URL for the database)."""
+
+    database_url: str = field(default_factory=lambda: _env("DATABASE_URL", _local_cluster_url()),
+                              metadata={"help": "SQLAlchemy URL of the PostGIS database"})
+    workers: int = field(default_factory=lambda: _env("TRIPS_WORKERS", 2, int),
+                         metadata={"help": "ingest jobs run at once by a JobManager"})
+    batch_rows: int = field(default_factory=lambda: _env("TRIPS_BATCH_ROWS", 50_000, int),
+                            metadata={"help": "records parsed and sent to COPY per batch"})
+    max_line_bytes: int = field(default_factory=lambda: _env("TRIPS_MAX_LINE_BYTES", 1 << 20, int),
+                                metadata={"help": "a physical line longer than this fails the file"})
+    max_bad_rows: str = field(default_factory=lambda: _env("TRIPS_MAX_BAD_ROWS", "1%"),
+                              metadata={"help": "default rejects allowed per file: N rows or P%"})
+    progress_seconds: float = field(default_factory=lambda: _env("TRIPS_PROGRESS_SECONDS", 0.5, float),
+                                    metadata={"help": "how often a running job writes its progress"})
+    query_timeout_ms: int = field(default_factory=lambda: _env("TRIPS_QUERY_TIMEOUT_MS", 30_000, int),
+                                  metadata={"help": "statement_timeout of the dashboard's read queries"})
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+def settings() -> Settings:
+    return Settings()

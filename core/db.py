@@ -1,0 +1,101 @@
+"""Engine, connections and migrations.
+
+Migrations are the files ``sql/NN_*.sql``, applied in order, each once, each in its own
+transaction, and recorded in ``schema_migrations``.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine, make_url
+
+from .config import SQL_DIR, settings
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+_MIGRATION_LOCK = 7311  # advisory lock key: one migrator at a time
+
+
+def database_url(url: str | None = None) -> str:
+    return url or settings().database_url
+
+
+def engine(url: str | None = None) -> Engine:
+    """One pooled engine per database URL, shared by the whole process."""
+    url = database_url(url)
+    with _lock:
+        if url not in _engines:
+            _engines[url] = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        return _engines[url]
+
+
+def dispose_all() -> None:
+    with _lock:
+        for eng in _engines.values():
+            eng.dispose()
+        _engines.clear()
+
+
+def psycopg_dsn(url: str | None = None) -> str:
+    """The libpq connection string of a SQLAlchemy URL (for raw psycopg2 connections)."""
+    u = make_url(database_url(url))
+    parts = {
+        "dbname": u.database, "user": u.username, "password": u.password,
+        "host": u.host or u.query.get("host"), "port": u.port or u.query.get("port"),
+    }
+    return " ".join(f"{k}='{_quote(str(v))}'" for k, v in parts.items() if v)
+
+
+def _quote(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("'", "\\'")
+
+
+@contextmanager
+def raw_connection(url: str | None = None, autocommit: bool = False) -> Iterator:
+    """A dedicated psycopg2 connection (not from the pool): COPY, LISTEN, progress writers."""
+    import psycopg2
+
+    conn = psycopg2.connect(psycopg_dsn(url), application_name="trips")
+    conn.autocommit = autocommit
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def migration_files() -> list:
+    return sorted(p for p in SQL_DIR.glob("[0-9][0-9]_*.sql"))
+
+
+def migrate(url: str | None = None) -> list[str]:
+    """Apply the migrations not yet applied; return their file names."""
+    applied: list[str] = []
+    with raw_connection(url) as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " name text PRIMARY KEY, sha256 text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            conn.commit()
+            cur.execute("SELECT name FROM schema_migrations")
+            done = {r[0] for r in cur.fetchall()}
+            for path in migration_files():
+                if path.name in done:
+                    continue
+                body = path.read_text()
+                cur.execute(body)
+                cur.execute(
+                    "INSERT INTO schema_migrations (name, sha256) VALUES (%s, %s)",
+                    (path.name, hashlib.sha256(body.encode()).hexdigest()),
+                )
+                conn.commit()
+                applied.append(path.name)
+            cur.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+            conn.commit()
+    return applied

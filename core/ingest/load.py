@@ -1,0 +1,243 @@
+"""Load: stream a file's good rows into its own partition with binary COPY, in one transaction.
+
+Parsing and validation run in a producer thread while PostgreSQL ingests the previous batch
+(the two cores work side by side). The caller owns the transaction: it commits together with the
+job's final state, or rolls back and nothing of the file remains.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import queue
+import re
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from psycopg2 import sql as pgsql
+
+from ..errors import FileRejected, JobCancelled, TooManyBadRows
+from ..queries import pg
+from .encode import HEADER, TRAILER, encode_rows
+from .read import open_source, records
+from .validate import Reject, validate
+
+
+@dataclass
+class Progress:
+    """Counters a running job shares with its progress reporter."""
+
+    file_size: int = 0
+    phase: str = "queued"
+    bytes_read: int = 0
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    started: float = field(default_factory=time.monotonic)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    timings: dict = field(default_factory=dict)  # seconds per phase, for benchmarks
+
+    def lap(self, phase: str) -> None:
+        """Enter ``phase``; the time since the previous lap is booked to the previous phase."""
+        now = time.monotonic()
+        self.timings[self.phase] = round(self.timings.get(self.phase, 0) + now - self._lap, 3)
+        self.phase, self._lap = phase, now
+
+    def __post_init__(self):
+        self._lap = time.monotonic()
+
+
+@dataclass(frozen=True)
+class BadRowLimit:
+    """--max-bad-rows: ``N`` rows, or ``P%`` of the records read."""
+
+    count: int | None = None
+    percent: float | None = None
+
+    @classmethod
+    def parse(cls, text: str | int) -> "BadRowLimit":
+        s = str(text).strip()
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", s)
+        if m and float(m.group(1)) <= 100:
+            return cls(percent=float(m.group(1)))
+        if re.fullmatch(r"\d+", s):
+            return cls(count=int(s))
+        raise ValueError(f"--max-bad-rows must be a number of rows (like 100) or a percentage "
+                         f"(like 1%), not {text!r}")
+
+    def exceeded(self, rejected: int, read: int, final: bool) -> bool:
+        if self.count is not None:
+            return rejected > self.count
+        return final and rejected > read * (self.percent or 0) / 100.0
+
+    def __str__(self) -> str:
+        return f"{self.count}" if self.count is not None else f"{self.percent:g}%"
+
+
+class _Dimensions:
+    """Name -> id for regions and datasources; new names are added in their own short
+    transaction, so concurrent loads never wait on each other's dimension rows."""
+
+    def __init__(self, conn):
+        self._conn = conn
+        self._ids = {"regions": {}, "datasources": {}}
+
+    def ids(self, kind: str, names: list[str]) -> np.ndarray:
+        known = self._ids[kind]
+        uniq, inverse = np.unique(np.asarray(names, dtype=object), return_inverse=True)
+        missing = [u for u in uniq if u not in known]
+        if missing:
+            with self._conn.cursor() as cur:
+                cur.execute(pg(f"dimension_{kind}_upsert"), {"names": missing})
+                cur.execute(pg(f"dimension_{kind}_ids"), {"names": missing})
+                known.update(dict(cur.fetchall()))
+        return np.array([known[u] for u in uniq], dtype=np.int16)[inverse]
+
+
+class _Pipe(io.RawIOBase):
+    """The read side of the producer -> COPY pipeline (what psycopg2's copy_expert reads)."""
+
+    def __init__(self, q: queue.Queue):
+        self._q, self._buf, self._eof = q, b"", False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._buf and not self._eof:
+            item = self._q.get()
+            if item is None:
+                self._eof = True
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                self._buf = item
+        if size < 0 or size >= len(self._buf):
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:size], self._buf[size:]
+        return out
+
+
+class RejectSpool:
+    """Rejects of one file, spooled to disk as CSV ready for COPY (a file may have millions)."""
+
+    def __init__(self):
+        self._file = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", newline="")
+        self._writer = csv.writer(self._file)
+        self.count = 0
+
+    def add(self, job_id: int, rejects: list[Reject]) -> None:
+        for r in rejects:
+            self._writer.writerow((job_id, r.line, r.column or "", r.reason, r.message,
+                                   r.raw.replace("\x00", "")))
+        self.count += len(rejects)
+
+    def copy_into(self, cur) -> None:
+        self._file.seek(0)
+        cur.copy_expert("COPY rejects (job_id, line, column_name, reason, message, raw) "
+                        "FROM STDIN WITH (FORMAT csv, NULL '')", self._file, size=1 << 20)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: BadRowLimit,
+              progress: Progress, spool: RejectSpool, *, batch_rows: int, max_line_bytes: int) -> None:
+    """COPY the good rows of ``path`` into ``trips`` (a new partition for this job), update the
+    summaries and store the rejects, inside ``conn``'s open transaction. Raises FileRejected,
+    TooManyBadRows or JobCancelled, leaving the rollback to the caller."""
+    table = f"trips_p{int(job_id)}"
+    with conn.cursor() as cur:
+        cur.execute("SELECT create_job_partition(%s)", (job_id,))
+        q: queue.Queue = queue.Queue(maxsize=4)
+        failure: list[BaseException] = []
+        producer = threading.Thread(
+            target=_produce, name=f"parse-{job_id}", daemon=True,
+            args=(q, failure, _Dimensions(dims_conn), job_id, path, file_name, limit, progress,
+                  spool, batch_rows, max_line_bytes))
+        producer.start()
+        copy = pgsql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(pgsql.Identifier(table))
+        try:
+            cur.copy_expert(copy, _Pipe(q), size=1 << 20)
+        except BaseException:
+            progress.cancel.set()  # stop the producer if COPY itself failed
+            _drain(q, producer)
+            if failure:
+                raise failure[0] from None
+            raise
+        producer.join()
+        if failure:
+            raise failure[0]
+        if progress.cancel.is_set():
+            raise JobCancelled(f"{file_name}: cancelled; nothing of the file was loaded")
+        if limit.exceeded(progress.rows_rejected, progress.rows_read, final=True):
+            raise _too_many(file_name, progress, limit)
+        progress.lap("indexing")
+        cur.execute("SELECT attach_job_partition(%s)", (job_id,))
+        progress.lap("summarising")
+        cur.execute("SELECT summarise_job(%s)", (job_id,))
+        if spool.count:
+            spool.copy_into(cur)
+        progress.lap("committing")
+
+
+def _too_many(file_name: str, progress: Progress, limit: BadRowLimit) -> TooManyBadRows:
+    return TooManyBadRows(
+        f"{file_name}: {progress.rows_rejected:,} of {progress.rows_read:,} rows were rejected, more "
+        f"than --max-bad-rows {limit} allows; nothing of the file was loaded (see the rejects)")
+
+
+def _drain(q: queue.Queue, producer: threading.Thread) -> None:
+    while producer.is_alive():
+        try:
+            q.get(timeout=0.1)
+        except queue.Empty:
+            pass
+
+
+def _produce(q, failure, dims, job_id, path, file_name, limit, progress, spool, batch_rows,
+             max_line_bytes) -> None:
+    try:
+        src = open_source(path, file_name)
+        q.put(HEADER)
+        starts: list[int] = []
+        ends: list[int] = []
+        recs: list[list[str]] = []
+        for start, end, rec in records(src, max_line_bytes):
+            if not rec:  # a blank line holds no trip
+                continue
+            starts.append(start)
+            ends.append(end)
+            recs.append(rec)
+            if len(recs) >= batch_rows:
+                _batch(q, dims, job_id, file_name, limit, progress, spool, src, starts, ends, recs)
+                starts, ends, recs = [], [], []
+                if progress.cancel.is_set():
+                    return
+        if recs:
+            _batch(q, dims, job_id, file_name, limit, progress, spool, src, starts, ends, recs)
+        progress.bytes_read = src.counter.bytes_read
+        q.put(TRAILER)
+    except BaseException as e:  # handed to the COPY side, which re-raises it
+        failure.append(e)
+    finally:
+        q.put(None)
+
+
+def _batch(q, dims, job_id, file_name, limit, progress, spool, src, starts, ends, recs) -> None:
+    rows, rejects = validate(starts, ends, recs, src.bad_utf8_lines)
+    if rejects:
+        spool.add(job_id, rejects)
+    progress.rows_read += len(recs)
+    progress.rows_rejected += len(rejects)
+    progress.bytes_read = src.counter.bytes_read
+    if limit.exceeded(progress.rows_rejected, progress.rows_read, final=False):
+        raise _too_many(file_name, progress, limit)
+    if len(rows):
+        body = encode_rows(job_id, dims.ids("regions", rows.region), dims.ids("datasources", rows.datasource),
+                           rows.ts_us, rows.o_lon, rows.o_lat, rows.d_lon, rows.d_lat)
+        q.put(body)
+        progress.rows_loaded += len(rows)

@@ -1,0 +1,212 @@
+"""Validate: CSV records -> typed columns of good rows, plus rejects with line, column and reason.
+
+The common case is checked vectorised (pyarrow compute over a batch); only the records that fail
+are looked at one by one, to say exactly what is wrong with them.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .read import COLUMNS
+
+_POINT = r"^\s*POINT\s*\(\s*([^\s()]+)\s+([^\s()]+)\s*\)\s*$"
+_POINT_RE = re.compile(_POINT, re.IGNORECASE)
+_NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+_DATETIME = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?$"
+_DATETIME_RE = re.compile(_DATETIME)
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
+RAW_MAX_CHARS = 1000
+
+
+@dataclass
+class Reject:
+    line: int
+    column: str | None
+    reason: str
+    message: str
+    raw: str
+
+
+@dataclass
+class GoodRows:
+    """Typed columns of the rows that passed, all of the same length."""
+
+    region: list[str]
+    datasource: list[str]
+    ts_us: np.ndarray          # int64, microseconds since 2000-01-01 (PostgreSQL's epoch), local time
+    o_lon: np.ndarray
+    o_lat: np.ndarray
+    d_lon: np.ndarray
+    d_lat: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+
+def validate(starts: list[int], ends: list[int], recs: list[list[str]],
+             bad_utf8_lines: set[int] | None = None) -> tuple[GoodRows, list[Reject]]:
+    """Split a batch of records into good rows and rejects (one reject per bad record)."""
+    n = len(recs)
+    ok = np.array([len(r) == 5 for r in recs], dtype=bool)
+    if bad_utf8_lines:
+        for i in range(n):
+            if any(starts[i] <= b <= ends[i] for b in bad_utf8_lines):
+                ok[i] = False
+    idx = np.flatnonzero(ok)
+    five = [recs[i] for i in idx] if len(idx) < n else recs
+    if five:
+        cols = [pa.array(c, type=pa.string()) for c in zip(*five)]
+    else:
+        cols = [pa.array([], type=pa.string()) for _ in COLUMNS]
+    region, origin, destination, when, source = cols
+    region, source = pc.utf8_trim_whitespace(region), pc.utf8_trim_whitespace(source)
+    good = pc.and_(pc.greater(pc.utf8_length(region), 0), pc.greater(pc.utf8_length(source), 0))
+    o_lon, o_lat, o_ok = _points(origin)
+    d_lon, d_lat, d_ok = _points(destination)
+    ts, t_ok = _timestamps(when)
+    sub_ok = np.asarray(good.to_numpy(zero_copy_only=False), dtype=bool) & o_ok & d_ok & t_ok
+    ok[idx] = sub_ok
+    rejects = [_explain(starts[i], recs[i], i in _bad_set(starts[i], ends[i], bad_utf8_lines))
+               for i in np.flatnonzero(~ok)]
+    keep = np.flatnonzero(sub_ok)
+    take = pa.array(keep, type=pa.int64())
+    rows = GoodRows(
+        region=pc.take(region, take).to_pylist(),
+        datasource=pc.take(source, take).to_pylist(),
+        ts_us=ts[keep], o_lon=o_lon[keep], o_lat=o_lat[keep], d_lon=d_lon[keep], d_lat=d_lat[keep],
+    )
+    return rows, rejects
+
+
+def _bad_set(start: int, end: int, bad: set[int] | None) -> set:
+    return {0} if bad and any(start <= b <= end for b in bad) else set()
+
+
+def _points(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lon, lat, ok) of WKT points; lon in [-180, 180], lat in [-90, 90], finite."""
+    n = len(arr)
+    if n == 0:
+        return np.empty(0), np.empty(0), np.empty(0, dtype=bool)
+    parts = pc.extract_regex(arr, r"(?i)^\s*POINT\s*\(\s*(?P<x>[^\s()]+)\s+(?P<y>[^\s()]+)\s*\)\s*$")
+    xs, ys = pc.struct_field(parts, "x"), pc.struct_field(parts, "y")
+    ok = pc.and_(pc.match_substring_regex(xs, _NUMBER), pc.match_substring_regex(ys, _NUMBER))
+    ok = pc.fill_null(ok, False)
+    xs = pc.if_else(ok, xs, "0")
+    ys = pc.if_else(ok, ys, "0")
+    lon = pc.cast(xs, pa.float64()).to_numpy(zero_copy_only=False)
+    lat = pc.cast(ys, pa.float64()).to_numpy(zero_copy_only=False)
+    okn = np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+    okn &= np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180.0) & (np.abs(lat) <= 90.0)
+    return lon, lat, okn
+
+
+def _timestamps(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(microseconds since 2000-01-01, ok) of ISO 8601 local datetimes."""
+    n = len(arr)
+    if n == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
+    arr = pc.utf8_trim_whitespace(arr)
+    ok = pc.fill_null(pc.match_substring_regex(arr, _DATETIME), False)
+    filled = pc.if_else(ok, arr, "2000-01-01 00:00:00")
+    try:
+        ts = pc.cast(filled, pa.timestamp("us")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        okn = np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # A well-formed but impossible date (2018-02-30) somewhere in the batch: row by row.
+        okn = np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+        ts = np.zeros(n, dtype=np.int64)
+        for i, s in enumerate(filled.to_pylist()):
+            parsed = _parse_datetime(s)
+            if parsed is None:
+                okn[i] = False
+            else:
+                ts[i] = parsed
+        return ts, okn
+    return ts - _PG_EPOCH_US, okn
+
+
+def _parse_datetime(s: str) -> int | None:
+    """Microseconds since 2000-01-01 of a local ISO datetime, or None."""
+    try:
+        d = datetime.fromisoformat(s.strip())
+    except ValueError:
+        return None
+    if d.tzinfo is not None:
+        return None
+    delta = d - datetime(2000, 1, 1)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _explain(line: int, rec: list[str], bad_utf8: bool) -> Reject:
+    """Why a record was rejected: the first problem found, in words."""
+    raw = ",".join(rec)[:RAW_MAX_CHARS]
+    if bad_utf8:
+        return Reject(line, None, "invalid_encoding",
+                      "the record is not valid UTF-8 text (save the file as UTF-8)", raw)
+    if len(rec) != 5:
+        return Reject(line, None, "field_count",
+                      f"expected 5 fields ({', '.join(COLUMNS)}), found {len(rec)}", raw)
+    region, origin, destination, when, source = rec
+    if not region.strip():
+        return Reject(line, "region", "empty_value", "region is empty", raw)
+    for col, text in (("origin_coord", origin), ("destination_coord", destination)):
+        problem = _point_problem(text)
+        if problem:
+            return Reject(line, col, problem[0], f'{col} "{_clip(text)}" {problem[1]}', raw)
+    problem = _datetime_problem(when)
+    if problem:
+        return Reject(line, "datetime", problem[0], f'datetime "{_clip(when)}" {problem[1]}', raw)
+    if not source.strip():
+        return Reject(line, "datasource", "empty_value", "datasource is empty", raw)
+    return Reject(line, None, "invalid_row", "the record could not be read", raw)
+
+
+def _clip(s: str, n: int = 80) -> str:
+    return s if len(s) <= n else s[:n] + "..."
+
+
+def _point_problem(text: str) -> tuple[str, str] | None:
+    m = _POINT_RE.match(text)
+    if not m:
+        kind = re.match(r"^\s*([A-Za-z]+)", text)
+        if kind and kind.group(1).upper() != "POINT":
+            return "wrong_geometry", f"is a {kind.group(1).upper()}, not a POINT (lon lat)"
+        if not text.strip():
+            return "invalid_point", "is empty; expected POINT (lon lat)"
+        return "invalid_point", "is not a valid WKT point like POINT (14.43 50.08)"
+    x, y = m.group(1), m.group(2)
+    for name, v in (("longitude", x), ("latitude", y)):
+        if not re.match(_NUMBER, v):
+            try:
+                f = float(v)
+            except ValueError:
+                return "invalid_point", f"has a {name} that is not a number ({_clip(v, 30)})"
+            if not math.isfinite(f):
+                return "not_finite", f"has a {name} that is not a finite number ({v})"
+            return "invalid_point", f"has a {name} that is not a plain decimal number ({v})"
+    lon, lat = float(x), float(y)
+    if not math.isfinite(lon) or not math.isfinite(lat):
+        return "not_finite", "has a coordinate that is not a finite number"
+    if not -180.0 <= lon <= 180.0:
+        return "out_of_range", f"has longitude {lon} outside [-180, 180]"
+    if not -90.0 <= lat <= 90.0:
+        return "out_of_range", f"has latitude {lat} outside [-90, 90]"
+    return None
+
+
+def _datetime_problem(text: str) -> tuple[str, str] | None:
+    s = text.strip()
+    if not _DATETIME_RE.match(s):
+        if re.search(r"(Z|[+-]\d{2}:?\d{2})$", s) and _DATETIME_RE.match(re.sub(r"(Z|[+-]\d{2}:?\d{2})$", "", s)):
+            return "bad_datetime", "has a time zone; expected local wall-clock time YYYY-MM-DD HH:MM:SS"
+        return "bad_datetime", "is not a datetime like 2018-05-28 09:03:40 (ISO 8601, local time)"
+    if _parse_datetime(s) is None:
+        return "bad_datetime", "is not a real date and time (check the day, month and hour)"
+    return None

@@ -1,0 +1,226 @@
+-- Schema of the trips dashboard.
+--
+-- Raw trips are partitioned by the job that loaded them: each file is COPYed into a fresh table
+-- with no index (fast, minimal WAL), indexed in bulk, then attached, all in the job's transaction.
+-- Summaries are kept current in that same transaction, so they always equal the raw rows.
+--
+-- The grid: cells are squares of latitude/longitude, nested 4 x 4 (see core/grid.py):
+--   fine   = 0.005 deg (about 0.56 km north-south)
+--   medium = 0.02 deg  (about 2.2 km)
+--   coarse = 0.08 deg  (about 8.9 km)
+-- A cell id is ix * 100000 + iy with ix = floor((lon + 180) / size), iy = floor((lat + 90) / size).
+
+-- Jobs ---------------------------------------------------------------------------------------
+
+CREATE TYPE job_status AS ENUM (
+    'queued', 'running', 'completed', 'failed', 'duplicate', 'interrupted', 'cancelled'
+);
+COMMENT ON TYPE job_status IS
+    'queued: waiting for a worker; running: being read and loaded; completed: all good rows visible; '
+    'failed: nothing loaded (bad file, too many bad rows, database error); duplicate: same bytes '
+    'as an earlier completed job, nothing loaded; interrupted: the process running it died, nothing '
+    'loaded; cancelled: stopped on request, nothing loaded.';
+
+CREATE TABLE jobs (
+    job_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    status          job_status NOT NULL DEFAULT 'queued',
+    file_name       text NOT NULL,
+    file_size       bigint,
+    sha256          text,
+    max_bad_rows    text NOT NULL DEFAULT '1%',
+    forced          boolean NOT NULL DEFAULT false,
+    phase           text,                 -- what a running job is doing: reading, indexing, summarising
+    bytes_read      bigint NOT NULL DEFAULT 0,
+    rows_read       bigint NOT NULL DEFAULT 0,
+    rows_loaded     bigint NOT NULL DEFAULT 0,
+    rows_rejected   bigint NOT NULL DEFAULT 0,
+    duplicate_of    bigint REFERENCES jobs (job_id),
+    error           text,
+    cancel_requested boolean NOT NULL DEFAULT false,
+    source          text NOT NULL DEFAULT 'cli', -- cli or dashboard
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    started_at      timestamptz,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    finished_at     timestamptz
+);
+COMMENT ON COLUMN jobs.bytes_read IS 'bytes of the file (compressed, as stored) read so far';
+
+-- The same bytes load once: a second completed job with the same sha256 is refused
+-- (the loader reports it as a duplicate), unless forced.
+CREATE UNIQUE INDEX jobs_sha256_loaded_once ON jobs (sha256)
+    WHERE status = 'completed' AND NOT forced;
+CREATE INDEX jobs_status ON jobs (status) WHERE status IN ('queued', 'running');
+
+CREATE TABLE job_events (
+    job_id  bigint NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+    at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    status  job_status NOT NULL,
+    message text
+);
+CREATE INDEX job_events_job ON job_events (job_id, at);
+
+-- Rows refused by validation, with the physical line of the file where the record starts.
+CREATE TABLE rejects (
+    job_id      bigint NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+    line        bigint NOT NULL,
+    column_name text,
+    reason      text NOT NULL,   -- a code: field_count, invalid_point, out_of_range, ...
+    message     text NOT NULL,   -- a sentence for people
+    raw         text             -- the record as read (truncated to 1000 characters)
+);
+CREATE INDEX rejects_job_line ON rejects (job_id, line);
+
+-- Dimensions ---------------------------------------------------------------------------------
+
+CREATE TABLE regions (
+    region_id smallint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name      text NOT NULL UNIQUE
+);
+
+CREATE TABLE datasources (
+    datasource_id smallint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name          text NOT NULL UNIQUE
+);
+
+-- Raw trips ----------------------------------------------------------------------------------
+
+CREATE TABLE trips (
+    job_id        integer  NOT NULL,
+    region_id     smallint NOT NULL,
+    datasource_id smallint NOT NULL,
+    ts            timestamp NOT NULL,              -- local wall-clock time, as written in the file
+    origin        geometry(Point, 4326) NOT NULL,
+    destination   geometry(Point, 4326) NOT NULL,
+    o_cell        bigint   NOT NULL,               -- fine grid cell of the origin
+    d_cell        bigint   NOT NULL                -- fine grid cell of the destination
+) PARTITION BY LIST (job_id);
+
+-- Exact bounding-box counts read raw rows only in the cells along the box's edges.
+CREATE INDEX trips_o_cell ON trips (o_cell, ts);
+CREATE INDEX trips_d_cell ON trips (d_cell, ts);
+-- Date-filtered groups read the raw rows of the period.
+CREATE INDEX trips_ts ON trips USING brin (ts);
+
+-- Summaries, kept current at ingest in the loading transaction -------------------------------
+
+-- Trips per region, datasource, day and hour: weekly averages by region, totals, charts.
+CREATE TABLE daily_counts (
+    region_id     smallint NOT NULL,
+    datasource_id smallint NOT NULL,
+    day           date     NOT NULL,
+    hour          smallint NOT NULL,
+    trips         bigint   NOT NULL,
+    PRIMARY KEY (region_id, datasource_id, day, hour)
+);
+
+-- First and last trip per region and datasource: stats and the bonus questions.
+CREATE TABLE region_datasources (
+    region_id     smallint NOT NULL,
+    datasource_id smallint NOT NULL,
+    trips         bigint   NOT NULL,
+    first_ts      timestamp NOT NULL,
+    last_ts       timestamp NOT NULL,
+    PRIMARY KEY (region_id, datasource_id)
+);
+
+-- Origin-destination flows per grid level, without the date: similar-trip groups.
+-- level: 1 medium, 2 coarse. Fine cells barely compress (about one row per trip), so fine groups
+-- are counted from the raw trips instead.
+CREATE TABLE flow_counts (
+    level         smallint NOT NULL,
+    region_id     smallint NOT NULL,
+    datasource_id smallint NOT NULL,
+    weekend       boolean  NOT NULL,
+    hour          smallint NOT NULL,
+    o_cell        bigint   NOT NULL,
+    d_cell        bigint   NOT NULL,
+    trips         bigint   NOT NULL,
+    PRIMARY KEY (level, region_id, datasource_id, weekend, hour, o_cell, d_cell)
+);
+
+-- Trips per medium cell and day, by origin (endpoint 0) and by destination (endpoint 1):
+-- the whole cells inside a bounding box.
+CREATE TABLE area_days (
+    endpoint smallint NOT NULL,
+    cx       integer  NOT NULL,   -- medium cell column: floor((lon + 180) / 0.02)
+    cy       integer  NOT NULL,   -- medium cell row:    floor((lat + 90) / 0.02)
+    day      date     NOT NULL,
+    trips    bigint   NOT NULL,
+    PRIMARY KEY (endpoint, cx, cy, day)
+);
+
+-- Loading a job's partition ------------------------------------------------------------------
+
+-- A fresh, unindexed table for one job's rows; COPY goes here first.
+CREATE FUNCTION create_job_partition(p_job bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    t text := 'trips_p' || p_job;
+BEGIN
+    EXECUTE format('CREATE TABLE %I (LIKE trips INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', t);
+    RETURN t;
+END $$;
+
+-- Index the job's table in bulk (far cheaper than index upkeep during COPY), attach it to trips
+-- (the CHECK constraint spares the validation scan), then add its rows to every summary.
+CREATE FUNCTION attach_job_partition(p_job bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    t text := 'trips_p' || p_job;
+BEGIN
+    EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (job_id = %s)', t, t || '_job', p_job);
+    EXECUTE format('CREATE INDEX %I ON %I (o_cell, ts)', t || '_o_cell', t);
+    EXECUTE format('CREATE INDEX %I ON %I (d_cell, ts)', t || '_d_cell', t);
+    EXECUTE format('CREATE INDEX %I ON %I USING brin (ts)', t || '_ts', t);
+    EXECUTE format('ALTER TABLE trips ATTACH PARTITION %I FOR VALUES IN (%s)', t, p_job);
+    EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', t, t || '_job');
+END $$;
+
+CREATE FUNCTION summarise_job(p_job bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- One loader at a time updates the summaries, in key order: no deadlocks between jobs.
+    PERFORM pg_advisory_xact_lock(7312, 0);
+
+    INSERT INTO daily_counts AS s (region_id, datasource_id, day, hour, trips)
+    SELECT region_id, datasource_id, ts::date, extract(hour FROM ts)::smallint, count(*)
+      FROM trips WHERE job_id = p_job
+     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (region_id, datasource_id, day, hour)
+    DO UPDATE SET trips = s.trips + EXCLUDED.trips;
+
+    INSERT INTO region_datasources AS s (region_id, datasource_id, trips, first_ts, last_ts)
+    SELECT region_id, datasource_id, count(*), min(ts), max(ts)
+      FROM trips WHERE job_id = p_job
+     GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (region_id, datasource_id)
+    DO UPDATE SET trips = s.trips + EXCLUDED.trips,
+                  first_ts = least(s.first_ts, EXCLUDED.first_ts),
+                  last_ts = greatest(s.last_ts, EXCLUDED.last_ts);
+
+    INSERT INTO flow_counts AS s (level, region_id, datasource_id, weekend, hour, o_cell, d_cell, trips)
+    SELECT l.level, t.region_id, t.datasource_id,
+           extract(isodow FROM t.ts) >= 6, extract(hour FROM t.ts)::smallint,
+           grid_parent(t.o_cell, l.level), grid_parent(t.d_cell, l.level), count(*)
+      FROM trips t CROSS JOIN (VALUES (1::smallint), (2::smallint)) l(level)
+     WHERE t.job_id = p_job
+     GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
+    ON CONFLICT (level, region_id, datasource_id, weekend, hour, o_cell, d_cell)
+    DO UPDATE SET trips = s.trips + EXCLUDED.trips;
+
+    INSERT INTO area_days AS s (endpoint, cx, cy, day, trips)
+    SELECT e.endpoint, (c / 100000 / 4)::int, (c % 100000 / 4)::int, ts::date, count(*)
+      FROM trips t
+     CROSS JOIN LATERAL (VALUES (0::smallint, t.o_cell), (1::smallint, t.d_cell)) e(endpoint, c)
+     WHERE t.job_id = p_job
+     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (endpoint, cx, cy, day)
+    DO UPDATE SET trips = s.trips + EXCLUDED.trips;
+END $$;
+
+-- The cell containing a fine cell at a coarser level (0 fine, 1 medium, 2 coarse).
+CREATE FUNCTION grid_parent(fine_cell bigint, level smallint) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (fine_cell / 100000 / (1 << (2 * level))) * 100000
+         + (fine_cell % 100000) / (1 << (2 * level))
+$$;

@@ -1,0 +1,103 @@
+-- Ingest jobs: creation, state changes, progress, listing. Every change is announced on the
+-- channel trip_jobs (payload: {"job_id": N, "status": "..."}), so pages and CLIs follow jobs
+-- without polling.
+
+-- name: job_create
+INSERT INTO jobs (file_name, file_size, max_bad_rows, forced, source)
+VALUES (:file_name, :file_size, :max_bad_rows, :forced, :source)
+RETURNING job_id
+
+-- name: job_lock
+-- Held by the session of the process running the job, for as long as it lives: a queued or
+-- running job whose lock nobody holds belongs to a process that died.
+SELECT pg_advisory_lock(7313, :job_id::int)
+
+-- name: job_event
+INSERT INTO job_events (job_id, status, message) VALUES (:job_id, :status, :message)
+
+-- name: job_notify
+SELECT pg_notify('trip_jobs', json_build_object('job_id', :job_id::bigint, 'status', :status::text)::text)
+
+-- name: job_start
+UPDATE jobs SET status = 'running', phase = 'hashing', started_at = now(), updated_at = now()
+ WHERE job_id = :job_id AND status = 'queued'
+RETURNING job_id
+
+-- name: job_set_hash
+UPDATE jobs SET sha256 = :sha256, phase = 'reading', updated_at = now() WHERE job_id = :job_id
+
+-- name: job_find_loaded
+SELECT job_id FROM jobs WHERE sha256 = :sha256 AND status = 'completed' AND job_id <> :job_id
+ ORDER BY job_id LIMIT 1
+
+-- name: job_progress
+UPDATE jobs
+   SET phase = :phase, bytes_read = :bytes_read, rows_read = :rows_read,
+       rows_loaded = :rows_loaded, rows_rejected = :rows_rejected, updated_at = now()
+ WHERE job_id = :job_id AND status = 'running'
+RETURNING cancel_requested
+
+-- name: job_finish
+-- The final state. For a completed job this runs in the loading transaction, so the rows and
+-- the state become visible together. A job already marked interrupted or cancelled keeps that.
+UPDATE jobs
+   SET status = :status, phase = NULL, rows_read = :rows_read, rows_loaded = :rows_loaded,
+       rows_rejected = :rows_rejected, bytes_read = :bytes_read, error = :error,
+       duplicate_of = :duplicate_of, updated_at = now(), finished_at = now()
+ WHERE job_id = :job_id AND status IN ('queued', 'running')
+RETURNING job_id
+
+-- name: job_cancel
+-- A queued job is cancelled at once; a running one is asked to stop (its worker rolls back).
+WITH queued AS (
+    UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = now(),
+                    updated_at = now(), error = 'cancelled before it started; nothing was loaded'
+     WHERE job_id = :job_id AND status = 'queued'
+    RETURNING job_id, status
+), running AS (
+    UPDATE jobs SET cancel_requested = true, updated_at = now()
+     WHERE job_id = :job_id AND status = 'running'
+    RETURNING job_id, status
+)
+SELECT job_id, status::text FROM queued UNION ALL SELECT job_id, status::text FROM running
+
+-- name: jobs_reap_interrupted
+-- Jobs whose process died (killed, crashed, lost its database session): nobody holds their lock.
+UPDATE jobs
+   SET status = 'interrupted', phase = NULL, finished_at = now(), updated_at = now(),
+       error = 'the process running this job stopped before it finished (killed, crashed or '
+               'disconnected from the database); nothing of the file was loaded. Ingest it again.'
+ WHERE status IN ('queued', 'running')
+   AND NOT EXISTS (
+       SELECT 1 FROM pg_locks l
+        WHERE l.locktype = 'advisory' AND l.classid = 7313::oid
+          AND l.objid = jobs.job_id::oid AND l.objsubid = 2 AND l.granted)
+RETURNING job_id
+
+-- name: job_get
+SELECT job_id, status::text AS status, file_name, file_size, sha256, max_bad_rows, forced, phase,
+       bytes_read, rows_read, rows_loaded, rows_rejected, duplicate_of, error, cancel_requested,
+       source, created_at, started_at, updated_at, finished_at
+  FROM jobs WHERE job_id = :job_id
+
+-- name: jobs_list
+SELECT job_id, status::text AS status, file_name, file_size, sha256, max_bad_rows, forced, phase,
+       bytes_read, rows_read, rows_loaded, rows_rejected, duplicate_of, error, cancel_requested,
+       source, created_at, started_at, updated_at, finished_at
+  FROM jobs ORDER BY job_id DESC LIMIT :limit
+
+-- name: job_rejects
+SELECT line, column_name, reason, message, raw
+  FROM rejects WHERE job_id = :job_id ORDER BY line LIMIT :limit
+
+-- name: dimension_regions_upsert
+INSERT INTO regions (name) SELECT unnest(:names ::text[]) ON CONFLICT (name) DO NOTHING
+
+-- name: dimension_regions_ids
+SELECT name, region_id FROM regions WHERE name = ANY(:names ::text[])
+
+-- name: dimension_datasources_upsert
+INSERT INTO datasources (name) SELECT unnest(:names ::text[]) ON CONFLICT (name) DO NOTHING
+
+-- name: dimension_datasources_ids
+SELECT name, datasource_id FROM datasources WHERE name = ANY(:names ::text[])

@@ -1,0 +1,38 @@
+-- Totals for the header of the page and `python -m core stats`; all from summaries.
+
+-- name: stats_totals
+SELECT coalesce(sum(trips), 0)::bigint AS trips,
+       count(DISTINCT region_id) AS regions,
+       count(DISTINCT datasource_id) AS datasources,
+       min(first_ts) AS first_datetime,
+       max(last_ts) AS last_datetime
+  FROM region_datasources
+
+-- name: region_totals
+SELECT r.name AS region, sum(s.trips)::bigint AS trips, min(s.first_ts) AS first_datetime,
+       max(s.last_ts) AS last_datetime
+  FROM region_datasources s JOIN regions r USING (region_id)
+ GROUP BY r.name ORDER BY trips DESC, r.name
+
+-- name: datasource_totals
+SELECT d.name AS datasource, sum(s.trips)::bigint AS trips
+  FROM region_datasources s JOIN datasources d USING (datasource_id)
+ GROUP BY d.name ORDER BY trips DESC, d.name
+
+-- name: hour_totals
+SELECT hour, sum(trips)::bigint AS trips FROM daily_counts GROUP BY hour ORDER BY hour
+
+-- name: region_extents
+-- Each region's extent in medium grid cells (origins and destinations), for box presets.
+SELECT r.name AS region,
+       least(min(f.o_cell / 100000), min(f.d_cell / 100000)) AS ix0,
+       least(min(f.o_cell % 100000), min(f.d_cell % 100000)) AS iy0,
+       greatest(max(f.o_cell / 100000), max(f.d_cell / 100000)) AS ix1,
+       greatest(max(f.o_cell % 100000), max(f.d_cell % 100000)) AS iy1
+  FROM flow_counts f JOIN regions r USING (region_id)
+ WHERE f.level = 1
+ GROUP BY r.name ORDER BY r.name
+
+-- name: data_version
+-- Changes whenever a job completes: the cache key of every answer.
+SELECT coalesce(max(job_id), 0) AS version FROM jobs WHERE status = 'completed'
