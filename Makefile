@@ -29,7 +29,7 @@ run: setup  ## apply the schema, load the sample when empty, serve http://localh
 	$(PY) -m core load-sample-if-empty data/trips.csv
 	$(PY) -m streamlit run dashboard/app.py --server.port 8501
 
-test: setup browser  ## the whole suite, on throwaway databases
+test: setup  ## the whole suite, on throwaway databases
 	$(PY) -m pytest -q tests
 
 bench: setup  ## benchmarks; figures are printed and written to bench/out/

@@ -1,0 +1,160 @@
+"""The CLI: ``python -m core COMMAND``. Thin: parses arguments, calls the facade, prints JSON."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import threading
+import time
+
+import core
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, default=str, indent=None))
+
+
+def cmd_migrate(a) -> int:
+    applied = core.migrate()
+    print(f"schema: applied {', '.join(applied)}" if applied else "schema: up to date", file=sys.stderr)
+    return 0
+
+
+def cmd_ingest(a) -> int:
+    from core.ingest.jobs import Job
+
+    ok = True
+    for path in a.paths:
+        try:
+            job = Job(path, max_bad_rows=a.max_bad_rows, force=a.force, source="cli")
+        except (OSError, ValueError) as e:
+            res = {"job_id": None, "file": path, "status": "failed", "rows_loaded": 0,
+                   "rows_rejected": 0, "seconds": 0, "error": f"{path}: {e}"}
+            ok = False
+            _print_json(res) if a.json else print(res["error"], file=sys.stderr)
+            continue
+        done = threading.Event()
+
+        def report(job=job):
+            while not done.wait(1.0):
+                p = job.progress
+                el = max(time.monotonic() - p.started, 1e-6)
+                rate = p.rows_read / el
+                eta = ""
+                if p.file_size and p.bytes_read:
+                    eta = f", ETA {max(el * (p.file_size / p.bytes_read - 1), 0):.0f}s"
+                print(f"job {job.job_id} {p.phase}: {p.rows_read:,} rows read, {p.rows_rejected:,} rejected, "
+                      f"{rate:,.0f} rows/s{eta}", file=sys.stderr)
+
+        t = threading.Thread(target=report, daemon=True)
+        t.start()
+        res = job.run()
+        done.set()
+        d = res.as_dict()
+        ok = ok and res.status in ("completed", "duplicate")
+        if a.json:
+            _print_json(d)
+        else:
+            print(f"job {res.job_id} {res.file}: {res.status}, {res.rows_loaded:,} rows loaded, "
+                  f"{res.rows_rejected:,} rejected in {res.seconds}s" + (f" - {res.error}" if res.error else ""),
+                  file=sys.stderr)
+    return 0 if ok else 1
+
+
+def cmd_jobs(a) -> int:
+    rows = core.jobs(limit=a.limit)
+    if a.json:
+        _print_json(rows)
+    else:
+        for j in rows:
+            print(f"{j['job_id']:>6} {j['status']:<12} {j['rows_loaded']:>12,} loaded {j['rows_rejected']:>8,} rejected  {j['file_name']}")
+    return 0
+
+
+def cmd_rejects(a) -> int:
+    rows = core.rejects(a.job_id)
+    if a.csv:
+        w = csv.DictWriter(sys.stdout, fieldnames=["line", "column", "reason", "message", "raw"])
+        w.writeheader()
+        w.writerows(rows)
+    else:
+        _print_json(rows)
+    return 0
+
+
+def cmd_cancel(a) -> int:
+    status = core.cancel_job(a.job_id)
+    if status is None:
+        print(f"job {a.job_id} is not queued or running", file=sys.stderr)
+        return 1
+    print(f"job {a.job_id}: cancel requested ({status})", file=sys.stderr)
+    return 0
+
+
+def cmd_stats(a) -> int:
+    s = core.stats()
+    if a.json:
+        _print_json(s)
+    else:
+        print(f"{s['trips']:,} trips, regions: {', '.join(s['regions'])}; "
+              f"{s['first_datetime']} .. {s['last_datetime']}")
+    return 0
+
+
+def cmd_generate(a) -> int:
+    from core.synth import generate
+    n = generate(a.out, a.rows, seed=a.seed)
+    print(f"wrote {n:,} trips to {a.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_load_sample(a) -> int:
+    if core.stats()["trips"] == 0:
+        res = core.ingest_file(a.path)
+        print(f"loaded the sample: {res.status}, {res.rows_loaded} trips", file=sys.stderr)
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core", description="Trips analytics: ingest and query.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("migrate", help="apply the schema").set_defaults(fn=cmd_migrate)
+    p = sub.add_parser("ingest", help="load CSV / gzip CSV files, each atomically")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--max-bad-rows", default=None, help="N rows or P%% (default 1%%)")
+    p.add_argument("--force", action="store_true", help="load even if the same file was loaded")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_ingest)
+    p = sub.add_parser("jobs", help="ingest jobs, newest first")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(fn=cmd_jobs)
+    p = sub.add_parser("rejects", help="rejected rows of a job")
+    p.add_argument("job_id", type=int)
+    p.add_argument("--csv", action="store_true")
+    p.set_defaults(fn=cmd_rejects)
+    p = sub.add_parser("cancel", help="cancel a queued or running job")
+    p.add_argument("job_id", type=int)
+    p.set_defaults(fn=cmd_cancel)
+    p = sub.add_parser("stats", help="what is stored")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_stats)
+    p = sub.add_parser("generate", help="write synthetic trips")
+    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("out")
+    p.set_defaults(fn=cmd_generate)
+    p = sub.add_parser("load-sample-if-empty", help="load the sample when no trips are stored")
+    p.add_argument("path")
+    p.set_defaults(fn=cmd_load_sample)
+    a = ap.parse_args(argv)
+    try:
+        return a.fn(a)
+    except core.TripsError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

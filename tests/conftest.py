@@ -1,0 +1,80 @@
+"""Tests run against a real PostGIS: the project's own cluster (started here if needed) or the
+server of DATABASE_URL. Each test gets a fresh database cloned from a template built once."""
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+import core
+from core.db import dispose_all
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _server_url() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    subprocess.run([str(ROOT / "scripts" / "localpg.sh"), "start"], check=True)
+    return subprocess.run([str(ROOT / "scripts" / "localpg.sh"), "url"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def _with_db(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def template_db():
+    server = _server_url()
+    admin = create_engine(_with_db(server, "postgres"), isolation_level="AUTOCOMMIT")
+    name = f"trips_test_tpl_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = _with_db(server, name)
+    core.migrate(url)
+    dispose_all()
+    yield server, name
+    dispose_all()
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def db_url(template_db):
+    """The URL of a fresh, empty database with the schema applied."""
+    server, tpl = template_db
+    admin = create_engine(_with_db(server, "postgres"), isolation_level="AUTOCOMMIT")
+    name = f"trips_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{tpl}"'))
+    url = _with_db(server, name)
+    yield url
+    dispose_all()
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def write_csv(tmp_path):
+    """Write a CSV (text or bytes) and return its path."""
+    def write(content, name="trips.csv"):
+        p = tmp_path / name
+        if isinstance(content, str):
+            p.write_text(content, encoding="utf-8", newline="")
+        else:
+            p.write_bytes(content)
+        return str(p)
+    return write
+
+
+HEADER = "region,origin_coord,destination_coord,datetime,datasource\n"
+
+
+def row(region="Prague", o=(14.4, 50.0), d=(14.5, 50.1), when="2018-05-28 09:03:40", source="funny_car"):
+    return f"{region},POINT ({o[0]} {o[1]}),POINT ({d[0]} {d[1]}),{when},{source}\n"

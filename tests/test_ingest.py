@@ -1,0 +1,146 @@
+"""Ingestion: validation, atomicity, duplicates, --max-bad-rows, gzip, the sample."""
+import gzip
+import json
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import create_engine, text
+
+import core
+from conftest import HEADER, ROOT, row
+
+
+def count(url, sql="SELECT count(*) FROM trips"):
+    eng = create_engine(url)
+    with eng.connect() as c:
+        n = c.execute(text(sql)).scalar()
+    eng.dispose()
+    return n
+
+
+def test_sample_loads_every_row_and_summaries_match(db_url):
+    res = core.ingest_file(str(ROOT / "data" / "trips.csv"), url=db_url)
+    assert res.status == "completed" and res.rows_loaded == 100 and res.rows_rejected == 0
+    assert count(db_url) == 100
+    s = core.stats(url=db_url)
+    assert s["trips"] == 100
+    assert sorted(s["regions"]) == ["Hamburg", "Prague", "Turin"]
+    assert count(db_url, "SELECT sum(trips) FROM daily_counts") == 100
+    assert count(db_url, "SELECT sum(trips) FROM flow_counts WHERE level = 2") == 100
+    assert count(db_url, "SELECT sum(trips) FROM area_days WHERE endpoint = 0") == 100
+
+
+def test_same_file_again_is_a_duplicate_unless_forced(db_url, write_csv):
+    p = write_csv(HEADER + row() + row(region="Turin"))
+    first = core.ingest_file(p, url=db_url)
+    again = core.ingest_file(p, url=db_url)
+    assert again.status == "duplicate" and again.duplicate_of == first.job_id
+    assert count(db_url) == 2
+    forced = core.ingest_file(p, force=True, url=db_url)
+    assert forced.status == "completed" and count(db_url) == 4
+
+
+def test_bad_rows_are_rejected_with_line_column_and_reason(db_url, write_csv):
+    good = "".join(row() for _ in range(200))
+    bad = [
+        row(o=(200, 50)),                      # out of range
+        row(when="2018-02-30 10:00:00"),       # impossible date
+        "Prague,POINT (14.4),POINT (1 2),2018-05-28 09:03:40,x\n",  # bad point
+        "Prague,LINESTRING (1 2, 3 4),POINT (1 2),2018-05-28 09:03:40,x\n",  # wrong type, quoted? no
+    ]
+    p = write_csv(HEADER + good + "".join(bad[:3]))
+    res = core.ingest_file(p, url=db_url, max_bad_rows="5")
+    assert res.status == "completed" and res.rows_loaded == 200 and res.rows_rejected == 3
+    rej = core.rejects(res.job_id, url=db_url)
+    assert [r["line"] for r in rej] == [202, 203, 204]
+    assert rej[0]["column"] == "origin_coord" and rej[0]["reason"] == "out_of_range"
+    assert rej[1]["column"] == "datetime" and rej[1]["reason"] == "bad_datetime"
+    assert rej[2]["reason"] == "invalid_point"
+
+
+def test_too_many_bad_rows_loads_nothing(db_url, write_csv):
+    p = write_csv(HEADER + row() * 10 + row(o=(1000, 1)) * 2)
+    res = core.ingest_file(p, url=db_url, max_bad_rows="1")
+    assert res.status == "failed" and "max-bad-rows" in res.error
+    assert count(db_url) == 0
+    assert len(core.rejects(res.job_id, url=db_url)) == 2
+    res = core.ingest_file(p, url=db_url, max_bad_rows="20%")
+    assert res.status == "completed" and count(db_url) == 10
+
+
+def test_missing_column_fails_the_file_and_names_it(db_url, write_csv):
+    p = write_csv("region,origin_coord,datetime,datasource\n" + "a,b,c,d\n")
+    res = core.ingest_file(p, url=db_url)
+    assert res.status == "failed" and "destination_coord" in res.error and "line 1" in res.error
+    assert count(db_url) == 0
+
+
+def test_header_any_order_case_bom_crlf_and_gzip(db_url, write_csv):
+    text_ = "\ufeff Datasource ,REGION,datetime,destination_coord,origin_coord\r\n" \
+            "funny_car,Prague,2018-05-28T09:03:40.25,POINT (14.5 50.1),POINT (14.4 50.0)\r\n"
+    p = write_csv(gzip.compress(text_.encode()), name="data.bin")
+    res = core.ingest_file(p, url=db_url)
+    assert res.status == "completed" and res.rows_loaded == 1
+    assert count(db_url, "SELECT count(*) FROM trips t JOIN regions r USING (region_id) "
+                         "WHERE r.name = 'Prague' AND ts = '2018-05-28 09:03:40.25' "
+                         "AND ST_X(origin) = 14.4 AND ST_Y(destination) = 50.1") == 1
+
+
+def test_unterminated_quote_fails_naming_the_line(db_url, write_csv):
+    p = write_csv(HEADER + row() + 'Prague,"POINT (1 2),POINT (1 2),2018-05-28 09:03:40,x\n' + row())
+    res = core.ingest_file(p, url=db_url)
+    assert res.status == "failed" and "line 3" in res.error and count(db_url) == 0
+
+
+def test_empty_and_binary_files_fail(db_url, write_csv):
+    assert "empty" in core.ingest_file(write_csv(""), url=db_url).error
+    res = core.ingest_file(write_csv(b"\x00\x01\x02binary", name="x.csv"), url=db_url)
+    assert res.status == "failed" and "not a text file" in res.error
+
+
+def test_cli_ingest_json_and_stats(db_url, write_csv):
+    p = write_csv(HEADER + row() + row(o=(500, 1)))
+    env = {"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "core", "ingest", p, "--json", "--max-bad-rows", "1"],
+                         capture_output=True, text=True, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout.strip().splitlines()[-1])
+    assert d["status"] == "completed" and d["rows_loaded"] == 1 and d["rows_rejected"] == 1
+    for k in ("job_id", "file", "seconds", "error"):
+        assert k in d
+    st = json.loads(subprocess.run([sys.executable, "-m", "core", "stats", "--json"], capture_output=True,
+                                   text=True, env=env, cwd=ROOT).stdout)
+    assert st["trips"] == 1
+    jobs = json.loads(subprocess.run([sys.executable, "-m", "core", "jobs", "--json"], capture_output=True,
+                                     text=True, env=env, cwd=ROOT).stdout)
+    assert jobs[0]["job_id"] == d["job_id"] and jobs[0]["status"] == "completed"
+    rej = subprocess.run([sys.executable, "-m", "core", "rejects", str(d["job_id"]), "--csv"],
+                         capture_output=True, text=True, env=env, cwd=ROOT).stdout
+    assert rej.splitlines()[0].startswith("line,") and rej.splitlines()[1].startswith("3,")
+
+
+def test_killed_process_leaves_nothing_and_job_becomes_interrupted(db_url, tmp_path):
+    from core.synth import generate
+    big = tmp_path / "big.csv"
+    generate(str(big), 300_000, seed=3)
+    env = {"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "core", "ingest", str(big)], env=env, cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # wait until rows are flowing
+        if "rows read" in line and not line.split(": ")[1].startswith("0 rows"):
+            break
+    proc.kill()
+    proc.wait()
+    import time
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        core.reap_interrupted(url=db_url)
+        j = core.jobs(url=db_url)[0]
+        if j["status"] == "interrupted":
+            break
+        time.sleep(0.5)
+    assert j["status"] == "interrupted" and "nothing of the file was loaded" in j["error"]
+    assert count(db_url) == 0
+    res = core.ingest_file(str(big), url=db_url)
+    assert res.status == "completed" and count(db_url) == 300_000
