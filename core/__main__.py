@@ -102,6 +102,11 @@ def cmd_stats(a) -> int:
     return 0
 
 
+def cmd_bonus(a) -> int:
+    _print_json(core.bonus_answers())
+    return 0
+
+
 def cmd_generate(a) -> int:
     from core.synth import generate
     n = generate(a.out, a.rows, seed=a.seed)
@@ -140,6 +145,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("stats", help="what is stored")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_stats)
+    p = sub.add_parser("bonus", help="the two bonus questions, as JSON")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_bonus)
     p = sub.add_parser("generate", help="write synthetic trips")
     p.add_argument("--rows", type=int, required=True)
     p.add_argument("--seed", type=int, default=42)

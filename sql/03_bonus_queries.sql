@@ -1,0 +1,33 @@
+-- The two bonus questions, as views (SELECT * FROM ... in psql). They read the summary
+-- region_datasources (kept current at ingest), which holds per region and datasource the trip
+-- count and the first and last trip; the equivalent over raw trips is given in each comment.
+
+-- 1. For each of the two regions with the most trips, the datasource of its latest trip.
+--    Ties: regions with equal counts by name; datasources whose latest trips share the same
+--    datetime by datasource name (alphabetical first).
+--    Raw equivalent: SELECT DISTINCT ON (region_id) ... FROM trips ORDER BY region_id, ts DESC.
+CREATE VIEW latest_datasource_of_top_regions AS
+WITH top AS (
+    SELECT s.region_id, sum(s.trips) AS trips
+      FROM region_datasources s JOIN regions r USING (region_id)
+     GROUP BY s.region_id, r.name
+     ORDER BY sum(s.trips) DESC, r.name
+     LIMIT 2
+)
+SELECT DISTINCT ON (top.trips, r.name)
+       r.name AS region, d.name AS datasource, s.last_ts AS datetime, top.trips
+  FROM top
+  JOIN region_datasources s USING (region_id)
+  JOIN regions r USING (region_id)
+  JOIN datasources d USING (datasource_id)
+ ORDER BY top.trips DESC, r.name, s.last_ts DESC, d.name;
+
+-- 2. The regions in which the datasource cheap_mobile appears.
+--    Raw equivalent: SELECT DISTINCT region_id FROM trips WHERE datasource_id = <cheap_mobile>.
+CREATE VIEW cheap_mobile_regions AS
+SELECT r.name AS region
+  FROM region_datasources s
+  JOIN regions r USING (region_id)
+  JOIN datasources d USING (datasource_id)
+ WHERE d.name = 'cheap_mobile' AND s.trips > 0
+ ORDER BY r.name;
