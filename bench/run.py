@@ -1,0 +1,64 @@
+"""make bench: ingest of generated trips against a plain COPY baseline, in one run.
+
+Figures are ratios against the baseline measured here and now (machines are noisy).
+Rows: BENCH_ROWS (default 1,000,000).
+"""
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+import uuid
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+import core
+from core.db import database_url, raw_connection
+from core.ingest.jobs import Job
+from core.synth import generate
+
+
+def main() -> None:
+    rows = int(os.environ.get("BENCH_ROWS", 1_000_000))
+    server = database_url()
+    admin = create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"trips_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        core.migrate(url)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "trips.csv")
+            t = time.perf_counter()
+            generate(path, rows, seed=7)
+            print(f"generate {rows:,} rows: {time.perf_counter() - t:.2f} s")
+            with raw_connection(url) as conn, conn.cursor() as cur, open(path, "rb") as f:
+                cur.execute("CREATE UNLOGGED TABLE copy_baseline (a text, b text, c text, d text, e text)")
+                t = time.perf_counter()
+                cur.copy_expert("COPY copy_baseline FROM STDIN WITH (FORMAT csv, HEADER)", f)
+                conn.commit()
+                baseline = time.perf_counter() - t
+                cur.execute("DROP TABLE copy_baseline")
+                conn.commit()
+            print(f"baseline: plain COPY into an UNLOGGED table of 5 text columns: {baseline:.2f} s")
+            job = Job(path, url=url)
+            t = time.perf_counter()
+            res = job.run()
+            whole = time.perf_counter() - t
+            print(f"ingest (parse, validate, COPY, index, summaries, commit): {whole:.2f} s, "
+                  f"{res.status}, {res.rows_loaded:,} rows; phases {job.progress.timings}")
+            print(f"speed relative to plain COPY: {baseline / whole:.2f}x (target 0.4x)")
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"peak client memory (max RSS of this process, incl. the generator): {peak:.0f} MB")
+    finally:
+        from core.db import dispose_all
+        dispose_all()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()
