@@ -1,0 +1,45 @@
+"""Jobs: NOTIFY events reach a listener, cancel stops a running job, JobManager runs in background."""
+import threading
+import time
+
+import core
+from core.events import JobWatcher
+from core.ingest.jobs import Job
+from core.synth import generate
+
+
+def test_watcher_receives_events_and_cancel_rolls_back(db_url, tmp_path):
+    big = tmp_path / "big.csv"
+    generate(str(big), 400_000, seed=5)
+    watcher = JobWatcher(url=db_url)
+    try:
+        seen = watcher.wait(0, timeout=5)  # the 'reconnected' event on LISTEN
+        job = Job(str(big), url=db_url)
+        t = threading.Thread(target=lambda: setattr(job, "result", job.run()))
+        t.start()
+        statuses = []
+        deadline = time.time() + 30
+        while time.time() < deadline and "running" not in statuses:
+            seen = watcher.wait(seen, timeout=5)
+            statuses.append(watcher.last_event.get("status"))
+        assert "running" in statuses and watcher.last_event["job_id"] == job.job_id
+        asked = time.monotonic()
+        assert core.cancel_job(job.job_id, url=db_url) == "running"
+        t.join(30)
+        assert time.monotonic() - asked < 5
+        assert job.result.status == "cancelled"
+        assert core.stats(url=db_url)["trips"] == 0
+    finally:
+        watcher.stop()
+
+
+def test_job_manager_runs_uploads_in_the_background(db_url, tmp_path):
+    p = tmp_path / "t.csv"
+    generate(str(p), 5_000, seed=9)
+    jm = core.JobManager(workers=2, url=db_url)
+    job_id = jm.submit(str(p), file_name="upload.csv")
+    assert core.job(job_id, url=db_url)["status"] in ("queued", "running", "completed")
+    res = jm.wait(job_id, timeout=60)
+    jm.shutdown()
+    assert res.status == "completed" and res.rows_loaded == 5_000
+    assert core.job(job_id, url=db_url)["file_name"] == "upload.csv"
