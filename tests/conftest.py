@@ -27,37 +27,35 @@ def _with_db(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
+def _admin(server: str, statement: str) -> None:
+    """Run CREATE/DROP DATABASE on the server (names are generated here, never user input)."""
+    admin = create_engine(_with_db(server, "postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(statement))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def template_db():
     server = _server_url()
-    admin = create_engine(_with_db(server, "postgres"), isolation_level="AUTOCOMMIT")
     name = f"trips_test_tpl_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = _with_db(server, name)
-    core.migrate(url)
-    dispose_all()
+    _admin(server, f'CREATE DATABASE "{name}"')
+    core.migrate(_with_db(server, name))
+    dispose_all()  # a template must have no open connections
     yield server, name
     dispose_all()
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def db_url(template_db):
     """The URL of a fresh, empty database with the schema applied."""
     server, tpl = template_db
-    admin = create_engine(_with_db(server, "postgres"), isolation_level="AUTOCOMMIT")
     name = f"trips_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{tpl}"'))
-    url = _with_db(server, name)
-    yield url
+    _admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{tpl}"')
+    yield _with_db(server, name)
     dispose_all()
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
