@@ -32,7 +32,7 @@ run: setup  ## apply the schema, load the sample when empty, serve http://localh
 test: setup  ## the whole suite, on throwaway databases
 	$(PY) -m pytest -q tests
 
-bench: setup  ## benchmarks; figures are printed and written to bench/out/
+bench: setup  ## benchmarks; figures are printed (BENCH_ROWS sets the size)
 	$(PY) -m bench.run
 
 stop:  ## stop the project's own cluster

@@ -11,23 +11,16 @@ import tempfile
 import time
 import uuid
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
 import core
-from core.db import database_url, raw_connection
+from core.db import create_database, dispose_all, drop_database, raw_connection
 from core.ingest.jobs import Job
 from core.synth import generate
 
 
 def main() -> None:
     rows = int(os.environ.get("BENCH_ROWS", 1_000_000))
-    server = database_url()
-    admin = create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
     name = f"trips_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    url = create_database(None, name)
     try:
         core.migrate(url)
         with tempfile.TemporaryDirectory() as d:
@@ -54,10 +47,8 @@ def main() -> None:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(f"peak client memory (max RSS of this process, incl. the generator): {peak:.0f} MB")
     finally:
-        from core.db import dispose_all
         dispose_all()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(None, name)
 
 
 if __name__ == "__main__":

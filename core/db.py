@@ -99,3 +99,29 @@ def migrate(url: str | None = None) -> list[str]:
             cur.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
             conn.commit()
     return applied
+
+
+def url_for_database(url: str | None, name: str) -> str:
+    """The same server's URL, pointing at database ``name``."""
+    return make_url(database_url(url)).set(database=name).render_as_string(hide_password=False)
+
+
+def create_database(url: str | None, name: str, template: str | None = None) -> str:
+    """Create database ``name`` on the server of ``url`` (optionally cloned from ``template``);
+    returns its URL. For throwaway databases of tests and benchmarks."""
+    from psycopg2 import sql as pgsql
+
+    stmt = pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name))
+    if template:
+        stmt = pgsql.SQL("{} TEMPLATE {}").format(stmt, pgsql.Identifier(template))
+    with raw_connection(url_for_database(url, "postgres"), autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(stmt)
+    return url_for_database(url, name)
+
+
+def drop_database(url: str | None, name: str) -> None:
+    """Drop database ``name`` on the server of ``url``, closing its sessions."""
+    from psycopg2 import sql as pgsql
+
+    with raw_connection(url_for_database(url, "postgres"), autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))

@@ -6,11 +6,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 import core
-from core.db import dispose_all
+from core.db import create_database, dispose_all, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,28 +21,15 @@ def _server_url() -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-def _with_db(url: str, name: str) -> str:
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
-def _admin(server: str, statement: str) -> None:
-    """Run CREATE/DROP DATABASE on the server (names are generated here, never user input)."""
-    admin = create_engine(_with_db(server, "postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(statement))
-    admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def template_db():
     server = _server_url()
     name = f"trips_test_tpl_{uuid.uuid4().hex[:8]}"
-    _admin(server, f'CREATE DATABASE "{name}"')
-    core.migrate(_with_db(server, name))
+    core.migrate(create_database(server, name))
     dispose_all()  # a template must have no open connections
     yield server, name
     dispose_all()
-    _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(server, name)
 
 
 @pytest.fixture
@@ -52,10 +37,9 @@ def db_url(template_db):
     """The URL of a fresh, empty database with the schema applied."""
     server, tpl = template_db
     name = f"trips_test_{uuid.uuid4().hex[:10]}"
-    _admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{tpl}"')
-    yield _with_db(server, name)
+    yield create_database(server, name, template=tpl)
     dispose_all()
-    _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(server, name)
 
 
 @pytest.fixture
