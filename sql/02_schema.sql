@@ -103,30 +103,34 @@ CREATE INDEX trips_ts ON trips USING brin (ts);
 
 -- Summaries, kept current at ingest in the loading transaction -------------------------------
 
--- Trips per region, datasource, day and hour: weekly averages by region, totals, charts.
+-- Summaries, kept current at ingest in the loading transaction. Each job adds its own rows
+-- (insert only: no upserts, no lock contention between loaders, and a job's rows are easy to
+-- find); queries sum over jobs. A table per question, shaped for it.
+
+-- Trips per region, datasource and day: weekly averages by region (a few rows per day).
 CREATE TABLE daily_counts (
+    job_id        integer  NOT NULL,
     region_id     smallint NOT NULL,
     datasource_id smallint NOT NULL,
     day           date     NOT NULL,
-    hour          smallint NOT NULL,
-    trips         bigint   NOT NULL,
-    PRIMARY KEY (region_id, datasource_id, day, hour)
+    trips         bigint   NOT NULL
 );
 
 -- First and last trip per region and datasource: stats and the bonus questions.
 CREATE TABLE region_datasources (
+    job_id        integer  NOT NULL,
     region_id     smallint NOT NULL,
     datasource_id smallint NOT NULL,
     trips         bigint   NOT NULL,
     first_ts      timestamp NOT NULL,
-    last_ts       timestamp NOT NULL,
-    PRIMARY KEY (region_id, datasource_id)
+    last_ts       timestamp NOT NULL
 );
 
 -- Origin-destination flows per grid level, without the date: similar-trip groups.
 -- level: 1 medium, 2 coarse. Fine cells barely compress (about one row per trip), so fine groups
--- are counted from the raw trips instead.
+-- are counted from the raw trips instead. Partitioned by level: a query reads one level only.
 CREATE TABLE flow_counts (
+    job_id        integer  NOT NULL,
     level         smallint NOT NULL,
     region_id     smallint NOT NULL,
     datasource_id smallint NOT NULL,
@@ -134,20 +138,22 @@ CREATE TABLE flow_counts (
     hour          smallint NOT NULL,
     o_cell        bigint   NOT NULL,
     d_cell        bigint   NOT NULL,
-    trips         bigint   NOT NULL,
-    PRIMARY KEY (level, region_id, datasource_id, weekend, hour, o_cell, d_cell)
-);
+    trips         bigint   NOT NULL
+) PARTITION BY LIST (level);
+CREATE TABLE flow_counts_medium PARTITION OF flow_counts FOR VALUES IN (1);
+CREATE TABLE flow_counts_coarse PARTITION OF flow_counts FOR VALUES IN (2);
 
 -- Trips per medium cell and day, by origin (endpoint 0) and by destination (endpoint 1):
 -- the whole cells inside a bounding box.
 CREATE TABLE area_days (
+    job_id   integer  NOT NULL,
     endpoint smallint NOT NULL,
     cx       integer  NOT NULL,   -- medium cell column: floor((lon + 180) / 0.02)
     cy       integer  NOT NULL,   -- medium cell row:    floor((lat + 90) / 0.02)
     day      date     NOT NULL,
-    trips    bigint   NOT NULL,
-    PRIMARY KEY (endpoint, cx, cy, day)
+    trips    bigint   NOT NULL
 );
+CREATE INDEX area_days_cell ON area_days (endpoint, cx, cy);
 
 -- Loading a job's partition ------------------------------------------------------------------
 
@@ -162,7 +168,8 @@ BEGIN
 END $$;
 
 -- Index the job's table in bulk (far cheaper than index upkeep during COPY), attach it to trips
--- (the CHECK constraint spares the validation scan), then add its rows to every summary.
+-- (the CHECK constraint spares the validation scan). The job's summary rows come with it
+-- (core/ingest/rollup.py counts them while parsing).
 CREATE FUNCTION attach_job_partition(p_job bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -174,48 +181,6 @@ BEGIN
     EXECUTE format('CREATE INDEX %I ON %I USING brin (ts)', t || '_ts', t);
     EXECUTE format('ALTER TABLE trips ATTACH PARTITION %I FOR VALUES IN (%s)', t, p_job);
     EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', t, t || '_job');
-END $$;
-
-CREATE FUNCTION summarise_job(p_job bigint) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    -- One loader at a time updates the summaries, in key order: no deadlocks between jobs.
-    PERFORM pg_advisory_xact_lock(7312, 0);
-
-    INSERT INTO daily_counts AS s (region_id, datasource_id, day, hour, trips)
-    SELECT region_id, datasource_id, ts::date, extract(hour FROM ts)::smallint, count(*)
-      FROM trips WHERE job_id = p_job
-     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-    ON CONFLICT (region_id, datasource_id, day, hour)
-    DO UPDATE SET trips = s.trips + EXCLUDED.trips;
-
-    INSERT INTO region_datasources AS s (region_id, datasource_id, trips, first_ts, last_ts)
-    SELECT region_id, datasource_id, count(*), min(ts), max(ts)
-      FROM trips WHERE job_id = p_job
-     GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (region_id, datasource_id)
-    DO UPDATE SET trips = s.trips + EXCLUDED.trips,
-                  first_ts = least(s.first_ts, EXCLUDED.first_ts),
-                  last_ts = greatest(s.last_ts, EXCLUDED.last_ts);
-
-    INSERT INTO flow_counts AS s (level, region_id, datasource_id, weekend, hour, o_cell, d_cell, trips)
-    SELECT l.level, t.region_id, t.datasource_id,
-           extract(isodow FROM t.ts) >= 6, extract(hour FROM t.ts)::smallint,
-           grid_parent(t.o_cell, l.level), grid_parent(t.d_cell, l.level), count(*)
-      FROM trips t CROSS JOIN (VALUES (1::smallint), (2::smallint)) l(level)
-     WHERE t.job_id = p_job
-     GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
-    ON CONFLICT (level, region_id, datasource_id, weekend, hour, o_cell, d_cell)
-    DO UPDATE SET trips = s.trips + EXCLUDED.trips;
-
-    INSERT INTO area_days AS s (endpoint, cx, cy, day, trips)
-    SELECT e.endpoint, (c / 100000 / 4)::int, (c % 100000 / 4)::int, ts::date, count(*)
-      FROM trips t
-     CROSS JOIN LATERAL (VALUES (0::smallint, t.o_cell), (1::smallint, t.d_cell)) e(endpoint, c)
-     WHERE t.job_id = p_job
-     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-    ON CONFLICT (endpoint, cx, cy, day)
-    DO UPDATE SET trips = s.trips + EXCLUDED.trips;
 END $$;
 
 -- The cell containing a fine cell at a coarser level (0 fine, 1 medium, 2 coarse).

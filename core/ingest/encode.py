@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..grid import fine_cells
-
 HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 TRAILER = (-1).to_bytes(2, "big", signed=True)
 _EWKB_POINT_SRID = 0x20000001
@@ -34,7 +32,8 @@ _CONST = {
 
 
 def encode_rows(job_id: int, region_ids: np.ndarray, source_ids: np.ndarray, ts_us: np.ndarray,
-                o_lon: np.ndarray, o_lat: np.ndarray, d_lon: np.ndarray, d_lat: np.ndarray) -> bytes:
+                o_lon: np.ndarray, o_lat: np.ndarray, d_lon: np.ndarray, d_lat: np.ndarray,
+                o_cell: np.ndarray, d_cell: np.ndarray) -> bytes:
     """The binary COPY body (no header or trailer) of one batch of rows."""
     out = np.empty(len(ts_us), dtype=_ROW)
     for name, value in _CONST.items():
@@ -44,6 +43,24 @@ def encode_rows(job_id: int, region_ids: np.ndarray, source_ids: np.ndarray, ts_
     out["source"] = source_ids
     out["ts"] = ts_us
     out["o_x"], out["o_y"], out["d_x"], out["d_y"] = o_lon, o_lat, d_lon, d_lat
-    out["oc"] = fine_cells(o_lon, o_lat)
-    out["dc"] = fine_cells(d_lon, d_lat)
+    out["oc"] = o_cell
+    out["dc"] = d_cell
     return out.tobytes()
+
+
+_BINARY_TYPES = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "bool": "u1", "date": ">i4"}
+
+
+def encode_columns(columns: list[tuple[np.ndarray, str]]) -> bytes:
+    """A whole binary COPY stream (header, rows, trailer) of NOT NULL columns given as
+    (values, type) with type one of int2, int4, int8, bool, date (days since 2000-01-01)."""
+    n = len(columns[0][0]) if columns else 0
+    fields = [("nfields", ">i2")]
+    for i, (_, kind) in enumerate(columns):
+        fields += [(f"l{i}", ">i4"), (f"v{i}", _BINARY_TYPES[kind])]
+    out = np.empty(n, dtype=np.dtype(fields))
+    out["nfields"] = len(columns)
+    for i, (values, kind) in enumerate(columns):
+        out[f"l{i}"] = np.dtype(_BINARY_TYPES[kind]).itemsize
+        out[f"v{i}"] = values
+    return HEADER + out.tobytes() + TRAILER

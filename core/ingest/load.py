@@ -20,8 +20,10 @@ from psycopg2 import sql as pgsql
 
 from ..errors import FileRejected, JobCancelled, TooManyBadRows
 from ..queries import pg
+from ..grid import fine_cells
 from .encode import HEADER, TRAILER, encode_rows
 from .read import open_source, records
+from .rollup import Rollup
 from .validate import Reject, validate
 
 
@@ -153,10 +155,11 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
     with conn.cursor() as cur:
         cur.execute("SELECT create_job_partition(%s)", (job_id,))
         q: queue.Queue = queue.Queue(maxsize=4)
+        rollup = Rollup(job_id)
         failure: list[BaseException] = []
         producer = threading.Thread(
             target=_produce, name=f"parse-{job_id}", daemon=True,
-            args=(q, failure, _Dimensions(dims_conn), job_id, path, file_name, limit, progress,
+            args=(q, failure, _Dimensions(dims_conn), rollup, job_id, path, file_name, limit, progress,
                   spool, batch_rows, max_line_bytes))
         producer.start()
         copy = pgsql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(pgsql.Identifier(table))
@@ -178,7 +181,7 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
         progress.lap("indexing")
         cur.execute("SELECT attach_job_partition(%s)", (job_id,))
         progress.lap("summarising")
-        cur.execute("SELECT summarise_job(%s)", (job_id,))
+        rollup.copy_into(cur)
         if spool.count:
             spool.copy_into(cur)
         progress.lap("committing")
@@ -198,7 +201,7 @@ def _drain(q: queue.Queue, producer: threading.Thread) -> None:
             pass
 
 
-def _produce(q, failure, dims, job_id, path, file_name, limit, progress, spool, batch_rows,
+def _produce(q, failure, dims, rollup, job_id, path, file_name, limit, progress, spool, batch_rows,
              max_line_bytes) -> None:
     try:
         src = open_source(path, file_name)
@@ -213,12 +216,12 @@ def _produce(q, failure, dims, job_id, path, file_name, limit, progress, spool, 
             ends.append(end)
             recs.append(rec)
             if len(recs) >= batch_rows:
-                _batch(q, dims, job_id, file_name, limit, progress, spool, src, starts, ends, recs)
+                _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, starts, ends, recs)
                 starts, ends, recs = [], [], []
                 if progress.cancel.is_set():
                     return
         if recs:
-            _batch(q, dims, job_id, file_name, limit, progress, spool, src, starts, ends, recs)
+            _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, starts, ends, recs)
         progress.bytes_read = src.counter.bytes_read
         q.put(TRAILER)
     except BaseException as e:  # handed to the COPY side, which re-raises it
@@ -227,7 +230,7 @@ def _produce(q, failure, dims, job_id, path, file_name, limit, progress, spool, 
         q.put(None)
 
 
-def _batch(q, dims, job_id, file_name, limit, progress, spool, src, starts, ends, recs) -> None:
+def _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, starts, ends, recs) -> None:
     rows, rejects = validate(starts, ends, recs, src.bad_utf8_lines)
     if rejects:
         spool.add(job_id, rejects)
@@ -237,7 +240,9 @@ def _batch(q, dims, job_id, file_name, limit, progress, spool, src, starts, ends
     if limit.exceeded(progress.rows_rejected, progress.rows_read, final=False):
         raise _too_many(file_name, progress, limit)
     if len(rows):
-        body = encode_rows(job_id, dims.ids("regions", rows.region), dims.ids("datasources", rows.datasource),
-                           rows.ts_us, rows.o_lon, rows.o_lat, rows.d_lon, rows.d_lat)
-        q.put(body)
+        region, source = dims.ids("regions", rows.region), dims.ids("datasources", rows.datasource)
+        o_cell, d_cell = fine_cells(rows.o_lon, rows.o_lat), fine_cells(rows.d_lon, rows.d_lat)
+        q.put(encode_rows(job_id, region, source, rows.ts_us, rows.o_lon, rows.o_lat, rows.d_lon,
+                          rows.d_lat, o_cell, d_cell))
+        rollup.add(region, source, rows.ts_us, o_cell, d_cell)
         progress.rows_loaded += len(rows)

@@ -20,7 +20,7 @@ SELECT d.name AS datasource, sum(s.trips)::bigint AS trips
  GROUP BY d.name ORDER BY trips DESC, d.name
 
 -- name: hour_totals
-SELECT hour, sum(trips)::bigint AS trips FROM daily_counts GROUP BY hour ORDER BY hour
+SELECT hour, sum(trips)::bigint AS trips FROM flow_counts WHERE level = 2 GROUP BY hour ORDER BY hour
 
 -- name: region_extents
 -- Each region's extent in medium grid cells (origins and destinations), for box presets.
