@@ -107,6 +107,54 @@ def cmd_bonus(a) -> int:
     return 0
 
 
+def cmd_groups(a) -> int:
+    hours = _hours(a.hours) if a.hours else None
+    res = core.trip_groups(cell=a.cell, bucket_hours=a.bucket_hours, regions=a.region or None,
+                           datasources=a.datasource or None, date_from=a.date_from, date_to=a.date_to,
+                           days=a.days, hours=hours, limit=a.limit)
+    if a.json:
+        _print_json(res)
+    else:
+        print(f"{res['total_trips']:,} trips in {res['total_groups']:,} groups ({res['cell']} cells, "
+              f"{res['bucket_hours']} h buckets); top {len(res['groups'])}:")
+        for g in res["groups"]:
+            print(f"{g['trips']:>10,} {g['share']:>7.2%}  {g['bucket']}  {g['origin_cell']} -> {g['destination_cell']}")
+    return 0
+
+
+def _hours(text: str) -> list[int]:
+    """``7-9,17`` -> [7, 8, 9, 17]."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            out += list(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            raise core.InvalidFilter(f"--hours takes hours like 7-9,17, not {text[:40]!r}") from None
+    return out
+
+
+def cmd_weekly(a) -> int:
+    res = core.weekly_average(region=a.region, bbox=a.bbox, by=a.by, date_from=a.date_from, date_to=a.date_to)
+    if a.json:
+        _print_json(res)
+    else:
+        area = f"region {res['region']}" if "region" in res else f"box {res['bbox']} by {res['by']}"
+        print(f"{area}: {res['weekly_average']:,.2f} trips per week ({res['trips']:,} trips over "
+              f"{res['weeks']} weeks, {res['from']} .. {res['to']})")
+    return 0
+
+
+def cmd_regions(a) -> int:
+    rows = core.stats()["by_region"]
+    if a.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['region']:<30} {r['trips']:>12,}  {r['first_datetime']} .. {r['last_datetime']}")
+    return 0
+
+
 def cmd_generate(a) -> int:
     from core.synth import generate
     n = generate(a.out, a.rows, seed=a.seed)
@@ -148,6 +196,31 @@ def main(argv=None) -> int:
     p = sub.add_parser("bonus", help="the two bonus questions, as JSON")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_bonus)
+    p = sub.add_parser("groups", help="similar-trip groups: same origin cell, destination cell and time bucket")
+    p.add_argument("--cell", choices=["fine", "medium", "coarse"], default="medium")
+    p.add_argument("--bucket-hours", type=int, choices=[1, 2, 3, 4, 6, 24], default=1)
+    p.add_argument("--region", action="append", help="repeat for several")
+    p.add_argument("--datasource", action="append", help="repeat for several")
+    p.add_argument("--from", dest="date_from", help="first date, inclusive (YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", help="last date, inclusive (YYYY-MM-DD)")
+    p.add_argument("--days", choices=["all", "weekdays", "weekend"], default="all")
+    p.add_argument("--hours", help="hours of the day, like 7-9,17")
+    p.add_argument("--limit", type=int, default=1000, help="top N groups (at most 5000)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_groups)
+    p = sub.add_parser("weekly-avg", help="weekly average of trips for a region or a bounding box")
+    area = p.add_mutually_exclusive_group(required=True)
+    area.add_argument("--region")
+    area.add_argument("--bbox", help="west,south,east,north in degrees (edges included)")
+    p.add_argument("--by", choices=["origin", "destination", "either"], default="origin",
+                   help="for a box: which end of the trip must be in it")
+    p.add_argument("--from", dest="date_from", help="first date, inclusive (default: first trip)")
+    p.add_argument("--to", dest="date_to", help="last date, inclusive (default: last trip)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_weekly)
+    p = sub.add_parser("regions", help="the regions, with their trips and period")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_regions)
     p = sub.add_parser("generate", help="write synthetic trips")
     p.add_argument("--rows", type=int, required=True)
     p.add_argument("--seed", type=int, default=42)

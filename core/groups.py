@@ -1,0 +1,62 @@
+"""Similar-trip groups: same origin cell, same destination cell, same bucket of the time of day.
+
+Medium and coarse groups without a date range come from the flow_counts summary; fine groups and
+date ranges count the raw trips (one fine cell id is stored per trip end). The SQL is in
+sql/queries/groups.sql.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from . import grid
+from .errors import InvalidFilter
+from .filters import Filters
+from .queries import query
+
+BUCKET_HOURS = (1, 2, 3, 4, 6, 24)
+DEFAULT_LIMIT, MAX_LIMIT = 1000, 5000
+
+
+def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, limit: int = DEFAULT_LIMIT,
+                **filters) -> dict:
+    """The top ``limit`` groups by trips, with ``total_trips`` (trips matching the filters, the
+    sum over all groups) and ``total_groups``. Filters: see :class:`core.filters.Filters`."""
+    if cell not in grid.LEVELS:
+        raise InvalidFilter(f"cell must be one of {', '.join(grid.LEVELS)}, not {str(cell)[:40]!r}")
+    try:
+        bucket_hours, limit = int(bucket_hours), int(limit)
+    except (TypeError, ValueError):
+        raise InvalidFilter("bucket hours and limit must be whole numbers") from None
+    if bucket_hours not in BUCKET_HOURS:
+        raise InvalidFilter(f"bucket hours must be one of {', '.join(map(str, BUCKET_HOURS))}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidFilter(f"limit must be between 1 and {MAX_LIMIT}")
+    f = Filters.make(**filters)
+    level = grid.LEVELS[cell]
+    raw = level == 0 or f.date_from is not None or f.date_to is not None
+    params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
+    with eng.connect() as c:
+        rows = c.execute(query("groups_from_trips" if raw else "groups_from_summary"), params).all()
+    total = int(rows[0].total_trips) if rows else 0
+    groups = []
+    for r in rows:
+        o, d, start = int(r.o_cell), int(r.d_cell), int(r.bucket) * bucket_hours
+        groups.append({
+            "origin_cell": grid.label(o, cell), "destination_cell": grid.label(d, cell),
+            "origin": grid.centre(o, cell), "destination": grid.centre(d, cell),
+            "bucket": f"{start:02d}:00-{start + bucket_hours:02d}:00", "bucket_start_hour": start,
+            "trips": int(r.trips), "share": int(r.trips) / total if total else 0.0,
+        })
+    return {
+        "cell": cell, "cell_size_deg": grid.SIZE_DEG[cell], "bucket_hours": bucket_hours,
+        "source": "trips" if raw else "summary", "filters": _jsonable(f),
+        "total_trips": total, "total_groups": int(rows[0].total_groups) if rows else 0,
+        "groups": groups,
+    }
+
+
+def _jsonable(f: Filters) -> dict:
+    p = f.params()
+    return {"regions": p["regions"], "datasources": p["datasources"],
+            "from": f.date_from.isoformat() if f.date_from else None,
+            "to": f.date_to.isoformat() if f.date_to else None, "days": f.days, "hours": p["hours"]}

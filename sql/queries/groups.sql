@@ -1,0 +1,46 @@
+-- Similar-trip groups: trips whose origins share a cell, whose destinations share a cell and
+-- whose times of day share a bucket. Filters left NULL do not filter. Each row carries the
+-- total over every group (total_trips) and how many groups there are, before the LIMIT.
+
+-- name: groups_from_summary
+-- Medium and coarse cells without a date filter: from flow_counts (one level partition).
+WITH g AS (
+    SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, sum(trips)::bigint AS trips
+      FROM flow_counts
+     WHERE level = :level
+       AND (CAST(:regions AS text[]) IS NULL
+            OR region_id IN (SELECT region_id FROM regions WHERE name = ANY(CAST(:regions AS text[]))))
+       AND (CAST(:datasources AS text[]) IS NULL
+            OR datasource_id IN (SELECT datasource_id FROM datasources WHERE name = ANY(CAST(:datasources AS text[]))))
+       AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
+       AND (CAST(:hours AS int[]) IS NULL OR hour = ANY(CAST(:hours AS int[])))
+     GROUP BY 1, 2, 3
+)
+SELECT o_cell, d_cell, bucket, trips,
+       sum(trips) OVER ()::bigint AS total_trips, count(*) OVER () AS total_groups
+  FROM g
+ ORDER BY trips DESC, o_cell, d_cell, bucket
+ LIMIT :limit
+
+-- name: groups_from_trips
+-- Fine cells, or a date range: from the raw trips (fine cell ids are stored per trip end).
+WITH g AS (
+    SELECT grid_parent(o_cell, CAST(:level AS smallint)) AS o_cell,
+           grid_parent(d_cell, CAST(:level AS smallint)) AS d_cell,
+           extract(hour FROM ts)::int / :bucket_hours AS bucket, count(*) AS trips
+      FROM trips
+     WHERE (CAST(:regions AS text[]) IS NULL
+            OR region_id IN (SELECT region_id FROM regions WHERE name = ANY(CAST(:regions AS text[]))))
+       AND (CAST(:datasources AS text[]) IS NULL
+            OR datasource_id IN (SELECT datasource_id FROM datasources WHERE name = ANY(CAST(:datasources AS text[]))))
+       AND ts >= coalesce(CAST(:date_from AS timestamp), '-infinity')
+       AND ts < coalesce(CAST(:date_to AS timestamp) + interval '1 day', 'infinity')
+       AND (CAST(:weekend AS boolean) IS NULL OR (extract(isodow FROM ts) >= 6) = CAST(:weekend AS boolean))
+       AND (CAST(:hours AS int[]) IS NULL OR extract(hour FROM ts)::int = ANY(CAST(:hours AS int[])))
+     GROUP BY 1, 2, 3
+)
+SELECT o_cell, d_cell, bucket, trips,
+       sum(trips) OVER ()::bigint AS total_trips, count(*) OVER () AS total_groups
+  FROM g
+ ORDER BY trips DESC, o_cell, d_cell, bucket
+ LIMIT :limit

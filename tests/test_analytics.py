@@ -1,0 +1,186 @@
+"""Similar-trip groups and weekly averages: exact on hand-made data, and equal to a raw recount
+on generated data, for any filter and any box."""
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+import core
+from conftest import HEADER, ROOT, row
+from core.db import engine
+from core.synth import generate
+
+
+# -- groups ----------------------------------------------------------------------------------
+
+def test_groups_cells_buckets_shares_and_total(db_url, write_csv):
+    a, b = (14.4001, 50.0001), (14.4501, 50.0801)  # two medium cells apart
+    rows = [row(o=a, d=b, when="2018-05-28 07:10:00"),   # Monday
+            row(o=a, d=b, when="2018-05-28 08:50:00"),
+            row(o=a, d=b, when="2018-06-02 07:30:00"),   # Saturday
+            row(o=b, d=a, when="2018-05-28 07:20:00", region="Brno", source="cheap_mobile"),
+            row(o=(14.4101, 50.0001), d=b, when="2018-05-29 23:59:59")]  # another fine cell, same medium
+    core.ingest_file(write_csv(HEADER + "".join(rows)), url=db_url)
+
+    hourly = core.trip_groups(url=db_url)
+    assert hourly["total_trips"] == 5 and hourly["source"] == "summary"
+    assert [g["trips"] for g in hourly["groups"]] == [2, 1, 1, 1]
+    top = hourly["groups"][0]
+    assert top["bucket"] == "07:00-08:00" and top["origin"] == (14.41, 50.01)
+    assert top["origin_cell"] == "medium:9720:7000" and top["share"] == pytest.approx(0.4)
+    assert sum(g["trips"] for g in hourly["groups"]) == hourly["total_trips"]
+
+    two = core.trip_groups(bucket_hours=2, url=db_url)      # 07:xx -> 06-08, 08:xx -> 08-10
+    assert [(g["bucket"], g["trips"]) for g in two["groups"]][:1] == [("06:00-08:00", 2)]
+    day = core.trip_groups(bucket_hours=24, url=db_url)
+    assert [g["trips"] for g in day["groups"]] == [4, 1]     # a->b all day, b->a
+    fine = core.trip_groups(cell="fine", bucket_hours=24, url=db_url)
+    assert fine["source"] == "trips" and [g["trips"] for g in fine["groups"]] == [3, 1, 1]
+    coarse = core.trip_groups(cell="coarse", bucket_hours=24, url=db_url)
+    assert [g["trips"] for g in coarse["groups"]] == [4, 1]
+
+    assert core.trip_groups(regions=["Brno"], url=db_url)["total_trips"] == 1
+    assert core.trip_groups(datasources=["funny_car"], url=db_url)["total_trips"] == 4
+    assert core.trip_groups(days="weekend", url=db_url)["total_trips"] == 1
+    assert core.trip_groups(days="weekdays", url=db_url)["total_trips"] == 4
+    assert core.trip_groups(hours=[7], url=db_url)["total_trips"] == 3
+    assert core.trip_groups(hours=[23], cell="fine", url=db_url)["total_trips"] == 1
+    ranged = core.trip_groups(date_from="2018-05-29", date_to="2018-06-02", url=db_url)
+    assert ranged["source"] == "trips" and ranged["total_trips"] == 2   # to is inclusive
+    assert core.trip_groups(limit=1, url=db_url)["total_trips"] == 5
+    assert len(core.trip_groups(limit=1, url=db_url)["groups"]) == 1
+
+
+@pytest.mark.parametrize("bad", [{"cell": "huge"}, {"bucket_hours": 5}, {"limit": 5001}, {"limit": 0},
+                                 {"hours": [24]}, {"days": "sundays"}, {"date_from": "2018-02-30"},
+                                 {"date_from": "2018-03-02", "date_to": "2018-03-01"}])
+def test_groups_reject_bad_parameters_with_a_message(db_url, bad):
+    with pytest.raises(core.InvalidFilter):
+        core.trip_groups(url=db_url, **bad)
+
+
+def test_groups_from_summary_equal_groups_from_raw_trips(db_url, tmp_path):
+    path = tmp_path / "g.csv"
+    generate(str(path), 30_000, seed=5)
+    core.ingest_file(str(path), url=db_url)
+    rng = random.Random(3)
+    regions = core.regions(url=db_url)
+    for _ in range(6):
+        kw = {"cell": rng.choice(["medium", "coarse"]), "bucket_hours": rng.choice([1, 2, 3, 4, 6, 24]),
+              "regions": rng.sample(regions, rng.randint(1, 3)) if rng.random() < 0.5 else None,
+              "days": rng.choice(["all", "weekdays", "weekend"]),
+              "hours": sorted(rng.sample(range(24), 5)) if rng.random() < 0.5 else None, "limit": 5000}
+        summary = core.trip_groups(url=db_url, **kw)
+        raw = core.trip_groups(url=db_url, date_from="1900-01-01", **kw)  # a date forces the raw path
+        assert (summary["source"], raw["source"]) == ("summary", "trips")
+        assert summary["total_trips"] == raw["total_trips"] > 0
+        assert summary["groups"] == raw["groups"], kw
+
+
+# -- weekly averages --------------------------------------------------------------------------
+
+def test_weekly_average_of_a_region_counts_zero_weeks(db_url, write_csv):
+    rows = [row(when="2018-01-03 10:00:00"), row(when="2018-01-07 23:59:59"),  # ISO week of Mon 1 Jan
+            row(when="2018-01-22 00:00:00"),                                   # two weeks later
+            row(region="Brno", when="2018-01-10 12:00:00")]
+    core.ingest_file(write_csv(HEADER + "".join(rows)), url=db_url)
+    r = core.weekly_average(region="Prague", url=db_url)
+    assert (r["from"], r["to"]) == ("2018-01-03", "2018-01-22")  # first to last trip, all regions
+    assert [(w["week_start"], w["trips"]) for w in r["per_week"]] == [
+        ("2018-01-01", 2), ("2018-01-08", 0), ("2018-01-15", 0), ("2018-01-22", 1)]
+    assert r["weeks"] == 4 and r["trips"] == 3 and r["weekly_average"] == pytest.approx(0.75)
+    one = core.weekly_average(region="Prague", date_from="2018-01-07", date_to="2018-01-08", url=db_url)
+    assert (one["weeks"], one["trips"]) == (2, 1)   # Sunday and Monday touch two weeks
+    assert core.weekly_average(region="Nowhere", url=db_url)["weekly_average"] == 0
+
+
+def test_weekly_average_of_a_box_includes_its_edges(db_url, write_csv):
+    w, s, e, n = 14.40, 50.00, 14.46, 50.04          # edges exactly on medium cell edges
+    when = "2018-01-03 10:00:00"
+    rows = [row(o=(w, s), d=(0, 0), when=when),       # south-west corner: in
+            row(o=(e, n), d=(0, 0), when=when),       # north-east corner: in
+            row(o=(14.43, 50.02), d=(w, n), when=when),  # both ends in: once with either
+            row(o=(e + 1e-9, s), d=(0, 0), when=when),   # just east: out
+            row(o=(0, 0), d=(14.41, 50.039999), when=when),  # destination only
+            row(o=(w, s - 1e-9), d=(0, 0), when=when)]   # just south: out
+    core.ingest_file(write_csv(HEADER + "".join(rows)), url=db_url)
+    box = f"{w},{s},{e},{n}"
+    assert core.weekly_average(bbox=box, url=db_url)["trips"] == 3
+    assert core.weekly_average(bbox=box, by="destination", url=db_url)["trips"] == 2
+    assert core.weekly_average(bbox=box, by="either", url=db_url)["trips"] == 4
+    assert core.weekly_average(bbox=(w, s, w, s), url=db_url)["trips"] == 1   # a box that is a point
+
+
+@pytest.mark.parametrize("bad", ["1,2,3", "a,b,c,d", "10,0,5,1", "0,0,1,91", "nan,0,1,1"])
+def test_weekly_average_rejects_bad_boxes(db_url, bad):
+    with pytest.raises(core.InvalidFilter):
+        core.weekly_average(bbox=bad, url=db_url)
+
+
+def test_box_counts_equal_raw_counts_for_random_boxes(db_url, tmp_path):
+    path = tmp_path / "w.csv"
+    generate(str(path), 30_000, seed=9)
+    core.ingest_file(str(path), url=db_url)
+    rng = random.Random(11)
+    raw = sa.text("""
+        SELECT count(*) FROM trips
+         WHERE ts >= :f AND ts < CAST(:t AS date) + 1 AND CASE :by
+           WHEN 'origin' THEN ST_X(origin) BETWEEN :w AND :e AND ST_Y(origin) BETWEEN :s AND :n
+           WHEN 'destination' THEN ST_X(destination) BETWEEN :w AND :e AND ST_Y(destination) BETWEEN :s AND :n
+           ELSE (ST_X(origin) BETWEEN :w AND :e AND ST_Y(origin) BETWEEN :s AND :n)
+             OR (ST_X(destination) BETWEEN :w AND :e AND ST_Y(destination) BETWEEN :s AND :n) END""")
+    extents = list(core.region_extents(url=db_url).values())
+    with engine(db_url).connect() as c:
+        for i in range(12):
+            x0, y0, x1, y1 = rng.choice(extents)
+            w, e = sorted(rng.uniform(x0, x1) for _ in range(2))
+            s, n = sorted(rng.uniform(y0, y1) for _ in range(2))
+            if i % 3 == 0:  # aligned to cell edges
+                w, s, e, n = (round(v / 0.02) * 0.02 for v in (w, s, e, n))
+            by = ("origin", "destination", "either")[i % 3]
+            f, t = ("2018-03-01", "2019-02-10") if i % 2 else (None, None)
+            got = core.weekly_average(bbox=(w, s, e, n), by=by, date_from=f, date_to=t, url=db_url)
+            expect = c.execute(raw, {"w": w, "s": s, "e": e, "n": n, "by": by,
+                                     "f": got["from"], "t": got["to"]}).scalar()
+            assert got["trips"] == expect, (w, s, e, n, by)
+            assert sum(p["trips"] for p in got["per_week"]) == expect
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+
+def _cli(db_url, *args):
+    env = {"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cli_groups_weekly_and_regions_json(db_url, write_csv):
+    rows = [row(when="2018-01-03 10:00:00"), row(when="2018-01-17 10:00:00"),
+            row(region="Brno", when="2018-01-10 08:00:00")]
+    core.ingest_file(write_csv(HEADER + "".join(rows)), url=db_url)
+    g = _cli(db_url, "groups", "--cell", "coarse", "--bucket-hours", "24", "--region", "Prague", "--json")
+    assert g.returncode == 0, g.stderr
+    out = json.loads(g.stdout)
+    assert out["total_trips"] == 2 and [x["trips"] for x in out["groups"]] == [2]
+    wk = _cli(db_url, "weekly-avg", "--region", "Prague", "--json")
+    out = json.loads(wk.stdout)
+    assert out["weeks"] == 3 and out["trips"] == 2 and [p["trips"] for p in out["per_week"]] == [1, 0, 1]
+    assert set(out) >= {"weekly_average", "trips", "weeks", "from", "to", "per_week"}
+    box = _cli(db_url, "weekly-avg", "--bbox", "14,49,15,51", "--by", "either", "--json")
+    assert json.loads(box.stdout)["trips"] == 3
+    regions = json.loads(_cli(db_url, "regions", "--json").stdout)
+    assert [r["region"] for r in regions] == ["Prague", "Brno"]
+    bad = _cli(db_url, "weekly-avg", "--bbox", "1,2,3")
+    assert bad.returncode == 1 and "west,south,east,north" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_hostile_filter_values_are_data(db_url, write_csv):
+    core.ingest_file(write_csv(HEADER + row()), url=db_url)
+    for value in ["'; DROP TABLE trips; --", "Prague' OR '1'='1", "x" * 900, "%", "\\"]:
+        assert core.trip_groups(regions=[value], url=db_url)["total_trips"] == 0
+        assert core.trip_groups(datasources=[value], cell="fine", url=db_url)["total_trips"] == 0
+        assert core.weekly_average(region=value, url=db_url)["trips"] == 0
+    assert core.stats(url=db_url)["trips"] == 1
