@@ -41,7 +41,7 @@ class Source:
     file_name: str
     counter: CountingReader
     stream: BinaryIO
-    bad_utf8_lines: set[int] = field(default_factory=set)
+    bad_utf8_lines: set[int] = field(default_factory=set)  # not UTF-8, or holding a NUL byte
 
 
 def open_source(path: str, file_name: str | None = None) -> Source:
@@ -79,12 +79,18 @@ def _decoded_lines(src: Source, max_line_bytes: int) -> Iterator[str]:
             if b"\x00" in raw:
                 raise FileRejected(src.file_name, "this is not a text file (it contains NUL bytes)", 1)
         try:
-            yield raw.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
             if b"\x00" in raw:
                 raise FileRejected(src.file_name, "this is not a text file (it contains NUL bytes)", line_no) from None
             src.bad_utf8_lines.add(line_no)
             yield raw.decode("utf-8", errors="replace")
+            continue
+        if "\x00" in text:
+            # Valid UTF-8, but PostgreSQL text cannot hold NUL: the record is rejected (validate
+            # tells why), rather than failing the whole file at COPY time.
+            src.bad_utf8_lines.add(line_no)
+        yield text
 
 
 def records(src: Source, max_line_bytes: int) -> Iterator[tuple[int, int, list[str]]]:
@@ -102,6 +108,9 @@ def records(src: Source, max_line_bytes: int) -> Iterator[tuple[int, int, list[s
         header = next(reader, None)
         if header is None:
             raise FileRejected(src.file_name, "the file is empty")
+        if 1 in src.bad_utf8_lines:
+            raise FileRejected(src.file_name, "the first line is not UTF-8 text; this is not a CSV of trips "
+                               "(a binary file, or text in another encoding?)", 1)
         order = _column_order(src.file_name, header)
         start = reader.line_num + 1
         if order == list(range(5)):

@@ -22,6 +22,10 @@ _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 _DATETIME = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?$"
 _DATETIME_RE = re.compile(_DATETIME)
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
+_MIN_US = -62_135_596_800_000_000   # 0001-01-01 in microseconds since 1970-01-01 (year 0 is no date)
+_GEOMETRY_TYPES = {"LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING", "MULTIPOLYGON",
+                   "GEOMETRYCOLLECTION", "CIRCULARSTRING", "COMPOUNDCURVE", "CURVEPOLYGON",
+                   "MULTICURVE", "MULTISURFACE", "POLYHEDRALSURFACE", "TIN", "TRIANGLE"}
 RAW_MAX_CHARS = 1000
 
 
@@ -73,7 +77,7 @@ def validate(starts: list[int], ends: list[int], recs: list[list[str]],
     ts, t_ok = _timestamps(when)
     sub_ok = np.asarray(good.to_numpy(zero_copy_only=False), dtype=bool) & o_ok & d_ok & t_ok
     ok[idx] = sub_ok
-    rejects = [_explain(starts[i], recs[i], i in _bad_set(starts[i], ends[i], bad_utf8_lines))
+    rejects = [_explain(starts[i], recs[i], _has_bad_line(starts[i], ends[i], bad_utf8_lines))
                for i in np.flatnonzero(~ok)]
     keep = np.flatnonzero(sub_ok)
     take = pa.array(keep, type=pa.int64())
@@ -85,8 +89,8 @@ def validate(starts: list[int], ends: list[int], recs: list[list[str]],
     return rows, rejects
 
 
-def _bad_set(start: int, end: int, bad: set[int] | None) -> set:
-    return {0} if bad and any(start <= b <= end for b in bad) else set()
+def _has_bad_line(start: int, end: int, bad: set[int] | None) -> bool:
+    return bool(bad) and any(start <= b <= end for b in bad)
 
 
 def _points(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,6 +122,7 @@ def _timestamps(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     try:
         ts = pc.cast(filled, pa.timestamp("us")).cast(pa.int64()).to_numpy(zero_copy_only=False)
         okn = np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+        okn &= ts >= _MIN_US  # pyarrow takes year 0000, which the row-by-row path (and Python) refuse
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         # A well-formed but impossible date (2018-02-30) somewhere in the batch: row by row.
         okn = np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
@@ -148,6 +153,9 @@ def _explain(line: int, rec: list[str], bad_utf8: bool) -> Reject:
     """Why a record was rejected: the first problem found, in words."""
     raw = ",".join(rec)[:RAW_MAX_CHARS]
     if bad_utf8:
+        if any("\x00" in f for f in rec):
+            return Reject(line, None, "invalid_encoding",
+                          "the record contains a NUL byte (\\x00), which text cannot hold", raw)
         return Reject(line, None, "invalid_encoding",
                       "the record is not valid UTF-8 text (save the file as UTF-8)", raw)
     if len(rec) != 5:
@@ -176,8 +184,11 @@ def _point_problem(text: str) -> tuple[str, str] | None:
     m = _POINT_RE.match(text)
     if not m:
         kind = re.match(r"^\s*([A-Za-z]+)", text)
-        if kind and kind.group(1).upper() != "POINT":
+        if kind and kind.group(1).upper() in _GEOMETRY_TYPES:
             return "wrong_geometry", f"is a {kind.group(1).upper()}, not a POINT (lon lat)"
+        if re.match(r"^\s*POINT\s*(?:ZM|Z|M)\s*\(", text, re.IGNORECASE) or re.match(
+                r"^\s*POINT\s*\(\s*[^\s()]+(?:\s+[^\s()]+){2,3}\s*\)\s*$", text, re.IGNORECASE):
+            return "wrong_geometry", "is a point with Z or M coordinates, not a POINT (lon lat)"
         if not text.strip():
             return "invalid_point", "is empty; expected POINT (lon lat)"
         return "invalid_point", "is not a valid WKT point like POINT (14.43 50.08)"
