@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup venv db browser run test bench stop clean
+.PHONY: setup venv db roles browser run test bench stop clean
 
 setup: venv db  ## shared, idempotent: virtualenv + a PostGIS with the schema applied
 
@@ -20,6 +20,10 @@ venv: .venv/.installed
 db: venv  ## use DATABASE_URL if set, else start the project's own cluster under .pgdata/
 	@if [ -z "$$DATABASE_URL" ]; then scripts/localpg.sh start; fi
 	$(PY) -m core migrate
+	@if [ -z "$$DATABASE_URL" ]; then $(MAKE) --no-print-directory roles; fi
+
+roles:  ## the loader and reader login users on the local cluster (docker/initdb/20-trips-roles.sh)
+	PGHOST="$(CURDIR)/.pgdata/run" PGUSER=postgres TRIPS_DB=trips docker/initdb/20-trips-roles.sh
 
 browser:  ## Debian's Chromium, for the end-to-end tests (Playwright drives it)
 	@command -v chromium >/dev/null || { echo "installing chromium (Debian package)"; \

@@ -21,10 +21,18 @@ def _env(name: str, default, cast=str):
 
 @dataclass(frozen=True)
 class Settings:
-    """Each setting: environment variable TRIPS_<NAME> (DATABASE_URL for the database)."""
+    """Each setting: environment variable TRIPS_<NAME> (DATABASE_URL, LOADER_DATABASE_URL and
+    READER_DATABASE_URL for the database)."""
 
     database_url: str = field(default_factory=lambda: _env("DATABASE_URL", _local_cluster_url()),
-                              metadata={"help": "SQLAlchemy URL of the PostGIS database"})
+                              metadata={"help": "SQLAlchemy URL of the PostGIS database, as its owner "
+                                                "(migrations)"})
+    loader_database_url: str = field(
+        default_factory=lambda: _env("LOADER_DATABASE_URL", None) or _env("DATABASE_URL", _local_cluster_url()),
+        metadata={"help": "URL as a member of trips_loader (ingest, jobs); default DATABASE_URL"})
+    reader_database_url: str = field(
+        default_factory=lambda: _env("READER_DATABASE_URL", None) or _env("DATABASE_URL", _local_cluster_url()),
+        metadata={"help": "URL as a member of trips_reader (the dashboard's queries); default DATABASE_URL"})
     workers: int = field(default_factory=lambda: _env("TRIPS_WORKERS", 2, int),
                          metadata={"help": "ingest jobs run at once by a JobManager"})
     batch_rows: int = field(default_factory=lambda: _env("TRIPS_BATCH_ROWS", 50_000, int),
