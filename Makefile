@@ -23,7 +23,8 @@ db: venv  ## use DATABASE_URL if set, else start the project's own cluster under
 	@if [ -z "$$DATABASE_URL" ]; then $(MAKE) --no-print-directory roles; fi
 
 roles:  ## the loader and reader login users on the local cluster (docker/initdb/20-trips-roles.sh)
-	PGHOST="$(CURDIR)/.pgdata/run" PGUSER=postgres TRIPS_DB=trips docker/initdb/20-trips-roles.sh
+	PATH="/usr/lib/postgresql/15/bin:$$PATH" PGHOST="$(CURDIR)/.pgdata/run" PGUSER=postgres TRIPS_DB=trips \
+	  docker/initdb/20-trips-roles.sh
 
 browser:  ## Debian's Chromium, for the end-to-end tests (Playwright drives it)
 	@command -v chromium >/dev/null || { echo "installing chromium (Debian package)"; \
@@ -31,6 +32,10 @@ browser:  ## Debian's Chromium, for the end-to-end tests (Playwright drives it)
 
 run: setup  ## apply the schema, load the sample when empty, serve http://localhost:8501
 	$(PY) -m core load-sample-if-empty data/trips.csv
+	@if [ -z "$$DATABASE_URL" ]; then \
+	  export LOADER_DATABASE_URL="postgresql+psycopg2://trips_ingest@/trips?host=$(CURDIR)/.pgdata/run" \
+	         READER_DATABASE_URL="postgresql+psycopg2://trips_dashboard@/trips?host=$(CURDIR)/.pgdata/run"; fi; \
+	echo "$(PY) -m streamlit run dashboard/app.py --server.port 8501"; \
 	$(PY) -m streamlit run dashboard/app.py --server.port 8501
 
 test: setup  ## the whole suite, on throwaway databases

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The app container: wait for the database, apply the schema as its owner, load the sample when
-# nothing is stored (as the loader), then serve the dashboard. Any arguments replace the last step,
-# e.g. `docker compose run --rm app python -m core ingest /drop/trips.csv.gz`.
+# nothing is stored (as the loader), then serve the dashboard. A command given instead runs as the
+# loader, without the sample: `docker compose run --rm app python -m core ingest /drop/trips.csv.gz`.
 set -eu
 
 : "${DATABASE_URL:?DATABASE_URL (the owner of the schema) is required}"
@@ -25,11 +25,11 @@ while True:
 PY
 
 python -m core migrate
-if [ "${TRIPS_LOAD_SAMPLE:-true}" = "true" ]; then
-  DATABASE_URL="$LOADER_DATABASE_URL" python -m core load-sample-if-empty data/trips.csv
-fi
 
 if [ "$#" -gt 0 ]; then
-  exec "$@"
+  DATABASE_URL="$LOADER_DATABASE_URL" exec "$@"
+fi
+if [ "${TRIPS_LOAD_SAMPLE:-true}" = "true" ]; then
+  DATABASE_URL="$LOADER_DATABASE_URL" python -m core load-sample-if-empty data/trips.csv
 fi
 exec streamlit run dashboard/app.py --server.port 8501 --server.address 0.0.0.0
