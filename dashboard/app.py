@@ -1,21 +1,299 @@
-"""The trips dashboard (first page: what is loaded). Calls only the core facade."""
-import streamlit as st
+"""The trips dashboard: load files, follow jobs live, explore flows and weekly averages.
 
-import core
+Calls only the ``core`` facade. Run with ``make run`` (http://localhost:8501).
+"""
+from __future__ import annotations
 
-st.set_page_config(page_title="Trips", layout="wide")
-st.title("Trips")
-try:
+import sys
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+for p in (str(_HERE), str(_HERE.parent)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import altair as alt  # noqa: E402
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+import core  # noqa: E402
+import flowmap  # noqa: E402
+import live  # noqa: E402
+import view_params  # noqa: E402
+
+SAMPLE = _HERE.parent / "data" / "trips.csv"
+
+st.set_page_config(page_title="Trips analytics", page_icon=":material/route:", layout="wide")
+
+
+# -- cached answers: keyed by the filters and by the data version (changes when a job completes)
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_stats(version: int) -> dict:
     s = core.stats()
-except Exception as e:  # the database may be down
-    st.error(f"Cannot reach the database: {e}")
+    if s["first_datetime"]:
+        first, last = pd.Timestamp(s["first_datetime"]), pd.Timestamp(s["last_datetime"])
+        s["weeks"] = ((last.normalize() - pd.Timedelta(days=last.weekday()))
+                      - (first.normalize() - pd.Timedelta(days=first.weekday()))).days // 7 + 1
+    return s
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_extents(version: int) -> dict:
+    return core.region_extents()
+
+
+@st.cache_data(show_spinner="Grouping similar trips…", max_entries=64)
+def cached_groups(version: int, **kw) -> dict:
+    return core.trip_groups(**kw)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def cached_weekly(version: int, **kw) -> dict:
+    return core.weekly_average(**kw)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_insights(version: int) -> dict:
+    return {"bonus": core.bonus_answers(), "hours": core.hour_totals()}
+
+
+def fmt(n: float) -> str:
+    return f"{n:,.0f}" if abs(n) >= 100 else f"{n:,.1f}"
+
+
+# -- page ---------------------------------------------------------------------------------------
+
+try:
+    version = core.data_version()
+    stats = cached_stats(version)
+except Exception as e:  # noqa: BLE001 - the database may be down; say so instead of a traceback
+    st.error(f"Cannot reach the database ({type(e).__name__}). Is PostGIS running? `make run` starts it.")
     st.stop()
-c1, c2, c3 = st.columns(3)
-c1.metric("Trips", f"{s['trips']:,}")
-c2.metric("Regions", len(s["regions"]))
-c3.metric("Datasources", len(s["datasources"]))
-if s["trips"]:
-    st.caption(f"From {s['first_datetime']} to {s['last_datetime']} (local time)")
-    st.dataframe(s["by_region"], use_container_width=True)
-else:
-    st.info("No trips yet. Load a CSV with `python -m core ingest FILE.csv`.")
+
+st.title("Trips analytics")
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Trips", f"{stats['trips']:,}")
+c2.metric("Regions", f"{len(stats['regions']):,}")
+c3.metric("Datasources", f"{len(stats['datasources']):,}")
+c4.metric("Weeks of data", f"{stats['weeks']:,}" if stats.get("weeks") else "—",
+          help=f"{stats['first_datetime']} to {stats['last_datetime']} (local time)" if stats["trips"] else None)
+
+view = view_params.read(st.query_params, stats["regions"], stats["datasources"])
+
+with st.sidebar:
+    st.header("Filters")
+    regions = st.multiselect("Regions", stats["regions"], default=view["regions"], placeholder="All regions")
+    sources = st.multiselect("Datasources", stats["datasources"], default=view["datasources"],
+                             placeholder="All datasources")
+    first = pd.Timestamp(stats["first_datetime"]).date() if stats["first_datetime"] else None
+    last = pd.Timestamp(stats["last_datetime"]).date() if stats["last_datetime"] else None
+    dates = st.date_input("Dates", value=(view["date_from"] or first, view["date_to"] or last)
+                          if first else (), min_value=first, max_value=last, format="YYYY-MM-DD")
+    days = st.segmented_control("Days", view_params.DAYS, default=view["days"],
+                                format_func=str.capitalize) or "all"
+    hours = st.slider("Hours of the day", 0, 23, value=view["hours"])
+    st.header("Grouping")
+    cell = st.segmented_control("Cell size", view_params.CELLS, default=view["cell"],
+                                format_func=lambda c: {"fine": "0.5 km", "medium": "2 km", "coarse": "9 km"}[c],
+                                help="Trips are similar when origin and destination fall in the same cells "
+                                     "and their time of day in the same bucket.") or "medium"
+    bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, value=view["bucket"])
+    limit = st.select_slider("Groups on the map", (100, 250, 500, 1000, 2500, 5000), value=min(
+        (100, 250, 500, 1000, 2500, 5000), key=lambda x: abs(x - view["limit"])))
+    style = st.segmented_control("Map", view_params.STYLES, default=view["style"],
+                                 format_func=str.capitalize) or "dark"
+
+date_from = dates[0] if len(dates) > 0 else None
+date_to = dates[1] if len(dates) > 1 else None
+whole_period = (date_from in (None, first)) and (date_to in (None, last))
+view = {"regions": regions, "datasources": sources, "date_from": None if whole_period else date_from,
+        "date_to": None if whole_period else date_to, "days": days, "hours": tuple(hours),
+        "cell": cell, "bucket": bucket, "style": style, "limit": limit}
+st.query_params.from_dict(view_params.write(view))
+filters = {"regions": regions or None, "datasources": sources or None, "date_from": view["date_from"],
+           "date_to": view["date_to"], "days": days,
+           "hours": None if tuple(hours) == (0, 23) else list(range(hours[0], hours[1] + 1))}
+
+flows_tab, weekly_tab, insights_tab, load_tab = st.tabs(
+    [":material/conversion_path: Flows", ":material/calendar_month: Weekly averages",
+     ":material/insights: Insights", ":material/upload: Load data"])
+
+if stats["trips"] == 0:
+    with flows_tab:
+        st.info("No trips yet. Load the sample to look around, or add your own files in **Load data**.",
+                icon=":material/travel_explore:")
+        if SAMPLE.exists() and st.button("Load the sample (100 trips)", type="primary"):
+            live.manager().submit(str(SAMPLE), source="dashboard")
+            st.toast("Loading the sample…")
+
+extents = cached_extents(version) if stats["trips"] else {}
+
+# -- flows ------------------------------------------------------------------------------------------
+if stats["trips"]:
+    with flows_tab:
+        try:
+            res = cached_groups(version, cell=cell, bucket_hours=bucket, limit=limit, **filters)
+        except core.InvalidFilter as e:
+            st.warning(str(e))
+            res = None
+        if res is not None and not res["groups"]:
+            st.info("No trips match these filters. Widen the dates, hours or regions.", icon=":material/filter_alt_off:")
+        elif res is not None:
+            groups = res["groups"]
+            origin = st.session_state.get("origin_cell")
+            if origin and not any(g["origin_cell"] == origin for g in groups):
+                origin = None
+            shown = [g for g in groups if g["origin_cell"] == origin] if origin else groups
+            m1, m2, m3 = st.columns(3)
+            m1.metric("Trips matching", f"{res['total_trips']:,}")
+            m2.metric("Groups", f"{res['total_groups']:,}", help="Distinct (origin cell, destination cell, bucket)")
+            covered = sum(g["trips"] for g in groups) / res["total_trips"] if res["total_trips"] else 0
+            m3.metric(f"Top {len(groups):,} groups hold", f"{covered:.1%}")
+            if origin:
+                st.caption(f"Showing only flows from **{origin}**.")
+                if st.button("Show all origins", icon=":material/close:"):
+                    st.session_state.pop("origin_cell", None)
+                    st.rerun()
+            else:
+                focus = flowmap.focus_region(flowmap.arc_rows(shown, extents))
+                st.caption(f"Arcs run from orange (origin) to blue (destination); columns are trips by "
+                           f"origin. Click a column to see only its flows. The map opens on {focus or 'the data'}.")
+            deck = flowmap.flow_deck(shown, extents=extents, style=style, cell_size_deg=res["cell_size_deg"])
+            event = st.pydeck_chart(deck, height=560, on_select="rerun", selection_mode="single-object",
+                                    key="flowmap")
+            picked = (event.selection.get("objects") or {}).get("origins") if event else None
+            if picked and picked[0].get("origin_cell") != origin:
+                st.session_state["origin_cell"] = picked[0]["origin_cell"]
+                st.rerun()
+            table = pd.DataFrame([{**{k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips")},
+                                   "share": g["share"], "origin_lon": g["origin"][0], "origin_lat": g["origin"][1],
+                                   "destination_lon": g["destination"][0], "destination_lat": g["destination"][1]}
+                                  for g in shown])
+            st.dataframe(table, hide_index=True, height=280, column_config={
+                "trips": st.column_config.NumberColumn("Trips", format="localized"),
+                "share": st.column_config.ProgressColumn("Share", format="percent", min_value=0,
+                                                         max_value=max(table["share"].max(), 1e-9)),
+            })
+            d1, d2, _ = st.columns([1, 1, 4])
+            d1.download_button("CSV", table.to_csv(index=False), "trip_groups.csv", "text/csv",
+                               icon=":material/download:")
+            d2.download_button("GeoJSON", flowmap.groups_geojson(shown), "trip_groups.geojson",
+                               "application/geo+json", icon=":material/download:")
+
+# -- weekly averages -----------------------------------------------------------------------------------
+
+
+def weekly_chart(series: dict[str, dict]) -> alt.LayerChart:
+    rows = [{"week": p["week_start"], "trips": p["trips"], "area": name}
+            for name, r in series.items() for p in r["per_week"]]
+    avg = [{"area": name, "average": r["weekly_average"]} for name, r in series.items()]
+    df, av = pd.DataFrame(rows), pd.DataFrame(avg)
+    df["week"] = pd.to_datetime(df["week"])
+    colour = alt.Color("area:N", title=None, legend=alt.Legend(orient="top"))
+    lines = alt.Chart(df).mark_line(point=len(df) < 120).encode(
+        x=alt.X("week:T", title="Week (starting Monday)"), y=alt.Y("trips:Q", title="Trips per week"),
+        color=colour, tooltip=[alt.Tooltip("area:N"), alt.Tooltip("week:T", title="Week of"),
+                               alt.Tooltip("trips:Q", format=",")])
+    rules = alt.Chart(av).mark_rule(strokeDash=[6, 4], size=2).encode(
+        y="average:Q", color=colour, tooltip=[alt.Tooltip("area:N"), alt.Tooltip("average:Q", format=",.1f")])
+    return (lines + rules).properties(height=320)
+
+
+if stats["trips"]:
+    with weekly_tab:
+        period = {"date_from": view["date_from"], "date_to": view["date_to"]}
+        st.subheader("By region")
+        chosen = regions or stats["regions"][:6]
+        if not regions and len(stats["regions"]) > 6:
+            st.caption("The six regions with the most trips; choose regions in the sidebar.")
+        by_region = {r: cached_weekly(version, region=r, **period) for r in chosen}
+        cols = st.columns(min(len(by_region), 6) or 1)
+        for col, (name, r) in zip(cols, by_region.items()):
+            col.metric(name, fmt(r["weekly_average"]), help=f"{r['trips']:,} trips over {r['weeks']} weeks")
+        st.altair_chart(weekly_chart(by_region), width="stretch")
+        first_r = next(iter(by_region.values()))
+        st.caption(f"{first_r['from']} to {first_r['to']}, {first_r['weeks']} ISO weeks (Monday to Sunday) "
+                   "touching the period; weeks without trips count as zero. Dashed lines: weekly averages.")
+
+        st.subheader("By bounding box")
+        left, right = st.columns([2, 3])
+        with left:
+            preset = st.selectbox("Start from a region's extent", list(extents), index=0)
+            w0, s0, e0, n0 = extents[preset]
+            bw, bs = st.columns(2), None
+            west = bw[0].number_input("West", -180.0, 180.0, float(w0), 0.01, format="%.4f", key=f"w-{preset}")
+            east = bw[1].number_input("East", -180.0, 180.0, float(e0), 0.01, format="%.4f", key=f"e-{preset}")
+            bn = st.columns(2)
+            south = bn[0].number_input("South", -90.0, 90.0, float(s0), 0.01, format="%.4f", key=f"s-{preset}")
+            north = bn[1].number_input("North", -90.0, 90.0, float(n0), 0.01, format="%.4f", key=f"n-{preset}")
+            by = st.segmented_control("Count trips by", ("origin", "destination", "either"), default="origin",
+                                      format_func=lambda b: {"either": "Either end"}.get(b, b.capitalize())) or "origin"
+        with right:
+            try:
+                box = cached_weekly(version, bbox=(west, south, east, north), by=by, **period)
+            except core.InvalidFilter as e:
+                st.warning(str(e))
+                box = None
+            if box is not None:
+                st.pydeck_chart(flowmap.box_deck((west, south, east, north), style), height=220)
+                st.metric("Weekly average in the box", fmt(box["weekly_average"]),
+                          help=f"{box['trips']:,} trips over {box['weeks']} weeks, by {by}")
+        if box is not None:
+            st.altair_chart(weekly_chart({"box": box}), width="stretch")
+
+# -- insights ---------------------------------------------------------------------------------------------
+if stats["trips"]:
+    with insights_tab:
+        ins = cached_insights(version)
+        b1, b2 = st.columns(2)
+        with b1:
+            st.subheader("Latest datasource of the two busiest regions")
+            st.dataframe(pd.DataFrame(ins["bonus"]["latest_datasource_of_top_regions"]), hide_index=True)
+        with b2:
+            st.subheader("Regions where cheap_mobile appears")
+            cheap = ins["bonus"]["cheap_mobile_regions"]
+            st.write(", ".join(cheap) if cheap else "None.")
+        g1, g2, g3 = st.columns(3)
+        bar = lambda df, x, title: alt.Chart(df).mark_bar().encode(  # noqa: E731
+            x=alt.X(f"{x}:N", sort="-y" if x != "hour" else None, title=None),
+            y=alt.Y("trips:Q", title="Trips"), tooltip=[x, alt.Tooltip("trips:Q", format=",")],
+        ).properties(title=title, height=260)
+        g1.altair_chart(bar(pd.DataFrame(stats["by_region"]), "region", "Trips by region"), width="stretch")
+        g2.altair_chart(bar(pd.DataFrame(stats["by_datasource"]), "datasource", "Trips by datasource"),
+                        width="stretch")
+        g3.altair_chart(bar(pd.DataFrame(ins["hours"]), "hour", "Trips by hour of day"), width="stretch")
+
+# -- loading ------------------------------------------------------------------------------------------------
+with load_tab:
+    st.subheader("Add CSV files")
+    files = st.file_uploader("CSV or gzip-compressed CSV (region, origin_coord, destination_coord, datetime, "
+                             "datasource)", type=["csv", "gz"], accept_multiple_files=True)
+    submitted = st.session_state.setdefault("submitted_uploads", set())
+    for f in files or []:
+        if f.file_id not in submitted:
+            submitted.add(f.file_id)
+            job_id = live.submit_upload(f)
+            st.toast(f"{f.name}: queued as job {job_id}")
+    st.caption("Each file loads in the background, all or nothing; closing the tab does not stop it. "
+               "For files too big for a browser, use the command line on the server: "
+               "`python -m core ingest FILE.csv.gz` (its jobs appear here too).")
+    st.subheader("History")
+    history = core.jobs(limit=50)
+    if history:
+        hist = pd.DataFrame([{k: j[k] for k in ("job_id", "file_name", "status", "rows_loaded", "rows_rejected",
+                                                 "source", "created_at", "error")} for j in history])
+        st.dataframe(hist, hide_index=True, column_config={
+            "rows_loaded": st.column_config.NumberColumn("Loaded", format="localized"),
+            "rows_rejected": st.column_config.NumberColumn("Rejected", format="localized")})
+        with_rejects = [j["job_id"] for j in history if j["rows_rejected"]]
+        if with_rejects:
+            jid = st.selectbox("Rejected rows of job", with_rejects)
+            rej = pd.DataFrame(core.rejects(jid, limit=1000))
+            st.dataframe(rej, hide_index=True)
+            st.download_button("Download all rejects (CSV)", pd.DataFrame(core.rejects(jid)).to_csv(index=False),
+                               f"rejects_job_{jid}.csv", "text/csv", icon=":material/download:")
+
+with st.sidebar:
+    st.divider()
+    live.job_status()  # last: it waits for job events

@@ -1,0 +1,113 @@
+"""Live job status, pushed by the server.
+
+One process-wide ``JobWatcher`` (``st.cache_resource``) holds a PostgreSQL ``LISTEN`` connection
+and wakes a ``threading.Condition`` on every ``NOTIFY``. The status fragment renders the jobs,
+then waits on that condition; when woken it reruns itself (Streamlit sends the change over its
+websocket), and when a job has ended it reruns the whole app so maps and charts include the new
+data. No browser timer, no sleep-and-query loop: while it waits, the only thing it checks is
+whether the analyst has done something (Streamlit's own stop/rerun check, as its cache waits do).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import streamlit as st
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_run_yield_check
+
+import core
+
+ACTIVE = ("queued", "running")
+FINAL_MESSAGES = {
+    "completed": "loaded", "duplicate": "already loaded", "failed": "failed",
+    "cancelled": "cancelled", "interrupted": "interrupted (its process stopped)",
+}
+
+
+def live_updates_enabled() -> bool:
+    """Off only for tests of the page's logic (AppTest waits for the script to end)."""
+    return os.environ.get("TRIPS_LIVE_UPDATES", "1") != "0"
+
+
+@st.cache_resource(show_spinner=False)
+def watcher() -> "core.JobWatcher":
+    return core.JobWatcher()
+
+
+@st.cache_resource(show_spinner=False)
+def manager() -> "core.JobManager":
+    return core.JobManager()
+
+
+def submit_upload(uploaded) -> int:
+    """Write an upload to a temporary file and queue it; the worker deletes the file."""
+    fd, path = tempfile.mkstemp(prefix="trips-upload-", suffix=".csv")
+    with os.fdopen(fd, "wb") as f:
+        for chunk in iter(lambda: uploaded.read(8 << 20), b""):
+            f.write(chunk)
+    return manager().submit(path, file_name=uploaded.name, delete_after=True, source="dashboard")
+
+
+def _eta(job: dict) -> str:
+    if not job.get("started_at") or not job.get("file_size") or not job.get("bytes_read"):
+        return ""
+    from datetime import datetime
+    elapsed = (datetime.fromisoformat(job["updated_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
+    left = elapsed * (job["file_size"] / job["bytes_read"] - 1)
+    return f" · about {max(left, 0):,.0f} s left" if left >= 1 else ""
+
+
+def _rate(job: dict) -> str:
+    if not job.get("started_at") or not job.get("updated_at"):
+        return ""
+    from datetime import datetime
+    elapsed = (datetime.fromisoformat(job["updated_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
+    return f" · {job['rows_read'] / elapsed:,.0f} rows/s" if elapsed > 0.5 else ""
+
+
+def render_job(job: dict) -> None:
+    name, status = job["file_name"], job["status"]
+    if status in ACTIVE:
+        done = job["bytes_read"] / job["file_size"] if job.get("file_size") else 0.0
+        phase = job.get("phase") or status
+        st.progress(min(done, 1.0), text=f"**{name}** · {phase}")
+        st.caption(f"{job['rows_read']:,} rows read · {job['rows_rejected']:,} rejected"
+                   f"{_rate(job)}{_eta(job)}")
+        if st.button("Cancel", key=f"cancel-{job['job_id']}", type="tertiary"):
+            core.cancel_job(job["job_id"])
+        return
+    text = f"**{name}** {FINAL_MESSAGES.get(status, status)}: {job['rows_loaded']:,} trips"
+    if job["rows_rejected"]:
+        text += f", {job['rows_rejected']:,} rows rejected"
+    if status == "completed":
+        st.success(text, icon=":material/check_circle:")
+    elif status == "duplicate":
+        st.info(f"**{name}** was loaded before (job {job['duplicate_of']}); nothing added.",
+                icon=":material/content_copy:")
+    else:
+        st.error(f"{text}. {job.get('error') or ''}", icon=":material/error:")
+
+
+@st.fragment
+def job_status() -> None:
+    """Running and recent jobs, re-rendered on every job event until the session ends."""
+    w = watcher() if live_updates_enabled() else None
+    seen = w.version if w else 0
+    finished = w.finished_version if w else 0
+    jobs = core.jobs(limit=6)
+    active = [j for j in jobs if j["status"] in ACTIVE]
+    st.subheader("Jobs")
+    if not jobs:
+        st.caption("No files loaded yet.")
+    for j in active + [j for j in jobs if j["status"] not in ACTIVE][:max(0, 3 - len(active))]:
+        render_job(j)
+    st.session_state["jobs_active"] = len(active)
+    if w is None:
+        return
+    yield_check = get_run_yield_check()
+    while w.wait(seen, timeout=0.25) == seen:
+        if yield_check:
+            yield_check()  # hands over to Streamlit when the analyst acts or leaves
+    if w.finished_version != finished:
+        st.rerun()  # a job ended: maps and charts include its data
+    st.rerun(scope="fragment")

@@ -1,0 +1,69 @@
+"""The view (filters and grouping controls) <-> the URL's query parameters, so a view can be shared."""
+from __future__ import annotations
+
+import datetime as dt
+
+DEFAULTS = {"cell": "medium", "bucket": 1, "days": "all", "style": "dark", "limit": 1000}
+CELLS = ("fine", "medium", "coarse")
+BUCKETS = (1, 2, 3, 4, 6, 24)
+DAYS = ("all", "weekdays", "weekend")
+STYLES = ("dark", "light")
+
+
+def _list(params, key: str) -> list[str]:
+    return [v for v in params.get_all(key) if v] if hasattr(params, "get_all") else list(params.get(key, []))
+
+
+def _date(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def read(params, regions: list[str], datasources: list[str]) -> dict:
+    """The view in the URL, with anything unknown or malformed replaced by its default."""
+    def pick(key, allowed, cast=str):
+        try:
+            v = cast(params.get(key, DEFAULTS[key]))
+        except (TypeError, ValueError):
+            return DEFAULTS[key]
+        return v if v in allowed else DEFAULTS[key]
+
+    hours = params.get("hours", "0-23")
+    try:
+        h0, h1 = (int(x) for x in hours.split("-"))
+        hours = (h0, h1) if 0 <= h0 <= h1 <= 23 else (0, 23)
+    except ValueError:
+        hours = (0, 23)
+    try:
+        limit = min(max(int(params.get("limit", DEFAULTS["limit"])), 10), 5000)
+    except ValueError:
+        limit = DEFAULTS["limit"]
+    return {
+        "regions": [r for r in _list(params, "region") if r in regions],
+        "datasources": [d for d in _list(params, "datasource") if d in datasources],
+        "date_from": _date(params.get("from")), "date_to": _date(params.get("to")),
+        "days": pick("days", DAYS), "hours": hours,
+        "cell": pick("cell", CELLS), "bucket": pick("bucket", BUCKETS, int),
+        "style": pick("style", STYLES), "limit": limit,
+    }
+
+
+def write(view: dict) -> dict:
+    """Query parameters for a view (defaults left out, to keep links short)."""
+    out: dict = {}
+    if view["regions"]:
+        out["region"] = view["regions"]
+    if view["datasources"]:
+        out["datasource"] = view["datasources"]
+    if view["date_from"]:
+        out["from"] = view["date_from"].isoformat()
+    if view["date_to"]:
+        out["to"] = view["date_to"].isoformat()
+    if tuple(view["hours"]) != (0, 23):
+        out["hours"] = f"{view['hours'][0]}-{view['hours'][1]}"
+    for key in ("days", "cell", "bucket", "style", "limit"):
+        if view[key] != DEFAULTS[key]:
+            out[key] = str(view[key])
+    return out
