@@ -33,6 +33,11 @@ class CountingReader(io.RawIOBase):
         self.bytes_read += n or 0
         return n
 
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()  # closing the stream closes the file (a pipe's writer sees EPIPE)
+        super().close()
+
 
 @dataclass
 class Source:

@@ -1,0 +1,395 @@
+"""Hostile input: a corpus of malformed, tricky and malicious files, each with its expected outcome.
+
+Each case states what must happen: the job's status, the rows loaded, and for each reject its
+physical line, column and reason code; a file that cannot be loaded fails with an error naming
+the file and, where there is one, the line. Line numbers are physical lines of the file (a quoted
+field spanning lines counts each line; a reject points at the record's first line).
+Big inputs (a line above ``max_line_bytes``, a 1 GB line, gzip bombs) must end in bounded time,
+with the ingesting process staying under 300 MB of memory.
+"""
+import gzip
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+
+import core
+from conftest import HEADER, ROOT, row
+from core.config import settings
+from core.errors import FileRejected
+from core.ingest.read import open_source, records
+
+H = HEADER.encode()
+MAX_LINE = settings().max_line_bytes
+RSS_LIMIT_MB = 300
+
+
+def r(region="Prague", o="POINT (14.4 50.0)", d="POINT (14.5 50.1)", when="2018-05-28 09:03:40",
+      source="funny_car", end="\n") -> bytes:
+    """One record with raw field texts (nothing quoted)."""
+    return f"{region},{o},{d},{when},{source}{end}".encode()
+
+
+GOOD = r()
+
+
+def fetch(url, sql):
+    eng = create_engine(url)
+    with eng.connect() as c:
+        rows = c.execute(text(sql)).all()
+    eng.dispose()
+    return rows
+
+
+def trips(url):
+    return fetch(url, "SELECT count(*) FROM trips")[0][0]
+
+
+# -- the corpus ---------------------------------------------------------------------------------
+# (id, bytes, max_bad_rows, status, rows_loaded, [(line, column, reason)], error fragments[, mark])
+
+XFAIL_EMPTY_ROLLUP = pytest.mark.xfail(
+    reason="BUG in core/ingest/rollup.py (not ours to edit): with no good row, _Counter.arrays() of a "
+           "two-key counter gets counts() = an empty Series with a one-level index, and "
+           "get_level_values(1) raises 'Too many levels'; the job fails as an 'internal error' "
+           "instead of completing with 0 rows", strict=False)
+
+CASES = [
+    # encodings and line ends
+    ("bom", b"\xef\xbb\xbf" + H + GOOD * 2, "0", "completed", 2, [], []),
+    ("crlf", (H + GOOD * 3).replace(b"\n", b"\r\n"), "0", "completed", 3, [], []),
+    ("mixed_lf_crlf", H.replace(b"\n", b"\r\n") + GOOD + GOOD.replace(b"\n", b"\r\n") + GOOD, "0",
+     "completed", 3, [], []),
+    ("bom_crlf_no_final_newline", b"\xef\xbb\xbf" + H.replace(b"\n", b"\r\n") + GOOD + GOOD[:-1], "0",
+     "completed", 2, [], []),
+    ("old_mac_cr_only_fails_line_1", (H + GOOD * 2).replace(b"\n", b"\r"), "0", "failed", 0, [],
+     ["line 1", "carriage return"]),
+    ("bare_cr_inside_a_field_fails_its_line", H + GOOD + b"Pra\rgue" + GOOD[6:], "0", "failed", 0, [],
+     ["line 3", "carriage return"]),
+    ("latin1_bytes_rejected_per_record", H + GOOD + r("Z\xfcrich").decode().encode("latin-1") + GOOD
+     + r("K\xf6ln").decode().encode("latin-1"), "5", "completed", 2,
+     [(3, None, "invalid_encoding"), (5, None, "invalid_encoding")], []),
+    ("nul_byte_in_a_record_rejects_only_that_record", H + GOOD + b"Pra\x00gue" + GOOD[6:] + GOOD
+     + GOOD.replace(b"funny_car", b"funny\x00car"), "5", "completed", 2,
+     [(3, None, "invalid_encoding"), (5, None, "invalid_encoding")], []),
+    ("overlong_utf8_and_surrogates_rejected", H + GOOD + b"P\xc0\xaf" + GOOD[6:] + b"P\xed\xa0\x80"
+     + GOOD[6:], "5", "completed", 1, [(3, None, "invalid_encoding"), (4, None, "invalid_encoding")], []),
+    ("utf16_file_is_not_text", ("\ufeff" + HEADER).encode("utf-16-le") + GOOD, "0", "failed", 0, [],
+     ["line 1", "not a text file"]),
+    ("unicode_names_are_kept", H + r("Nürnberg", source="cheap_mobile ✓"), "0", "completed", 1, [], []),
+    # quoting
+    ("quoted_commas_and_quotes", H + b'"Prague, CZ",POINT (14.4 50.0),POINT (14.5 50.1),'
+     b'2018-05-28 09:03:40,"say ""hi"""\n', "0", "completed", 1, [], []),
+    ("quote_all", H + b'"Prague","POINT (14.4 50.0)","POINT (14.5 50.1)","2018-05-28 09:03:40","x"\n',
+     "0", "completed", 1, [], []),
+    ("embedded_newlines_count_physical_lines",
+     H + b'"Pra\ngue",POINT (1 2),POINT (1 2),2018-05-28 09:03:40,x\n'    # lines 2-3, good
+     + r(o="POINT (200 1)")                                                  # line 4
+     + b'"Tu\n\nrin",POINT (1 2),POINT (1 2),2018-02-30 00:00:00,x\n'     # lines 5-7
+     + b'"a",POINT (1 2),"POINT\r\n(1 2)",2018-05-28 09:03:40,x\n'         # lines 8-9, good (WKT allows)
+     + r(when="junk"),                                                       # line 10
+     "5", "completed", 2,
+     [(4, "origin_coord", "out_of_range"), (5, "datetime", "bad_datetime"), (10, "datetime", "bad_datetime")],
+     []),
+    ("blank_lines_are_skipped_but_counted", H + b"\n" + GOOD + b"\r\n\n" + r(d="POINT (1 91)"), "5",
+     "completed", 1, [(6, "destination_coord", "out_of_range")], []),
+    ("unterminated_quote_fails_at_its_line", H + GOOD * 3 + b'"Prague,POINT (1 2)\n' + GOOD * 3, "0",
+     "failed", 0, [], ["line 5", "never closed"]),
+    ("text_after_closing_quote_fails_at_its_line", H + GOOD + b'"Pra"gue' + GOOD[6:], "0", "failed", 0, [],
+     ["line 3"]),
+    # fields
+    ("missing_and_extra_fields", H + GOOD + b"Prague,POINT (1 2),POINT (1 2),2018-05-28 09:03:40\n"
+     + GOOD[:-1] + b",extra\n" + GOOD[:-1] + b",\n" + b"just one field\n", "5", "completed", 1,
+     [(3, None, "field_count"), (4, None, "field_count"), (5, None, "field_count"), (6, None, "field_count")],
+     []),
+    ("empty_region_and_datasource", H + r(region="  ") + r(source="") + GOOD, "5", "completed", 1,
+     [(2, "region", "empty_value"), (3, "datasource", "empty_value")], []),
+    ("repeated_header_line_is_a_reject", H + GOOD + H + GOOD, "5", "completed", 2,
+     [(3, "origin_coord", "invalid_point")], []),
+    # headers
+    ("header_case_spaces_order_quotes",
+     b'" DataSource ", Region ,DATETIME,destination_coord ,ORIGIN_COORD\n'
+     b"funny_car,Prague,2018-05-28 09:03:40,POINT (14.5 50.1),POINT (14.4 50.0)\n", "0",
+     "completed", 1, [], []),
+    ("header_missing_column", b"region,origin_coord,datetime,datasource\n" + GOOD, "0", "failed", 0, [],
+     ["line 1", "missing column destination_coord"]),
+    ("header_unknown_column", H[:-1] + b",notes\n" + GOOD[:-1] + b",x\n", "0", "failed", 0, [],
+     ["line 1", "unexpected column notes"]),
+    ("header_duplicate_column", b"region,Region,origin_coord,destination_coord,datetime,datasource\n",
+     "0", "failed", 0, [], ["line 1", "'region' appears twice"]),
+    ("no_header_data_first", GOOD * 3, "0", "failed", 0, [], ["line 1", "missing column"]),
+    ("blank_first_line", b"\n" + H + GOOD, "0", "failed", 0, [], ["line 1", "header"]),
+    ("empty_file", b"", "0", "failed", 0, [], ["empty"]),
+    # A file with no trip to load is not an error (as COPY of an empty file): completed, 0 rows.
+    ("header_only_completes_with_zero_rows", H, "0", "completed", 0, [], [], XFAIL_EMPTY_ROLLUP),
+    ("header_only_without_newline", H[:-1], "0", "completed", 0, [], [], XFAIL_EMPTY_ROLLUP),
+    ("every_row_rejected_within_limit_completes_with_zero_rows", H + r(o="POINT (1)") + r(when="x"), "5",
+     "completed", 0, [(2, "origin_coord", "invalid_point"), (3, "datetime", "bad_datetime")], [],
+     XFAIL_EMPTY_ROLLUP),
+    # WKT
+    ("invalid_wkt", H + GOOD + r(o="POINT (14.4)") + r(o="POINT 14.4 50") + r(d="POINT (a b)")
+     + r(d="") + r(o="POINT EMPTY") + r(o="SRID=4326;POINT (1 2)") + r(o="POINT (1,2)")
+     + r(d="POINT (0x10 1)") + r(o="POINT ((1 2))") + r(d="14.4 50.0"), "20", "completed", 1,
+     [(3, "origin_coord", "invalid_point"), (4, "origin_coord", "invalid_point"),
+      (5, "destination_coord", "invalid_point"), (6, "destination_coord", "invalid_point"),
+      (7, "origin_coord", "invalid_point"), (8, "origin_coord", "invalid_point"),
+      (9, None, "field_count"), (10, "destination_coord", "invalid_point"),
+      (11, "origin_coord", "invalid_point"), (12, "destination_coord", "invalid_point")], []),
+    ("wkt_spacing_and_case_variants_accepted", H + r(o="point(14.4 50.0)") + r(d="  POINT  ( 14.5   50.1 ) ")
+     + r(o="Point (+14.4 5e1)") + r(d="POINT (.5 -.5)"), "0", "completed", 4, [], []),
+    ("wrong_geometry_types", H + GOOD + b'Prague,"LINESTRING (1 2, 3 4)",POINT (1 2),2018-05-28 09:03:40,x\n'
+     + r(o="POINT Z (1 2 3)") + r(d="POINT (1 2 3)") + r(o="POINTM (1 2 3)") + r(d="POLYGON EMPTY")
+     + b'Prague,POINT (1 2),"MULTIPOINT ((1 2), (3 4))",2018-05-28 09:03:40,x\n', "20", "completed", 1,
+     [(3, "origin_coord", "wrong_geometry"), (4, "origin_coord", "wrong_geometry"),
+      (5, "destination_coord", "wrong_geometry"), (6, "origin_coord", "wrong_geometry"),
+      (7, "destination_coord", "wrong_geometry"), (8, "destination_coord", "wrong_geometry")], []),
+    ("out_of_range_coordinates", H + r(o="POINT (180 90)") + r(d="POINT (-180 -90)")
+     + r(o="POINT (180.000001 0)") + r(o="POINT (0 -90.5)") + r(d="POINT (-181 0)") + r(d="POINT (1 1e3)"),
+     "20", "completed", 2,
+     [(4, "origin_coord", "out_of_range"), (5, "origin_coord", "out_of_range"),
+      (6, "destination_coord", "out_of_range"), (7, "destination_coord", "out_of_range")], []),
+    ("nan_and_infinite_coordinates", H + GOOD + r(o="POINT (NaN 1)") + r(o="POINT (1 nan)")
+     + r(d="POINT (inf 1)") + r(d="POINT (1 -Infinity)") + r(o="POINT (1e999 1)") + r(o="POINT (1 -1e400)"),
+     "20", "completed", 1,
+     [(3, "origin_coord", "not_finite"), (4, "origin_coord", "not_finite"),
+      (5, "destination_coord", "not_finite"), (6, "destination_coord", "not_finite"),
+      (7, "origin_coord", "not_finite"), (8, "origin_coord", "not_finite")], []),
+    # datetimes
+    ("bad_datetimes", H + GOOD + r(when="2018-02-30 10:00:00") + r(when="2018-05-28 25:00:00")
+     + r(when="garbage") + r(when="2019-02-29 00:00:00") + r(when="2018-05-28 24:00:00")
+     + r(when="2018-12-31 23:59:60") + r(when="2018-05-28 09:03:40Z") + r(when="2018-05-28 09:03:40+02:00")
+     + r(when="0000-01-01 00:00:00") + r(when="") + r(when="28/05/2018 09:03") + r(when="2018-5-28 9:03:40")
+     + r(when="2018-05-28") + r(when="2018-13-01 00:00:00") + r(when="2018-05-28 09:60:00"),
+     "20", "completed", 1, [(i, "datetime", "bad_datetime") for i in range(3, 18)], []),
+    ("good_datetime_variants", H + r(when="2016-02-29 23:59:59") + r(when="2018-05-28T09:03:40")
+     + r(when="2018-05-28 09:03:40.123456") + r(when=" 2018-05-28 09:03:40 ") + r(when="0001-01-01 00:00:00")
+     + r(when="9999-12-31 23:59:59"), "0", "completed", 6, [], []),
+    # not a CSV at all
+    ("png_named_csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(range(256)) * 8, "0",
+     "failed", 0, [], ["line 1", "not a CSV"]),
+    ("elf_binary", b"\x7fELF\x02\x01\x01\x00" + bytes(200), "0", "failed", 0, [], ["line 1", "not a text file"]),
+    ("zip_named_csv", b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(256)), "0", "failed", 0, [],
+     ["line 1"]),
+    ("truncated_gzip", gzip.compress(H + GOOD * 1000)[:-8], "0", "failed", 0, [], ["compressed data is damaged"]),
+    ("gzip_with_trailing_garbage", gzip.compress(H + GOOD) + b"garbage!", "0", "failed", 0, [],
+     ["compressed data is damaged"]),
+    ("json_named_csv", b'{"region": "Prague"}\n', "0", "failed", 0, [], ["line 1", "missing column"]),
+]
+
+
+PARAMS = [pytest.param(c[:7], id=c[0], marks=c[7:]) for c in CASES]
+
+
+@pytest.mark.parametrize("case", PARAMS)
+def test_corpus_case_has_its_expected_outcome(db_url, write_csv, case):
+    """Pass: status, rows loaded (and in the database), rejects (line, column, reason) as listed; a
+    failed file loads nothing and its error names the file and the listed fragments (the line)."""
+    name, data, max_bad, status, loaded, expected_rejects, error_parts = case
+    path = write_csv(data, name=f"{name}.csv")
+    started = time.monotonic()
+    res = core.ingest_file(path, url=db_url, max_bad_rows=max_bad)
+    assert time.monotonic() - started < 30
+    assert (res.status, res.rows_loaded) == (status, loaded), res.error
+    assert trips(db_url) == loaded
+    rej = core.rejects(res.job_id, url=db_url)
+    assert [(x["line"], x["column"], x["reason"]) for x in rej] == expected_rejects
+    assert res.rows_rejected == len(expected_rejects)
+    for x in rej:
+        assert x["message"] and "\x00" not in x["message"]
+    if status == "failed":
+        assert res.error.startswith(f"{name}.csv"), res.error
+        for part in error_parts:
+            assert part in res.error, res.error
+        assert "internal error" not in res.error
+    else:
+        assert res.error is None
+
+
+def test_values_survive_quoting_and_header_reordering(db_url, write_csv):
+    """Pass: a quoted comma, doubled quotes, a non-ASCII name and reordered header columns are
+    stored as the exact values of the file."""
+    data = (b'\xef\xbb\xbf" DataSource ", Region ,DATETIME,destination_coord ,ORIGIN_COORD\r\n'
+            b'"say ""hi""","Prague, CZ",2018-05-28 09:03:40,POINT (14.5 50.1),POINT (14.4 50.0)\r\n'
+            + "cheap_mobile,Nürnberg,2018-05-29T10:00:00.5,POINT (11 49.5),POINT (-0.5 -33.25)\r\n".encode())
+    res = core.ingest_file(write_csv(data), url=db_url)
+    assert res.status == "completed" and res.rows_loaded == 2
+    got = fetch(db_url, "SELECT r.name, s.name, ts::text, ST_X(origin), ST_Y(origin), ST_X(destination), "
+                        "ST_Y(destination) FROM trips t JOIN regions r USING (region_id) "
+                        "JOIN datasources s USING (datasource_id) ORDER BY ts")
+    assert [tuple(g) for g in got] == [
+        ("Prague, CZ", 'say "hi"', "2018-05-28 09:03:40", 14.4, 50.0, 14.5, 50.1),
+        ("Nürnberg", "cheap_mobile", "2018-05-29 10:00:00.5", -0.5, -33.25, 11.0, 49.5)]
+
+
+def test_invalid_encoding_reason_for_every_bad_record_of_a_batch(db_url, write_csv):
+    """Pass: every non-UTF-8 record is rejected as invalid_encoding, wherever it sits in a batch
+    (a bug gave this reason only to the first record of a batch, 'invalid_row' to the others)."""
+    bad = r("Z\xfcrich").decode().encode("latin-1")
+    res = core.ingest_file(write_csv(H + (GOOD + bad) * 50), url=db_url, max_bad_rows="50")
+    assert res.status == "completed" and res.rows_loaded == 50
+    reasons = {x["reason"] for x in core.rejects(res.job_id, url=db_url)}
+    assert reasons == {"invalid_encoding"}
+
+
+# -- long lines ---------------------------------------------------------------------------------
+
+def test_line_just_above_max_line_bytes_fails_naming_its_line(db_url, write_csv):
+    """Pass: a line of max_line_bytes + 1 bytes (no newline) fails the file at line 3 in seconds;
+    a line of exactly max_line_bytes bytes is read (and rejected as a record, not the file)."""
+    fits = b"x" * (MAX_LINE - 1) + b"\n"
+    ok = core.ingest_file(write_csv(H + GOOD + fits + GOOD, name="fits.csv"), url=db_url, max_bad_rows="1")
+    assert ok.status == "completed" and ok.rows_loaded == 2 and ok.rows_rejected == 1
+    assert core.rejects(ok.job_id, url=db_url)[0]["line"] == 3
+    started = time.monotonic()
+    res = core.ingest_file(write_csv(H + GOOD + b"x" * (MAX_LINE + 1), name="long.csv"), url=db_url)
+    assert time.monotonic() - started < 10
+    assert res.status == "failed" and res.error.startswith("long.csv, line 3:") and "longer than" in res.error
+    assert trips(db_url) == 2
+
+
+def test_quoted_field_longer_than_the_limit_fails_as_unterminated(db_url, write_csv):
+    """Pass: a quote opened on line 3 and never closed, over many short lines adding up to more
+    than max_line_bytes, fails the file at line 3 instead of buffering the rest of the file."""
+    data = H + GOOD + b'"Prague' + (b"y" * 1000 + b"\n") * (MAX_LINE // 1000 + 50)
+    res = core.ingest_file(write_csv(data), url=db_url)
+    assert res.status == "failed" and "line 3" in res.error and "never closed" in res.error
+
+
+def test_one_gigabyte_line_is_refused_after_reading_about_max_line_bytes(tmp_path):
+    """Pass: a 1 GB line streamed through a pipe (never on disk) is refused at line 2 after the
+    reader has consumed no more than a few times max_line_bytes."""
+    fifo = tmp_path / "endless.csv"
+    os.mkfifo(fifo)
+    written = [0]
+
+    def feed():
+        chunk = b"z" * (1 << 20)
+        try:
+            with open(fifo, "wb") as f:
+                f.write(H)
+                for _ in range(1024):  # 1 GB, lazily
+                    f.write(chunk)
+                    written[0] += len(chunk)
+        except BrokenPipeError:
+            pass
+
+    t = threading.Thread(target=feed, daemon=True)
+    t.start()
+    src = open_source(str(fifo), "endless.csv")
+    with pytest.raises(FileRejected) as e:
+        for _ in records(src, MAX_LINE):
+            pass
+    src.stream.close()
+    t.join(10)
+    assert not t.is_alive()
+    assert e.value.line == 2 and "longer than" in e.value.reason
+    assert written[0] <= 8 * max(MAX_LINE, 1 << 20)
+
+
+# -- memory-bounded: a process ingesting a hostile file stays under 300 MB --------------------
+
+def _ingest_in_subprocess(path, db_url, *extra):
+    """Run ``python -m core ingest --json`` on ``path``; return (result dict, seconds, max RSS in MB)."""
+    out = open(str(path) + ".out", "w+")
+    env = {"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "core", "ingest", "--json", str(path), *extra],
+                            stdout=out, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - started
+    out.seek(0)
+    lines = out.read().strip().splitlines()
+    out.close()
+    assert lines, f"no output (exit {proc.returncode})"
+    return json.loads(lines[-1]), seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def _gzip_members(path, prefix: bytes, unit: bytes, total_bytes: int) -> int:
+    """Write a gzip file: a member with ``prefix``, then one member of 16 MiB of ``unit`` repeated
+    as many times as needed for ``total_bytes`` uncompressed (gzip readers concatenate members)."""
+    block = (unit * ((16 << 20) // len(unit) + 1))[:16 << 20]
+    member = gzip.compress(block, compresslevel=9)
+    with open(path, "wb") as f:
+        f.write(gzip.compress(prefix))
+        for _ in range(total_bytes // len(block)):
+            f.write(member)
+    return os.path.getsize(path)
+
+
+@pytest.mark.parametrize("kind", ["zeros", "junk_without_newline"])
+def test_gzip_bomb_fails_fast_in_bounded_memory(db_url, tmp_path, kind):
+    """Pass: a ~2 MB gzip inflating to 2 GB (zeros, or text without a newline) fails at line 2
+    ('longer than') within 30 s, loads nothing, and the ingesting process peaks under 300 MB."""
+    unit = b"\x00" if kind == "zeros" else b"Prague;POINT (1 2);"
+    bomb = tmp_path / f"bomb_{kind}.csv"
+    size = _gzip_members(bomb, H, unit, 2 << 30)
+    assert size < 10 << 20
+    res, seconds, rss = _ingest_in_subprocess(bomb, db_url)
+    assert res["status"] == "failed" and "line 2" in res["error"] and "longer than" in res["error"]
+    assert seconds < 30 and rss < RSS_LIMIT_MB, (seconds, rss)
+    assert trips(db_url) == 0
+
+
+def test_gzip_bomb_of_bad_rows_stops_at_the_bad_row_limit(db_url, tmp_path):
+    """Pass: a gzip inflating to 2 GB of short junk records with --max-bad-rows 1000 fails after the
+    first batch with a max-bad-rows error, within 30 s and under 300 MB (with a percentage limit
+    the whole file would be read first: the limit can only be judged at the end)."""
+    bomb = tmp_path / "bomb_rows.csv"
+    _gzip_members(bomb, H, b"not,a,trip\n", 2 << 30)
+    res, seconds, rss = _ingest_in_subprocess(bomb, db_url, "--max-bad-rows", "1000")
+    assert res["status"] == "failed" and "max-bad-rows" in res["error"]
+    assert seconds < 30 and rss < RSS_LIMIT_MB, (seconds, rss)
+    assert trips(db_url) == 0 and len(core.rejects(res["job_id"], url=db_url)) > 1000
+
+
+def test_one_gigabyte_file_without_newline_fails_in_bounded_memory(db_url, tmp_path):
+    """Pass: a 1 GB sparse file (a header, then 1 GB with no newline) fails at line 2 within 30 s
+    with the ingesting process under 300 MB (it is hashed in full, read only up to the limit)."""
+    big = tmp_path / "gigaline.csv"
+    with open(big, "wb") as f:
+        f.write(H + b"Prague,")
+        f.truncate(len(H) + (1 << 30))
+    res, seconds, rss = _ingest_in_subprocess(big, db_url)
+    assert res["status"] == "failed" and res["error"].startswith("gigaline.csv, line 2:")
+    assert "longer than" in res["error"]
+    assert seconds < 30 and rss < RSS_LIMIT_MB, (seconds, rss)
+
+
+@pytest.mark.xfail(reason="FINDING in core/ingest/rollup.py (not ours to edit): the per-job summary "
+                   "counters keep one entry per distinct key (fine flow cells x attributes, area cells x "
+                   "day), which grows with the rows: peak RSS of `python -m core ingest` measured 163 MB "
+                   "(1k rows), 248 MB (50k), 307 MB (200k), 554 MB (1M); with the rollup stubbed out, "
+                   "1M rows peak at 245 MB", strict=False)
+def test_good_large_gzip_loads_in_bounded_memory(db_url, tmp_path):
+    """Pass: a gzip of 400k valid rows (~30 MB inflated) loads completely with the process
+    under 300 MB: memory follows the batch size, not the file."""
+    from core.synth import generate
+    plain = tmp_path / "plain.csv"
+    generate(str(plain), 400_000, seed=11)
+    gz = tmp_path / "trips.csv.gz"
+    with open(plain, "rb") as src, gzip.open(gz, "wb", compresslevel=1) as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+    res, seconds, rss = _ingest_in_subprocess(gz, db_url)
+    assert res["status"] == "completed" and res["rows_loaded"] == 400_000
+    assert rss < RSS_LIMIT_MB, rss
+
+
+def test_zlib_error_is_not_raised_from_the_reader(tmp_path):
+    """Pass: a gzip whose deflate stream is corrupted in the middle raises FileRejected (naming the
+    file), never a raw zlib/OSError, when read record by record."""
+    data = bytearray(gzip.compress(H + GOOD * 20000, compresslevel=1))
+    data[len(data) // 2: len(data) // 2 + 64] = b"\xff" * 64
+    p = tmp_path / "corrupt.csv.gz"
+    p.write_bytes(bytes(data))
+    src = open_source(str(p), "corrupt.csv.gz")
+    with pytest.raises(FileRejected) as e:
+        for _ in records(src, MAX_LINE):
+            pass
+    assert "corrupt.csv.gz" in str(e.value)
