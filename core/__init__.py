@@ -137,11 +137,11 @@ def region_extents(url: str | None = None) -> dict:
     return _extents(_engine(url))
 
 
-def data_version(url: str | None = None) -> int:
+def data_version(url: str | None = None) -> str:
     """Changes whenever a job completes: a cache key for answers."""
     from .queries import query
     with _engine(url).connect() as c:
-        return int(c.execute(query("data_version")).scalar())
+        return str(c.execute(query("data_version")).scalar())
 
 
 # -- analytics --------------------------------------------------------------------------------

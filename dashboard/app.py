@@ -29,7 +29,7 @@ st.set_page_config(page_title="Trips analytics", page_icon=":material/route:", l
 # -- cached answers: keyed by the filters and by the data version (changes when a job completes)
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def cached_stats(version: int) -> dict:
+def cached_stats(version: str) -> dict:
     s = core.stats()
     if s["first_datetime"]:
         first, last = pd.Timestamp(s["first_datetime"]), pd.Timestamp(s["last_datetime"])
@@ -39,22 +39,22 @@ def cached_stats(version: int) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def cached_extents(version: int) -> dict:
+def cached_extents(version: str) -> dict:
     return core.region_extents()
 
 
 @st.cache_data(show_spinner="Grouping similar trips…", max_entries=64)
-def cached_groups(version: int, **kw) -> dict:
+def cached_groups(version: str, **kw) -> dict:
     return core.trip_groups(**kw)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def cached_weekly(version: int, **kw) -> dict:
+def cached_weekly(version: str, **kw) -> dict:
     return core.weekly_average(**kw)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def cached_insights(version: int) -> dict:
+def cached_insights(version: str) -> dict:
     return {"bonus": core.bonus_answers(), "hours": core.hour_totals()}
 
 
@@ -269,11 +269,18 @@ with load_tab:
     st.subheader("Add CSV files")
     files = st.file_uploader("CSV or gzip-compressed CSV (region, origin_coord, destination_coord, datetime, "
                              "datasource)", type=["csv", "gz"], accept_multiple_files=True)
+    max_bad = st.text_input("Most bad rows a file may have", "1%", max_chars=12,
+                            help="A number of rows (like 100) or a percentage (like 1%). Past it, nothing of "
+                                 "the file is loaded; below it, good rows load and bad ones are listed.")
     submitted = st.session_state.setdefault("submitted_uploads", set())
     for f in files or []:
         if f.file_id not in submitted:
             submitted.add(f.file_id)
-            job_id = live.submit_upload(f)
+            try:
+                job_id = live.submit_upload(f, max_bad)
+            except ValueError as e:
+                st.error(f"{f.name}: {e}")
+                continue
             st.toast(f"{f.name}: queued as job {job_id}")
     st.caption("Each file loads in the background, all or nothing; closing the tab does not stop it. "
                "For files too big for a browser, use the command line on the server: "

@@ -39,13 +39,18 @@ def manager() -> "core.JobManager":
     return core.JobManager()
 
 
-def submit_upload(uploaded) -> int:
+def submit_upload(uploaded, max_bad_rows: str | None = None) -> int:
     """Write an upload to a temporary file and queue it; the worker deletes the file."""
     fd, path = tempfile.mkstemp(prefix="trips-upload-", suffix=".csv")
     with os.fdopen(fd, "wb") as f:
         for chunk in iter(lambda: uploaded.read(8 << 20), b""):
             f.write(chunk)
-    return manager().submit(path, file_name=uploaded.name, delete_after=True, source="dashboard")
+    try:
+        return manager().submit(path, file_name=uploaded.name, max_bad_rows=max_bad_rows,
+                                delete_after=True, source="dashboard")
+    except BaseException:
+        os.unlink(path)
+        raise
 
 
 def _eta(job: dict) -> str:

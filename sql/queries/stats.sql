@@ -34,5 +34,8 @@ SELECT r.name AS region,
  GROUP BY r.name ORDER BY r.name
 
 -- name: data_version
--- Changes whenever a job completes: the cache key of every answer.
-SELECT coalesce(max(job_id), 0) AS version FROM jobs WHERE status = 'completed'
+-- Changes whenever a job completes: the cache key of every answer (the database's identity
+-- included, so that answers of two databases never mix).
+SELECT (SELECT system_identifier FROM pg_control_system()) || ':' || current_database() || ':'
+       || coalesce(max(job_id), 0) AS version
+  FROM jobs WHERE status = 'completed'

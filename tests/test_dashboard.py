@@ -1,0 +1,110 @@
+"""The page's logic with Streamlit's AppTest (live waiting off: AppTest waits for the script to
+end): empty state, filters in the URL, the pydeck spec, weekly chart data, uploads, errors."""
+import json
+import os
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import core
+from conftest import HEADER, ROOT, row
+
+APP = str(ROOT / "dashboard" / "app.py")
+
+
+@pytest.fixture
+def page(db_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    for var in ("LOADER_DATABASE_URL", "READER_DATABASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TRIPS_LIVE_UPDATES", "0")
+
+    def open_page(**params):
+        at = AppTest.from_file(APP, default_timeout=60)
+        for k, v in params.items():
+            at.query_params[k] = v
+        return at.run()
+    return open_page
+
+
+def _load(db_url, write_csv, rows):
+    assert core.ingest_file(write_csv(HEADER + "".join(rows)), url=db_url).status == "completed"
+
+
+def _deck(at):
+    return json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+
+
+def test_empty_database_greets_with_a_sample_button(page):
+    at = page()
+    assert not at.exception
+    assert any("No trips yet" in i.value for i in at.info)
+    assert any("sample" in b.label for b in at.button)
+    assert at.metric[0].value == "0"
+
+
+def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
+    a, b, c = (14.41, 50.01), (14.45, 50.05), (14.49, 50.09)
+    _load(db_url, write_csv, [row(o=a, d=b), row(o=a, d=b, when="2018-05-28 10:00:00"), row(o=b, d=c),
+                              row(o=c, d=c), row(region="Brno", o=(16.6, 49.2), d=(16.62, 49.21))])
+    at = page()
+    assert not at.exception
+    assert at.metric[0].value == "5"
+    deck = _deck(at)
+    layers = {l["id"]: l for l in deck["layers"]}
+    assert set(layers) == {"origins", "flows"}
+    assert layers["flows"]["@@type"] == "ArcLayer" and len(layers["flows"]["data"]) == 4  # c->c has no arc
+    assert layers["origins"]["@@type"] == "ColumnLayer"
+    assert sum(o["trips"] for o in layers["origins"]["data"]) == 5
+
+    at = page(region="Brno", cell="coarse", bucket="24", days="weekdays")
+    assert not at.exception
+    assert at.multiselect[0].value == ["Brno"]
+    assert at.query_params["region"] in ("Brno", ["Brno"]) and at.query_params["cell"] in ("coarse", ["coarse"])
+    assert len(_deck(at)["layers"][1]["data"]) == 1
+    assert at.metric[4].value == "1"   # trips matching
+
+    bad = page(cell="huge", bucket="5", hours="x", limit="-3", **{"from": "2018-02-30"})
+    assert not bad.exception           # malformed links fall back to defaults
+    assert bad.metric[4].value == "5"
+
+
+def test_weekly_chart_data_counts_zero_weeks(page, db_url, write_csv):
+    _load(db_url, write_csv, [row(when="2018-01-03 10:00:00"), row(when="2018-01-17 10:00:00"),
+                              row(region="Brno", when="2018-01-10 10:00:00", o=(16.6, 49.2), d=(16.6, 49.2))])
+    at = page()
+    charts = at.get("vega_lite_chart")
+    spec = json.loads(charts[0].proto.spec)
+    assert spec["layer"][0]["mark"]["type"] == "line"
+    names = [m.label for m in at.metric]
+    assert "Prague" in names and "Brno" in names
+    prague = at.metric[names.index("Prague")]
+    assert prague.value == "0.7"  # 2 trips over 3 weeks, the middle one empty
+    assert not at.exception
+
+
+def test_upload_is_queued_and_loaded(page, db_url):
+    at = page()
+    assert at.metric[0].value == "0"
+    data = (HEADER + row() + row(region="Brno") + "Brno,POINT (1 2),oops,2018-01-01 00:00:00,x\n").encode()
+    at.text_input[0].set_value("5")
+    at.file_uploader[0].set_value([("mine.csv", data, "text/csv")]).run()
+    assert not at.exception
+    deadline = time.monotonic() + 60
+    while (job := core.jobs(limit=1, url=db_url)[0])["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert (job["file_name"], job["status"], job["rows_loaded"], job["rows_rejected"]) == ("mine.csv", "completed", 2, 1)
+    at.run()  # the same session: the upload is not queued twice
+    assert len(core.jobs(url=db_url)) == 1
+    assert at.metric[0].value == "2"
+    assert any("loaded: 2 trips, 1 rows rejected" in s.value for s in at.success)
+
+
+def test_database_down_is_a_message_not_a_traceback(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://nobody@/nowhere?host=/nonexistent")
+    monkeypatch.setenv("TRIPS_LIVE_UPDATES", "0")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert any("Cannot reach the database" in e.value for e in at.error)
