@@ -1,0 +1,366 @@
+"""Faults during ingest: nothing is lost, nothing gets in twice.
+
+Each fault is injected while a file is being loaded. Pass criterion, every time: the database
+holds zero or all rows of the file (never a part), the job ends ``failed`` or ``interrupted`` with a
+message a person understands (what happened, and that nothing was loaded), and a retry loads the
+file exactly once. kill -9 of the ingesting process is covered in tests/test_ingest.py
+(test_killed_process_leaves_nothing_and_job_becomes_interrupted).
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+
+import psycopg2
+import pytest
+from sqlalchemy import create_engine, text
+
+import core
+from conftest import ROOT
+from core.db import dispose_all, psycopg_dsn
+from core.ingest.jobs import Job
+from core.synth import generate
+
+ROWS = 400_000
+LOCAL_CLUSTER = not os.environ.get("DATABASE_URL")
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PG_DATA = ROOT / ".pgdata" / "data"
+PG_LOG = ROOT / ".pgdata" / "server.log"
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory):
+    """A generated file of ROWS trips: a few seconds to ingest, long enough to hit mid-way."""
+    p = tmp_path_factory.mktemp("faults") / "big.csv"
+    generate(str(p), ROWS, seed=21)
+    return str(p)
+
+
+def scalar(url, sql):
+    eng = create_engine(url)
+    try:
+        with eng.connect() as c:
+            return c.execute(text(sql)).scalar()
+    finally:
+        eng.dispose()
+
+
+def trips(url):
+    return scalar(url, "SELECT count(*) FROM trips")
+
+
+def summary_trips(url):
+    return scalar(url, "SELECT coalesce(sum(trips), 0) FROM daily_counts")
+
+
+def admin(url, sql, *args):
+    """Run one statement outside a transaction (CREATE TABLESPACE needs that)."""
+    conn = psycopg2.connect(psycopg_dsn(url))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+class Running:
+    """A Job run in a thread; ``wait_rows()`` blocks until its rows are flowing."""
+
+    def __init__(self, path, url, **kw):
+        self.url = url
+        self.job = Job(path, url=url, **kw)
+        self.result = None
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            self.result = self.job.run()
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            self.error = e
+
+    def wait_rows(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            p = self.job.progress
+            if p.phase == "reading" and p.rows_read > 0:
+                return p.rows_read
+            assert self.thread.is_alive(), f"job ended before the fault: {self.result}"
+            time.sleep(0.02)
+        raise AssertionError("the job never started reading rows")
+
+    def join(self, timeout=90):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the job did not end"
+        assert self.error is None, repr(self.error)
+        return self.result
+
+
+def final_job(url, job_id, timeout=30):
+    """The job's row once it is final (reaping jobs whose owner session died)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        core.reap_interrupted(url=url)
+        j = core.job(job_id, url=url)
+        if j["status"] not in ("queued", "running") or time.monotonic() > deadline:
+            return j
+        time.sleep(0.3)
+
+
+def assert_nothing_then_retry_loads_once(url, path, job, says_nothing_loaded=True):
+    """Zero rows of the file after the fault; a retry completes with every row; a third
+    attempt is a duplicate (the file is loaded exactly once)."""
+    assert trips(url) == 0 and summary_trips(url) == 0
+    assert job["status"] in ("failed", "interrupted"), job
+    assert job["rows_loaded"] == 0
+    if says_nothing_loaded:
+        assert "nothing of the file was loaded" in job["error"], job["error"]
+    retry = core.ingest_file(path, url=url)
+    assert retry.status == "completed" and retry.rows_loaded == ROWS_OF[path], retry
+    assert trips(url) == ROWS_OF[path] and summary_trips(url) == ROWS_OF[path]
+    assert core.stats(url=url)["trips"] == ROWS_OF[path]
+    again = core.ingest_file(path, url=url)
+    assert again.status == "duplicate" and again.duplicate_of == retry.job_id
+    assert trips(url) == ROWS_OF[path]
+
+
+ROWS_OF: dict = {}
+
+
+@pytest.fixture(autouse=True)
+def _row_counts(request):
+    if "big_file" in request.fixturenames:
+        ROWS_OF[request.getfixturevalue("big_file")] = ROWS
+    yield
+
+
+# -- the backend terminated ---------------------------------------------------------------------
+
+def test_terminated_loading_backend_fails_the_job_loads_nothing_and_retry_loads_once(db_url, big_file):
+    """Pass: pg_terminate_backend on the session running COPY mid-file ends the job 'failed' with
+    'lost the connection ... nothing of the file was loaded', zero rows; a retry loads all once."""
+    run = Running(big_file, db_url)
+    run.wait_rows()
+    killed = admin(db_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE application_name = %s AND datname = current_database()",
+                   f"trips-job-{run.job.job_id}")
+    assert killed == [(True,)]
+    res = run.join()
+    job = final_job(db_url, res.job_id)
+    assert job["status"] == "failed" and "lost the connection to the database" in job["error"], job
+    assert job["error"].startswith("big.csv: ")
+    assert_nothing_then_retry_loads_once(db_url, big_file, job)
+
+
+@pytest.mark.xfail(reason="BUG in core/ingest/jobs.py (Job._run, not ours to edit): when the owner "
+                   "session (advisory lock) dies, reap_interrupted marks the job 'interrupted ... nothing "
+                   "of the file was loaded', but the loading session goes on and commits its rows: "
+                   "_write_final's 'changed' result (job_finish matched no row) is ignored before "
+                   "conn.commit(), so the rows land while the job says nothing was loaded", strict=False)
+def test_terminated_owner_session_means_interrupted_and_nothing_loaded(db_url, big_file):
+    """Pass: killing the session that owns the job (holds its advisory lock) mid-file, while the
+    dashboard reaps dead jobs, ends with a job state that agrees with the data: interrupted or
+    failed with zero rows, or completed with every row; never 'nothing loaded' next to rows."""
+    run = Running(big_file, db_url)
+    run.wait_rows()
+    admin(db_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s "
+                  "AND datname = current_database() "
+                  "AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s)",
+          "trips-job-owner", run.job.job_id)
+    while run.thread.is_alive():  # the dashboard's job list reaps meanwhile
+        core.reap_interrupted(url=db_url)
+        time.sleep(0.1)
+    run.join()
+    job = final_job(db_url, run.job.job_id)
+    loaded = trips(db_url)
+    if job["status"] == "completed":
+        assert loaded == ROWS and job["rows_loaded"] == ROWS
+    else:
+        assert_nothing_then_retry_loads_once(db_url, big_file, job)
+
+
+# -- an exception after the rows are written, before the commit --------------------------------
+
+def _raise_in_rollup(monkeypatch):
+    from core.ingest import rollup
+
+    def boom(self, cur):
+        raise RuntimeError("injected fault while writing the summaries")
+    monkeypatch.setattr(rollup.Rollup, "copy_into", boom)
+
+
+def _raise_at_final_state(monkeypatch):
+    original = Job._write_final
+
+    def boom(self, cur, status, error, duplicate_of=None):
+        if status == "completed":
+            raise RuntimeError("injected fault writing the final state")
+        return original(self, cur, status, error, duplicate_of)
+    monkeypatch.setattr(Job, "_write_final", boom)
+
+
+def _database_error_at_final_state(monkeypatch):
+    original = Job._write_final
+
+    def boom(self, cur, status, error, duplicate_of=None):
+        if status == "completed":
+            cur.execute("SELECT 1/0")  # a real database error inside the loading transaction
+        return original(self, cur, status, error, duplicate_of)
+    monkeypatch.setattr(Job, "_write_final", boom)
+
+
+@pytest.mark.parametrize("inject", [_raise_in_rollup, _raise_at_final_state, _database_error_at_final_state],
+                         ids=["in_summaries", "at_final_state", "database_error_at_final_state"])
+def test_exception_after_rows_written_before_commit_loads_nothing(db_url, tmp_path, monkeypatch, inject):
+    """Pass: an exception raised after COPY and the partition attach, before the commit, ends the
+    job 'failed' with the exception's text and zero rows (partition, summaries, rejects); after
+    the fault is removed, a retry loads the file exactly once."""
+    p = str(tmp_path / "small.csv")
+    generate(p, 20_000, seed=4)
+    ROWS_OF[p] = 20_000
+    inject(monkeypatch)
+    res = core.ingest_file(p, url=db_url)
+    assert res.status == "failed", res
+    job = core.job(res.job_id, url=db_url)
+    assert job["status"] == "failed" and job["error"].startswith("small.csv: ")
+    if "division by zero" in job["error"]:  # a database error: said as such
+        assert "nothing of the file was loaded" in job["error"], job["error"]
+    else:  # Job.run's last resort: "internal error: <the exception>" (it does not add that nothing
+        # was loaded: a gap in the message, reported, in core/ingest/jobs.py)
+        assert "internal error: injected fault" in job["error"], job["error"]
+    assert scalar(db_url, "SELECT count(*) FROM pg_class WHERE relname = 'trips_p%d'" % res.job_id) == 0
+    monkeypatch.undo()
+    assert_nothing_then_retry_loads_once(db_url, p, job, says_nothing_loaded=False)
+
+
+# -- concurrency --------------------------------------------------------------------------------
+
+def test_three_files_at_once_have_exact_totals_and_their_own_status(db_url, tmp_path):
+    """Pass: three files (and a bad one, and a second copy of the first) submitted together to a
+    JobManager with 3 workers: the three complete with their own row counts, the bad one fails
+    with its own error, the copy is a duplicate; stats, trips and summaries equal the exact sum."""
+    sizes = {"a.csv": 60_000, "b.csv": 90_000, "c.csv": 120_000}
+    paths = {}
+    for i, (name, n) in enumerate(sizes.items()):
+        paths[name] = str(tmp_path / name)
+        generate(paths[name], n, seed=100 + i)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("region,origin_coord,datetime,datasource\nPrague,POINT (1 2),2018-05-28 09:03:40,x\n")
+    copy = tmp_path / "a_copy.csv"
+    shutil.copyfile(paths["a.csv"], copy)
+    jm = core.JobManager(workers=3, url=db_url)
+    try:
+        ids = {name: jm.submit(p, file_name=name, source="cli") for name, p in paths.items()}
+        ids["bad.csv"] = jm.submit(str(bad), file_name="bad.csv")
+        ids["a_copy.csv"] = jm.submit(str(copy), file_name="a_copy.csv")
+        results = {name: jm.wait(job_id, timeout=120) for name, job_id in ids.items()}
+    finally:
+        jm.shutdown()
+    assert len(set(ids.values())) == 5
+    for name, n in sizes.items():
+        res = results[name]
+        assert (res.status, res.rows_loaded, res.rows_rejected) == ("completed", n, 0), res
+        j = core.job(ids[name], url=db_url)
+        assert j["status"] == "completed" and j["rows_loaded"] == n and j["file_name"] == name
+    assert results["bad.csv"].status == "failed" and "destination_coord" in results["bad.csv"].error
+    assert results["bad.csv"].error.startswith("bad.csv, line 1:")
+    dup = results["a_copy.csv"]
+    assert dup.status == "duplicate" and dup.duplicate_of == ids["a.csv"], dup
+    total = sum(sizes.values())
+    assert core.stats(url=db_url)["trips"] == total
+    assert trips(db_url) == total and summary_trips(db_url) == total
+    eng = create_engine(db_url)
+    with eng.connect() as c:
+        per_job = dict(c.execute(text("SELECT job_id, count(*) FROM trips GROUP BY job_id")).all())
+    eng.dispose()
+    assert per_job == {ids[name]: n for name, n in sizes.items()}
+
+
+# -- the database restarted mid-file --------------------------------------------------------------
+
+def _pg_ctl(*args):
+    cmd = [f"{PG_BIN}/pg_ctl", "-D", str(PG_DATA), *args]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120)
+
+
+@pytest.mark.skipif(not LOCAL_CLUSTER, reason="restarts the project's own cluster; DATABASE_URL "
+                    "points at an external server")
+def test_database_restart_mid_file_loads_nothing_and_retry_loads_once(db_url, big_file):
+    """Pass: `pg_ctl restart -m immediate` while COPY runs ends the job 'failed' (lost connection)
+    or 'interrupted', with zero rows after crash recovery; a retry loads the file exactly once."""
+    run = Running(big_file, db_url)
+    run.wait_rows()
+    try:
+        out = _pg_ctl("-m", "immediate", "-w", "-t", "120", "-l", str(PG_LOG), "restart")
+        assert out.returncode == 0, out.stderr
+    finally:
+        if _pg_ctl("status").returncode != 0:  # never leave the suite without its server
+            subprocess.run([str(ROOT / "scripts" / "localpg.sh"), "start"], check=True)
+    res = run.join()
+    dispose_all()  # pooled connections died with the server
+    job = final_job(db_url, res.job_id)
+    assert job["status"] in ("failed", "interrupted"), job
+    if job["status"] == "failed":
+        assert "lost the connection to the database" in job["error"], job["error"]
+    assert_nothing_then_retry_loads_once(db_url, big_file, job)
+
+
+# -- disk full ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def small_tablespace(db_url):
+    """A 20 MB tmpfs as the default tablespace of the test database (new sessions use it)."""
+    if not LOCAL_CLUSTER:
+        pytest.skip("needs the local cluster's host to mount a tmpfs; DATABASE_URL is external")
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tempfile.mkdtemp(prefix="trips_tblspc_")
+    os.chmod(mnt, 0o755)
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m,mode=0700", "tmpfs", mnt],
+                           capture_output=True, text=True)
+    if mount.returncode != 0:
+        os.rmdir(mnt)
+        pytest.skip(f"cannot mount a tmpfs here ({mount.stderr.strip()}); disk full not tested")
+    shutil.chown(mnt, "postgres", "postgres")
+    space = f"trips_small_{uuid.uuid4().hex[:8]}"
+    db = db_url.rsplit("/", 1)[1].split("?")[0]
+    try:
+        admin(db_url, f"CREATE TABLESPACE {space} LOCATION '{mnt}'")
+        try:
+            admin(db_url, f"ALTER DATABASE {db} SET default_tablespace = {space}")
+            yield space
+        finally:
+            dispose_all()
+            admin(db_url, f"ALTER DATABASE {db} RESET default_tablespace")
+            admin(db_url, f"DROP TABLESPACE {space}")
+    finally:
+        subprocess.run(["umount", "-l", mnt], check=False)
+        os.rmdir(mnt)
+
+
+def test_disk_full_fails_the_job_with_a_clear_message_and_retry_loads_once(db_url, big_file,
+                                                                           small_tablespace):
+    """Pass: the job's partition on a 20 MB tablespace fills up mid-COPY: the job ends 'failed'
+    with 'ran out of disk space ... nothing of the file was loaded', zero rows; with room again,
+    a retry loads the file exactly once."""
+    res = core.ingest_file(big_file, url=db_url)
+    assert res.status == "failed", res
+    job = core.job(res.job_id, url=db_url)
+    assert job["error"].startswith("big.csv: ") and "No space left on device" in job["error"], job["error"]
+    assert scalar(db_url, "SELECT count(*) FROM pg_class WHERE reltablespace = "
+                          f"(SELECT oid FROM pg_tablespace WHERE spcname = '{small_tablespace}')") == 0
+    admin(db_url, f"ALTER DATABASE {db_url.rsplit('/', 1)[1].split('?')[0]} RESET default_tablespace")
+    dispose_all()
+    assert_nothing_then_retry_loads_once(db_url, big_file, job)
+    if "ran out of disk space" not in job["error"]:
+        pytest.xfail("BUG in core/ingest/jobs.py (not ours to edit): psycopg2's DiskFull is a subclass of "
+                     "OperationalError, which Job._run tests first, so a full disk is reported as 'lost the "
+                     f"connection to the database (... No space left on device)': {job['error']}")
