@@ -38,7 +38,7 @@ run: setup  ## apply the schema, load the sample when empty, serve http://localh
 	echo "$(PY) -m streamlit run dashboard/app.py --server.port 8501"; \
 	$(PY) -m streamlit run dashboard/app.py --server.port 8501
 
-test: setup  ## the whole suite, on throwaway databases
+test: setup browser  ## the whole suite, on throwaway databases (and Chromium for the browser test)
 	$(PY) -m pytest -q tests
 
 bench: setup  ## benchmarks; figures are printed (BENCH_ROWS sets the size)

@@ -70,16 +70,25 @@ def _rate(job: dict) -> str:
     return f" · {job['rows_read'] / elapsed:,.0f} rows/s" if elapsed > 0.5 else ""
 
 
-def render_job(job: dict) -> None:
+SLOTS = 4  # jobs shown in the panel
+
+
+def render_job(job: dict | None, generation: int = 0) -> None:
+    """Exactly three elements per job (or three empty ones): the panel re-renders in place while
+    the script keeps running, so every render must have the same shape (nothing left over)."""
+    if job is None:
+        st.empty(), st.empty(), st.empty()
+        return
     name, status = job["file_name"], job["status"]
     if status in ACTIVE:
         done = job["bytes_read"] / job["file_size"] if job.get("file_size") else 0.0
         phase = job.get("phase") or status
         st.progress(min(done, 1.0), text=f"**{name}** · {phase}")
-        st.caption(f"{job['rows_read']:,} rows read · {job['rows_rejected']:,} rejected"
-                   f"{_rate(job)}{_eta(job)}")
-        if st.button("Cancel", key=f"cancel-{job['job_id']}", type="tertiary"):
-            core.cancel_job(job["job_id"])
+        st.caption(f"{job['rows_read']:,} rows read · {job['rows_loaded']:,} loaded · "
+                   f"{job['rows_rejected']:,} rejected{_rate(job)}{_eta(job)}")
+        # A fresh key per render (the panel re-renders in place); the click acts through its callback.
+        st.button("Cancel", key=f"cancel-{job['job_id']}-{generation}", type="tertiary",
+                  on_click=core.cancel_job, args=(job["job_id"],))
         return
     text = f"**{name}** {FINAL_MESSAGES.get(status, status)}: {job['rows_loaded']:,} trips"
     if job["rows_rejected"]:
@@ -91,28 +100,37 @@ def render_job(job: dict) -> None:
                 icon=":material/content_copy:")
     else:
         st.error(f"{text}. {job.get('error') or ''}", icon=":material/error:")
+    st.empty(), st.empty()
+
+
+def render_jobs(generation: int) -> None:
+    jobs = core.jobs(limit=SLOTS + 2)
+    active = [j for j in jobs if j["status"] in ACTIVE]
+    shown = (active + [j for j in jobs if j["status"] not in ACTIVE])[:SLOTS]
+    st.subheader("Jobs")
+    st.caption("No files loaded yet." if not jobs else f"{len(active)} running" if active else "All done.")
+    for i in range(SLOTS):
+        render_job(shown[i] if i < len(shown) else None, generation)
 
 
 @st.fragment
 def job_status() -> None:
-    """Running and recent jobs, re-rendered on every job event until the session ends."""
+    """Running and recent jobs, re-rendered in place on every job event until the session ends;
+    when a job ends, the whole app reruns so that maps and charts include its data."""
     w = watcher() if live_updates_enabled() else None
-    seen = w.version if w else 0
-    finished = w.finished_version if w else 0
-    jobs = core.jobs(limit=6)
-    active = [j for j in jobs if j["status"] in ACTIVE]
-    st.subheader("Jobs")
-    if not jobs:
-        st.caption("No files loaded yet.")
-    for j in active + [j for j in jobs if j["status"] not in ACTIVE][:max(0, 3 - len(active))]:
-        render_job(j)
-    st.session_state["jobs_active"] = len(active)
-    if w is None:
-        return
-    yield_check = get_run_yield_check()
-    while w.wait(seen, timeout=0.25) == seen:
-        if yield_check:
-            yield_check()  # hands over to Streamlit when the analyst acts or leaves
-    if w.finished_version != finished:
-        st.rerun()  # a job ended: maps and charts include its data
-    st.rerun(scope="fragment")
+    panel = st.empty()
+    generation = 0
+    while True:
+        seen = w.version if w else 0
+        finished = w.finished_version if w else 0
+        with panel.container():
+            render_jobs(generation)
+        if w is None:
+            return
+        yield_check = get_run_yield_check()
+        while w.wait(seen, timeout=0.25) == seen:
+            if yield_check:
+                yield_check()  # hands over to Streamlit when the analyst acts or leaves
+        if w.finished_version != finished:
+            st.rerun()
+        generation += 1

@@ -1,0 +1,101 @@
+"""End to end in a real browser (Debian's Chromium driven by Playwright): upload a CSV through
+the page, watch the job advance and finish without reloading, see the map and the weekly chart.
+Everything live comes over Streamlit's websocket: no HTTP request repeats while the job runs.
+Screenshots go to artifacts/."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import core
+from conftest import ROOT
+from core.synth import generate
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+SHOTS = ROOT / "artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_url(db_url):
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": db_url, "TRIPS_LIVE_UPDATES": "1"}
+    for var in ("LOADER_DATABASE_URL", "READER_DATABASE_URL"):
+        env.pop(var, None)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
+                             "--server.port", str(port), "--server.headless", "true"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "streamlit did not start"
+            time.sleep(0.3)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_upload_progress_map_and_chart_live_in_a_real_browser(app_url, db_url, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: make browser"
+    SHOTS.mkdir(exist_ok=True)
+    csv_path = tmp_path / "upload_trips.csv"
+    generate(str(csv_path), 300_000, seed=4)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        requests: list[tuple[float, str, str]] = []
+        page.on("request", lambda r: requests.append((time.monotonic(), r.method, r.url)))
+        page.goto(app_url)
+        expect(page.get_by_text("No trips yet")).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(SHOTS / "empty.png"))
+
+        page.get_by_role("tab", name="Load data").click()
+        page.locator("input[type=file]").set_input_files(str(csv_path))
+        started = time.monotonic()
+        # Progress appears and advances, pushed by the server.
+        expect(page.get_by_text("rows read").first).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(SHOTS / "progress.png"))
+        # The final state arrives without a reload.
+        try:
+            expect(page.get_by_text("loaded: 300,000 trips")).to_be_visible(timeout=180_000)
+        finally:
+            page.screenshot(path=str(SHOTS / "final.png"), full_page=True)
+        finished = time.monotonic()
+        job = core.jobs(limit=1, url=db_url)[0]
+        assert (job["status"], job["rows_loaded"]) == ("completed", 300_000)
+
+        during = [(m, u) for t, m, u in requests if started + 1 < t < finished and not u.startswith("ws")]
+        repeated = {x for x in during if during.count(x) > 1}
+        assert not repeated, f"HTTP requests repeated while the job ran: {sorted(repeated)[:5]}"
+
+        expect(page.get_by_text("300,000").first).to_be_visible(timeout=30_000)  # the header metric
+        page.get_by_role("tab", name="Flows").click()
+        expect(page.locator("canvas").first).to_be_visible(timeout=30_000)
+        time.sleep(2)
+        page.screenshot(path=str(SHOTS / "flows.png"))
+        page.get_by_role("tab", name="Weekly averages").click()
+        expect(page.locator(".vega-embed").first).to_be_visible(timeout=30_000)
+        time.sleep(1)
+        page.screenshot(path=str(SHOTS / "weekly.png"), full_page=True)
+        page.get_by_role("tab", name="Insights").click()
+        time.sleep(1)
+        page.screenshot(path=str(SHOTS / "insights.png"), full_page=True)
+        assert not page.get_by_text("Traceback").count()
+        browser.close()
