@@ -53,12 +53,6 @@ def trips(url):
 # -- the corpus ---------------------------------------------------------------------------------
 # (id, bytes, max_bad_rows, status, rows_loaded, [(line, column, reason)], error fragments[, mark])
 
-XFAIL_EMPTY_ROLLUP = pytest.mark.xfail(
-    reason="BUG in core/ingest/rollup.py (not ours to edit): with no good row, _Counter.arrays() of a "
-           "two-key counter gets counts() = an empty Series with a one-level index, and "
-           "get_level_values(1) raises 'Too many levels'; the job fails as an 'internal error' "
-           "instead of completing with 0 rows", strict=False)
-
 CASES = [
     # encodings and line ends
     ("bom", b"\xef\xbb\xbf" + H + GOOD * 2, "0", "completed", 2, [], []),
@@ -126,11 +120,10 @@ CASES = [
     ("blank_first_line", b"\n" + H + GOOD, "0", "failed", 0, [], ["line 1", "header"]),
     ("empty_file", b"", "0", "failed", 0, [], ["empty"]),
     # A file with no trip to load is not an error (as COPY of an empty file): completed, 0 rows.
-    ("header_only_completes_with_zero_rows", H, "0", "completed", 0, [], [], XFAIL_EMPTY_ROLLUP),
-    ("header_only_without_newline", H[:-1], "0", "completed", 0, [], [], XFAIL_EMPTY_ROLLUP),
+    ("header_only_completes_with_zero_rows", H, "0", "completed", 0, [], []),
+    ("header_only_without_newline", H[:-1], "0", "completed", 0, [], []),
     ("every_row_rejected_within_limit_completes_with_zero_rows", H + r(o="POINT (1)") + r(when="x"), "5",
-     "completed", 0, [(2, "origin_coord", "invalid_point"), (3, "datetime", "bad_datetime")], [],
-     XFAIL_EMPTY_ROLLUP),
+     "completed", 0, [(2, "origin_coord", "invalid_point"), (3, "datetime", "bad_datetime")], []),
     # WKT
     ("invalid_wkt", H + GOOD + r(o="POINT (14.4)") + r(o="POINT 14.4 50") + r(d="POINT (a b)")
      + r(d="") + r(o="POINT EMPTY") + r(o="SRID=4326;POINT (1 2)") + r(o="POINT (1,2)")

@@ -56,6 +56,8 @@ class _Counter:
         return pd.concat(self._parts).groupby(level=list(range(len(self._keys))), sort=False).sum()
 
     def arrays(self) -> tuple[list[np.ndarray], np.ndarray]:
+        if not self._parts:  # no good rows at all
+            return [np.empty(0, np.int64) for _ in self._keys], np.empty(0, np.int64)
         c = self.counts()
         if len(self._keys) == 1:
             keys = [c.index.to_numpy(dtype=np.int64)]
