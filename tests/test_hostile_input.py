@@ -293,14 +293,22 @@ def _ingest_in_subprocess(path, db_url, *extra):
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "core", "ingest", "--json", str(path), *extra],
                             stdout=out, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    # VmHWM of the child's own address space (ru_maxrss would include the forking pytest's size,
+    # which Linux carries across fork and exec).
+    peak_kb = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                peak_kb = max(peak_kb, next(int(l.split()[1]) for l in f if l.startswith("VmHWM")))
+        except (OSError, StopIteration):
+            pass
+        time.sleep(0.02)
     seconds = time.monotonic() - started
     out.seek(0)
     lines = out.read().strip().splitlines()
     out.close()
     assert lines, f"no output (exit {proc.returncode})"
-    return json.loads(lines[-1]), seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    return json.loads(lines[-1]), seconds, peak_kb / 1024
 
 
 def _gzip_members(path, prefix: bytes, unit: bytes, total_bytes: int) -> int:
