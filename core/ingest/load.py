@@ -16,13 +16,15 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg2 import sql as pgsql
 
 from ..errors import FileRejected, JobCancelled, TooManyBadRows
 from ..queries import pg
 from ..grid import fine_cells
 from .encode import HEADER, TRAILER, encode_rows
-from .read import open_source, records
+from .read import batches, open_source
 from .rollup import Rollup
 from .validate import Reject, validate
 
@@ -86,9 +88,11 @@ class _Dimensions:
         self._conn = conn
         self._ids = {"regions": {}, "datasources": {}}
 
-    def ids(self, kind: str, names: list[str]) -> np.ndarray:
+    def ids(self, kind: str, names: pa.Array) -> np.ndarray:
         known = self._ids[kind]
-        uniq, inverse = np.unique(np.asarray(names, dtype=object), return_inverse=True)
+        encoded = pc.dictionary_encode(names)
+        uniq = encoded.dictionary.to_pylist()
+        inverse = encoded.indices.to_numpy(zero_copy_only=False)
         missing = [u for u in uniq if u not in known]
         if missing:
             with self._conn.cursor() as cur:
@@ -206,22 +210,10 @@ def _produce(q, failure, dims, rollup, job_id, path, file_name, limit, progress,
     try:
         src = open_source(path, file_name)
         q.put(HEADER)
-        starts: list[int] = []
-        ends: list[int] = []
-        recs: list[list[str]] = []
-        for start, end, rec in records(src, max_line_bytes):
-            if not rec:  # a blank line holds no trip
-                continue
-            starts.append(start)
-            ends.append(end)
-            recs.append(rec)
-            if len(recs) >= batch_rows:
-                _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, starts, ends, recs)
-                starts, ends, recs = [], [], []
-                if progress.cancel.is_set():
-                    return
-        if recs:
-            _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, starts, ends, recs)
+        for batch in batches(src, max_line_bytes, batch_rows):
+            _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, batch)
+            if progress.cancel.is_set():
+                return
         progress.bytes_read = src.counter.bytes_read
         q.put(TRAILER)
     except BaseException as e:  # handed to the COPY side, which re-raises it
@@ -230,11 +222,11 @@ def _produce(q, failure, dims, rollup, job_id, path, file_name, limit, progress,
         q.put(None)
 
 
-def _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, starts, ends, recs) -> None:
-    rows, rejects = validate(starts, ends, recs, src.bad_utf8_lines)
+def _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, batch) -> None:
+    rows, rejects = validate(batch, src.bad_utf8_lines)
     if rejects:
         spool.add(job_id, rejects)
-    progress.rows_read += len(recs)
+    progress.rows_read += len(batch)
     progress.rows_rejected += len(rejects)
     progress.bytes_read = src.counter.bytes_read
     if limit.exceeded(progress.rows_rejected, progress.rows_read, final=False):

@@ -12,6 +12,10 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..errors import FileRejected
 
 COLUMNS = ("region", "origin_coord", "destination_coord", "datetime", "datasource")
@@ -61,10 +65,10 @@ def open_source(path: str, file_name: str | None = None) -> Source:
     return Source(file_name, counter, stream)
 
 
-def _decoded_lines(src: Source, max_line_bytes: int) -> Iterator[str]:
+def _decoded_lines(src: Source, stream: BinaryIO, max_line_bytes: int, first_line: int = 1) -> Iterator[str]:
     """Physical lines as text; a line that is not UTF-8 is noted and decoded with replacements."""
-    readline = src.stream.readline
-    line_no = 0
+    readline = stream.readline
+    line_no = first_line - 1
     while True:
         try:
             raw = readline(max_line_bytes + 1)
@@ -98,43 +102,173 @@ def _decoded_lines(src: Source, max_line_bytes: int) -> Iterator[str]:
         yield text
 
 
-def records(src: Source, max_line_bytes: int) -> Iterator[tuple[int, int, list[str]]]:
-    """Yield ``(first_line, last_line, fields)`` for each CSV record after the header.
+@dataclass
+class Records:
+    """Records read by the csv module: first and last physical line of each, fields in COLUMNS order
+    (as read when a record does not have five)."""
+
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    recs: list[list[str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.recs)
+
+
+@dataclass
+class Lines:
+    """Records of a block without quotes, NUL bytes or bare CRs, valid UTF-8: one physical line
+    each, split on commas by Arrow (the common case, and the fast one)."""
+
+    line: np.ndarray      # physical line number of each record
+    text: pa.Array        # each record's line, without its line end
+    fields: pa.Array      # list<string>: the record's fields in file order
+    order: list[int]      # positions of COLUMNS among the fields
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+    def slice(self, start: int, length: int) -> "Lines":
+        return Lines(self.line[start:start + length], self.text.slice(start, length),
+                     self.fields.slice(start, length), self.order)
+
+
+def batches(src: Source, max_line_bytes: int, batch_rows: int, fast: bool = True) -> Iterator[Records | Lines]:
+    """The records after the header, in batches of about ``batch_rows``; blank lines hold none.
 
     The header is checked here: columns are matched by name (case and surrounding spaces
-    ignored, any order); a missing, duplicated or unknown column rejects the file. Records come
-    back reordered to ``COLUMNS`` when they have five fields, as read otherwise.
+    ignored, any order); a missing, duplicated or unknown column rejects the file. Blocks of plain
+    lines are split by Arrow; from the first quote character on (a quoted field may span lines
+    and blocks), and for any block the fast path cannot read exactly as the csv module would,
+    records come from the csv module. Both give the same records (tests/test_hostile_input.py).
     """
     csv.field_size_limit(max_line_bytes)
-    lines = _decoded_lines(src, max_line_bytes)
-    reader = csv.reader(lines, strict=True)
-    start = 1
+    reader = csv.reader(_decoded_lines(src, src.stream, max_line_bytes), strict=True)
     try:
         header = next(reader, None)
-        if header is None:
-            raise FileRejected(src.file_name, "the file is empty")
-        if 1 in src.bad_utf8_lines:
-            raise FileRejected(src.file_name, "the first line is not UTF-8 text; this is not a CSV of trips "
-                               "(a binary file, or text in another encoding?)", 1)
-        order = _column_order(src.file_name, header)
-        start = reader.line_num + 1
-        if order == list(range(5)):
-            for rec in reader:
-                end = reader.line_num
-                yield start, end, rec
-                start = end + 1
-        else:
-            for rec in reader:
-                end = reader.line_num
-                yield start, end, [rec[i] for i in order] if len(rec) == 5 else rec
-                start = end + 1
     except csv.Error as e:
-        msg = str(e)
-        if "field larger than field limit" in msg or "unexpected end of data" in msg or "EOF" in msg:
-            msg = "a quoted field starts here and is never closed (unterminated quote)"
-        elif "new-line character" in msg:
-            msg = "a bare carriage return (CR) inside an unquoted field; use LF or CRLF line ends"
-        raise FileRejected(src.file_name, msg, start) from None
+        raise _csv_error(src, e, 1) from None
+    if header is None:
+        raise FileRejected(src.file_name, "the file is empty")
+    if 1 in src.bad_utf8_lines:
+        raise FileRejected(src.file_name, "the first line is not UTF-8 text; this is not a CSV of trips "
+                           "(a binary file, or text in another encoding?)", 1)
+    order = _column_order(src.file_name, header)
+    line_no = reader.line_num  # the csv module reads no further than the record it returns
+    if not fast:
+        yield from _record_batches(src, src.stream, order, line_no + 1, batch_rows, max_line_bytes)
+        return
+    while True:
+        block = _read_block(src, batch_rows * 128, max_line_bytes, line_no + 1)
+        if not block:
+            return
+        if b'"' in block:
+            rest = io.BufferedReader(_Prefixed(block, src.stream), buffer_size=1 << 20)
+            yield from _record_batches(src, rest, order, line_no + 1, batch_rows, max_line_bytes)
+            return
+        lines = _plain_lines(block, line_no + 1, order, max_line_bytes)
+        if lines is None:
+            yield from _record_batches(src, io.BytesIO(block), order, line_no + 1, batch_rows, max_line_bytes)
+        else:
+            for i in range(0, len(lines), batch_rows):  # short lines: a block holds many records
+                yield lines.slice(i, batch_rows)
+        line_no += block.count(b"\n") + (not block.endswith(b"\n"))
+
+
+def records(src: Source, max_line_bytes: int) -> Iterator[tuple[int, int, list[str]]]:
+    """``(first_line, last_line, fields)`` of each record, read by the csv module alone."""
+    for b in batches(src, max_line_bytes, 10_000, fast=False):
+        yield from zip(b.starts, b.ends, b.recs)
+
+
+def _read_block(src: Source, size: int, max_line_bytes: int, line: int) -> bytes:
+    """About ``size`` bytes ending at a line end (or the end of the file)."""
+    try:
+        block = src.stream.read(size)
+        if block and not block.endswith(b"\n"):
+            block += src.stream.readline(max_line_bytes + 1)
+    except (OSError, EOFError, zlib.error) as e:
+        raise FileRejected(src.file_name, f"the compressed data is damaged ({e})", line) from None
+    return block
+
+
+def _plain_lines(block: bytes, first_line: int, order: list[int], max_line_bytes: int) -> Lines | None:
+    """The block's records split by Arrow, or None when the csv module must read it."""
+    if b"\x00" in block:
+        return None
+    cr = block.count(b"\r")
+    if cr and cr != block.count(b"\r\n"):
+        return None
+    try:
+        text = pa.array([block], type=pa.binary()).cast(pa.string())  # checks UTF-8
+    except pa.ArrowInvalid:
+        return None
+    lines = pc.split_pattern(text, "\n").flatten()
+    if block.endswith(b"\n"):
+        lines = lines.slice(0, len(lines) - 1)
+    if cr:
+        lines = pc.utf8_rtrim(lines, characters="\r")
+    length = pc.binary_length(lines)
+    if len(lines) and pc.max(length).as_py() + 2 > max_line_bytes:
+        return None  # the csv path names the line that is too long
+    number = np.arange(first_line, first_line + len(lines), dtype=np.int64)
+    keep = pc.greater(length, 0)  # blank lines hold no record
+    if not pc.all(keep).as_py():
+        lines = lines.filter(keep)
+        number = number[keep.to_numpy(zero_copy_only=False)]
+    return Lines(number, lines, pc.split_pattern(lines, ","), order)
+
+
+def _record_batches(src: Source, stream: BinaryIO, order: list[int], first_line: int, batch_rows: int,
+                    max_line_bytes: int) -> Iterator[Records]:
+    reader = csv.reader(_decoded_lines(src, stream, max_line_bytes, first_line), strict=True)
+    offset, start = first_line - 1, first_line
+    identity = order == list(range(5))
+    batch = Records()
+    try:
+        for rec in reader:
+            end = offset + reader.line_num
+            if rec:
+                batch.starts.append(start)
+                batch.ends.append(end)
+                batch.recs.append(rec if identity or len(rec) != 5 else [rec[i] for i in order])
+                if len(batch) >= batch_rows:
+                    yield batch
+                    batch = Records()
+            start = end + 1
+    except csv.Error as e:
+        raise _csv_error(src, e, start) from None
+    if len(batch):
+        yield batch
+
+
+def _csv_error(src: Source, e: csv.Error, line: int) -> FileRejected:
+    msg = str(e)
+    if "field larger than field limit" in msg or "unexpected end of data" in msg or "EOF" in msg:
+        msg = "a quoted field starts here and is never closed (unterminated quote)"
+    elif "new-line character" in msg:
+        msg = "a bare carriage return (CR) inside an unquoted field; use LF or CRLF line ends"
+    return FileRejected(src.file_name, msg, line)
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` (bytes already read), then the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: BinaryIO):
+        self._head, self._stream = memoryview(head), stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._stream.read(len(b))
+        b[:len(data)] = data
+        return len(data)
 
 
 def _column_order(file_name: str, header: list[str]) -> list[int]:

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .read import COLUMNS
+from .read import COLUMNS, Lines, Records
 
 _POINT = r"^\s*POINT\s*\(\s*([^\s()]+)\s+([^\s()]+)\s*\)\s*$"
 _POINT_RE = re.compile(_POINT, re.IGNORECASE)
@@ -42,8 +42,8 @@ class Reject:
 class GoodRows:
     """Typed columns of the rows that passed, all of the same length."""
 
-    region: list[str]
-    datasource: list[str]
+    region: pa.Array           # strings, trimmed
+    datasource: pa.Array
     ts_us: np.ndarray          # int64, microseconds since 2000-01-01 (PostgreSQL's epoch), local time
     o_lon: np.ndarray
     o_lat: np.ndarray
@@ -54,9 +54,16 @@ class GoodRows:
         return len(self.ts_us)
 
 
-def validate(starts: list[int], ends: list[int], recs: list[list[str]],
-             bad_utf8_lines: set[int] | None = None) -> tuple[GoodRows, list[Reject]]:
+def validate(batch: Records | Lines, bad_utf8_lines: set[int] | None = None) -> tuple[GoodRows, list[Reject]]:
     """Split a batch of records into good rows and rejects (one reject per bad record)."""
+    if isinstance(batch, Lines):
+        return _validate_lines(batch)
+    return validate_records(batch.starts, batch.ends, batch.recs, bad_utf8_lines)
+
+
+def validate_records(starts: list[int], ends: list[int], recs: list[list[str]],
+                     bad_utf8_lines: set[int] | None = None) -> tuple[GoodRows, list[Reject]]:
+    """Records read by the csv module (fields in COLUMNS order) -> good rows and rejects."""
     n = len(recs)
     ok = np.array([len(r) == 5 for r in recs], dtype=bool)
     if bad_utf8_lines:
@@ -69,6 +76,26 @@ def validate(starts: list[int], ends: list[int], recs: list[list[str]],
         cols = [pa.array(c, type=pa.string()) for c in zip(*five)]
     else:
         cols = [pa.array([], type=pa.string()) for _ in COLUMNS]
+    return _checked(n, idx, cols, lambda i: _explain(
+        starts[i], recs[i], _has_bad_line(starts[i], ends[i], bad_utf8_lines)))
+
+
+def _validate_lines(batch: Lines) -> tuple[GoodRows, list[Reject]]:
+    """Plain lines split by Arrow -> good rows and rejects, without a Python string per field."""
+    idx = np.flatnonzero(pc.list_value_length(batch.fields).to_numpy(zero_copy_only=False) == 5)
+    five = batch.fields if len(idx) == len(batch) else batch.fields.take(pa.array(idx, type=pa.int64()))
+    cols = [pc.list_element(five, i) for i in batch.order]
+    return _checked(len(batch), idx, cols, lambda i: _explain(
+        int(batch.line[i]), _in_columns_order(batch.text[i].as_py().split(","), batch.order), False))
+
+
+def _in_columns_order(rec: list[str], order: list[int]) -> list[str]:
+    return [rec[i] for i in order] if len(rec) == 5 else rec
+
+
+def _checked(n: int, idx: np.ndarray, cols: list[pa.Array], explain) -> tuple[GoodRows, list[Reject]]:
+    """Check the five-field records ``idx`` (of ``n``), whose columns are ``cols``; every other
+    record, and every record failing a check, becomes ``explain(i)``."""
     region, origin, destination, when, source = cols
     region, source = pc.utf8_trim_whitespace(region), pc.utf8_trim_whitespace(source)
     good = pc.and_(pc.greater(pc.utf8_length(region), 0), pc.greater(pc.utf8_length(source), 0))
@@ -76,14 +103,13 @@ def validate(starts: list[int], ends: list[int], recs: list[list[str]],
     d_lon, d_lat, d_ok = _points(destination)
     ts, t_ok = _timestamps(when)
     sub_ok = np.asarray(good.to_numpy(zero_copy_only=False), dtype=bool) & o_ok & d_ok & t_ok
+    ok = np.zeros(n, dtype=bool)
     ok[idx] = sub_ok
-    rejects = [_explain(starts[i], recs[i], _has_bad_line(starts[i], ends[i], bad_utf8_lines))
-               for i in np.flatnonzero(~ok)]
+    rejects = [explain(i) for i in np.flatnonzero(~ok)]
     keep = np.flatnonzero(sub_ok)
     take = pa.array(keep, type=pa.int64())
     rows = GoodRows(
-        region=pc.take(region, take).to_pylist(),
-        datasource=pc.take(source, take).to_pylist(),
+        region=pc.take(region, take), datasource=pc.take(source, take),
         ts_us=ts[keep], o_lon=o_lon[keep], o_lat=o_lat[keep], d_lon=d_lon[keep], d_lat=d_lat[keep],
     )
     return rows, rejects
