@@ -25,3 +25,33 @@ class JobCancelled(TripsError):
 
 class InvalidFilter(TripsError, ValueError):
     """A filter value is not acceptable (an unknown cell size, a box with west > east, ...)."""
+
+
+# SQLSTATE class 53, "insufficient resources": the server is short of something. psycopg2 raises
+# these as OperationalError, the class of a dropped connection, so they are told apart by code.
+_SHORT_OF = {
+    "53100": "the database ran out of disk space",
+    "53200": "the database ran out of memory",
+    "53300": "the database has too many connections open",
+    "53400": "the database reached one of its configured limits",
+}
+
+
+def database_trouble(e: Exception) -> str:
+    """What a database error (a ``psycopg2.Error``) means, in words, with the server's first line
+    in brackets; the caller adds the file name and what was loaded."""
+    import psycopg2
+
+    text = (getattr(e, "pgerror", None) or str(e)).strip()
+    detail = text.splitlines()[0] if text else repr(e)
+    code = getattr(e, "pgcode", None) or ""
+    if code in _SHORT_OF:
+        return f"{_SHORT_OF[code]} ({detail})"
+    if code.startswith("53"):
+        return f"the database ran out of resources ({detail})"
+    if "too many clients" in text or "connection slots are reserved" in text:
+        # refused at connect time: libpq gives no SQLSTATE, only the server's sentence
+        return f"{_SHORT_OF['53300']} ({detail})"
+    if isinstance(e, psycopg2.OperationalError):
+        return f"lost the connection to the database ({detail})"
+    return detail

@@ -8,7 +8,9 @@ States (the ``job_status`` enum in sql/02_schema.sql)::
 
 Each job is owned by one database session that holds an advisory lock on it from creation to its
 end; progress is written from that session at least every second and announced with NOTIFY on the
-channel ``trip_jobs``. The rows, the rejects and the final state are committed in one transaction.
+channel ``trip_jobs``. The rows, the rejects and the final state are committed in one transaction,
+and only if that final state could still be written: a job ended meanwhile by another process
+(reaped as interrupted) keeps none of its rows.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import psycopg2
 
 from ..config import settings
 from ..db import raw_connection
-from ..errors import FileRejected, JobCancelled, TooManyBadRows
+from ..errors import FileRejected, JobCancelled, TooManyBadRows, database_trouble
 from ..queries import pg
 from .load import BadRowLimit, Progress, RejectSpool, load_file
 
@@ -114,11 +116,15 @@ class Job:
                                         f"was already loaded by job {earlier[0]}; nothing loaded "
                                         "(use --force to load it again)", duplicate_of=earlier[0])
         self.progress.lap("reading")
+        try:
+            conn = psycopg2.connect(_dsn(self.url), application_name=f"trips-job-{self.job_id}")
+        except psycopg2.OperationalError as e:  # refused (too many connections) or the server is gone
+            return self._finish_outside("failed", f"{self.file_name}: {database_trouble(e)}; "
+                                        "nothing of the file was loaded")
         reporter = _Reporter(self)
         reporter.start()
-        spool = RejectSpool()
-        conn = psycopg2.connect(_dsn(self.url), application_name=f"trips-job-{self.job_id}")
         reporter.load_conn = conn
+        spool = RejectSpool()
         try:
             with raw_connection(self.url, autocommit=True) as dims_conn:
                 cfg = settings()
@@ -126,7 +132,15 @@ class Job:
                           self.progress, spool, batch_rows=cfg.batch_rows, max_line_bytes=cfg.max_line_bytes)
             reporter.stop()
             with conn.cursor() as cur:
-                self._write_final(cur, "completed", None)
+                finished = self._write_final(cur, "completed", None)
+            if not finished:
+                # Another process ended the job meanwhile (reaped as interrupted when its owner
+                # session died): its state says nothing was loaded, so the rows must not land.
+                _rollback(conn)
+                self.progress.lap("done")
+                return self.result_from_db(fallback=self._result(
+                    "interrupted", f"{self.file_name}: the job was ended by another process before its "
+                    "rows were committed; nothing of the file was loaded"))
             conn.commit()
             self.progress.lap("done")
             return self._result("completed", None)
@@ -155,12 +169,8 @@ class Job:
         except psycopg2.Error as e:
             _rollback(conn)
             reporter.stop()
-            msg = (e.pgerror or str(e)).strip().splitlines()[0] if (e.pgerror or str(e)).strip() else repr(e)
-            if isinstance(e, psycopg2.OperationalError):
-                msg = f"lost the connection to the database ({msg})"
-            elif isinstance(e, psycopg2.errors.DiskFull):
-                msg = f"the database ran out of disk space ({msg})"
-            return self._finish_outside("failed", f"{self.file_name}: {msg}; nothing of the file was loaded")
+            return self._finish_outside("failed", f"{self.file_name}: {database_trouble(e)}; "
+                                        "nothing of the file was loaded")
         finally:
             reporter.stop()
             spool.close()
