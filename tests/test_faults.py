@@ -185,11 +185,6 @@ def test_terminated_owner_session_means_interrupted_and_nothing_loaded(db_url, b
         assert_nothing_then_retry_loads_once(db_url, big_file, job)
 
 
-@pytest.mark.xfail(reason="BUG in sql/queries/jobs.sql (jobs_reap_interrupted, not ours to edit): "
-                   "advisory locks belong to one database, but the reaper matches pg_locks without "
-                   "l.database = the current database's oid, so a lock on the same job id held in "
-                   "another database of the server (test databases all start at job 1) keeps a dead "
-                   "job 'running'", strict=True)
 def test_a_lock_in_another_database_does_not_keep_a_dead_job_running(db_url, template_db):
     """Pass: a job whose owner session is gone is reaped as interrupted even while a session of
     another database on the same server holds an advisory lock with the same key."""

@@ -3,11 +3,13 @@ ingest and a duplicate; and the fine cell stored per trip matches its point."""
 import re
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 import core
 from conftest import HEADER, row
 from core.db import engine
+from core.ingest import rollup
 from core.synth import generate
 
 _RECOUNT = dict(re.findall(r"-- name: (\w+)\n(.*?)(?=\n-- name:|\Z)",
@@ -27,7 +29,12 @@ def _summed(conn, table: str) -> set:
         f"SELECT {keys}, sum(trips){extra} FROM {table} GROUP BY {keys}"))}
 
 
-def test_summaries_equal_a_raw_recount(db_url, write_csv, tmp_path):
+@pytest.mark.parametrize("max_keys", [None, 50], ids=["in-memory", "spilling"])
+def test_summaries_equal_a_raw_recount(db_url, write_csv, tmp_path, monkeypatch, max_keys):
+    """Pass: every summary, summed by its key, equals a recount of the raw trips, also when the
+    counters spill to disk every few keys (a key then has several rows per job)."""
+    if max_keys:
+        monkeypatch.setattr(rollup, "MAX_KEYS", max_keys)
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     generate(str(a), 20_000, seed=1)
     generate(str(b), 5_000, seed=2)

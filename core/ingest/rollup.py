@@ -3,141 +3,208 @@
 Counting here, on arrays already decoded, costs a fraction of a second per million rows; counting
 the same in SQL after the COPY (INSERT ... SELECT ... GROUP BY over the new partition, which
 PostgreSQL 15 runs on one core) took about 8 s. Each summary's key is packed into one or two
-int64 columns, so counting is a hash of integers; partial counts are merged whenever they have
-doubled, so memory follows the number of distinct keys, not the number of rows. The tables and
-what each is for: ``sql/02_schema.sql``; ``tests/test_summaries.py`` checks them against a recount
-of the raw trips.
+int64 columns, so counting is a sort of integers (numpy), and partial counts are merged whenever
+they have doubled. Memory is bounded whatever the file: when a summary holds more than
+``max_keys`` distinct keys, its counts so far are spilled to a temporary file (binary COPY rows)
+and counting starts afresh, so a key may then have more than one row per job: every query sums
+(``sum(trips)``, ``min``/``max`` of times), so the answers are the same. The tables and what each
+is for: ``sql/02_schema.sql``; ``tests/test_summaries.py`` checks them against a recount of the
+raw trips, with spilling forced.
 """
 from __future__ import annotations
 
-import io
+import tempfile
+from typing import Callable
 
 import numpy as np
-import pandas as pd
 
-from .encode import encode_columns
+from .encode import HEADER, TRAILER, encode_columns
 
 _DAY_US = 86_400_000_000
 _HOUR_US = 3_600_000_000
 _STRIDE = 100_000          # cell id = ix * _STRIDE + iy (core.grid)
 _DAY0 = 1 << 22            # days are stored offset, so that dates before 2000 pack as well
+MAX_KEYS = 400_000         # distinct keys a summary holds in memory before it spills
 
 
 def _parent(cell: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return cell // _STRIDE // k, cell % _STRIDE // k
 
 
+def _grouped(keys: list[np.ndarray], values: list[tuple[np.ndarray, np.ufunc]]):
+    """Distinct keys (one or more int64 columns) with each value column reduced by its ufunc."""
+    if len(keys[0]) == 0:
+        return keys, [v for v, _ in values]
+    order = np.argsort(keys[0], kind="stable") if len(keys) == 1 else np.lexsort(keys[::-1])
+    keys = [k[order] for k in keys]
+    change = np.zeros(len(order), dtype=bool)
+    change[0] = True
+    for k in keys:
+        change[1:] |= k[1:] != k[:-1]
+    starts = np.flatnonzero(change)
+    return [k[starts] for k in keys], [op.reduceat(v[order], starts) for v, op in values]
+
+
 class _Counter:
-    """Counts of keys made of one or two int64 columns."""
+    """Keys of one or more int64 columns with value columns reduced by ufuncs (add for counts,
+    minimum/maximum for times); ``spill`` receives the reduced rows when there are too many."""
 
-    def __init__(self, width: int):
-        self._keys = [f"k{i}" for i in range(width)]
-        self._parts: list[pd.Series] = []
-        self._rows = 0
-        self._merged_rows = 0
+    def __init__(self, ops: tuple[np.ufunc, ...], spill: Callable | None = None, max_keys: int = MAX_KEYS):
+        self._ops, self._spill, self._max_keys = ops, spill, max_keys
+        self._parts: list[tuple[list[np.ndarray], list[np.ndarray]]] = []
+        self._pending = 0
+        self._merged = 0
 
-    def add(self, *keys: np.ndarray) -> None:
-        if len(keys) == 1:
-            part = pd.Series(keys[0]).value_counts(sort=False)
-        else:
-            part = pd.DataFrame(dict(zip(self._keys, keys))).groupby(self._keys, sort=False).size()
-        self._parts.append(part)
-        self._rows += len(part)
-        if self._rows > 2 * self._merged_rows + 500_000:
-            self._parts = [self.counts()]
-            self._rows = self._merged_rows = len(self._parts[0])
+    def add(self, keys: list[np.ndarray], values: list[np.ndarray]) -> None:
+        k, v = _grouped(keys, list(zip(values, self._ops)))
+        self._parts.append((k, v))
+        self._pending += len(v[0])
+        if self._pending > max(self._merged, 100_000):
+            self._merge()
+            if self._merged > self._max_keys and self._spill is not None:
+                keys, values = self._parts.pop()
+                self._spill(keys, values)
+                self._merged = 0
 
-    def counts(self) -> pd.Series:
-        """Merged counts indexed by the key column(s)."""
+    def _merge(self) -> None:
+        width, parts = len(self._parts[0][0]), self._parts
+        keys = [np.concatenate([p[0][i] for p in parts]) for i in range(width)]
+        values = [np.concatenate([p[1][i] for p in parts]) for i in range(len(self._ops))]
+        self._parts = [_grouped(keys, list(zip(values, self._ops)))]
+        self._merged, self._pending = len(self._parts[0][1][0]), 0
+
+    def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+        """The keys and values not spilled, or None when there are none."""
         if not self._parts:
-            return pd.Series([], dtype=np.int64)
-        if len(self._parts) == 1:
-            return self._parts[0]
-        return pd.concat(self._parts).groupby(level=list(range(len(self._keys))), sort=False).sum()
+            return None
+        if len(self._parts) > 1:
+            self._merge()
+        return self._parts[0]
 
-    def arrays(self) -> tuple[list[np.ndarray], np.ndarray]:
-        if not self._parts:  # no good rows at all
-            return [np.empty(0, np.int64) for _ in self._keys], np.empty(0, np.int64)
-        c = self.counts()
-        if len(self._keys) == 1:
-            keys = [c.index.to_numpy(dtype=np.int64)]
-        else:
-            keys = [c.index.get_level_values(i).to_numpy(dtype=np.int64) for i in range(len(self._keys))]
-        return keys, c.to_numpy(dtype=np.int64)
+
+class _Spool:
+    """Binary COPY rows of one summary table, spilled to a temporary file."""
+
+    def __init__(self):
+        self.file = tempfile.SpooledTemporaryFile(max_size=16 << 20)
+        self.file.write(HEADER)
+        self.rows = 0
+
+    def write(self, body: bytes, rows: int) -> None:
+        self.file.write(body)
+        self.rows += rows
 
 
 class Rollup:
     """Accumulates the summary rows of one job, batch by batch."""
 
-    def __init__(self, job_id: int):
+    def __init__(self, job_id: int, max_keys: int | None = None):
         self.job_id = job_id
-        self._daily = _Counter(1)                        # region, datasource, day
-        self._flows = {1: _Counter(2), 2: _Counter(2)}   # (o, d cells), (region, datasource, weekend, hour)
-        self._area = _Counter(1)                         # endpoint, cx, cy, day
-        self._extent: list[pd.DataFrame] = []
+        max_keys = max_keys or MAX_KEYS
+        self._spools: dict[str, _Spool] = {}
+        add, lo, hi = np.add, np.minimum, np.maximum
+        self._counters = {
+            "daily_counts": _Counter((add,), self._spiller("daily_counts"), max_keys),   # region, source, day
+            "flow_counts": {level: _Counter((add,), self._spiller("flow_counts", level), max_keys)
+                            for level in (1, 2)},  # (o, d cells), (region, source, weekend, hour)
+            "area_days": _Counter((add,), self._spiller("area_days"), max_keys),         # endpoint, cx, cy, day
+            "region_datasources": _Counter((add, lo, hi)),                               # region, source
+        }
 
     def add(self, region: np.ndarray, source: np.ndarray, ts_us: np.ndarray,
             o_cell: np.ndarray, d_cell: np.ndarray) -> None:
         """Count one batch: dimension ids, timestamps (microseconds since 2000-01-01) and the
         fine cells of origin and destination."""
         region, source = region.astype(np.int64), source.astype(np.int64)
+        ones = np.ones(len(ts_us), dtype=np.int64)
         day = ts_us // _DAY_US                      # days since 2000-01-01 (a Saturday)
         hour = (ts_us - day * _DAY_US) // _HOUR_US
         weekend = ((day + 5) % 7 >= 5).astype(np.int64)  # Monday 0 ... Saturday 5, Sunday 6
         dayk = day + _DAY0
-        self._daily.add(((region << 15) | source) << 23 | dayk)
-        attrs = (((region << 15) | source) << 1 | weekend) << 5 | hour
+        pair = (region << 15) | source
+        c = self._counters
+        c["daily_counts"].add([pair << 23 | dayk], [ones])
+        attrs = (pair << 1 | weekend) << 5 | hour
         for level, k in ((1, 4), (2, 16)):
             (ox, oy), (dx, dy) = _parent(o_cell, k), _parent(d_cell, k)
-            self._flows[level].add((((ox << 14 | oy) << 15) | dx) << 14 | dy, attrs)
+            c["flow_counts"][level].add([(((ox << 14 | oy) << 15) | dx) << 14 | dy, attrs], [ones])
         for endpoint, cell in ((0, o_cell), (1, d_cell)):
             cx, cy = _parent(cell, 4)
-            self._area.add(((endpoint << 15 | cx) << 14 | cy) << 23 | dayk)
-        frame = pd.DataFrame({"region_id": region, "datasource_id": source, "ts": ts_us})
-        self._extent.append(frame.groupby(["region_id", "datasource_id"], sort=False)["ts"]
-                            .agg(["size", "min", "max"]))
+            c["area_days"].add([((endpoint << 15 | cx) << 14 | cy) << 23 | dayk], [ones])
+        c["region_datasources"].add([pair], [ones, ts_us, ts_us])
+
+    def _spiller(self, table: str, level: int | None = None) -> Callable:
+        def spill(keys: list[np.ndarray], values: list[np.ndarray]) -> None:
+            columns = _columns(table, keys, values, level)
+            self._spool(table).write(self._encoded(columns, framed=False), len(values[0]))
+        return spill
+
+    def _spool(self, table: str) -> _Spool:
+        if table not in self._spools:
+            self._spools[table] = _Spool()
+        return self._spools[table]
 
     def tables(self) -> dict[str, dict[str, np.ndarray]]:
-        """Every summary's columns for this job (not job_id)."""
+        """The columns (not job_id) of every summary's rows not spilled."""
         out = {}
-        (k,), n = self._daily.arrays()
-        out["daily_counts"] = {"region_id": k >> 38, "datasource_id": (k >> 23) & 0x7FFF,
-                               "day": (k & 0x7FFFFF) - _DAY0, "trips": n}
-        flows = []
-        for level, counter in self._flows.items():
-            (od, attrs), n = counter.arrays()
-            flows.append({
-                "level": np.full(len(n), level), "region_id": attrs >> 21,
-                "datasource_id": (attrs >> 6) & 0x7FFF, "weekend": (attrs >> 5) & 1, "hour": attrs & 0x1F,
-                "o_cell": (od >> 43) * _STRIDE + ((od >> 29) & 0x3FFF),
-                "d_cell": ((od >> 14) & 0x7FFF) * _STRIDE + (od & 0x3FFF), "trips": n})
-        out["flow_counts"] = {c: np.concatenate([f[c] for f in flows]) for c in flows[0]}
-        (k,), n = self._area.arrays()
-        out["area_days"] = {"endpoint": k >> 52, "cx": (k >> 37) & 0x7FFF, "cy": (k >> 23) & 0x3FFF,
-                            "day": (k & 0x7FFFFF) - _DAY0, "trips": n}
-        if self._extent:
-            e = (pd.concat(self._extent).groupby(level=[0, 1], sort=False)
-                 .agg({"size": "sum", "min": "min", "max": "max"}))
-            out["region_datasources"] = {
-                "region_id": e.index.get_level_values(0).to_numpy(), "datasource_id": e.index.get_level_values(1).to_numpy(),
-                "trips": e["size"].to_numpy(), "first_ts": e["min"].to_numpy(), "last_ts": e["max"].to_numpy()}
+        for table, counter in self._counters.items():
+            levels = counter.items() if isinstance(counter, dict) else [(None, counter)]
+            parts = [_columns(table, *got, level) for level, c in levels if (got := c.arrays())]
+            if parts:
+                out[table] = {col: np.concatenate([p[col] for p in parts]) for col in parts[0]}
         return out
 
     def copy_into(self, cur) -> int:
         """COPY every summary's rows into its table; return how many. (Binary timestamps are
         int8 microseconds since 2000-01-01, as the trips themselves.)"""
         total = 0
-        for name, columns in self.tables().items():
-            n = len(columns["trips"])
-            if not n:
-                continue
-            data = [(np.full(n, self.job_id, np.int32), "int4")]
-            data += [(values, _TYPES[c]) for c, values in columns.items()]
-            cols = ", ".join(["job_id", *columns])
-            cur.copy_expert(f"COPY {name} ({cols}) FROM STDIN (FORMAT binary)",
-                            io.BytesIO(encode_columns(data)))
-            total += n
+        for table, columns in self.tables().items():
+            self._spool(table).write(self._encoded(columns, framed=False), len(columns["trips"]))
+        for table, spool in self._spools.items():
+            spool.file.write(TRAILER)
+            spool.file.seek(0)
+            cols = ", ".join(["job_id", *_COLUMNS[table]])
+            cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN (FORMAT binary)", spool.file, size=1 << 20)
+            spool.file.close()
+            total += spool.rows
+        self._spools.clear()
         return total
+
+    def _encoded(self, columns: dict[str, np.ndarray], framed: bool) -> bytes:
+        n = len(columns["trips"])
+        data = [(np.full(n, self.job_id, np.int32), "int4")]
+        data += [(values, _TYPES[c]) for c, values in columns.items()]
+        return encode_columns(data, framed=framed)
+
+
+def _columns(table: str, keys: list[np.ndarray], values: list[np.ndarray], level: int | None) -> dict[str, np.ndarray]:
+    """Unpack a summary's packed keys into its table's columns (not job_id)."""
+    n = values[0]
+    if table == "daily_counts":
+        (k,) = keys
+        return {"region_id": k >> 38, "datasource_id": (k >> 23) & 0x7FFF, "day": (k & 0x7FFFFF) - _DAY0,
+                "trips": n}
+    if table == "flow_counts":
+        od, attrs = keys
+        return {"level": np.full(len(n), level), "region_id": attrs >> 21,
+                "datasource_id": (attrs >> 6) & 0x7FFF, "weekend": (attrs >> 5) & 1, "hour": attrs & 0x1F,
+                "o_cell": (od >> 43) * _STRIDE + ((od >> 29) & 0x3FFF),
+                "d_cell": ((od >> 14) & 0x7FFF) * _STRIDE + (od & 0x3FFF), "trips": n}
+    if table == "area_days":
+        (k,) = keys
+        return {"endpoint": k >> 52, "cx": (k >> 37) & 0x7FFF, "cy": (k >> 23) & 0x3FFF,
+                "day": (k & 0x7FFFFF) - _DAY0, "trips": n}
+    (k,) = keys
+    trips, first, last = values
+    return {"region_id": k >> 15, "datasource_id": k & 0x7FFF, "trips": trips, "first_ts": first, "last_ts": last}
+
+
+_COLUMNS = {
+    "daily_counts": ["region_id", "datasource_id", "day", "trips"],
+    "flow_counts": ["level", "region_id", "datasource_id", "weekend", "hour", "o_cell", "d_cell", "trips"],
+    "area_days": ["endpoint", "cx", "cy", "day", "trips"],
+    "region_datasources": ["region_id", "datasource_id", "trips", "first_ts", "last_ts"],
+}
 
 
 _TYPES = {

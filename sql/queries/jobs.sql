@@ -64,14 +64,15 @@ SELECT job_id, status::text FROM queued UNION ALL SELECT job_id, status::text FR
 -- name: jobs_reap_interrupted
 -- Jobs whose process died (killed, crashed, lost its database session): nobody holds their lock.
 UPDATE jobs
-   SET status = 'interrupted', phase = NULL, finished_at = now(), updated_at = now(),
+   SET status = 'interrupted', phase = NULL, finished_at = now(), updated_at = now(), rows_loaded = 0,
        error = 'the process running this job stopped before it finished (killed, crashed or '
                'disconnected from the database); nothing of the file was loaded. Ingest it again.'
  WHERE status IN ('queued', 'running')
    AND NOT EXISTS (
        SELECT 1 FROM pg_locks l
         WHERE l.locktype = 'advisory' AND l.classid = 7313::oid
-          AND l.objid = jobs.job_id::oid AND l.objsubid = 2 AND l.granted)
+          AND l.objid = jobs.job_id::oid AND l.objsubid = 2 AND l.granted
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
 RETURNING job_id
 
 -- name: job_get
