@@ -14,8 +14,13 @@ Analytics (exact, from summaries kept current at ingest)::
     bonus_answers() -> dict
     stats(), regions(), datasources(), hour_totals(), region_extents()
 
-Every function takes ``url`` (an SQLAlchemy URL); by default ``DATABASE_URL`` or the local
-cluster of ``make run``. Heavy libraries are imported only by the functions that need them.
+Every function takes ``url`` (an SQLAlchemy URL), which wins over the environment. Without it,
+each works as the least privileged database user that can (``core.db.role_url``): ``migrate`` as
+the owner (``DATABASE_URL``); ingestion, ``jobs`` (which reaps), ``cancel_job`` and
+``reap_interrupted`` as the loader (``LOADER_DATABASE_URL``); every other read and the
+``JobWatcher``'s LISTEN as the reader (``READER_DATABASE_URL``). Both default to
+``DATABASE_URL``, then the local cluster of ``make run``. Heavy libraries are imported only by the
+functions that need them.
 """
 from __future__ import annotations
 
@@ -36,25 +41,37 @@ __all__ = [
 ]
 
 
-def _engine(url: str | None):
+def _url(role: str, url: str | None) -> str:
+    from .db import role_url
+    return role_url(role, url)
+
+
+def _engine(role: str, url: str | None):
     from .db import engine
-    return engine(url)
+    return engine(_url(role, url))
 
 
 def migrate(url: str | None = None) -> list[str]:
     """Apply the schema (sql/NN_*.sql) not yet applied; returns the files applied."""
     from .db import migrate as _migrate
-    return _migrate(url)
+    return _migrate(_url("owner", url))
 
 
 # -- ingestion --------------------------------------------------------------------------------
 
 def ingest_file(path: str, *, file_name: str | None = None, max_bad_rows: str | None = None,
                 force: bool = False, source: str = "cli", url: str | None = None) -> "JobResult":
-    """Ingest one CSV (or gzip CSV) file in this thread, atomically; returns its outcome."""
+    """Ingest one CSV (or gzip CSV) file in this thread, atomically; returns its outcome.
+    Raises TripsError when the database user may not load data."""
+    from psycopg2.errors import InsufficientPrivilege
+
+    from .db import not_a_loader
     from .ingest.jobs import ingest_file as _ingest
-    return _ingest(path, file_name=file_name, max_bad_rows=max_bad_rows, force=force,
-                   source=source, url=url)
+    try:
+        return _ingest(path, file_name=file_name, max_bad_rows=max_bad_rows, force=force,
+                       source=source, url=_url("loader", url))
+    except InsufficientPrivilege as e:  # the job could not even be created
+        raise not_a_loader(e) from e
 
 
 def __getattr__(name: str):
@@ -79,13 +96,13 @@ def jobs(limit: int = 100, url: str | None = None) -> list[dict[str, Any]]:
     """Jobs, newest first (jobs of dead processes are marked interrupted first)."""
     from .queries import query
     reap_interrupted(url)
-    with _engine(url).connect() as c:
+    with _engine("loader", url).connect() as c:
         return [_job_dict(r) for r in c.execute(query("jobs_list"), {"limit": limit}).mappings()]
 
 
 def job(job_id: int, url: str | None = None) -> dict[str, Any] | None:
     from .queries import query
-    with _engine(url).connect() as c:
+    with _engine("reader", url).connect() as c:
         row = c.execute(query("job_get"), {"job_id": job_id}).mappings().first()
     return _job_dict(row) if row else None
 
@@ -93,7 +110,7 @@ def job(job_id: int, url: str | None = None) -> dict[str, Any] | None:
 def rejects(job_id: int, limit: int | None = None, url: str | None = None) -> list[dict[str, Any]]:
     """The rejected records of a job, by line: line, column, reason, message, raw."""
     from .queries import query
-    with _engine(url).connect() as c:
+    with _engine("reader", url).connect() as c:
         rows = c.execute(query("job_rejects"), {"job_id": job_id, "limit": limit}).mappings()
         return [{"line": r["line"], "column": r["column_name"], "reason": r["reason"],
                  "message": r["message"], "raw": r["raw"]} for r in rows]
@@ -102,13 +119,13 @@ def rejects(job_id: int, limit: int | None = None, url: str | None = None) -> li
 def cancel_job(job_id: int, url: str | None = None) -> str | None:
     """Ask a queued or running job to stop; returns its status, or None if it had ended."""
     from .ingest.jobs import cancel_job as _cancel
-    return _cancel(job_id, url)
+    return _cancel(job_id, _url("loader", url))
 
 
 def reap_interrupted(url: str | None = None) -> list[int]:
     """Mark as interrupted the jobs whose process died; returns their ids."""
     from .ingest.jobs import reap_interrupted as _reap
-    return _reap(url)
+    return _reap(_url("loader", url))
 
 
 # -- totals -----------------------------------------------------------------------------------
@@ -116,7 +133,7 @@ def reap_interrupted(url: str | None = None) -> list[int]:
 def stats(url: str | None = None) -> dict[str, Any]:
     """Trips stored, regions, datasources, first and last datetime."""
     from .totals import stats as _stats
-    return _stats(_engine(url))
+    return _stats(_engine("reader", url))
 
 
 def regions(url: str | None = None) -> list[str]:
@@ -129,18 +146,18 @@ def datasources(url: str | None = None) -> list[str]:
 
 def hour_totals(url: str | None = None) -> list[dict]:
     from .totals import hour_totals as _hours
-    return _hours(_engine(url))
+    return _hours(_engine("reader", url))
 
 
 def region_extents(url: str | None = None) -> dict:
     from .totals import region_extents as _extents
-    return _extents(_engine(url))
+    return _extents(_engine("reader", url))
 
 
 def data_version(url: str | None = None) -> str:
     """Changes whenever a job completes: a cache key for answers."""
     from .queries import query
-    with _engine(url).connect() as c:
+    with _engine("reader", url).connect() as c:
         return str(c.execute(query("data_version")).scalar())
 
 
@@ -150,17 +167,17 @@ def trip_groups(**kwargs) -> dict[str, Any]:
     """Similar-trip groups; see :func:`core.groups.trip_groups`."""
     from .groups import trip_groups as _groups
     url = kwargs.pop("url", None)
-    return _groups(_engine(url), **kwargs)
+    return _groups(_engine("reader", url), **kwargs)
 
 
 def weekly_average(**kwargs) -> dict[str, Any]:
     """Weekly average trips for a region or a box; see :func:`core.weekly.weekly_average`."""
     from .weekly import weekly_average as _weekly
     url = kwargs.pop("url", None)
-    return _weekly(_engine(url), **kwargs)
+    return _weekly(_engine("reader", url), **kwargs)
 
 
 def bonus_answers(url: str | None = None) -> dict[str, Any]:
     """The two bonus questions (sql/03_bonus_queries.sql)."""
     from .bonus import bonus_answers as _bonus
-    return _bonus(_engine(url))
+    return _bonus(_engine("reader", url))

@@ -22,12 +22,17 @@ def cmd_migrate(a) -> int:
 
 
 def cmd_ingest(a) -> int:
+    from psycopg2.errors import InsufficientPrivilege
+
+    from core.db import not_a_loader, role_url
     from core.ingest.jobs import Job
 
     ok = True
     for path in a.paths:
         try:
-            job = Job(path, max_bad_rows=a.max_bad_rows, force=a.force, source="cli")
+            job = Job(path, max_bad_rows=a.max_bad_rows, force=a.force, source="cli", url=role_url("loader"))
+        except InsufficientPrivilege as e:
+            raise not_a_loader(e) from e
         except (OSError, ValueError) as e:
             res = {"job_id": None, "file": path, "status": "failed", "rows_loaded": 0,
                    "rows_rejected": 0, "seconds": 0, "error": f"{path}: {e}"}

@@ -19,6 +19,10 @@ def _env(name: str, default, cast=str):
     return default if raw in (None, "") else cast(raw)
 
 
+def _emails(raw: str) -> tuple[str, ...]:
+    return tuple(e.strip().lower() for e in raw.split(",") if e.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Each setting: environment variable TRIPS_<NAME> (DATABASE_URL, LOADER_DATABASE_URL and
@@ -45,6 +49,10 @@ class Settings:
                                     metadata={"help": "how often a running job writes its progress"})
     query_timeout_ms: int = field(default_factory=lambda: _env("TRIPS_QUERY_TIMEOUT_MS", 30_000, int),
                                   metadata={"help": "statement_timeout of the dashboard's read queries"})
+    uploaders: tuple[str, ...] | None = field(
+        default_factory=lambda: _env("TRIPS_UPLOADERS", None, _emails),
+        metadata={"help": "comma-separated emails of the signed-in users (st.login) who may load data "
+                          "in the dashboard; unset: everyone may. Everyone may explore either way"})
 
     @classmethod
     def help(cls) -> dict[str, str]:
@@ -53,3 +61,15 @@ class Settings:
 
 def settings() -> Settings:
     return Settings()
+
+
+def may_upload(email: str | None, uploaders: tuple[str, ...] | None) -> bool:
+    """Whether a dashboard user may load data.
+
+    ``email``: the signed-in user's (None when nobody is signed in); ``uploaders``: the
+    ``uploaders`` setting (None when TRIPS_UPLOADERS is unset: everyone may). Emails compare
+    without regard to case or surrounding spaces.
+    """
+    if uploaders is None:
+        return True
+    return bool(email and email.strip().lower() in uploaders)

@@ -14,14 +14,47 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 
 from .config import SQL_DIR, settings
+from .errors import TripsError
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 _MIGRATION_LOCK = 7311  # advisory lock key: one migrator at a time
 
 
+ROLES = ("owner", "loader", "reader")
+
+
+def role_url(role: str, url: str | None = None) -> str:
+    """The URL for one kind of work; an explicit ``url`` wins over the environment.
+
+    ``owner``: migrations (DATABASE_URL); ``loader``: ingest, jobs, cancel, reap
+    (LOADER_DATABASE_URL); ``reader``: the analytics and job queries, LISTEN
+    (READER_DATABASE_URL). The last two default to DATABASE_URL. Read at call time.
+    """
+    if url:
+        return url
+    s = settings()
+    if role == "owner":
+        return s.database_url
+    if role == "loader":
+        return s.loader_database_url
+    if role == "reader":
+        return s.reader_database_url
+    raise ValueError(f"unknown database role {role!r}; one of {', '.join(ROLES)}")
+
+
+def not_a_loader(error: Exception) -> TripsError:
+    """A people's message for a permission error met while loading (the URL's user is not a
+    member of trips_loader, e.g. the reader's URL given as LOADER_DATABASE_URL)."""
+    diag = getattr(error, "diag", None)
+    detail = getattr(diag, "message_primary", None) or str(error).strip().splitlines()[0]
+    return TripsError(f"this database user may not load data ({detail}): LOADER_DATABASE_URL (or the "
+                      "url given) must be the owner or a member of trips_loader")
+
+
 def database_url(url: str | None = None) -> str:
-    return url or settings().database_url
+    """The owner's URL (DATABASE_URL) unless ``url`` is given."""
+    return role_url("owner", url)
 
 
 def engine(url: str | None = None) -> Engine:

@@ -3,7 +3,8 @@
 ``JobWatcher`` holds one LISTEN session in a background thread and wakes a
 ``threading.Condition`` on every NOTIFY; readers wait on it and compare ``version``. While idle it
 also reaps jobs whose process died (so a killed CLI's job turns ``interrupted`` on its own), and
-reconnects after the database restarts.
+reconnects after the database restarts. It listens as the reader and reaps as the loader
+(``core.db.role_url``), unless given one ``url`` for both.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import time
 
 import psycopg2
 
-from .db import psycopg_dsn
+from .db import psycopg_dsn, role_url
 from .ingest.jobs import notify_payload, reap_interrupted
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ class JobWatcher:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                conn = psycopg2.connect(psycopg_dsn(self.url), application_name="trips-job-watcher")
+                conn = psycopg2.connect(psycopg_dsn(role_url("reader", self.url)),
+                                        application_name="trips-job-watcher")
             except psycopg2.Error:
                 time.sleep(2)
                 continue
@@ -69,7 +71,7 @@ class JobWatcher:
                 while not self._stop.is_set():
                     if time.monotonic() - last_reap >= self._reap_seconds:
                         last_reap = time.monotonic()
-                        if reap_interrupted(self.url):
+                        if reap_interrupted(role_url("loader", self.url)):
                             pass  # the reaper's NOTIFY arrives below like any other
                     ready, _, _ = select.select([conn], [], [], self._reap_seconds)
                     if ready:

@@ -15,15 +15,57 @@ for p in (str(_HERE), str(_HERE.parent)):
 import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
+from streamlit.errors import StreamlitAuthError  # noqa: E402
 
 import core  # noqa: E402
 import flowmap  # noqa: E402
+from core.config import may_upload, settings  # noqa: E402
 import live  # noqa: E402
 import view_params  # noqa: E402
 
 SAMPLE = _HERE.parent / "data" / "trips.csv"
 
 st.set_page_config(page_title="Trips analytics", page_icon=":material/route:", layout="wide")
+
+
+# -- who may load data: sign-in with st.login when .streamlit/secrets.toml has an [auth] section;
+# TRIPS_UPLOADERS limits loading (uploads, the sample, cancelling jobs) to some signed-in users.
+
+def auth_providers() -> list[str] | None:
+    """None without an [auth] section; else the named providers ([auth.NAME]), [] for the default."""
+    try:
+        auth = st.secrets["auth"] if "auth" in st.secrets else None
+    except FileNotFoundError:  # no secrets.toml at all
+        return None
+    return None if auth is None else [k for k, v in auth.items() if hasattr(v, "keys")]
+
+
+def signed_in_email() -> str | None:
+    if not st.user.get("is_logged_in") or st.user.get("email_verified") is False:
+        return None
+    return st.user.get("email")
+
+
+def sign_in_panel(providers: list[str]) -> None:
+    if st.user.get("is_logged_in"):
+        st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
+        st.button("Sign out", icon=":material/logout:", on_click=st.logout)
+        return
+    for provider in providers or [None]:
+        if st.button(f"Sign in with {provider}" if provider else "Sign in", icon=":material/login:",
+                     key=f"login-{provider}"):
+            try:
+                st.login(provider)
+            except StreamlitAuthError as e:  # e.g. Authlib missing: say so, not a blank error
+                st.error(f"Sign-in is not available: {e}")
+
+
+providers = auth_providers()
+if providers is not None:
+    with st.sidebar:
+        sign_in_panel(providers)
+email = signed_in_email() if providers is not None else None
+can_upload = may_upload(email, settings().uploaders)
 
 
 # -- cached answers: keyed by the filters and by the data version (changes when a job completes)
@@ -123,7 +165,7 @@ if stats["trips"] == 0:
     with flows_tab:
         st.info("No trips yet. Load the sample to look around, or add your own files in **Load data**.",
                 icon=":material/travel_explore:")
-        if SAMPLE.exists() and st.button("Load the sample (100 trips)", type="primary"):
+        if can_upload and SAMPLE.exists() and st.button("Load the sample (100 trips)", type="primary"):
             live.manager().submit(str(SAMPLE), source="dashboard")
             st.toast("Loading the sample…")
 
@@ -267,24 +309,31 @@ if stats["trips"]:
 # -- loading ------------------------------------------------------------------------------------------------
 with load_tab:
     st.subheader("Add CSV files")
-    files = st.file_uploader("CSV or gzip-compressed CSV (region, origin_coord, destination_coord, datetime, "
-                             "datasource)", type=["csv", "gz"], accept_multiple_files=True)
-    max_bad = st.text_input("Most bad rows a file may have", "1%", max_chars=12,
-                            help="A number of rows (like 100) or a percentage (like 1%). Past it, nothing of "
-                                 "the file is loaded; below it, good rows load and bad ones are listed.")
-    submitted = st.session_state.setdefault("submitted_uploads", set())
-    for f in files or []:
-        if f.file_id not in submitted:
-            submitted.add(f.file_id)
-            try:
-                job_id = live.submit_upload(f, max_bad)
-            except ValueError as e:
-                st.error(f"{f.name}: {e}")
-                continue
-            st.toast(f"{f.name}: queued as job {job_id}")
-    st.caption("Each file loads in the background, all or nothing; closing the tab does not stop it. "
-               "For files too big for a browser, use the command line on the server: "
-               "`python -m core ingest FILE.csv.gz` (its jobs appear here too).")
+    if can_upload:
+        files = st.file_uploader("CSV or gzip-compressed CSV (region, origin_coord, destination_coord, "
+                                 "datetime, datasource)", type=["csv", "gz"], accept_multiple_files=True)
+        max_bad = st.text_input("Most bad rows a file may have", "1%", max_chars=12,
+                                help="A number of rows (like 100) or a percentage (like 1%). Past it, nothing "
+                                     "of the file is loaded; below it, good rows load and bad ones are listed.")
+        submitted = st.session_state.setdefault("submitted_uploads", set())
+        for f in files or []:
+            if f.file_id not in submitted:
+                submitted.add(f.file_id)
+                try:
+                    job_id = live.submit_upload(f, max_bad)
+                except (ValueError, core.TripsError) as e:
+                    st.error(f"{f.name}: {e}")
+                    continue
+                st.toast(f"{f.name}: queued as job {job_id}")
+        st.caption("Each file loads in the background, all or nothing; closing the tab does not stop it. "
+                   "For files too big for a browser, use the command line on the server: "
+                   "`python -m core ingest FILE.csv.gz` (its jobs appear here too).")
+    else:
+        st.info("Only some users may load data here; everyone may explore. "
+                + (f"{email} is not one of them: ask the operator to add you to TRIPS_UPLOADERS." if email
+                   else "Sign in (in the sidebar) if you are one of them." if providers is not None
+                   else "Sign-in is not configured on this server: ask its operator."),
+                icon=":material/lock:")
     st.subheader("History")
     history = core.jobs(limit=50)
     if history:
@@ -303,4 +352,4 @@ with load_tab:
 
 with st.sidebar:
     st.divider()
-    live.job_status()  # last: it waits for job events
+    live.job_status(can_cancel=can_upload)  # last: it waits for job events

@@ -73,7 +73,7 @@ def _rate(job: dict) -> str:
 SLOTS = 4  # jobs shown in the panel
 
 
-def render_job(job: dict | None, generation: int = 0) -> None:
+def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True) -> None:
     """Exactly three elements per job (or three empty ones): the panel re-renders in place while
     the script keeps running, so every render must have the same shape (nothing left over)."""
     if job is None:
@@ -86,6 +86,9 @@ def render_job(job: dict | None, generation: int = 0) -> None:
         st.progress(min(done, 1.0), text=f"**{name}** · {phase}")
         st.caption(f"{job['rows_read']:,} rows read · {job['rows_loaded']:,} loaded · "
                    f"{job['rows_rejected']:,} rejected{_rate(job)}{_eta(job)}")
+        if not can_cancel:  # only those who may load data may stop a load
+            st.empty()
+            return
         # A fresh key per render (the panel re-renders in place); the click acts through its callback.
         st.button("Cancel", key=f"cancel-{job['job_id']}-{generation}", type="tertiary",
                   on_click=core.cancel_job, args=(job["job_id"],))
@@ -103,20 +106,21 @@ def render_job(job: dict | None, generation: int = 0) -> None:
     st.empty(), st.empty()
 
 
-def render_jobs(generation: int) -> None:
+def render_jobs(generation: int, can_cancel: bool = True) -> None:
     jobs = core.jobs(limit=SLOTS + 2)
     active = [j for j in jobs if j["status"] in ACTIVE]
     shown = (active + [j for j in jobs if j["status"] not in ACTIVE])[:SLOTS]
     st.subheader("Jobs")
     st.caption("No files loaded yet." if not jobs else f"{len(active)} running" if active else "All done.")
     for i in range(SLOTS):
-        render_job(shown[i] if i < len(shown) else None, generation)
+        render_job(shown[i] if i < len(shown) else None, generation, can_cancel)
 
 
 @st.fragment
-def job_status() -> None:
+def job_status(can_cancel: bool = True) -> None:
     """Running and recent jobs, re-rendered in place on every job event until the session ends;
-    when a job ends, the whole app reruns so that maps and charts include its data."""
+    when a job ends, the whole app reruns so that maps and charts include its data. ``can_cancel``:
+    whether this user gets a Cancel button on running jobs."""
     w = watcher() if live_updates_enabled() else None
     panel = st.empty()
     generation = 0
@@ -124,7 +128,7 @@ def job_status() -> None:
         seen = w.version if w else 0
         finished = w.finished_version if w else 0
         with panel.container():
-            render_jobs(generation)
+            render_jobs(generation, can_cancel)
         if w is None:
             return
         yield_check = get_run_yield_check()

@@ -16,12 +16,15 @@ APP = str(ROOT / "dashboard" / "app.py")
 @pytest.fixture
 def page(db_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", db_url)
-    for var in ("LOADER_DATABASE_URL", "READER_DATABASE_URL"):
+    for var in ("LOADER_DATABASE_URL", "READER_DATABASE_URL", "TRIPS_UPLOADERS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TRIPS_LIVE_UPDATES", "0")
 
-    def open_page(**params):
+    def open_page(secrets=None, user=None, **params):
         at = AppTest.from_file(APP, default_timeout=60)
+        at.secrets.update(secrets or {})
+        if user is not None:
+            at.user = user
         for k, v in params.items():
             at.query_params[k] = v
         return at.run()
@@ -104,7 +107,78 @@ def test_upload_is_queued_and_loaded(page, db_url):
 
 def test_database_down_is_a_message_not_a_traceback(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://nobody@/nowhere?host=/nonexistent")
+    for var in ("LOADER_DATABASE_URL", "READER_DATABASE_URL"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TRIPS_LIVE_UPDATES", "0")
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert any("Cannot reach the database" in e.value for e in at.error)
+
+
+# -- who may load data: TRIPS_UPLOADERS, sign-in with st.login -------------------------------------
+
+def test_may_upload():
+    from core.config import may_upload
+    assert may_upload(None, None) and may_upload("ana@example.com", None)  # unset: everyone
+    assert may_upload("ana@example.com", ("ana@example.com", "bo@example.com"))
+    assert may_upload(" Ana@Example.COM ", ("ana@example.com",))           # case and spaces ignored
+    assert not may_upload("eve@example.com", ("ana@example.com",))
+    assert not may_upload(None, ("ana@example.com",))                       # nobody signed in
+    assert not may_upload("", ("ana@example.com",))
+    assert not may_upload("ana@example.com", ())                            # set, but no one listed
+
+
+def test_uploaders_setting(monkeypatch):
+    from core.config import settings
+    monkeypatch.delenv("TRIPS_UPLOADERS", raising=False)
+    assert settings().uploaders is None
+    monkeypatch.setenv("TRIPS_UPLOADERS", " Ana@Example.com, bo@example.com ,")
+    assert settings().uploaders == ("ana@example.com", "bo@example.com")
+    assert "TRIPS_UPLOADERS" in (ROOT / ".env.example").read_text()
+
+
+AUTH = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                 "client_id": "id", "client_secret": "secret",
+                 "server_metadata_url": "https://accounts.example.com/.well-known/openid-configuration"}}
+
+
+def _uploader_shown(at) -> bool:
+    return len(at.get("file_uploader")) > 0
+
+
+def test_uploaders_set_and_nobody_signed_in_may_explore_but_not_upload(page, db_url, write_csv, monkeypatch):
+    _load(db_url, write_csv, [row(), row(region="Brno", o=(16.6, 49.2), d=(16.62, 49.21))])
+    monkeypatch.setenv("TRIPS_UPLOADERS", "ana@example.com")
+    at = page()
+    assert not at.exception
+    assert not _uploader_shown(at)
+    assert any("Only some users may load data" in i.value and "Sign-in is not configured" in i.value
+               for i in at.info)
+    assert at.metric[0].value == "2" and _deck(at)["layers"]   # exploring works
+    assert not any(b.label.startswith("Sign in") for b in at.button)  # no [auth]: no sign-in button
+
+    at = page(secrets=AUTH)                                      # sign-in configured, not signed in
+    assert not at.exception and not _uploader_shown(at)
+    assert any(b.label == "Sign in" for b in at.sidebar.button)
+    assert any("Sign in (in the sidebar)" in i.value for i in at.info)
+
+
+def test_signed_in_uploader_gets_the_upload_form(page, monkeypatch):
+    monkeypatch.setenv("TRIPS_UPLOADERS", "ana@example.com,bo@example.com")
+    at = page(secrets=AUTH, user={"is_logged_in": True, "email": "Ana@example.com", "name": "Ana"})
+    assert not at.exception
+    assert _uploader_shown(at)
+    assert any("Signed in as Ana@example.com" in c.value for c in at.sidebar.caption)
+    assert any(b.label == "Sign out" for b in at.sidebar.button)
+    assert any("sample" in b.label for b in at.button)
+
+    at = page(secrets=AUTH, user={"is_logged_in": True, "email": "eve@example.com"})
+    assert not at.exception and not _uploader_shown(at)
+    assert any("eve@example.com is not one of them" in i.value for i in at.info)
+    assert not any("sample" in b.label for b in at.button)
+
+
+def test_without_uploaders_everyone_uploads(page):
+    at = page()
+    assert not at.exception and _uploader_shown(at)
+    assert not any("Only some users" in i.value for i in at.info)

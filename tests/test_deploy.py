@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import tomllib
 import uuid
 from pathlib import Path
@@ -269,3 +270,84 @@ def test_group_roles_defaults(db_url):
         cur.execute("SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole"
                     " WHERE r.rolname = 'trips_reader' AND s.setdatabase = 0")
         assert cur.fetchone()[0] == ["statement_timeout=30s"]
+
+
+# -- the facade picks the user by the kind of work ----------------------------------------------------
+
+@pytest.fixture
+def connected_as(monkeypatch):
+    """The database users of the connections opened while it records (pooled ones included)."""
+    users: list[str] = []
+    real = psycopg2.connect
+
+    def connect(*args, **kwargs):
+        conn = real(*args, **kwargs)
+        users.append(conn.info.user)
+        return conn
+    monkeypatch.setattr(psycopg2, "connect", connect)
+    return users
+
+
+def test_facade_works_as_the_loader_and_the_reader(logins, write_csv, db_url, monkeypatch, connected_as):
+    loader, reader = logins
+    monkeypatch.setenv("DATABASE_URL", db_url)  # the owner: migrations only
+    monkeypatch.setenv("LOADER_DATABASE_URL", loader)
+    monkeypatch.setenv("READER_DATABASE_URL", reader)
+    loader_user, reader_user = make_url(loader).username, make_url(reader).username
+
+    res = core.ingest_file(_sample(write_csv), max_bad_rows="50%")
+    assert res.status == "completed", res.error
+    assert set(connected_as) == {loader_user}
+    assert core.cancel_job(res.job_id) is None and core.reap_interrupted() == []
+    assert [j["job_id"] for j in core.jobs()] == [res.job_id]
+    assert set(connected_as) == {loader_user}
+
+    connected_as.clear()
+    assert core.stats()["trips"] == 3
+    assert core.trip_groups(cell="coarse", bucket_hours=24)["total_trips"] == 3
+    assert core.weekly_average(region="Prague")["trips"] == 2
+    assert core.bonus_answers()["cheap_mobile_regions"] == []
+    assert core.data_version()
+    assert core.job(res.job_id)["rows_rejected"] == 1 and len(core.rejects(res.job_id)) == 1
+    assert set(connected_as) == {reader_user}
+
+    # The reader's URL given for loading: refused, with a message that says why.
+    monkeypatch.setenv("LOADER_DATABASE_URL", reader)
+    with pytest.raises(core.TripsError, match="may not load data.*permission denied.*trips_loader"):
+        core.ingest_file(_sample(write_csv), force=True)
+    assert core.stats()["trips"] == 3
+
+
+def test_job_watcher_listens_as_the_reader_and_reaps_as_the_loader(logins, write_csv, db_url, monkeypatch,
+                                                                  connected_as):
+    loader, reader = logins
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("LOADER_DATABASE_URL", loader)
+    monkeypatch.setenv("READER_DATABASE_URL", reader)
+    watcher = core.JobWatcher(reap_seconds=0.2)
+    try:
+        deadline = time.monotonic() + 10
+        while watcher.version == 0:  # connected and listening
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        seen = watcher.version
+        manager = core.JobManager(workers=1)
+        job_id = manager.submit(_sample(write_csv), max_bad_rows="50%")
+        assert manager.wait(job_id, timeout=60).status == "completed"
+        manager.shutdown()
+        assert watcher.wait(seen, timeout=10) != seen  # the loader's NOTIFY reached the reader's LISTEN
+    finally:
+        watcher.stop()
+    assert {make_url(reader).username, make_url(loader).username} <= set(connected_as)
+    assert set(connected_as) <= {make_url(reader).username, make_url(loader).username}
+
+
+def test_without_role_urls_everything_uses_database_url(monkeypatch, db_url):
+    from core.db import role_url
+    for var in ("LOADER_DATABASE_URL", "READER_DATABASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert {role_url(r) for r in ("owner", "loader", "reader")} == {db_url}
+    monkeypatch.setenv("READER_DATABASE_URL", "postgresql+psycopg2://r@/x")
+    assert role_url("reader") == "postgresql+psycopg2://r@/x" and role_url("loader") == db_url
+    assert role_url("reader", url="postgresql+psycopg2://explicit@/x") == "postgresql+psycopg2://explicit@/x"
