@@ -25,6 +25,7 @@ _HOUR_US = 3_600_000_000
 _STRIDE = 100_000          # cell id = ix * _STRIDE + iy (core.grid)
 _DAY0 = 1 << 22            # days are stored offset, so that dates before 2000 pack as well
 MAX_KEYS = 400_000         # distinct keys a summary holds in memory before it spills
+_ENCODE_ROWS = 50_000
 
 
 def _parent(cell: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -36,7 +37,7 @@ def _grouped(keys: list[np.ndarray], values: list[tuple[np.ndarray, np.ufunc]]):
     if len(keys[0]) == 0:
         return keys, [v for v, _ in values]
     order = np.argsort(keys[0], kind="stable") if len(keys) == 1 else np.lexsort(keys[::-1])
-    keys = [k[order] for k in keys]
+    keys = [k[order] for k in keys]  # the caller's unsorted arrays can go
     change = np.zeros(len(order), dtype=bool)
     change[0] = True
     for k in keys:
@@ -68,10 +69,15 @@ class _Counter:
 
     def _merge(self) -> None:
         width, parts = len(self._parts[0][0]), self._parts
+        self._parts = []
         keys = [np.concatenate([p[0][i] for p in parts]) for i in range(width)]
         values = [np.concatenate([p[1][i] for p in parts]) for i in range(len(self._ops))]
+        del parts  # only the concatenated copies are alive while sorting
         self._parts = [_grouped(keys, list(zip(values, self._ops)))]
         self._merged, self._pending = len(self._parts[0][1][0]), 0
+
+    def clear(self) -> None:
+        self._parts, self._pending, self._merged = [], 0, 0
 
     def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
         """The keys and values not spilled, or None when there are none."""
@@ -86,7 +92,7 @@ class _Spool:
     """Binary COPY rows of one summary table, spilled to a temporary file."""
 
     def __init__(self):
-        self.file = tempfile.SpooledTemporaryFile(max_size=16 << 20)
+        self.file = tempfile.TemporaryFile()
         self.file.write(HEADER)
         self.rows = 0
 
@@ -135,8 +141,11 @@ class Rollup:
 
     def _spiller(self, table: str, level: int | None = None) -> Callable:
         def spill(keys: list[np.ndarray], values: list[np.ndarray]) -> None:
-            columns = _columns(table, keys, values, level)
-            self._spool(table).write(self._encoded(columns, framed=False), len(values[0]))
+            spool, n = self._spool(table), len(values[0])
+            for i in range(0, n, _ENCODE_ROWS):  # encoded a slice at a time: memory stays small
+                part = slice(i, i + _ENCODE_ROWS)
+                columns = _columns(table, [k[part] for k in keys], [v[part] for v in values], level)
+                spool.write(self._encoded(columns, framed=False), len(columns["trips"]))
         return spill
 
     def _spool(self, table: str) -> _Spool:
@@ -144,22 +153,18 @@ class Rollup:
             self._spools[table] = _Spool()
         return self._spools[table]
 
-    def tables(self) -> dict[str, dict[str, np.ndarray]]:
-        """The columns (not job_id) of every summary's rows not spilled."""
-        out = {}
+    def copy_into(self, cur) -> int:
+        """COPY every summary's rows into its table; return how many. One summary at a time,
+        through its spool file, so memory holds no more than one summary's rows. (Binary
+        timestamps are int8 microseconds since 2000-01-01, as the trips themselves.)"""
         for table, counter in self._counters.items():
             levels = counter.items() if isinstance(counter, dict) else [(None, counter)]
-            parts = [_columns(table, *got, level) for level, c in levels if (got := c.arrays())]
-            if parts:
-                out[table] = {col: np.concatenate([p[col] for p in parts]) for col in parts[0]}
-        return out
-
-    def copy_into(self, cur) -> int:
-        """COPY every summary's rows into its table; return how many. (Binary timestamps are
-        int8 microseconds since 2000-01-01, as the trips themselves.)"""
+            for level, c in levels:
+                got = c.arrays()
+                if got:
+                    self._spiller(table, level)(*got)
+                c.clear()
         total = 0
-        for table, columns in self.tables().items():
-            self._spool(table).write(self._encoded(columns, framed=False), len(columns["trips"]))
         for table, spool in self._spools.items():
             spool.file.write(TRAILER)
             spool.file.seek(0)
