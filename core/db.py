@@ -66,6 +66,12 @@ def engine(url: str | None = None) -> Engine:
         return _engines[url]
 
 
+def snapshot(eng: Engine):
+    """A connection whose statements all read one snapshot (REPEATABLE READ, READ ONLY): an
+    answer built from several statements never mixes data from before and after a job's commit."""
+    return eng.connect().execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+
+
 def dispose_all() -> None:
     with _lock:
         for eng in _engines.values():

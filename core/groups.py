@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from . import grid
+from .db import snapshot
 from .errors import InvalidFilter
 from .filters import Filters
 from .queries import query
@@ -35,7 +36,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     level = grid.LEVELS[cell]
     raw = level == 0 or f.date_from is not None or f.date_to is not None
     params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
-    with eng.connect() as c:
+    with snapshot(eng) as c:
         rows = c.execute(query("groups_from_trips" if raw else "groups_from_summary"), params).all()
     total = int(rows[0].total_trips) if rows else 0
     groups = []

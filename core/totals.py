@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from . import grid
+from .db import snapshot
 from .queries import query
 
 
@@ -13,7 +14,7 @@ def _iso(v):
 
 def stats(eng: Engine) -> dict:
     """Trips stored, regions, datasources, first and last datetime (local time)."""
-    with eng.connect() as c:
+    with snapshot(eng) as c:
         t = c.execute(query("stats_totals")).mappings().one()
         regions = [dict(r) for r in c.execute(query("region_totals")).mappings()]
         sources = [dict(r) for r in c.execute(query("datasource_totals")).mappings()]
@@ -31,7 +32,7 @@ def stats(eng: Engine) -> dict:
 
 
 def hour_totals(eng: Engine) -> list[dict]:
-    with eng.connect() as c:
+    with snapshot(eng) as c:
         return [{"hour": int(r.hour), "trips": int(r.trips)} for r in c.execute(query("hour_totals"))]
 
 
@@ -39,7 +40,7 @@ def region_extents(eng: Engine) -> dict[str, tuple[float, float, float, float]]:
     """Each region's extent as (west, south, east, north) in degrees, to medium-cell precision."""
     size = grid.SIZE_DEG["medium"]
     out = {}
-    with eng.connect() as c:
+    with snapshot(eng) as c:
         for r in c.execute(query("region_extents")):
             out[r.region] = (round(r.ix0 * size - 180, 4), round(r.iy0 * size - 90, 4),
                              round((r.ix1 + 1) * size - 180, 4), round((r.iy1 + 1) * size - 90, 4))

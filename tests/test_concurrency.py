@@ -131,10 +131,6 @@ def test_queries_keep_answering_from_committed_data_during_an_ingest(db_url, fil
         assert slowest[0] < LIVENESS_S, f"{slowest[1]} took {slowest[0]:.1f} s during the ingest"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known: an answer built from several statements reads each statement's own READ COMMITTED "
-    "snapshot, so a job committing between them tears it (core should answer in one REPEATABLE "
-    "READ, READ ONLY transaction)"))
 @pytest.mark.parametrize("answer, before_statement", [
     ("stats", "JOIN regions r USING (region_id)"),           # totals, then by region
     ("weekly_box", "SELECT DISTINCT cx, cy"),                 # inner cells, then edge cells and rows
