@@ -66,10 +66,15 @@ def engine(url: str | None = None) -> Engine:
         return _engines[url]
 
 
-def snapshot(eng: Engine):
+@contextmanager
+def snapshot(eng: Engine) -> Iterator:
     """A connection whose statements all read one snapshot (REPEATABLE READ, READ ONLY): an
-    answer built from several statements never mixes data from before and after a job's commit."""
-    return eng.connect().execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    answer built from several statements never mixes data from before and after a job's commit.
+    Each statement runs for TRIPS_QUERY_TIMEOUT_MS at most (or less, if the role says so)."""
+    from .queries import query
+    with eng.connect().execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True) as c:
+        c.execute(query("statement_timeout_at_most"), {"ms": settings().query_timeout_ms})
+        yield c
 
 
 def dispose_all() -> None:

@@ -262,6 +262,21 @@ def test_reader_statement_timeout_fires(logins):
             cur.execute("SELECT pg_sleep(3)")
 
 
+@pytest.mark.parametrize("setting_ms, expected", [("100", "100ms"), ("60000", "300ms")])
+def test_answers_run_under_the_lower_of_the_app_and_role_timeouts(logins, monkeypatch, setting_ms, expected):
+    """Pass: an answer's statements run with TRIPS_QUERY_TIMEOUT_MS when it is lower than the
+    reader role's statement_timeout (300 ms here), and never above the role's."""
+    from sqlalchemy import text as sql_text
+    from core.db import engine, snapshot
+    _, reader = logins
+    monkeypatch.setenv("TRIPS_QUERY_TIMEOUT_MS", setting_ms)
+    with snapshot(engine(reader)) as c:
+        assert c.execute(sql_text("SHOW statement_timeout")).scalar() == expected
+        with pytest.raises(Exception) as e:
+            c.execute(sql_text("SELECT pg_sleep(2)"))
+        assert isinstance(e.value.orig, psycopg2.errors.QueryCanceled)
+
+
 def test_group_roles_defaults(db_url):
     with raw_connection(db_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('trips_loader', 'trips_reader')"
