@@ -155,33 +155,8 @@ CREATE TABLE area_days (
 );
 CREATE INDEX area_days_cell ON area_days (endpoint, cx, cy);
 
--- Loading a job's partition ------------------------------------------------------------------
-
--- A fresh, unindexed table for one job's rows; COPY goes here first.
-CREATE FUNCTION create_job_partition(p_job bigint) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    t text := 'trips_p' || p_job;
-BEGIN
-    EXECUTE format('CREATE TABLE %I (LIKE trips INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', t);
-    RETURN t;
-END $$;
-
--- Index the job's table in bulk (far cheaper than index upkeep during COPY), attach it to trips
--- (the CHECK constraint spares the validation scan). The job's summary rows come with it
--- (core/ingest/rollup.py counts them while parsing).
-CREATE FUNCTION attach_job_partition(p_job bigint) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    t text := 'trips_p' || p_job;
-BEGIN
-    EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (job_id = %s)', t, t || '_job', p_job);
-    EXECUTE format('CREATE INDEX %I ON %I (o_cell, ts)', t || '_o_cell', t);
-    EXECUTE format('CREATE INDEX %I ON %I (d_cell, ts)', t || '_d_cell', t);
-    EXECUTE format('CREATE INDEX %I ON %I USING brin (ts)', t || '_ts', t);
-    EXECUTE format('ALTER TABLE trips ATTACH PARTITION %I FOR VALUES IN (%s)', t, p_job);
-    EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', t, t || '_job');
-END $$;
+-- Loading a job's partition: create_job_partition and attach_job_partition are defined with the
+-- roles they serve, in 04_roles.sql.
 
 -- The cell containing a fine cell at a coarser level (0 fine, 1 medium, 2 coarse).
 CREATE FUNCTION grid_parent(fine_cell bigint, level smallint) RETURNS bigint

@@ -45,6 +45,10 @@ GRANT INSERT ON daily_counts, region_datasources, flow_counts, area_days TO trip
 -- A job's partition: created and attached by the owner's functions (SECURITY DEFINER), so the
 -- loader needs no CREATE on the schema and no ownership of trips. The loader may COPY into the new
 -- table only until it is attached.
+-- create_job_partition: a fresh, unindexed table for one job's rows; COPY goes here first.
+-- attach_job_partition: index the job's table in bulk (far cheaper than index upkeep during COPY)
+-- and attach it to trips (the CHECK constraint spares the validation scan). The job's summary
+-- rows come with it (core/ingest/rollup.py counts them while parsing).
 CREATE OR REPLACE FUNCTION create_job_partition(p_job bigint) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
