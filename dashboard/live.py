@@ -53,21 +53,25 @@ def submit_upload(uploaded, max_bad_rows: str | None = None) -> int:
         raise
 
 
-def _eta(job: dict) -> str:
-    if not job.get("started_at") or not job.get("file_size") or not job.get("bytes_read"):
-        return ""
+def _elapsed(job: dict) -> float | None:
+    """Seconds from the job's start to its last progress report."""
+    if not job.get("started_at") or not job.get("updated_at"):
+        return None
     from datetime import datetime
-    elapsed = (datetime.fromisoformat(job["updated_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
+    return (datetime.fromisoformat(job["updated_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
+
+
+def _eta(job: dict) -> str:
+    elapsed = _elapsed(job)
+    if elapsed is None or not job.get("file_size") or not job.get("bytes_read"):
+        return ""
     left = elapsed * (job["file_size"] / job["bytes_read"] - 1)
     return f" · about {max(left, 0):,.0f} s left" if left >= 1 else ""
 
 
 def _rate(job: dict) -> str:
-    if not job.get("started_at") or not job.get("updated_at"):
-        return ""
-    from datetime import datetime
-    elapsed = (datetime.fromisoformat(job["updated_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
-    return f" · {job['rows_read'] / elapsed:,.0f} rows/s" if elapsed > 0.5 else ""
+    elapsed = _elapsed(job)
+    return f" · {job['rows_read'] / elapsed:,.0f} rows/s" if elapsed and elapsed > 0.5 else ""
 
 
 SLOTS = 4  # jobs shown in the panel
