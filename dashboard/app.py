@@ -338,16 +338,26 @@ with load_tab:
     history = core.jobs(limit=50)
     if history:
         hist = pd.DataFrame([{k: j[k] for k in ("job_id", "file_name", "status", "rows_loaded", "rows_rejected",
-                                                 "source", "created_at", "error")} for j in history])
+                                                 "source", "created_at", "finished_at", "error")} for j in history])
+        for col in ("created_at", "finished_at"):
+            hist[col] = pd.to_datetime(hist[col], utc=True)
         st.dataframe(hist, hide_index=True, column_config={
+            "job_id": st.column_config.NumberColumn("Job", format="%d"),
+            "file_name": st.column_config.TextColumn("File"),
+            "status": st.column_config.TextColumn("Status"),
             "rows_loaded": st.column_config.NumberColumn("Loaded", format="localized"),
-            "rows_rejected": st.column_config.NumberColumn("Rejected", format="localized")})
+            "rows_rejected": st.column_config.NumberColumn("Rejected", format="localized"),
+            "source": st.column_config.TextColumn("From"),
+            "created_at": st.column_config.DatetimeColumn("Submitted (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "finished_at": st.column_config.DatetimeColumn("Finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "error": st.column_config.TextColumn("Message", width="large")})
         with_rejects = [j["job_id"] for j in history if j["rows_rejected"]]
         if with_rejects:
             jid = st.selectbox("Rejected rows of job", with_rejects)
             rej = pd.DataFrame(core.rejects(jid, limit=1000))
             st.dataframe(rej, hide_index=True)
-            st.download_button("Download all rejects (CSV)", pd.DataFrame(core.rejects(jid)).to_csv(index=False),
+            st.download_button("Download all rejects (CSV)",  # built only when clicked
+                               lambda: pd.DataFrame(core.rejects(jid)).to_csv(index=False),
                                f"rejects_job_{jid}.csv", "text/csv", icon=":material/download:")
 
 with st.sidebar:

@@ -182,3 +182,21 @@ def test_without_uploaders_everyone_uploads(page):
     at = page()
     assert not at.exception and _uploader_shown(at)
     assert not any("Only some users" in i.value for i in at.info)
+
+
+def test_history_lists_jobs_and_the_rejects_of_a_job(page, db_url, write_csv):
+    """Pass: the Load data tab's history names the job, its file, status and counts, and the rejected
+    rows of a job with rejects are listed with their line and reason."""
+    bad = "Prague,POINT (14.4 50.0),POINT (400 50),2018-05-28 09:03:40,funny_car\n"
+    res = core.ingest_file(write_csv(HEADER + row() * 3 + bad, "with_bad.csv"), max_bad_rows="1",
+                           url=db_url)
+    assert res.status == "completed" and res.rows_rejected == 1
+    at = page()
+    assert not at.exception
+    frames = [d.value for d in at.dataframe]
+    history = next(f for f in frames if "file_name" in f.columns)
+    job = history.iloc[0]
+    assert (job["job_id"], job["file_name"], job["status"], job["rows_loaded"], job["rows_rejected"]) == \
+        (res.job_id, "with_bad.csv", "completed", 3, 1)
+    rejects = next(f for f in frames if "line" in f.columns)
+    assert rejects[["line", "column", "reason"]].values.tolist() == [[5, "destination_coord", "out_of_range"]]
