@@ -39,7 +39,7 @@ class Settings:
         metadata={"help": "URL as a member of trips_reader (the dashboard's queries); default DATABASE_URL"})
     workers: int = field(default_factory=lambda: _env("TRIPS_WORKERS", 2, int),
                          metadata={"help": "ingest jobs run at once by a JobManager"})
-    batch_rows: int = field(default_factory=lambda: _env("TRIPS_BATCH_ROWS", 50_000, int),
+    batch_rows: int = field(default_factory=lambda: _env("TRIPS_BATCH_ROWS", 25_000, int),
                             metadata={"help": "records parsed and sent to COPY per batch"})
     max_line_bytes: int = field(default_factory=lambda: _env("TRIPS_MAX_LINE_BYTES", 1 << 20, int),
                                 metadata={"help": "a physical line longer than this fails the file"})
