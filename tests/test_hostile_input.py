@@ -362,11 +362,6 @@ def test_one_gigabyte_file_without_newline_fails_in_bounded_memory(db_url, tmp_p
     assert seconds < 30 and rss < RSS_LIMIT_MB, (seconds, rss)
 
 
-@pytest.mark.xfail(reason="FINDING in core/ingest/rollup.py (not ours to edit): the per-job summary "
-                   "counters keep one entry per distinct key (fine flow cells x attributes, area cells x "
-                   "day), which grows with the rows: peak RSS of `python -m core ingest` measured 163 MB "
-                   "(1k rows), 248 MB (50k), 307 MB (200k), 554 MB (1M); with the rollup stubbed out, "
-                   "1M rows peak at 245 MB", strict=False)
 def test_good_large_gzip_loads_in_bounded_memory(db_url, tmp_path):
     """Pass: a gzip of 400k valid rows (~30 MB inflated) loads completely with the process
     under 300 MB: memory follows the batch size, not the file."""
