@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup venv db roles browser run test bench stop clean
+.PHONY: setup venv db roles browser run test bench loadtest stop clean
 
 setup: venv db  ## shared, idempotent: virtualenv + a PostGIS with the schema applied
 
@@ -43,6 +43,9 @@ test: setup browser  ## the whole suite, on throwaway databases (and Chromium fo
 
 bench: setup  ## benchmarks; figures are printed (BENCH_ROWS sets the size)
 	$(PY) -m bench.run
+
+loadtest: setup  ## dashboard sessions during a large ingest: latency percentiles (LOADTEST_ROWS, docs/LOADTEST.md)
+	$(PY) -m bench.load
 
 stop:  ## stop the project's own cluster
 	scripts/localpg.sh stop
