@@ -19,12 +19,12 @@ INSERT INTO job_events (job_id, status, message) VALUES (:job_id, :status, :mess
 SELECT pg_notify('trip_jobs', json_build_object('job_id', :job_id::bigint, 'status', :status::text)::text)
 
 -- name: job_start
-UPDATE jobs SET status = 'running', phase = 'hashing', started_at = now(), updated_at = now()
+UPDATE jobs SET status = 'running', phase = 'hashing', started_at = clock_timestamp(), updated_at = clock_timestamp()
  WHERE job_id = :job_id AND status = 'queued'
 RETURNING job_id
 
 -- name: job_set_hash
-UPDATE jobs SET sha256 = :sha256, phase = 'reading', updated_at = now() WHERE job_id = :job_id
+UPDATE jobs SET sha256 = :sha256, phase = 'reading', updated_at = clock_timestamp() WHERE job_id = :job_id
 
 -- name: job_find_loaded
 SELECT job_id FROM jobs WHERE sha256 = :sha256 AND status = 'completed' AND job_id <> :job_id
@@ -33,7 +33,7 @@ SELECT job_id FROM jobs WHERE sha256 = :sha256 AND status = 'completed' AND job_
 -- name: job_progress
 UPDATE jobs
    SET phase = :phase, bytes_read = :bytes_read, rows_read = :rows_read,
-       rows_loaded = :rows_loaded, rows_rejected = :rows_rejected, updated_at = now()
+       rows_loaded = :rows_loaded, rows_rejected = :rows_rejected, updated_at = clock_timestamp()
  WHERE job_id = :job_id AND status = 'running'
 RETURNING cancel_requested
 
@@ -43,19 +43,19 @@ RETURNING cancel_requested
 UPDATE jobs
    SET status = :status, phase = NULL, rows_read = :rows_read, rows_loaded = :rows_loaded,
        rows_rejected = :rows_rejected, bytes_read = :bytes_read, error = :error,
-       duplicate_of = :duplicate_of, updated_at = now(), finished_at = now()
+       duplicate_of = :duplicate_of, updated_at = clock_timestamp(), finished_at = clock_timestamp()
  WHERE job_id = :job_id AND status IN ('queued', 'running')
 RETURNING job_id
 
 -- name: job_cancel
 -- A queued job is cancelled at once; a running one is asked to stop (its worker rolls back).
 WITH queued AS (
-    UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = now(),
-                    updated_at = now(), error = 'cancelled before it started; nothing was loaded'
+    UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = clock_timestamp(),
+                    updated_at = clock_timestamp(), error = 'cancelled before it started; nothing was loaded'
      WHERE job_id = :job_id AND status = 'queued'
     RETURNING job_id, status
 ), running AS (
-    UPDATE jobs SET cancel_requested = true, updated_at = now()
+    UPDATE jobs SET cancel_requested = true, updated_at = clock_timestamp()
      WHERE job_id = :job_id AND status = 'running'
     RETURNING job_id, status
 )
@@ -64,7 +64,7 @@ SELECT job_id, status::text FROM queued UNION ALL SELECT job_id, status::text FR
 -- name: jobs_reap_interrupted
 -- Jobs whose process died (killed, crashed, lost its database session): nobody holds their lock.
 UPDATE jobs
-   SET status = 'interrupted', phase = NULL, finished_at = now(), updated_at = now(), rows_loaded = 0,
+   SET status = 'interrupted', phase = NULL, finished_at = clock_timestamp(), updated_at = clock_timestamp(), rows_loaded = 0,
        error = 'the process running this job stopped before it finished (killed, crashed or '
                'disconnected from the database); nothing of the file was loaded. Ingest it again.'
  WHERE status IN ('queued', 'running')
