@@ -175,12 +175,6 @@ def batches(src: Source, max_line_bytes: int, batch_rows: int, fast: bool = True
         line_no += block.count(b"\n") + (not block.endswith(b"\n"))
 
 
-def records(src: Source, max_line_bytes: int) -> Iterator[tuple[int, int, list[str]]]:
-    """``(first_line, last_line, fields)`` of each record, read by the csv module alone."""
-    for b in batches(src, max_line_bytes, 10_000, fast=False):
-        yield from zip(b.starts, b.ends, b.recs)
-
-
 def _read_block(src: Source, size: int, max_line_bytes: int, line: int) -> bytes:
     """About ``size`` bytes ending at a line end (or the end of the file)."""
     try:

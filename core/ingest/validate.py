@@ -58,12 +58,12 @@ def validate(batch: Records | Lines, bad_utf8_lines: set[int] | None = None) -> 
     """Split a batch of records into good rows and rejects (one reject per bad record)."""
     if isinstance(batch, Lines):
         return _validate_lines(batch)
-    return validate_records(batch.starts, batch.ends, batch.recs, bad_utf8_lines)
+    return _validate_records(batch, bad_utf8_lines)
 
 
-def validate_records(starts: list[int], ends: list[int], recs: list[list[str]],
-                     bad_utf8_lines: set[int] | None = None) -> tuple[GoodRows, list[Reject]]:
+def _validate_records(batch: Records, bad_utf8_lines: set[int] | None) -> tuple[GoodRows, list[Reject]]:
     """Records read by the csv module (fields in COLUMNS order) -> good rows and rejects."""
+    starts, ends, recs = batch.starts, batch.ends, batch.recs
     n = len(recs)
     ok = np.array([len(r) == 5 for r in recs], dtype=bool)
     if bad_utf8_lines:
