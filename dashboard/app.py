@@ -341,6 +341,7 @@ with load_tab:
                                                  "source", "created_at", "finished_at", "error")} for j in history])
         for col in ("created_at", "finished_at"):
             hist[col] = pd.to_datetime(hist[col], utc=True)
+        hist["error"] = hist["error"].fillna("")
         st.dataframe(hist, hide_index=True, column_config={
             "job_id": st.column_config.NumberColumn("Job", format="%d"),
             "file_name": st.column_config.TextColumn("File"),
@@ -350,7 +351,7 @@ with load_tab:
             "source": st.column_config.TextColumn("From"),
             "created_at": st.column_config.DatetimeColumn("Submitted (UTC)", format="YYYY-MM-DD HH:mm:ss"),
             "finished_at": st.column_config.DatetimeColumn("Finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-            "error": st.column_config.TextColumn("Message", width="large")})
+            "error": st.column_config.TextColumn("Message")})
         with_rejects = [j["job_id"] for j in history if j["rows_rejected"]]
         if with_rejects:
             jid = st.selectbox("Rejected rows of job", with_rejects)
