@@ -41,8 +41,9 @@ run: setup  ## apply the schema, load the sample when empty, serve http://localh
 test: setup browser  ## the whole suite, on throwaway databases (and Chromium for the browser test)
 	$(PY) -m pytest -q tests
 
-bench: setup  ## benchmarks; figures are printed (BENCH_ROWS sets the size)
+bench: setup  ## benchmarks: ingest, then every query answer vs raw SQL (BENCH_ROWS sets the size; docs/SCALE.md)
 	$(PY) -m bench.run
+	$(PY) -m bench.queries
 
 loadtest: setup  ## dashboard sessions during a large ingest: latency percentiles (LOADTEST_ROWS, docs/LOADTEST.md)
 	$(PY) -m bench.load

@@ -5,10 +5,10 @@ the database). Its weeks are the ISO weeks (Monday to Sunday) that touch it; the
 area's trips in the period divided by that number of weeks, weeks without trips counting as zero.
 
 A region is summed from daily_counts. A box is exact without scanning the whole table: medium
-cells lying well inside it come whole from area_days; trips in the cells along its edges are
-counted from the raw rows, by their stored fine cell (indexed) and their exact coordinates.
-With ``by="either"`` a trip counts once if either end is in the box, so every candidate cell is
-counted from the raw rows. The SQL is in sql/queries/weekly.sql.
+cells wholly inside it come from area_days, fine cells wholly inside it from the indexes on
+(o_cell, ts) and (d_cell, ts) alone, and only the trips in the fine cells its edges cross are read
+with their coordinates. With ``by="either"`` a trip counts once if either end is in the box:
+origin + destination - both ends (the last from the raw rows, narrowed by the cell indexes). The SQL is in sql/queries/weekly.sql.
 """
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ import math
 from sqlalchemy import Engine
 
 from . import grid
+from .db import snapshot
 from .errors import InvalidFilter
 from .filters import _date
 from .queries import query
 
 BY = ("origin", "destination", "either")
-_MEDIUM = grid.SIZE_DEG["medium"]
 _PER_MEDIUM = 4  # fine cells per medium cell, each way
 
 
@@ -60,7 +60,7 @@ def weekly_average(eng: Engine, *, region: str | None = None, bbox=None, by: str
         raise InvalidFilter(f"by must be one of {', '.join(BY)}, not {str(by)[:40]!r}")
     box = parse_bbox(bbox) if bbox is not None else None
     date_from, date_to = _date(date_from, "from"), _date(date_to, "to")
-    with eng.connect() as c:
+    with snapshot(eng) as c:
         if date_from is None or date_to is None:
             first, last = c.execute(query("data_period")).one()
             date_from, date_to = date_from or first, date_to or last
@@ -76,33 +76,68 @@ def weekly_average(eng: Engine, *, region: str | None = None, bbox=None, by: str
     return _result(region, box, by, date_from, date_to, counts)
 
 
+# Float rounding of cell bounds, and of the cell a point was given at ingest, is far below this
+# (degrees); a cell counts as wholly inside the box only with this much to spare.
+_EPS = 1e-9
+_MAX_BOTH_CELLS = 20_000  # past this, trips with both ends in a box are found by a scan
+
+
+def _fine_axis(lo: float, hi: float, shift: float) -> tuple[range, range]:
+    """Along one axis (``shift`` 180 for longitudes, 90 for latitudes): the fine cell indices that
+    may hold a point of [lo, hi], and those whose points all lie in it."""
+    f = grid.FINE_DEG
+    near = range(math.floor((lo + shift) / f) - 1, math.floor((hi + shift) / f) + 2)
+    touch = [i for i in near if (i + 1) * f - shift + _EPS >= lo and i * f - shift - _EPS <= hi]
+    inside = [i for i in touch if i * f - shift - _EPS >= lo and (i + 1) * f - shift + _EPS <= hi]
+    return (range(touch[0], touch[-1] + 1) if touch else range(0),
+            range(inside[0], inside[-1] + 1) if inside else range(0))
+
+
+def _add(counts: dict, rows, sign: int = 1) -> None:
+    for week, trips in rows:
+        counts[week] = counts.get(week, 0) + sign * trips
+
+
 def _box_counts(c, box, by: str, period: dict) -> dict:
+    """Trips per week with an end (``by``) in the box. Three tiers, each trip counted once:
+    medium cells wholly inside the box from area_days; fine cells wholly inside it (in the other
+    medium cells) from the (cell, ts) indexes alone; only the fine cells that the box's edges
+    cross are read row by row, with their coordinates. ``either`` is origin + destination - both."""
     w, s, e, n = box
-    # Candidate medium cells: any that may hold a point of the box (one cell of margin for
-    # floating-point rounding at cell edges). Interior: two cells in from each edge, wholly inside.
-    cx0, cx1 = math.floor((w + 180) / _MEDIUM) - 1, math.floor((e + 180) / _MEDIUM) + 1
-    cy0, cy1 = math.floor((s + 90) / _MEDIUM) - 1, math.floor((n + 90) / _MEDIUM) + 1
-    inner = {"ix0": cx0 + 3, "ix1": cx1 - 3, "iy0": cy0 + 3, "iy1": cy1 - 3}
-    if by == "either":
-        inner = {"ix0": 1, "ix1": 0, "iy0": 1, "iy1": 0}  # no interior: each trip counted once, raw
+    tx, ix = _fine_axis(w, e, 180.0)
+    ty, iy = _fine_axis(s, n, 90.0)
+    # Medium cells all of whose fine cells are wholly inside; candidates: any that may hold a point.
+    inner = {"ix0": -(-ix.start // _PER_MEDIUM), "ix1": ix.stop // _PER_MEDIUM - 1,
+             "iy0": -(-iy.start // _PER_MEDIUM), "iy1": iy.stop // _PER_MEDIUM - 1}
+    if not (len(ix) and len(iy)):
+        inner = {"ix0": 1, "ix1": 0, "iy0": 1, "iy1": 0}
+    if not (len(tx) and len(ty)):
+        return {}
+    outer = {"cx0": tx.start // _PER_MEDIUM, "cx1": (tx.stop - 1) // _PER_MEDIUM,
+             "cy0": ty.start // _PER_MEDIUM, "cy1": (ty.stop - 1) // _PER_MEDIUM}
+    coords = {"west": w, "south": s, "east": e, "north": n, **period}
     counts: dict = {}
-    cells = {}
-    for endpoint, name in ((0, "origin"), (1, "destination")):
-        if by not in (name, "either"):
-            cells[endpoint] = []
-            continue
-        if by != "either":
-            for week, trips in c.execute(query("weekly_box_cells"), {"endpoint": endpoint, **inner, **period}):
-                counts[week] = counts.get(week, 0) + trips
-        edge = c.execute(query("box_candidate_cells"), {
-            "endpoint": endpoint, "cx0": cx0, "cx1": cx1, "cy0": cy0, "cy1": cy1, **inner, **period}).all()
-        cells[endpoint] = [grid.join(cx * _PER_MEDIUM + i, cy * _PER_MEDIUM + j)
-                           for cx, cy in edge for i in range(_PER_MEDIUM) for j in range(_PER_MEDIUM)]
-    if cells[0] or cells[1]:
-        for week, trips in c.execute(query("weekly_box_trips"), {
-                "o_cells": cells[0], "d_cells": cells[1], "west": w, "south": s, "east": e, "north": n,
-                **period}):
-            counts[week] = counts.get(week, 0) + trips
+    ends = [(0, "origin"), (1, "destination")] if by == "either" else [(BY.index(by), by)]
+    edge = {0: [], 1: []}
+    for endpoint, name in ends:
+        _add(counts, c.execute(query("weekly_box_cells"), {"endpoint": endpoint, **inner, **period}))
+        cells = c.execute(query("box_candidate_cells"), {"endpoint": endpoint, **outer, **inner, **period}).all()
+        whole = []
+        for cx, cy in cells:
+            for i in range(cx * _PER_MEDIUM, (cx + 1) * _PER_MEDIUM):
+                for j in range(cy * _PER_MEDIUM, (cy + 1) * _PER_MEDIUM):
+                    if i in tx and j in ty:
+                        (whole if i in ix and j in iy else edge[endpoint]).append(grid.join(i, j))
+        if whole:
+            _add(counts, c.execute(query(f"weekly_box_{name}_cells"), {"cells": whole, **period}))
+        if edge[endpoint]:  # one end at a time: with "either", a trip may count once per end
+            _add(counts, c.execute(query("weekly_box_trips"), {
+                "o_cells": edge[0] if endpoint == 0 else [], "d_cells": edge[1] if endpoint == 1 else [], **coords}))
+    if by == "either":
+        near = None
+        if len(tx) * len(ty) <= _MAX_BOTH_CELLS:
+            near = [grid.join(i, j) for i in tx for j in ty]
+        _add(counts, c.execute(query("weekly_box_both_ends"), {"o_cells": near, "d_cells": near, **coords}), -1)
     return counts
 
 

@@ -1,11 +1,20 @@
 -- Similar-trip groups: trips whose origins share a cell, whose destinations share a cell and
 -- whose times of day share a bucket. Filters left NULL do not filter. Each row carries the
 -- total over every group (total_trips) and how many groups there are, before the LIMIT.
+-- Both totals count every group, so the cost is one hash aggregation of every matching row. In
+-- the summary query the sums are of int4 into an int8 (no numeric state per group; one summary
+-- row counts one job's trips, far below 2^31), the totals come from one pass over the groups,
+-- and the top N from a top-N heap sort. docs/SCALE.md has the plans.
+
+-- name: groups_work_mem
+-- For this transaction only: room for the hash table of every group (about 1M medium groups at
+-- 10M trips) so that it does not spill to disk in batches.
+SELECT set_config('work_mem', :work_mem, true)
 
 -- name: groups_from_summary
 -- Medium and coarse cells without a date filter: from flow_counts (one level partition).
-WITH g AS (
-    SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, sum(trips)::bigint AS trips
+WITH g AS MATERIALIZED (
+    SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, sum(trips::int)::bigint AS trips
       FROM flow_counts
      WHERE level = :level
        AND (CAST(:regions AS text[]) IS NULL
@@ -15,10 +24,11 @@ WITH g AS (
        AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
        AND (CAST(:hours AS int[]) IS NULL OR hour = ANY(CAST(:hours AS int[])))
      GROUP BY 1, 2, 3
+), t AS (
+    SELECT sum(trips)::bigint AS total_trips, count(*) AS total_groups FROM g
 )
-SELECT o_cell, d_cell, bucket, trips,
-       sum(trips) OVER ()::bigint AS total_trips, count(*) OVER () AS total_groups
-  FROM g
+SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
+  FROM g, t
  ORDER BY trips DESC, o_cell, d_cell, bucket
  LIMIT :limit
 

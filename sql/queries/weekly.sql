@@ -32,7 +32,8 @@ SELECT DISTINCT cx, cy
    AND day BETWEEN :date_from AND :date_to
 
 -- name: weekly_box_trips
--- Raw trips with an end in the given fine cells and exactly inside the box (edges included).
+-- Raw trips with an end in the given fine cells (those the box's edges cross) and exactly inside
+-- the box (edges included): the only rows whose coordinates are read.
 SELECT date_trunc('week', ts)::date AS week, count(*) AS trips
   FROM trips
  WHERE ts >= CAST(:date_from AS timestamp) AND ts < CAST(:date_to AS timestamp) + interval '1 day'
@@ -40,4 +41,34 @@ SELECT date_trunc('week', ts)::date AS week, count(*) AS trips
          AND ST_X(origin) BETWEEN :west AND :east AND ST_Y(origin) BETWEEN :south AND :north)
      OR (d_cell = ANY(CAST(:d_cells AS bigint[]))
          AND ST_X(destination) BETWEEN :west AND :east AND ST_Y(destination) BETWEEN :south AND :north))
+ GROUP BY 1
+
+-- name: weekly_box_origin_cells
+-- Trips starting in fine cells wholly inside the box (in medium cells that are not): counted
+-- from the index on (o_cell, ts) alone (an index-only scan once the partition is vacuumed).
+SELECT date_trunc('week', ts)::date AS week, count(*) AS trips
+  FROM trips
+ WHERE o_cell = ANY(CAST(:cells AS bigint[]))
+   AND ts >= CAST(:date_from AS timestamp) AND ts < CAST(:date_to AS timestamp) + interval '1 day'
+ GROUP BY 1
+
+-- name: weekly_box_destination_cells
+-- The same for trips ending in fine cells wholly inside the box, from the index on (d_cell, ts).
+SELECT date_trunc('week', ts)::date AS week, count(*) AS trips
+  FROM trips
+ WHERE d_cell = ANY(CAST(:cells AS bigint[]))
+   AND ts >= CAST(:date_from AS timestamp) AND ts < CAST(:date_to AS timestamp) + interval '1 day'
+ GROUP BY 1
+
+-- name: weekly_box_both_ends
+-- Trips with both ends in the box, subtracted once for --by either (by origin + by destination -
+-- both). The cell lists (fine cells that may hold a point of the box) only narrow the search;
+-- NULL when too long to be worth it.
+SELECT date_trunc('week', ts)::date AS week, count(*) AS trips
+  FROM trips
+ WHERE ts >= CAST(:date_from AS timestamp) AND ts < CAST(:date_to AS timestamp) + interval '1 day'
+   AND (CAST(:o_cells AS bigint[]) IS NULL OR o_cell = ANY(CAST(:o_cells AS bigint[])))
+   AND (CAST(:d_cells AS bigint[]) IS NULL OR d_cell = ANY(CAST(:d_cells AS bigint[])))
+   AND ST_X(origin) BETWEEN :west AND :east AND ST_Y(origin) BETWEEN :south AND :north
+   AND ST_X(destination) BETWEEN :west AND :east AND ST_Y(destination) BETWEEN :south AND :north
  GROUP BY 1
