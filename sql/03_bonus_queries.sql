@@ -1,6 +1,7 @@
 -- The two bonus questions, as views (SELECT * FROM ... in psql). They read the summary
--- region_datasources (kept current at ingest), which holds per region and datasource the trip
--- count and the first and last trip; the equivalent over raw trips is given in each comment.
+-- region_datasources (kept current at ingest), which holds per job, region and datasource the trip
+-- count and the first and last trip (so a region and datasource may have several rows); the
+-- equivalent over raw trips is given in each comment.
 
 -- 1. For each of the two regions with the most trips, the datasource of its latest trip.
 --    Ties: regions with equal counts by name; datasources whose latest trips share the same
@@ -25,7 +26,7 @@ SELECT DISTINCT ON (top.trips, r.name)
 -- 2. The regions in which the datasource cheap_mobile appears.
 --    Raw equivalent: SELECT DISTINCT region_id FROM trips WHERE datasource_id = <cheap_mobile>.
 CREATE VIEW cheap_mobile_regions AS
-SELECT r.name AS region
+SELECT DISTINCT r.name AS region
   FROM region_datasources s
   JOIN regions r USING (region_id)
   JOIN datasources d USING (datasource_id)
