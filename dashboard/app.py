@@ -139,7 +139,9 @@ with st.sidebar:
     cell = st.segmented_control("Cell size", view_params.CELLS, default=view["cell"],
                                 format_func=lambda c: {"fine": "0.5 km", "medium": "2 km", "coarse": "9 km"}[c],
                                 help="Trips are similar when origin and destination fall in the same cells "
-                                     "and their time of day in the same bucket.") or "medium"
+                                     "and their time of day in the same bucket. 2 and 9 km groups come from "
+                                     "summaries kept at ingest; 0.5 km groups, and any date range, count the "
+                                     "raw trips: seconds per 10 million trips.") or "medium"
     bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, value=view["bucket"])
     limit = st.select_slider("Groups on the map", (100, 250, 500, 1000, 2500, 5000), value=min(
         (100, 250, 500, 1000, 2500, 5000), key=lambda x: abs(x - view["limit"])))
