@@ -262,7 +262,7 @@ def test_reader_statement_timeout_fires(logins):
             cur.execute("SELECT pg_sleep(3)")
 
 
-@pytest.mark.parametrize("setting_ms, expected", [("100", "100ms"), ("60000", "300ms")])
+@pytest.mark.parametrize("setting_ms, expected", [("100", "100ms"), ("60000", "300ms"), ("0", "300ms")])
 def test_answers_run_under_the_lower_of_the_app_and_role_timeouts(logins, monkeypatch, setting_ms, expected):
     """Pass: an answer's statements run with TRIPS_QUERY_TIMEOUT_MS when it is lower than the
     reader role's statement_timeout (300 ms here), and never above the role's."""

@@ -176,13 +176,22 @@ def batches(src: Source, max_line_bytes: int, batch_rows: int, fast: bool = True
 
 
 def _read_block(src: Source, size: int, max_line_bytes: int, line: int) -> bytes:
-    """About ``size`` bytes ending at a line end (or the end of the file)."""
+    """About ``size`` bytes ending at a line end (or the end of the file), starting at ``line``."""
+    parts: list[bytes] = []
     try:
-        block = src.stream.read(size)
+        got = 0
+        while got < size:  # in pieces, so that damaged gzip data is placed near its line
+            piece = src.stream.read(min(1 << 16, size - got))
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
+        block = b"".join(parts)
         if block and not block.endswith(b"\n"):
             block += src.stream.readline(max_line_bytes + 1)
     except (OSError, EOFError, zlib.error) as e:
-        raise FileRejected(src.file_name, f"the compressed data is damaged ({e})", line) from None
+        read = sum(p.count(b"\n") for p in parts)
+        raise FileRejected(src.file_name, f"the compressed data is damaged ({e})", line + read) from None
     return block
 
 
