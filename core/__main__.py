@@ -146,7 +146,7 @@ def cmd_weekly(a) -> int:
     else:
         area = f"region {res['region']}" if "region" in res else f"box {res['bbox']} by {res['by']}"
         print(f"{area}: {res['weekly_average']:,.2f} trips per week ({res['trips']:,} trips over "
-              f"{res['weeks']} weeks, {res['from']} .. {res['to']})")
+              f"{res['weeks']} week{'' if res['weeks'] == 1 else 's'}, {res['from']} .. {res['to']})")
     return 0
 
 
