@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "migrate", "ingest_file", "JobManager", "JobWatcher", "jobs", "job", "rejects", "cancel_job",
     "reap_interrupted", "stats", "regions", "datasources", "hour_totals", "region_extents",
-    "trip_groups", "weekly_average", "bonus_answers", "data_version",
+    "trip_groups", "weekly_average", "bonus_answers", "data_version", "compact_summaries",
     "TripsError", "FileRejected", "TooManyBadRows", "JobCancelled", "InvalidFilter",
 ]
 
@@ -181,3 +181,12 @@ def bonus_answers(url: str | None = None) -> dict[str, Any]:
     """The two bonus questions (sql/03_bonus_queries.sql)."""
     from .bonus import bonus_answers as _bonus
     return _bonus(_engine("reader", url))
+
+
+# -- upkeep ----------------------------------------------------------------------------------------
+
+def compact_summaries(url: str | None = None) -> dict[str, dict[str, int]]:
+    """Fold the summaries' per-job rows into one row per key, as the owner (answers unchanged);
+    rows of each table before and after. See sql/queries/compact.sql."""
+    from .compact import compact_summaries as _compact
+    return _compact(_url("owner", url))

@@ -112,6 +112,16 @@ def cmd_bonus(a) -> int:
     return 0
 
 
+def cmd_compact(a) -> int:
+    res = core.compact_summaries()
+    if a.json:
+        _print_json(res)
+    else:
+        for table, n in res.items():
+            print(f"{table}: {n['before']:,} -> {n['after']:,} rows")
+    return 0
+
+
 def cmd_groups(a) -> int:
     hours = _hours(a.hours) if a.hours else None
     res = core.trip_groups(cell=a.cell, bucket_hours=a.bucket_hours, regions=a.region or None,
@@ -231,6 +241,10 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("out")
     p.set_defaults(fn=cmd_generate)
+    p = sub.add_parser("compact", help="fold the summaries' per-job rows into one row per key (as the owner; "
+                       "answers do not change, queries get faster after many files)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_compact)
     p = sub.add_parser("load-sample-if-empty", help="load the sample when no trips are stored")
     p.add_argument("path")
     p.set_defaults(fn=cmd_load_sample)
