@@ -1,6 +1,7 @@
 """The summaries kept at ingest equal a recount of the raw trips, after several ingests, a failed
 ingest and a duplicate; and the fine cell stored per trip matches its point."""
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,28 @@ def test_compaction_keeps_every_answer_and_folds_rows(db_url, tmp_path):
             recount = {tuple(r) for r in conn.execute(sa.text(_RECOUNT[table]))}
             assert _summed(conn, table) == recount, table
     assert core.compact_summaries(url=db_url)["flow_counts"]["after"] == res["flow_counts"]["after"]
+
+
+def test_compaction_during_an_ingest_loses_nothing(db_url, tmp_path):
+    """Pass: compacting while another file is being loaded neither blocks that load nor touches
+    its rows: afterwards every summary still equals a raw recount of all trips."""
+    import threading
+    small, big = tmp_path / "small.csv", tmp_path / "big.csv"
+    generate(str(small), 2_000, seed=1)
+    generate(str(big), 200_000, seed=2)
+    assert core.ingest_file(str(small), url=db_url).status == "completed"
+    result = {}
+    loader = threading.Thread(target=lambda: result.update(res=core.ingest_file(str(big), url=db_url)))
+    loader.start()
+    deadline = time.monotonic() + 60
+    while not any(j["status"] == "running" for j in core.jobs(url=db_url)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    core.compact_summaries(url=db_url)
+    loader.join(120)
+    assert result["res"].status == "completed"
+    with engine(db_url).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM trips")).scalar() == 202_000
+        for table in _KEYS:
+            recount = {tuple(r) for r in conn.execute(sa.text(_RECOUNT[table]))}
+            assert _summed(conn, table) == recount, table
