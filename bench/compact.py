@@ -4,7 +4,6 @@ again. BENCH_ROWS (default 1,000,000) rows per file, BENCH_FILES (default 3) fil
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 import uuid
@@ -13,15 +12,7 @@ import core
 from core.db import create_database, dispose_all, drop_database
 from core.synth import generate
 
-
-def _median_ms(fn, runs: int = 5) -> int:
-    fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return round(statistics.median(times) * 1000)
+from .queries import _median_ms
 
 
 def main() -> None:
@@ -40,11 +31,11 @@ def main() -> None:
             "weekly average, 20 km box by origin": lambda: core.weekly_average(
                 bbox=(14.3, 49.95, 14.55, 50.15), url=url),
         }
-        before = {k: _median_ms(f) for k, f in answers.items()}
+        before = {k: round(_median_ms(f, 5)[0]) for k, f in answers.items()}
         t = time.perf_counter()
         res = core.compact_summaries(url=url)
         took = time.perf_counter() - t
-        after = {k: _median_ms(f) for k, f in answers.items()}
+        after = {k: round(_median_ms(f, 5)[0]) for k, f in answers.items()}
         print(f"{files} files of {rows:,} rows; compact (incl. VACUUM ANALYZE): {took:.1f} s")
         for table, n in res.items():
             print(f"  {table}: {n['before']:,} -> {n['after']:,} rows")
