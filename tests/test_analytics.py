@@ -184,3 +184,29 @@ def test_hostile_filter_values_are_data(db_url, write_csv):
         assert core.trip_groups(datasources=[value], cell="fine", url=db_url)["total_trips"] == 0
         assert core.weekly_average(region=value, url=db_url)["trips"] == 0
     assert core.stats(url=db_url)["trips"] == 1
+
+
+def test_hostile_filter_values_through_the_cli_are_data(db_url, write_csv):
+    """Pass: quotes, semicolons, SQL fragments and long strings given to the CLI's filters give
+    correct empty answers (exit 0, valid JSON); a name too long to be one is refused with a clear
+    message (exit 1); nothing changes."""
+    import json
+    import os
+    import subprocess
+    import sys
+    core.ingest_file(write_csv(HEADER + row()), url=db_url)
+    env = {**os.environ, "DATABASE_URL": db_url}
+    for var in ("LOADER_DATABASE_URL", "READER_DATABASE_URL"):
+        env.pop(var, None)
+    for value in ["'; DROP TABLE trips; --", "Prague' OR '1'='1", "x" * 900, "%", "\\", "$$; SELECT 1; $$"]:
+        for args in (["groups", "--region", value], ["groups", "--datasource", value, "--cell", "fine"],
+                     ["weekly-avg", "--region", value]):
+            out = subprocess.run([sys.executable, "-m", "core", *args, "--json"], env=env, capture_output=True,
+                                 text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            res = json.loads(out.stdout)
+            assert res.get("total_trips", res.get("trips")) == 0, args
+    out = subprocess.run([sys.executable, "-m", "core", "groups", "--region", "x" * 5000, "--json"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "longer than 1000 characters" in out.stderr and not out.stdout
+    assert core.stats(url=db_url)["trips"] == 1
