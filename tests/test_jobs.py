@@ -59,3 +59,17 @@ def test_a_completed_job_records_when_it_really_finished(db_url, tmp_path):
     from datetime import datetime
     took = (datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
     assert res.status == "completed" and 0.5 * wall <= took <= wall + 0.5, (took, wall)
+
+
+def test_a_statement_timeout_during_copy_fails_the_job_and_is_not_a_cancel(db_url, tmp_path, monkeypatch):
+    """Pass: when the server cancels the load itself (a statement_timeout on the loading session),
+    the job ends 'failed' with a message saying the database cancelled it, not 'cancelled' (which
+    is a person's decision), and nothing of the file is loaded."""
+    path = tmp_path / "t.csv"
+    generate(str(path), 300_000, seed=6)
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=400")
+    res = core.ingest_file(str(path), url=db_url)
+    monkeypatch.delenv("PGOPTIONS")
+    assert res.status == "failed", (res.status, res.error)
+    assert "cancelled the load" in res.error
+    assert core.stats(url=db_url)["trips"] == 0

@@ -165,16 +165,17 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
         q: queue.Queue = queue.Queue(maxsize=2)
         rollup = Rollup(job_id)
         failure: list[BaseException] = []
+        stop = threading.Event()  # the COPY failed: the producer stops (not a user's cancel)
         producer = threading.Thread(
             target=_produce, name=f"parse-{job_id}", daemon=True,
-            args=(q, failure, _Dimensions(dims_conn), rollup, job_id, path, file_name, limit, progress,
+            args=(q, failure, stop, _Dimensions(dims_conn), rollup, job_id, path, file_name, limit, progress,
                   spool, batch_rows, max_line_bytes))
         producer.start()
         copy = pgsql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(pgsql.Identifier(table))
         try:
             cur.copy_expert(copy, _Pipe(q), size=1 << 20)
         except BaseException:
-            progress.cancel.set()  # stop the producer if COPY itself failed
+            stop.set()
             _drain(q, producer)
             if failure:
                 raise failure[0] from None
@@ -209,14 +210,14 @@ def _drain(q: queue.Queue, producer: threading.Thread) -> None:
             pass
 
 
-def _produce(q, failure, dims, rollup, job_id, path, file_name, limit, progress, spool, batch_rows,
+def _produce(q, failure, stop, dims, rollup, job_id, path, file_name, limit, progress, spool, batch_rows,
              max_line_bytes) -> None:
     try:
         src = open_source(path, file_name)
         q.put(HEADER)
         for batch in batches(src, max_line_bytes, batch_rows):
             _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, batch)
-            if progress.cancel.is_set():
+            if progress.cancel.is_set() or stop.is_set():
                 return
         progress.bytes_read = src.counter.bytes_read
         q.put(TRAILER)
