@@ -19,6 +19,8 @@ from .read import COLUMNS, Lines, Records
 _POINT = r"^\s*POINT\s*\(\s*([^\s()]+)\s+([^\s()]+)\s*\)\s*$"
 _POINT_RE = re.compile(_POINT, re.IGNORECASE)
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+_NUMBER_RE2 = _NUMBER[1:-1]  # the same, unanchored, to sit inside a pattern
+_POINT_NUMBERS = rf"(?i)^\s*POINT\s*\(\s*(?P<x>{_NUMBER_RE2})\s+(?P<y>{_NUMBER_RE2})\s*\)\s*$"
 _DATETIME = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?$"
 _DATETIME_RE = re.compile(_DATETIME)
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
@@ -124,10 +126,9 @@ def _points(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(arr)
     if n == 0:
         return np.empty(0), np.empty(0), np.empty(0, dtype=bool)
-    parts = pc.extract_regex(arr, r"(?i)^\s*POINT\s*\(\s*(?P<x>[^\s()]+)\s+(?P<y>[^\s()]+)\s*\)\s*$")
+    parts = pc.extract_regex(arr, _POINT_NUMBERS)  # null where not a point of two plain numbers
     xs, ys = pc.struct_field(parts, "x"), pc.struct_field(parts, "y")
-    ok = pc.and_(pc.match_substring_regex(xs, _NUMBER), pc.match_substring_regex(ys, _NUMBER))
-    ok = pc.fill_null(ok, False)
+    ok = pc.is_valid(parts)
     xs = pc.if_else(ok, xs, "0")
     ys = pc.if_else(ok, ys, "0")
     lon = pc.cast(xs, pa.float64()).to_numpy(zero_copy_only=False)
