@@ -124,6 +124,8 @@ c4.metric("Weeks of data", f"{stats['weeks']:,}" if stats.get("weeks") else "—
 view = view_params.read(st.query_params, stats["regions"], stats["datasources"])
 
 with st.sidebar:
+    jobs_box = st.container()  # the live Jobs panel, drawn last (it waits for job events), shown first
+    st.divider()
     st.header("Filters")
     regions = st.multiselect("Regions", stats["regions"], default=view["regions"], placeholder="All regions")
     sources = st.multiselect("Datasources", stats["datasources"], default=view["datasources"],
@@ -363,6 +365,5 @@ with load_tab:
                                lambda: pd.DataFrame(core.rejects(jid)).to_csv(index=False),
                                f"rejects_job_{jid}.csv", "text/csv", icon=":material/download:")
 
-with st.sidebar:
-    st.divider()
+with jobs_box:
     live.job_status(can_cancel=can_upload)  # last: it waits for job events

@@ -113,7 +113,8 @@ def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True) -
 def render_jobs(generation: int, can_cancel: bool = True) -> None:
     jobs = core.jobs(limit=SLOTS + 2)
     active = [j for j in jobs if j["status"] in ACTIVE]
-    shown = (active + [j for j in jobs if j["status"] not in ACTIVE])[:SLOTS]
+    ended = [j for j in jobs if j["status"] not in ACTIVE]
+    shown = (active + ended[:1])[:SLOTS]  # the running ones and the last to end: the rest is History
     st.subheader("Jobs")
     st.caption("No files loaded yet." if not jobs else f"{len(active)} running" if active else "All done.")
     for i in range(SLOTS):
