@@ -6,21 +6,17 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-import uuid
 
 import core
-from core.db import create_database, dispose_all, drop_database
 from core.synth import generate
 
+from . import scratch_database
 from .queries import _median_ms
 
 
 def main() -> None:
     rows, files = int(os.environ.get("BENCH_ROWS", 1_000_000)), int(os.environ.get("BENCH_FILES", 3))
-    name = f"trips_bench_{uuid.uuid4().hex[:8]}"
-    url = create_database(None, name)
-    try:
-        core.migrate(url)
+    with scratch_database() as url:
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "trips.csv")
             generate(path, rows, seed=7)
@@ -41,9 +37,6 @@ def main() -> None:
             print(f"  {table}: {n['before']:,} -> {n['after']:,} rows")
         for k in answers:
             print(f"  {k}: {before[k]} -> {after[k]} ms")
-    finally:
-        dispose_all()
-        drop_database(None, name)
 
 
 if __name__ == "__main__":

@@ -9,20 +9,17 @@ import os
 import resource
 import tempfile
 import time
-import uuid
 
-import core
-from core.db import create_database, dispose_all, drop_database, raw_connection
+from core.db import raw_connection
 from core.ingest.jobs import Job
 from core.synth import generate
+
+from . import scratch_database
 
 
 def main() -> None:
     rows = int(os.environ.get("BENCH_ROWS", 1_000_000))
-    name = f"trips_bench_{uuid.uuid4().hex[:8]}"
-    url = create_database(None, name)
-    try:
-        core.migrate(url)
+    with scratch_database() as url:
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "trips.csv")
             t = time.perf_counter()
@@ -46,9 +43,6 @@ def main() -> None:
             print(f"speed relative to plain COPY: {baseline / whole:.2f}x (target 0.4x)")
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(f"peak client memory (max RSS of this process, incl. the generator): {peak:.0f} MB")
-    finally:
-        dispose_all()
-        drop_database(None, name)
 
 
 if __name__ == "__main__":
