@@ -47,6 +47,9 @@ class Settings:
                               metadata={"help": "default rejects allowed per file: N rows or P%"})
     progress_seconds: float = field(default_factory=lambda: _env("TRIPS_PROGRESS_SECONDS", 0.5, float),
                                     metadata={"help": "how often a running job writes its progress"})
+    raw_groups_ask: int = field(default_factory=lambda: _env("TRIPS_RAW_GROUPS_ASK", 2_000_000, int),
+                                metadata={"help": "past this many trips, the page asks before counting groups "
+                                                  "from raw trips (0.5 km cells, date ranges) with no region"})
     query_timeout_ms: int = field(default_factory=lambda: _env("TRIPS_QUERY_TIMEOUT_MS", 30_000, int),
                                   metadata={"help": "statement_timeout of the dashboard's read queries"})
     uploaders: tuple[str, ...] | None = field(

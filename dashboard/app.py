@@ -178,11 +178,24 @@ extents = cached_extents(version) if stats["trips"] else {}
 # -- flows ------------------------------------------------------------------------------------------
 if stats["trips"]:
     with flows_tab:
-        try:
-            res = cached_groups(version, cell=cell, bucket_hours=bucket, limit=limit, **filters)
-        except core.InvalidFilter as e:
-            st.warning(str(e))
-            res = None
+        # Groups that count raw trips (0.5 km cells, a date range) take seconds per 10M trips: past
+        # TRIPS_RAW_GROUPS_ASK trips with no region, the analyst decides (the answer is then cached).
+        raw = cell == "fine" or filters["date_from"] is not None or filters["date_to"] is not None
+        ask = raw and not filters["regions"] and stats["trips"] > settings().raw_groups_ask
+        key = ("count raw", version, cell, bucket, limit, repr(sorted(filters.items(), key=str)))
+        res = None
+        if ask and not st.session_state.get(key):
+            st.warning(f"These groups are counted from all {stats['trips']:,} raw trips (0.5 km cells or a "
+                       "date range have no summary): expect seconds per 10 million trips. Choose a region "
+                       "in the sidebar to make it quick, or count anyway.", icon=":material/hourglass_top:")
+            if st.button("Count anyway", key="count-raw"):
+                st.session_state[key] = True
+                st.rerun()
+        else:
+            try:
+                res = cached_groups(version, cell=cell, bucket_hours=bucket, limit=limit, **filters)
+            except core.InvalidFilter as e:
+                st.warning(str(e))
         if res is not None and not res["groups"]:
             st.info("No trips match these filters. Widen the dates, hours or regions.", icon=":material/filter_alt_off:")
         elif res is not None:

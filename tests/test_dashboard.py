@@ -200,3 +200,21 @@ def test_history_lists_jobs_and_the_rejects_of_a_job(page, db_url, write_csv):
         (res.job_id, "with_bad.csv", "completed", 3, 1)
     rejects = next(f for f in frames if "line" in f.columns)
     assert rejects[["line", "column", "reason"]].values.tolist() == [[5, "destination_coord", "out_of_range"]]
+
+
+def test_raw_counted_groups_wait_for_a_click_on_large_data(page, db_url, write_csv, monkeypatch):
+    """Pass: past TRIPS_RAW_GROUPS_ASK trips, 0.5 km groups with no region are not counted until the
+    analyst clicks "Count anyway" (they read every raw trip); 2 km groups and a chosen region are
+    counted at once."""
+    _load(db_url, write_csv, [row(), row(when="2018-05-28 10:00:00")])
+    monkeypatch.setenv("TRIPS_RAW_GROUPS_ASK", "1")
+    def flow_map(at) -> bool:
+        return any(layer["id"] == "flows" for d in at.get("deck_gl_json_chart")
+                   for layer in json.loads(d.proto.json)["layers"])
+    at = page(cell="fine")
+    assert not at.exception
+    assert any("raw trips" in w.value for w in at.warning) and not flow_map(at)
+    at.button(key="count-raw").click().run()
+    assert not at.exception and flow_map(at)
+    assert flow_map(page(cell="medium"))
+    assert flow_map(page(cell="fine", region="Prague"))
