@@ -30,15 +30,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 import core
-from core.db import create_database, dispose_all, drop_database, raw_connection
+from core.db import raw_connection
 from core.synth import CITIES, DATASOURCES, generate
+
+from . import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
@@ -247,72 +248,68 @@ def main() -> None:
     baseline_s, after_s = _env("LOADTEST_BASELINE_S", 60.0), _env("LOADTEST_AFTER_S", 30.0)
     think_s, seed = _env("LOADTEST_THINK_S", 0.5), int(_env("LOADTEST_SEED", 1))
 
-    name = f"trips_load_{uuid.uuid4().hex[:8]}"
-    url = create_database(None, name)
     results, ingest, pool = [], {}, None
-    try:
-        core.migrate(url)
-        with tempfile.TemporaryDirectory() as d:
-            base, big = os.path.join(d, "base.csv"), os.path.join(d, "big.csv")
-            t = time.perf_counter()
-            generate(base, base_rows, seed=seed)
-            generate(big, rows, seed=seed + 1)
-            print(f"generated {base_rows:,} + {rows:,} rows: {time.perf_counter() - t:.1f} s", flush=True)
-            res = core.ingest_file(base, url=url)
-            assert res.status == "completed", res
-            print(f"base load: {res.rows_loaded:,} trips in {res.seconds:.1f} s "
-                  f"({res.rows_loaded / res.seconds:,.0f} rows/s, no sessions)", flush=True)
-            with raw_connection(url, autocommit=True) as conn, conn.cursor() as cur:
-                cur.execute("VACUUM (ANALYZE)")  # settled data for the baseline, not autovacuum's first pass
-            pool = Sessions(sessions, url, seed, think_s)
+    with scratch_database("trips_load") as url:
+        try:
+            with tempfile.TemporaryDirectory() as d:
+                base, big = os.path.join(d, "base.csv"), os.path.join(d, "big.csv")
+                t = time.perf_counter()
+                generate(base, base_rows, seed=seed)
+                generate(big, rows, seed=seed + 1)
+                print(f"generated {base_rows:,} + {rows:,} rows: {time.perf_counter() - t:.1f} s", flush=True)
+                res = core.ingest_file(base, url=url)
+                assert res.status == "completed", res
+                print(f"base load: {res.rows_loaded:,} trips in {res.seconds:.1f} s "
+                      f"({res.rows_loaded / res.seconds:,.0f} rows/s, no sessions)", flush=True)
+                with raw_connection(url, autocommit=True) as conn, conn.cursor() as cur:
+                    cur.execute("VACUUM (ANALYZE)")  # settled data for the baseline, not autovacuum's first pass
+                pool = Sessions(sessions, url, seed, think_s)
 
-            print(f"baseline: {sessions} sessions, {baseline_s:.0f} s, no ingest", flush=True)
-            end = time.monotonic() + baseline_s
-            results.append(summarise("baseline (no ingest)", pool.run(1, lambda: time.monotonic() > end)))
+                print(f"baseline: {sessions} sessions, {baseline_s:.0f} s, no ingest", flush=True)
+                end = time.monotonic() + baseline_s
+                results.append(summarise("baseline (no ingest)", pool.run(1, lambda: time.monotonic() > end)))
 
-            print(f"during: ingest of {rows:,} rows by `python -m core ingest` in another process", flush=True)
-            env = {**os.environ, "DATABASE_URL": url}
-            for var in ("LOADER_DATABASE_URL", "READER_DATABASE_URL"):
-                env.pop(var, None)
-            t_ingest = time.monotonic()
-            ingest_log = open(os.path.join(d, "ingest.log"), "w+")  # its progress lines
-            proc = subprocess.Popen([sys.executable, "-m", "core", "ingest", big, "--json"], cwd=ROOT, env=env,
-                                    stdout=subprocess.PIPE, stderr=ingest_log, text=True)
-            running_seen = [t_ingest]  # times (monotonic) at which the job was still running
+                print(f"during: ingest of {rows:,} rows by `python -m core ingest` in another process", flush=True)
+                env = {**os.environ, "DATABASE_URL": url}
+                for var in ("LOADER_DATABASE_URL", "READER_DATABASE_URL"):
+                    env.pop(var, None)
+                t_ingest = time.monotonic()
+                ingest_log = open(os.path.join(d, "ingest.log"), "w+")  # its progress lines
+                proc = subprocess.Popen([sys.executable, "-m", "core", "ingest", big, "--json"], cwd=ROOT, env=env,
+                                        stdout=subprocess.PIPE, stderr=ingest_log, text=True)
+                running_seen = [t_ingest]  # times (monotonic) at which the job was still running
 
-            def ingest_over() -> bool:
-                if proc.poll() is not None:
-                    return True
-                asked = time.monotonic()
-                last = core.jobs(limit=1, url=url)[0]
-                if last["job_id"] != res.job_id and last["status"] in ("queued", "running"):
-                    running_seen.append(asked)
-                return False
+                def ingest_over() -> bool:
+                    if proc.poll() is not None:
+                        return True
+                    asked = time.monotonic()
+                    last = core.jobs(limit=1, url=url)[0]
+                    if last["job_id"] != res.job_id and last["status"] in ("queued", "running"):
+                        running_seen.append(asked)
+                    return False
 
-            log = pool.run(2, ingest_over)
-            ingest_s = time.monotonic() - t_ingest
-            ingest = {"seconds": ingest_s, "returncode": proc.returncode, "output": proc.stdout.read().strip()[-400:]}
-            if proc.returncode:
-                ingest_log.seek(0)
-                print(f"the ingest failed ({proc.returncode}): {ingest['output']}\n{ingest_log.read()[-2000:]}")
-            done = core.jobs(limit=1, url=url)[0]
-            # Rows and state commit together: what ended before the last sight of the job running saw
-            # the data before it (jobs.finished_at is the loading transaction's start, not its commit).
-            results.append(summarise("during the ingest", [r for r in log if r[1] <= running_seen[-1]]))
-            results.append(summarise("  ended after commit", [r for r in log if r[1] > running_seen[-1]]))
-            ingest["rows_per_s_alone"] = res.rows_loaded / res.seconds
-            ingest["rows_per_s"] = done["rows_loaded"] / ingest_s
-            print(f"ingest: {done['status']}, {done['rows_loaded']:,} rows, {ingest_s:.1f} s under load "
-                  f"({ingest['rows_per_s']:,.0f} rows/s)", flush=True)
+                log = pool.run(2, ingest_over)
+                ingest_s = time.monotonic() - t_ingest
+                ingest = {"seconds": ingest_s, "returncode": proc.returncode, "output": proc.stdout.read().strip()[-400:]}
+                if proc.returncode:
+                    ingest_log.seek(0)
+                    print(f"the ingest failed ({proc.returncode}): {ingest['output']}\n{ingest_log.read()[-2000:]}")
+                done = core.jobs(limit=1, url=url)[0]
+                # Rows and state commit together: what ended before the last sight of the job running saw
+                # the data before it.
+                results.append(summarise("during the ingest", [r for r in log if r[1] <= running_seen[-1]]))
+                results.append(summarise("  ended after commit", [r for r in log if r[1] > running_seen[-1]]))
+                ingest["rows_per_s_alone"] = res.rows_loaded / res.seconds
+                ingest["rows_per_s"] = done["rows_loaded"] / ingest_s
+                print(f"ingest: {done['status']}, {done['rows_loaded']:,} rows, {ingest_s:.1f} s under load "
+                      f"({ingest['rows_per_s']:,.0f} rows/s)", flush=True)
 
-            print(f"after: {after_s:.0f} s on {core.stats(url=url)['trips']:,} trips", flush=True)
-            end = time.monotonic() + after_s
-            results.append(summarise("after the ingest", pool.run(3, lambda: time.monotonic() > end)))
-    finally:
-        if pool is not None:
-            pool.close()
-        dispose_all()
-        drop_database(None, name)
+                print(f"after: {after_s:.0f} s on {core.stats(url=url)['trips']:,} trips", flush=True)
+                end = time.monotonic() + after_s
+                results.append(summarise("after the ingest", pool.run(3, lambda: time.monotonic() > end)))
+        finally:
+            if pool is not None:
+                pool.close()
 
     _print(results, sessions, rows, base_rows, ingest)
     if os.environ.get("LOADTEST_JSON"):
