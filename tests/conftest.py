@@ -55,6 +55,23 @@ def write_csv(tmp_path):
     return write
 
 
+def sql_rows(url, sql):
+    """Every row of ``sql`` run on ``url`` (an engine of its own, disposed: no pooled connection
+    outlives the call, so the test database can be dropped)."""
+    from sqlalchemy import create_engine, text
+    eng = create_engine(url)
+    try:
+        with eng.connect() as c:
+            return c.execute(text(sql)).all()
+    finally:
+        eng.dispose()
+
+
+def sql_value(url, sql="SELECT count(*) FROM trips"):
+    """The single value of ``sql`` (by default: the trips stored)."""
+    return sql_rows(url, sql)[0][0]
+
+
 HEADER = "region,origin_coord,destination_coord,datetime,datasource\n"
 
 

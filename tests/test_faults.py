@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import core
+from conftest import sql_value
 from core.db import create_database, dispose_all, drop_database, psycopg_dsn
 from core.ingest.jobs import Job
 from core.synth import generate
@@ -36,21 +37,12 @@ def big_file(tmp_path_factory):
     return str(p)
 
 
-def scalar(url, sql):
-    eng = create_engine(url)
-    try:
-        with eng.connect() as c:
-            return c.execute(text(sql)).scalar()
-    finally:
-        eng.dispose()
-
-
 def trips(url):
-    return scalar(url, "SELECT count(*) FROM trips")
+    return sql_value(url)
 
 
 def summary_trips(url):
-    return scalar(url, "SELECT coalesce(sum(trips), 0) FROM daily_counts")
+    return sql_value(url, "SELECT coalesce(sum(trips), 0) FROM daily_counts")
 
 
 def admin(url, sql, *args):
@@ -252,7 +244,7 @@ def test_exception_after_rows_written_before_commit_loads_nothing(db_url, tmp_pa
     else:  # Job.run's last resort: "internal error: <the exception>" (it does not add that nothing
         # was loaded: a gap in the message, reported, in core/ingest/jobs.py)
         assert "internal error: injected fault" in job["error"], job["error"]
-    assert scalar(db_url, "SELECT count(*) FROM pg_class WHERE relname = 'trips_p%d'" % res.job_id) == 0
+    assert sql_value(db_url, "SELECT count(*) FROM pg_class WHERE relname = 'trips_p%d'" % res.job_id) == 0
     monkeypatch.undo()
     assert_nothing_then_retry_loads_once(db_url, p, job, says_nothing_loaded=False)
 
@@ -445,7 +437,7 @@ def test_disk_full_fails_the_job_with_a_clear_message_and_retry_loads_once(db_ur
     assert res.status == "failed", res
     job = core.job(res.job_id, url=db_url)
     assert job["error"].startswith("big.csv: ") and "No space left on device" in job["error"], job["error"]
-    assert scalar(db_url, "SELECT count(*) FROM pg_class WHERE reltablespace = "
+    assert sql_value(db_url, "SELECT count(*) FROM pg_class WHERE reltablespace = "
                           f"(SELECT oid FROM pg_tablespace WHERE spcname = '{small_tablespace}')") == 0
     admin(db_url, f"ALTER DATABASE {db_url.rsplit('/', 1)[1].split('?')[0]} RESET default_tablespace")
     dispose_all()

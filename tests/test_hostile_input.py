@@ -16,10 +16,9 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import create_engine, text
 
 import core
-from conftest import HEADER, ROOT, row
+from conftest import HEADER, ROOT, sql_rows, sql_value
 from core.config import settings
 from core.errors import FileRejected
 from core.ingest.read import batches, open_source
@@ -38,16 +37,8 @@ def r(region="Prague", o="POINT (14.4 50.0)", d="POINT (14.5 50.1)", when="2018-
 GOOD = r()
 
 
-def fetch(url, sql):
-    eng = create_engine(url)
-    with eng.connect() as c:
-        rows = c.execute(text(sql)).all()
-    eng.dispose()
-    return rows
-
-
 def trips(url):
-    return fetch(url, "SELECT count(*) FROM trips")[0][0]
+    return sql_value(url)
 
 
 # -- the corpus ---------------------------------------------------------------------------------
@@ -211,7 +202,7 @@ def test_values_survive_quoting_and_header_reordering(db_url, write_csv):
             + "cheap_mobile,Nürnberg,2018-05-29T10:00:00.5,POINT (11 49.5),POINT (-0.5 -33.25)\r\n".encode())
     res = core.ingest_file(write_csv(data), url=db_url)
     assert res.status == "completed" and res.rows_loaded == 2
-    got = fetch(db_url, "SELECT r.name, s.name, ts::text, ST_X(origin), ST_Y(origin), ST_X(destination), "
+    got = sql_rows(db_url, "SELECT r.name, s.name, ts::text, ST_X(origin), ST_Y(origin), ST_X(destination), "
                         "ST_Y(destination) FROM trips t JOIN regions r USING (region_id) "
                         "JOIN datasources s USING (datasource_id) ORDER BY ts")
     assert [tuple(g) for g in got] == [
@@ -458,7 +449,7 @@ def test_property_valid_rows_in_any_dialect_read_back_identically(db_url, case):
         res = core.ingest_file(f.name, url=db_url, max_bad_rows="0", force=True)
     n = sum(expected.values())
     assert res.status == "completed" and res.rows_loaded == n and res.rows_rejected == 0, res
-    got = fetch(db_url, "SELECT r.name, ST_X(origin), ST_Y(origin), ST_X(destination), ST_Y(destination), "
+    got = sql_rows(db_url, "SELECT r.name, ST_X(origin), ST_Y(origin), ST_X(destination), ST_Y(destination), "
                         "ts, s.name FROM trips t JOIN regions r USING (region_id) "
                         f"JOIN datasources s USING (datasource_id) WHERE t.job_id = {int(res.job_id)}")
     assert Counter(tuple(g) for g in got) == expected

@@ -4,31 +4,20 @@ import json
 import subprocess
 import sys
 
-import pytest
-from sqlalchemy import create_engine, text
-
 import core
-from conftest import HEADER, ROOT, row
-
-
-def count(url, sql="SELECT count(*) FROM trips"):
-    eng = create_engine(url)
-    with eng.connect() as c:
-        n = c.execute(text(sql)).scalar()
-    eng.dispose()
-    return n
+from conftest import HEADER, ROOT, row, sql_value
 
 
 def test_sample_loads_every_row_and_summaries_match(db_url):
     res = core.ingest_file(str(ROOT / "data" / "trips.csv"), url=db_url)
     assert res.status == "completed" and res.rows_loaded == 100 and res.rows_rejected == 0
-    assert count(db_url) == 100
+    assert sql_value(db_url) == 100
     s = core.stats(url=db_url)
     assert s["trips"] == 100
     assert sorted(s["regions"]) == ["Hamburg", "Prague", "Turin"]
-    assert count(db_url, "SELECT sum(trips) FROM daily_counts") == 100
-    assert count(db_url, "SELECT sum(trips) FROM flow_counts WHERE level = 2") == 100
-    assert count(db_url, "SELECT sum(trips) FROM area_days WHERE endpoint = 0") == 100
+    assert sql_value(db_url, "SELECT sum(trips) FROM daily_counts") == 100
+    assert sql_value(db_url, "SELECT sum(trips) FROM flow_counts WHERE level = 2") == 100
+    assert sql_value(db_url, "SELECT sum(trips) FROM area_days WHERE endpoint = 0") == 100
 
 
 def test_same_file_again_is_a_duplicate_unless_forced(db_url, write_csv):
@@ -36,9 +25,9 @@ def test_same_file_again_is_a_duplicate_unless_forced(db_url, write_csv):
     first = core.ingest_file(p, url=db_url)
     again = core.ingest_file(p, url=db_url)
     assert again.status == "duplicate" and again.duplicate_of == first.job_id
-    assert count(db_url) == 2
+    assert sql_value(db_url) == 2
     forced = core.ingest_file(p, force=True, url=db_url)
-    assert forced.status == "completed" and count(db_url) == 4
+    assert forced.status == "completed" and sql_value(db_url) == 4
 
 
 def test_bad_rows_are_rejected_with_line_column_and_reason(db_url, write_csv):
@@ -63,17 +52,17 @@ def test_too_many_bad_rows_loads_nothing(db_url, write_csv):
     p = write_csv(HEADER + row() * 10 + row(o=(1000, 1)) * 2)
     res = core.ingest_file(p, url=db_url, max_bad_rows="1")
     assert res.status == "failed" and "max-bad-rows" in res.error
-    assert count(db_url) == 0
+    assert sql_value(db_url) == 0
     assert len(core.rejects(res.job_id, url=db_url)) == 2
     res = core.ingest_file(p, url=db_url, max_bad_rows="20%")
-    assert res.status == "completed" and count(db_url) == 10
+    assert res.status == "completed" and sql_value(db_url) == 10
 
 
 def test_missing_column_fails_the_file_and_names_it(db_url, write_csv):
     p = write_csv("region,origin_coord,datetime,datasource\n" + "a,b,c,d\n")
     res = core.ingest_file(p, url=db_url)
     assert res.status == "failed" and "destination_coord" in res.error and "line 1" in res.error
-    assert count(db_url) == 0
+    assert sql_value(db_url) == 0
 
 
 def test_header_any_order_case_bom_crlf_and_gzip(db_url, write_csv):
@@ -82,7 +71,7 @@ def test_header_any_order_case_bom_crlf_and_gzip(db_url, write_csv):
     p = write_csv(gzip.compress(text_.encode()), name="data.bin")
     res = core.ingest_file(p, url=db_url)
     assert res.status == "completed" and res.rows_loaded == 1
-    assert count(db_url, "SELECT count(*) FROM trips t JOIN regions r USING (region_id) "
+    assert sql_value(db_url, "SELECT count(*) FROM trips t JOIN regions r USING (region_id) "
                          "WHERE r.name = 'Prague' AND ts = '2018-05-28 09:03:40.25' "
                          "AND ST_X(origin) = 14.4 AND ST_Y(destination) = 50.1") == 1
 
@@ -90,7 +79,7 @@ def test_header_any_order_case_bom_crlf_and_gzip(db_url, write_csv):
 def test_unterminated_quote_fails_naming_the_line(db_url, write_csv):
     p = write_csv(HEADER + row() + 'Prague,"POINT (1 2),POINT (1 2),2018-05-28 09:03:40,x\n' + row())
     res = core.ingest_file(p, url=db_url)
-    assert res.status == "failed" and "line 3" in res.error and count(db_url) == 0
+    assert res.status == "failed" and "line 3" in res.error and sql_value(db_url) == 0
 
 
 def test_empty_and_binary_files_fail(db_url, write_csv):
@@ -141,6 +130,6 @@ def test_killed_process_leaves_nothing_and_job_becomes_interrupted(db_url, tmp_p
             break
         time.sleep(0.5)
     assert j["status"] == "interrupted" and "nothing of the file was loaded" in j["error"]
-    assert count(db_url) == 0
+    assert sql_value(db_url) == 0
     res = core.ingest_file(str(big), url=db_url)
-    assert res.status == "completed" and count(db_url) == 300_000
+    assert res.status == "completed" and sql_value(db_url) == 300_000
