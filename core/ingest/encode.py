@@ -51,10 +51,9 @@ def encode_rows(job_id: int, region_ids: np.ndarray, source_ids: np.ndarray, ts_
 _BINARY_TYPES = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "bool": "u1", "date": ">i4"}
 
 
-def encode_columns(columns: list[tuple[np.ndarray, str]], framed: bool = True) -> bytes:
-    """A whole binary COPY stream (header, rows, trailer; only the rows if not ``framed``) of NOT
-    NULL columns given as (values, type) with type one of int2, int4, int8, bool, date (days since
-    2000-01-01)."""
+def encode_columns(columns: list[tuple[np.ndarray, str]]) -> bytes:
+    """The binary COPY rows (no header or trailer) of NOT NULL columns given as (values, type) with
+    type one of int2, int4, int8, bool, date (days since 2000-01-01)."""
     n = len(columns[0][0]) if columns else 0
     fields = [("nfields", ">i2")]
     for i, (_, kind) in enumerate(columns):
@@ -64,4 +63,4 @@ def encode_columns(columns: list[tuple[np.ndarray, str]], framed: bool = True) -
     for i, (values, kind) in enumerate(columns):
         out[f"l{i}"] = np.dtype(_BINARY_TYPES[kind]).itemsize
         out[f"v{i}"] = values
-    return HEADER + out.tobytes() + TRAILER if framed else out.tobytes()
+    return out.tobytes()

@@ -65,7 +65,7 @@ class Job:
         self.force = force
         self.progress = Progress(file_size=_size(path))
         # The owner session: holds the job's advisory lock and writes its progress.
-        self._owner = psycopg2.connect(_dsn(url), application_name=f"trips-job-owner")
+        self._owner = psycopg2.connect(_dsn(url), application_name="trips-job-owner")
         self._owner.autocommit = False
         with self._owner.cursor() as cur:
             cur.execute(pg("job_create"), {

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg2 import sql as pgsql
 
-from ..errors import FileRejected, JobCancelled, TooManyBadRows
+from ..errors import JobCancelled, TooManyBadRows
 from ..queries import pg
 from ..grid import fine_cells
 from .encode import HEADER, TRAILER, encode_rows

@@ -145,7 +145,7 @@ class Rollup:
             for i in range(0, n, _ENCODE_ROWS):  # encoded a slice at a time: memory stays small
                 part = slice(i, i + _ENCODE_ROWS)
                 columns = _columns(table, [k[part] for k in keys], [v[part] for v in values], level)
-                spool.write(self._encoded(columns, framed=False), len(columns["trips"]))
+                spool.write(self._encoded(columns), len(columns["trips"]))
         return spill
 
     def _spool(self, table: str) -> _Spool:
@@ -175,11 +175,11 @@ class Rollup:
         self._spools.clear()
         return total
 
-    def _encoded(self, columns: dict[str, np.ndarray], framed: bool) -> bytes:
+    def _encoded(self, columns: dict[str, np.ndarray]) -> bytes:
         n = len(columns["trips"])
         data = [(np.full(n, self.job_id, np.int32), "int4")]
         data += [(values, _TYPES[c]) for c, values in columns.items()]
-        return encode_columns(data, framed=framed)
+        return encode_columns(data)
 
 
 def _columns(table: str, keys: list[np.ndarray], values: list[np.ndarray], level: int | None) -> dict[str, np.ndarray]:
