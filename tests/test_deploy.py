@@ -120,6 +120,38 @@ def test_entrypoint_runs_the_cli_commands_that_exist():
     assert "exec streamlit run dashboard/app.py" in text
 
 
+def test_compose_compact_service_compacts_as_the_owner(compose, write_csv, db_url):
+    """Pass: the compact service's own command (compose's $$ unescaped), run here with a short
+    interval, folds two files' summary rows into one row per key and keeps going."""
+    svc = compose["services"]["compact"]
+    assert svc["image"] == compose["services"]["app"]["image"]
+    assert svc["depends_on"]["app"]["condition"] == "service_healthy"
+    assert svc["environment"]["DATABASE_URL"] == compose["services"]["app"]["environment"]["DATABASE_URL"]
+    for minute, name in enumerate(("a.csv", "b.csv")):  # one key, two jobs: two rows until compacted
+        assert core.ingest_file(write_csv(HEADER + row(when=f"2018-05-28 09:0{minute}:00"), name),
+                                url=db_url).status == "completed"
+    daily = "SELECT count(*) FROM daily_counts"
+    with raw_connection(db_url) as conn, conn.cursor() as cur:
+        cur.execute(daily)
+        assert cur.fetchone()[0] == 2
+    argv = [part.replace("$$", "$") for part in svc["entrypoint"]]
+    env = {**os.environ, "DATABASE_URL": db_url, "TRIPS_COMPACT_SECONDS": "0.2",
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline, rows = time.monotonic() + 60, 2
+        while rows != 1 and time.monotonic() < deadline:
+            time.sleep(0.3)
+            with raw_connection(db_url) as conn, conn.cursor() as cur:
+                cur.execute(daily)
+                rows = cur.fetchone()[0]
+        assert rows == 1, "the service compacted the summaries"
+        assert proc.poll() is None, "and keeps running"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_dockerignore():
     ignored = (ROOT / ".dockerignore").read_text().split()
     for p in (".venv", ".pgdata", ".git", ".env"):
