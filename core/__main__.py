@@ -25,6 +25,7 @@ def cmd_ingest(a) -> int:
     from psycopg2.errors import InsufficientPrivilege
 
     from core.db import not_a_loader, role_url
+    from core.ingest.eta import estimate
     from core.ingest.jobs import Job
 
     ok = True
@@ -46,9 +47,8 @@ def cmd_ingest(a) -> int:
                 p = job.progress
                 el = max(time.monotonic() - p.started, 1e-6)
                 rate = p.rows_read / el
-                eta = ""
-                if p.file_size and p.bytes_read:
-                    eta = f", ETA {max(el * (p.file_size / p.bytes_read - 1), 0):.0f}s"
+                share, left = estimate(p.phase, p.bytes_read, p.file_size, el)
+                eta = f", {share:.0%}" + (f", ETA {left:.0f}s" if left is not None else "")
                 print(f"job {job.job_id} {p.phase}: {p.rows_read:,} rows read, {p.rows_rejected:,} rejected, "
                       f"{rate:,.0f} rows/s{eta}", file=sys.stderr)
 

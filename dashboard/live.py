@@ -16,6 +16,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_run_yield_check
 
 import core
+from core.ingest.eta import estimate
 
 ACTIVE = ("queued", "running")
 FINAL_MESSAGES = {
@@ -61,12 +62,11 @@ def _elapsed(job: dict) -> float | None:
     return (datetime.fromisoformat(job["updated_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
 
 
-def _eta(job: dict) -> str:
-    elapsed = _elapsed(job)
-    if elapsed is None or not job.get("file_size") or not job.get("bytes_read"):
-        return ""
-    left = elapsed * (job["file_size"] / job["bytes_read"] - 1)
-    return f" · about {max(left, 0):,.0f} s left" if left >= 1 else ""
+def _progress(job: dict) -> tuple[float, str]:
+    """The bar's fraction and the time left (while reading), from core's one estimate."""
+    done, left = estimate(job.get("phase") or job["status"], job["bytes_read"], job.get("file_size"),
+                          _elapsed(job))
+    return done, (f" · about {left:,.0f} s left" if left is not None and left >= 1 else "")
 
 
 def _rate(job: dict) -> str:
@@ -85,11 +85,11 @@ def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True) -
         return
     name, status = job["file_name"], job["status"]
     if status in ACTIVE:
-        done = job["bytes_read"] / job["file_size"] if job.get("file_size") else 0.0
+        done, left = _progress(job)
         phase = job.get("phase") or status
         st.progress(min(done, 1.0), text=f"**{name}** · {phase}")
         st.caption(f"{job['rows_read']:,} rows read · {job['rows_loaded']:,} loaded · "
-                   f"{job['rows_rejected']:,} rejected{_rate(job)}{_eta(job)}")
+                   f"{job['rows_rejected']:,} rejected{_rate(job)}{left}")
         if not can_cancel:  # only those who may load data may stop a load
             st.empty()
             return

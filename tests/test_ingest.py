@@ -1,6 +1,7 @@
 """Ingestion: validation, atomicity, duplicates, --max-bad-rows, gzip, the sample."""
 import gzip
 import json
+import re
 import subprocess
 import sys
 
@@ -107,6 +108,22 @@ def test_cli_ingest_json_and_stats(db_url, write_csv):
     rej = subprocess.run([sys.executable, "-m", "core", "rejects", str(d["job_id"]), "--csv"],
                          capture_output=True, text=True, env=env, cwd=ROOT).stdout
     assert rej.splitlines()[0].startswith("line,") and rej.splitlines()[1].startswith("3,")
+
+
+def test_cli_progress_names_the_phase_share_and_time_left(db_url, tmp_path):
+    """Pass: a file of a few seconds reports each second on stderr with the phase, the share done
+    (core/ingest/eta.py) and, while reading, the time left; nothing goes wrong in the reporter."""
+    from core.synth import generate
+    big = tmp_path / "big.csv"
+    generate(str(big), 400_000, seed=5)
+    out = subprocess.run([sys.executable, "-m", "core", "ingest", str(big)], capture_output=True, text=True,
+                         env={"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}, cwd=ROOT)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    reports = [ln for ln in out.stderr.splitlines() if ln.startswith("job ") and "rows read" in ln]
+    assert reports, out.stderr
+    shares = [int(re.search(r", (\d+)%", ln).group(1)) for ln in reports]
+    assert shares == sorted(shares) and all(0 <= v <= 100 for v in shares)
+    assert all(" reading: " in ln for ln in reports if "ETA" in ln), "time left is given while reading only"
 
 
 def test_killed_process_leaves_nothing_and_job_becomes_interrupted(db_url, tmp_path):
