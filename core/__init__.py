@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import FileRejected, InvalidFilter, JobCancelled, TooManyBadRows, TripsError
+from .errors import FileRejected, InvalidFilter, JobCancelled, QueryTooSlow, TooManyBadRows, TripsError
 
 if TYPE_CHECKING:
     from .events import JobWatcher
@@ -37,7 +37,7 @@ __all__ = [
     "migrate", "ingest_file", "JobManager", "JobWatcher", "jobs", "job", "rejects", "cancel_job",
     "reap_interrupted", "stats", "regions", "datasources", "hour_totals", "region_extents",
     "trip_groups", "weekly_average", "bonus_answers", "data_version", "compact_summaries",
-    "TripsError", "FileRejected", "TooManyBadRows", "JobCancelled", "InvalidFilter",
+    "TripsError", "FileRejected", "TooManyBadRows", "JobCancelled", "InvalidFilter", "QueryTooSlow",
 ]
 
 

@@ -71,10 +71,25 @@ def snapshot(eng: Engine) -> Iterator:
     """A connection whose statements all read one snapshot (REPEATABLE READ, READ ONLY): an
     answer built from several statements never mixes data from before and after a job's commit.
     Each statement runs for TRIPS_QUERY_TIMEOUT_MS at most (or less, if the role says so)."""
+    from sqlalchemy.exc import OperationalError
+
+    from .errors import QueryTooSlow
     from .queries import query
     with eng.connect().execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True) as c:
         c.execute(query("statement_timeout_at_most"), {"ms": settings().query_timeout_ms})
-        yield c
+        try:
+            yield c
+        except OperationalError as e:
+            if getattr(e.orig, "pgcode", None) != _QUERY_CANCELED:
+                raise
+            raise QueryTooSlow(
+                f"the database stopped this answer at its time limit (TRIPS_QUERY_TIMEOUT_MS = "
+                f"{settings().query_timeout_ms} ms, or the database role's statement_timeout if lower). "
+                "Narrow it (a region, fewer days, larger cells), or compact the summaries "
+                "(python -m core compact) if many files were loaded.") from e
+
+
+_QUERY_CANCELED = "57014"  # SQLSTATE of a statement stopped by statement_timeout (or a cancel)
 
 
 def dispose_all() -> None:

@@ -27,6 +27,11 @@ class InvalidFilter(TripsError, ValueError):
     """A filter value is not acceptable (an unknown cell size, a box with west > east, ...)."""
 
 
+class QueryTooSlow(TripsError):
+    """An answer ran past its time limit (statement_timeout: TRIPS_QUERY_TIMEOUT_MS, or the
+    role's own if lower) and was stopped by the server."""
+
+
 # SQLSTATE class 53, "insufficient resources": the server is short of something. psycopg2 raises
 # these as OperationalError, the class of a dropped connection, so they are told apart by code.
 _SHORT_OF = {

@@ -194,8 +194,8 @@ if stats["trips"]:
         else:
             try:
                 res = cached_groups(version, cell=cell, bucket_hours=bucket, limit=limit, **filters)
-            except core.InvalidFilter as e:
-                st.warning(str(e))
+            except (core.InvalidFilter, core.QueryTooSlow) as e:
+                st.warning(str(e), icon=":material/hourglass_disabled:" if isinstance(e, core.QueryTooSlow) else None)
         if res is not None and not res["groups"]:
             st.info("No trips match these filters. Widen the dates, hours or regions.", icon=":material/filter_alt_off:")
         elif res is not None:
@@ -291,7 +291,7 @@ if stats["trips"]:
         with right:
             try:
                 box = cached_weekly(version, bbox=(west, south, east, north), by=by, **period)
-            except core.InvalidFilter as e:
+            except (core.InvalidFilter, core.QueryTooSlow) as e:
                 st.warning(str(e))
                 box = None
             if box is not None:
@@ -304,24 +304,29 @@ if stats["trips"]:
 # -- insights ---------------------------------------------------------------------------------------------
 if stats["trips"]:
     with insights_tab:
-        ins = cached_insights(version)
-        b1, b2 = st.columns(2)
-        with b1:
-            st.subheader("Latest datasource of the two busiest regions")
-            st.dataframe(pd.DataFrame(ins["bonus"]["latest_datasource_of_top_regions"]), hide_index=True)
-        with b2:
-            st.subheader("Regions where cheap_mobile appears")
-            cheap = ins["bonus"]["cheap_mobile_regions"]
-            st.write(", ".join(cheap) if cheap else "None.")
-        g1, g2, g3 = st.columns(3)
-        bar = lambda df, x, title: alt.Chart(df).mark_bar().encode(  # noqa: E731
-            x=alt.X(f"{x}:N", sort="-y" if x != "hour" else None, title=None),
-            y=alt.Y("trips:Q", title="Trips"), tooltip=[x, alt.Tooltip("trips:Q", format=",")],
-        ).properties(title=title, height=260)
-        g1.altair_chart(bar(pd.DataFrame(stats["by_region"]), "region", "Trips by region"), width="stretch")
-        g2.altair_chart(bar(pd.DataFrame(stats["by_datasource"]), "datasource", "Trips by datasource"),
-                        width="stretch")
-        g3.altair_chart(bar(pd.DataFrame(ins["hours"]), "hour", "Trips by hour of day"), width="stretch")
+        try:
+            ins = cached_insights(version)
+        except core.QueryTooSlow as e:
+            st.warning(str(e), icon=":material/hourglass_disabled:")
+            ins = None
+        if ins is not None:
+            b1, b2 = st.columns(2)
+            with b1:
+                st.subheader("Latest datasource of the two busiest regions")
+                st.dataframe(pd.DataFrame(ins["bonus"]["latest_datasource_of_top_regions"]), hide_index=True)
+            with b2:
+                st.subheader("Regions where cheap_mobile appears")
+                cheap = ins["bonus"]["cheap_mobile_regions"]
+                st.write(", ".join(cheap) if cheap else "None.")
+            g1, g2, g3 = st.columns(3)
+            bar = lambda df, x, title: alt.Chart(df).mark_bar().encode(  # noqa: E731
+                x=alt.X(f"{x}:N", sort="-y" if x != "hour" else None, title=None),
+                y=alt.Y("trips:Q", title="Trips"), tooltip=[x, alt.Tooltip("trips:Q", format=",")],
+            ).properties(title=title, height=260)
+            g1.altair_chart(bar(pd.DataFrame(stats["by_region"]), "region", "Trips by region"), width="stretch")
+            g2.altair_chart(bar(pd.DataFrame(stats["by_datasource"]), "datasource", "Trips by datasource"),
+                            width="stretch")
+            g3.altair_chart(bar(pd.DataFrame(ins["hours"]), "hour", "Trips by hour of day"), width="stretch")
 
 # -- loading ------------------------------------------------------------------------------------------------
 with load_tab:

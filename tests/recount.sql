@@ -5,7 +5,11 @@ SELECT region_id, datasource_id, ts::date AS day, count(*) AS trips
   FROM trips GROUP BY 1, 2, 3
 
 -- name: region_datasources
-SELECT region_id, datasource_id, count(*) AS trips, min(ts) AS first_ts, max(ts) AS last_ts
+SELECT region_id, datasource_id, count(*) AS trips, min(ts) AS first_ts, max(ts) AS last_ts,
+       least(min(grid_parent(o_cell, 1::smallint) / 100000), min(grid_parent(d_cell, 1::smallint) / 100000)) AS cx0,
+       least(min(grid_parent(o_cell, 1::smallint) % 100000), min(grid_parent(d_cell, 1::smallint) % 100000)) AS cy0,
+       greatest(max(grid_parent(o_cell, 1::smallint) / 100000), max(grid_parent(d_cell, 1::smallint) / 100000)) AS cx1,
+       greatest(max(grid_parent(o_cell, 1::smallint) % 100000), max(grid_parent(d_cell, 1::smallint) % 100000)) AS cy1
   FROM trips GROUP BY 1, 2
 
 -- name: flow_counts

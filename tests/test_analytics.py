@@ -151,8 +151,8 @@ def test_box_counts_equal_raw_counts_for_random_boxes(db_url, tmp_path):
 
 # -- CLI ---------------------------------------------------------------------------------------
 
-def _cli(db_url, *args):
-    env = {"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}
+def _cli(db_url, *args, env=None):
+    env = {"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin", **(env or {})}
     return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
 
@@ -175,6 +175,24 @@ def test_cli_groups_weekly_and_regions_json(db_url, write_csv):
     assert [r["region"] for r in regions] == ["Prague", "Brno"]
     bad = _cli(db_url, "weekly-avg", "--bbox", "1,2,3")
     assert bad.returncode == 1 and "west,south,east,north" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_answer_past_its_time_limit_says_so_in_the_facade_and_the_cli(db_url, write_csv, monkeypatch):
+    """Pass: a groups or box answer stopped by statement_timeout (here it waits on a lock another
+    session holds) raises core.QueryTooSlow naming the limit; the CLI prints it and exits 1."""
+    from core.db import raw_connection
+    core.ingest_file(write_csv(HEADER + row()), url=db_url)
+    with raw_connection(db_url) as locker, locker.cursor() as cur:
+        cur.execute("LOCK TABLE flow_counts, area_days IN ACCESS EXCLUSIVE MODE")
+        monkeypatch.setenv("TRIPS_QUERY_TIMEOUT_MS", "300")
+        with pytest.raises(core.QueryTooSlow, match="TRIPS_QUERY_TIMEOUT_MS = 300 ms"):
+            core.trip_groups(cell="medium", url=db_url)
+        with pytest.raises(core.QueryTooSlow):
+            core.weekly_average(bbox=(14, 49, 15, 51), url=db_url)
+        out = _cli(db_url, "groups", "--json", env={"TRIPS_QUERY_TIMEOUT_MS": "300"})
+        locker.rollback()
+    assert out.returncode == 1 and "time limit" in out.stderr and "Traceback" not in out.stderr
+    assert core.trip_groups(cell="medium", url=db_url)["total_trips"] == 1, "and works once the lock is gone"
 
 
 def test_hostile_filter_values_are_data(db_url, write_csv):

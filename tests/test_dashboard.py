@@ -218,3 +218,18 @@ def test_raw_counted_groups_wait_for_a_click_on_large_data(page, db_url, write_c
     assert not at.exception and flow_map(at)
     assert flow_map(page(cell="medium"))
     assert flow_map(page(cell="fine", region="Prague"))
+
+
+def test_an_answer_past_its_time_limit_is_a_message(page, db_url, write_csv, monkeypatch):
+    """Pass: when the groups query runs past TRIPS_QUERY_TIMEOUT_MS (here: it waits on a lock
+    another session holds), the flows tab says so and what to do; the rest of the page works."""
+    from core.db import raw_connection
+    _load(db_url, write_csv, [row(), row(when="2018-05-28 10:00:00")])
+    monkeypatch.setenv("TRIPS_QUERY_TIMEOUT_MS", "500")
+    with raw_connection(db_url) as locker, locker.cursor() as cur:
+        cur.execute("LOCK TABLE flow_counts IN ACCESS EXCLUSIVE MODE")
+        at = page(cell="medium")
+        locker.rollback()
+    assert not at.exception
+    assert any("time limit" in w.value and "TRIPS_QUERY_TIMEOUT_MS" in w.value for w in at.warning)
+    assert at.metric, "the rest of the page is drawn"

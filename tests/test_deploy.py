@@ -304,9 +304,9 @@ def test_answers_run_under_the_lower_of_the_app_and_role_timeouts(logins, monkey
     monkeypatch.setenv("TRIPS_QUERY_TIMEOUT_MS", setting_ms)
     with snapshot(engine(reader)) as c:
         assert c.execute(sql_text("SHOW statement_timeout")).scalar() == expected
-        with pytest.raises(Exception) as e:
+        with pytest.raises(core.QueryTooSlow, match="time limit") as e:
             c.execute(sql_text("SELECT pg_sleep(2)"))
-        assert isinstance(e.value.orig, psycopg2.errors.QueryCanceled)
+        assert isinstance(e.value.__cause__.orig, psycopg2.errors.QueryCanceled)
 
 
 def test_group_roles_defaults(db_url):

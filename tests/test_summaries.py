@@ -24,7 +24,8 @@ _KEYS = {
 
 
 def _summed(conn, table: str) -> set:
-    extra = ", min(first_ts), max(last_ts)" if table == "region_datasources" else ""
+    extra = (", min(first_ts), max(last_ts), min(cx0), min(cy0), max(cx1), max(cy1)"
+             if table == "region_datasources" else "")
     keys = _KEYS[table]
     return {tuple(r) for r in conn.execute(sa.text(
         f"SELECT {keys}, sum(trips){extra} FROM {table} GROUP BY {keys}"))}
@@ -107,3 +108,22 @@ def test_compaction_during_an_ingest_loses_nothing(db_url, tmp_path):
         for table in _KEYS:
             recount = {tuple(r) for r in conn.execute(sa.text(_RECOUNT[table]))}
             assert _summed(conn, table) == recount, table
+
+
+def test_region_extents_of_rows_loaded_before_they_were_kept_are_filled_in(db_url, write_csv):
+    """Pass: sql/05_region_extents.sql fills the extents of rows loaded before it (here: erased
+    again) from the medium flow rows, equal to the extents kept at ingest and to the raw trips;
+    core.region_extents turns them into degrees that hold every trip end of the region."""
+    assert core.ingest_file(write_csv(HEADER + row(o=(14.41, 50.01), d=(14.52, 50.13))
+                                      + row(o=(14.30, 50.2), d=(14.44, 49.95), source="x")
+                                      + row(region="Brno", o=(16.6, 49.2), d=(16.61, 49.19))), url=db_url).status == "completed"
+    with engine(db_url).begin() as conn:
+        kept = _summed(conn, "region_datasources")
+        assert kept == {tuple(r) for r in conn.execute(sa.text(_RECOUNT["region_datasources"]))}
+        conn.execute(sa.text("UPDATE region_datasources SET cx0 = NULL, cy0 = NULL, cx1 = NULL, cy1 = NULL"))
+        backfill = (Path(__file__).parent.parent / "sql" / "05_region_extents.sql").read_text()
+        conn.execute(sa.text(backfill[backfill.index("UPDATE region_datasources"):]))
+        assert _summed(conn, "region_datasources") == kept
+    w, s_, e, n = core.region_extents(url=db_url)["Prague"]
+    assert w <= 14.30 and e >= 14.52 and s_ <= 49.95 and n >= 50.2
+    assert e - w < 14.52 - 14.30 + 0.05 and n - s_ < 50.2 - 49.95 + 0.05, "to medium-cell precision"

@@ -114,7 +114,7 @@ class Rollup:
             "flow_counts": {level: _Counter((add,), self._spiller("flow_counts", level), max_keys)
                             for level in (1, 2)},  # (o, d cells), (region, source, weekend, hour)
             "area_days": _Counter((add,), self._spiller("area_days"), max_keys),         # endpoint, cx, cy, day
-            "region_datasources": _Counter((add, lo, hi)),                               # region, source
+            "region_datasources": _Counter((add, lo, hi, lo, lo, hi, hi)),               # region, source
         }
 
     def add(self, region: np.ndarray, source: np.ndarray, ts_us: np.ndarray,
@@ -137,7 +137,9 @@ class Rollup:
         for endpoint, cell in ((0, o_cell), (1, d_cell)):
             cx, cy = _parent(cell, 4)
             c["area_days"].add([((endpoint << 15 | cx) << 14 | cy) << 23 | dayk], [ones])
-        c["region_datasources"].add([pair], [ones, ts_us, ts_us])
+        (ox, oy), (dx, dy) = _parent(o_cell, 4), _parent(d_cell, 4)  # medium cells: the region's extent
+        x0, y0, x1, y1 = np.minimum(ox, dx), np.minimum(oy, dy), np.maximum(ox, dx), np.maximum(oy, dy)
+        c["region_datasources"].add([pair], [ones, ts_us, ts_us, x0, y0, x1, y1])
 
     def _spiller(self, table: str, level: int | None = None) -> Callable:
         def spill(keys: list[np.ndarray], values: list[np.ndarray]) -> None:
@@ -200,15 +202,16 @@ def _columns(table: str, keys: list[np.ndarray], values: list[np.ndarray], level
         return {"endpoint": k >> 52, "cx": (k >> 37) & 0x7FFF, "cy": (k >> 23) & 0x3FFF,
                 "day": (k & 0x7FFFFF) - _DAY0, "trips": n}
     (k,) = keys
-    trips, first, last = values
-    return {"region_id": k >> 15, "datasource_id": k & 0x7FFF, "trips": trips, "first_ts": first, "last_ts": last}
+    trips, first, last, cx0, cy0, cx1, cy1 = values
+    return {"region_id": k >> 15, "datasource_id": k & 0x7FFF, "trips": trips, "first_ts": first, "last_ts": last,
+            "cx0": cx0, "cy0": cy0, "cx1": cx1, "cy1": cy1}
 
 
 _COLUMNS = {
     "daily_counts": ["region_id", "datasource_id", "day", "trips"],
     "flow_counts": ["level", "region_id", "datasource_id", "weekend", "hour", "o_cell", "d_cell", "trips"],
     "area_days": ["endpoint", "cx", "cy", "day", "trips"],
-    "region_datasources": ["region_id", "datasource_id", "trips", "first_ts", "last_ts"],
+    "region_datasources": ["region_id", "datasource_id", "trips", "first_ts", "last_ts", "cx0", "cy0", "cx1", "cy1"],
 }
 
 
@@ -216,4 +219,5 @@ _TYPES = {
     "region_id": "int2", "datasource_id": "int2", "day": "date", "hour": "int2", "level": "int2",
     "weekend": "bool", "o_cell": "int8", "d_cell": "int8", "endpoint": "int2", "cx": "int4",
     "cy": "int4", "trips": "int8", "first_ts": "int8", "last_ts": "int8",
+    "cx0": "int4", "cy0": "int4", "cx1": "int4", "cy1": "int4",
 }

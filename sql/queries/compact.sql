@@ -16,8 +16,9 @@ SELECT max(job_id), region_id, datasource_id, day, sum(trips)
 
 -- name: compact_region_datasources
 WITH gone AS (DELETE FROM region_datasources RETURNING *)
-INSERT INTO region_datasources (job_id, region_id, datasource_id, trips, first_ts, last_ts)
-SELECT max(job_id), region_id, datasource_id, sum(trips), min(first_ts), max(last_ts)
+INSERT INTO region_datasources (job_id, region_id, datasource_id, trips, first_ts, last_ts, cx0, cy0, cx1, cy1)
+SELECT max(job_id), region_id, datasource_id, sum(trips), min(first_ts), max(last_ts),
+       min(cx0), min(cy0), max(cx1), max(cy1)
   FROM gone GROUP BY region_id, datasource_id
 
 -- name: compact_flow_counts

@@ -24,13 +24,8 @@ SELECT hour, sum(trips)::bigint AS trips FROM flow_counts WHERE level = 2 GROUP 
 
 -- name: region_extents
 -- Each region's extent in medium grid cells (origins and destinations), for box presets.
-SELECT r.name AS region,
-       least(min(f.o_cell / 100000), min(f.d_cell / 100000)) AS ix0,
-       least(min(f.o_cell % 100000), min(f.d_cell % 100000)) AS iy0,
-       greatest(max(f.o_cell / 100000), max(f.d_cell / 100000)) AS ix1,
-       greatest(max(f.o_cell % 100000), max(f.d_cell % 100000)) AS iy1
-  FROM flow_counts f JOIN regions r USING (region_id)
- WHERE f.level = 1
+SELECT r.name AS region, min(s.cx0) AS ix0, min(s.cy0) AS iy0, max(s.cx1) AS ix1, max(s.cy1) AS iy1
+  FROM region_datasources s JOIN regions r USING (region_id)
  GROUP BY r.name ORDER BY r.name
 
 -- name: data_version
