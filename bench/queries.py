@@ -9,7 +9,8 @@ is the facade call the dashboard makes (core.trip_groups, core.weekly_average,
 core.bonus_answers), median of BENCH_RUNS (5) warm runs after one warm-up. The baseline, in the
 same run, is the naive SQL over the raw trips table (a GROUP BY for groups, a COUNT for regions
 and boxes), median of BENCH_BASELINE_RUNS (3); its answer is also checked against the facade's.
-The targets are the issue's, which apply at 10M trips. Also printed: the CLI's start time and the
+BENCH_ONLY=substring runs the cases whose name has it, BENCH_SKIP=a,b leaves out those with any of
+them. The targets are the issue's, which apply at 10M trips. Also printed: the CLI's start time and the
 size of every table, its indexes and the summaries.
 """
 from __future__ import annotations
@@ -219,6 +220,7 @@ def main() -> None:
     runs = int(os.environ.get("BENCH_RUNS", 5))
     base_runs = int(os.environ.get("BENCH_BASELINE_RUNS", 3))
     only = os.environ.get("BENCH_ONLY")  # a substring of case names, to run a few
+    skip = [x for x in os.environ.get("BENCH_SKIP", "").split(",") if x]  # substrings of cases to leave out
     url = os.environ.get("BENCH_DATABASE_URL")
     own = None
     report: dict = {}
@@ -240,7 +242,7 @@ def main() -> None:
         hdr = f"{'answer':34} {'ms':>8} {'raw SQL ms':>11} {'speed-up':>9} {'target':>7} {'met':>4} exact"
         print(hdr + "\n" + "-" * len(hdr))
         for name, target, kind, kwargs in CASES:
-            if only and only not in name:
+            if (only and only not in name) or any(x in name for x in skip):
                 continue
             spread: list = []
             ms, answer = _median_ms(lambda: call(kind, kwargs, url), runs, spread=spread)
