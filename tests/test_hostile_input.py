@@ -169,6 +169,15 @@ CASES = [
 PARAMS = [pytest.param(c[:7], id=c[0], marks=c[7:]) for c in CASES]
 
 
+def test_ewkt_with_an_srid_is_refused_with_a_message_that_says_so(db_url, write_csv):
+    """Pass: "SRID=4326;POINT (...)" (PostGIS's EWKT) is not the plain WKT of the format: its reject
+    says what the prefix is and what is expected, instead of a generic "not a valid point"."""
+    res = core.ingest_file(write_csv(H + GOOD + r(o="SRID=4326;POINT (14.4 50.1)")), url=db_url, max_bad_rows="5")
+    (x,) = core.rejects(res.job_id, url=db_url)
+    assert (x["line"], x["column"], x["reason"]) == (3, "origin_coord", "invalid_point")
+    assert "SRID prefix" in x["message"] and "POINT (" in x["message"]
+
+
 @pytest.mark.parametrize("case", PARAMS)
 def test_corpus_case_has_its_expected_outcome(db_url, write_csv, case):
     """Pass: status, rows loaded (and in the database), rejects (line, column, reason) as listed; a

@@ -218,6 +218,9 @@ def _point_problem(text: str) -> tuple[str, str] | None:
             return "wrong_geometry", "is a point with Z or M coordinates, not a POINT (lon lat)"
         if not text.strip():
             return "invalid_point", "is empty; expected POINT (lon lat)"
+        if re.match(r"^\s*SRID\s*=", text, re.IGNORECASE):
+            return "invalid_point", ("is EWKT with an SRID prefix; expected plain WKT like POINT (14.43 50.08), "
+                                     "longitude and latitude in degrees (SRID 4326)")
         return "invalid_point", "is not a valid WKT point like POINT (14.43 50.08)"
     x, y = m.group(1), m.group(2)
     for name, v in (("longitude", x), ("latitude", y)):
