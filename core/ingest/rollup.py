@@ -5,16 +5,17 @@ the same in SQL after the COPY (INSERT ... SELECT ... GROUP BY over the new part
 PostgreSQL 15 runs on one core) took about 8 s. Each summary's key is packed into one or two
 int64 columns, so counting is a sort of integers (numpy), and partial counts are merged whenever
 they have doubled. Memory is bounded whatever the file: when a summary holds more than
-``max_keys`` distinct keys, its counts so far are spilled to a temporary file (binary COPY rows)
-and counting starts afresh, so a key may then have more than one row per job: every query sums
-(``sum(trips)``, ``min``/``max`` of times), so the answers are the same. The tables and what each
+``max_keys`` distinct keys, its counts so far are spilled to a temporary file, split by a hash of
+the key into ``_PARTS`` partitions, and counting starts afresh. At the end each partition is read
+back and reduced on its own (a key always falls in the same partition), so every key has exactly
+one row per job, and memory holds one partition at a time. The tables and what each
 is for: ``sql/02_schema.sql``; ``tests/test_summaries.py`` checks them against a recount of the
 raw trips, with spilling forced.
 """
 from __future__ import annotations
 
 import tempfile
-from typing import Callable
+from typing import Iterator
 
 import numpy as np
 
@@ -25,6 +26,8 @@ _HOUR_US = 3_600_000_000
 _STRIDE = 100_000          # cell id = ix * _STRIDE + iy (core.grid)
 _DAY0 = 1 << 22            # days are stored offset, so that dates before 2000 pack as well
 MAX_KEYS = 250_000         # distinct keys a summary holds in memory before it spills
+_PART_BITS = 6             # spilled keys go to 2**6 hash partitions, reduced one at a time at the end
+_PARTS = 1 << _PART_BITS
 _ENCODE_ROWS = 50_000
 
 
@@ -48,13 +51,14 @@ def _grouped(keys: list[np.ndarray], values: list[tuple[np.ndarray, np.ufunc]]):
 
 class _Counter:
     """Keys of one or more int64 columns with value columns reduced by ufuncs (add for counts,
-    minimum/maximum for times); ``spill`` receives the reduced rows when there are too many."""
+    minimum/maximum for times); past ``max_keys`` distinct keys the reduced rows are spilled."""
 
-    def __init__(self, ops: tuple[np.ufunc, ...], spill: Callable | None = None, max_keys: int = MAX_KEYS):
-        self._ops, self._spill, self._max_keys = ops, spill, max_keys
+    def __init__(self, ops: tuple[np.ufunc, ...], max_keys: int | None = None):
+        self._ops, self._max_keys = ops, max_keys or MAX_KEYS
         self._parts: list[tuple[list[np.ndarray], list[np.ndarray]]] = []
         self._pending = 0
         self._merged = 0
+        self._spilled: _Runs | None = None
 
     def add(self, keys: list[np.ndarray], values: list[np.ndarray]) -> None:
         k, v = _grouped(keys, list(zip(values, self._ops)))
@@ -62,10 +66,14 @@ class _Counter:
         self._pending += len(v[0])
         if self._pending > max(self._merged, 100_000):
             self._merge()
-            if self._merged > self._max_keys and self._spill is not None:
-                keys, values = self._parts.pop()
-                self._spill(keys, values)
+            if self._merged > self._max_keys:
+                self._spill(*self._parts.pop())
                 self._merged = 0
+
+    def _spill(self, keys: list[np.ndarray], values: list[np.ndarray]) -> None:
+        if self._spilled is None:
+            self._spilled = _Runs()
+        self._spilled.write(keys + values)
 
     def _merge(self) -> None:
         width, parts = len(self._parts[0][0]), self._parts
@@ -76,29 +84,59 @@ class _Counter:
         self._parts = [_grouped(keys, list(zip(values, self._ops)))]
         self._merged, self._pending = len(self._parts[0][1][0]), 0
 
-    def clear(self) -> None:
-        self._parts, self._pending, self._merged = [], 0, 0
-
-    def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
-        """The keys and values not spilled, or None when there are none."""
-        if not self._parts:
-            return None
-        if len(self._parts) > 1:
+    def finish(self) -> Iterator[tuple[list[np.ndarray], list[np.ndarray]]]:
+        """The counted rows, one per distinct key, in one or more pieces; then the counter is empty."""
+        if self._parts and len(self._parts) > 1:
             self._merge()
-        return self._parts[0]
+        if self._spilled is None:
+            if self._parts:
+                yield self._parts[0]
+        else:
+            if self._parts:
+                self._spill(*self._parts[0])
+            self._parts = []
+            nkeys = self._spilled.width - len(self._ops)
+            for cols in self._spilled.partitions():
+                yield _grouped(cols[:nkeys], list(zip(cols[nkeys:], self._ops)))
+            self._spilled.close()
+        self._parts, self._pending, self._merged, self._spilled = [], 0, 0, None
 
 
-class _Spool:
-    """Binary COPY rows of one summary table, spilled to a temporary file."""
+class _Runs:
+    """Spilled rows (int64 columns) in a temporary file, each write split into ``_PARTS``
+    partitions by a hash of the first key column, so that equal keys share a partition."""
 
     def __init__(self):
         self.file = tempfile.TemporaryFile()
-        self.file.write(HEADER)
-        self.rows = 0
+        self.chunks: list[list[tuple[int, int]]] = [[] for _ in range(_PARTS)]  # (offset, rows)
+        self.width = 0  # columns per row: the keys, then the values
 
-    def write(self, body: bytes, rows: int) -> None:
-        self.file.write(body)
-        self.rows += rows
+    def write(self, cols: list[np.ndarray]) -> None:
+        self.width = len(cols)
+        part = (cols[0].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - _PART_BITS)
+        order = np.argsort(part, kind="stable")
+        block = np.stack([c.astype(np.int64, copy=False)[order] for c in cols])
+        bounds = np.searchsorted(part[order], np.arange(_PARTS + 1, dtype=np.uint64))
+        for p in range(_PARTS):
+            a, b = bounds[p], bounds[p + 1]
+            if b > a:
+                self.chunks[p].append((self.file.tell(), int(b - a)))
+                self.file.write(np.ascontiguousarray(block[:, a:b]).tobytes())
+
+    def partitions(self) -> Iterator[list[np.ndarray]]:
+        width = self.width
+        for chunks in self.chunks:
+            if not chunks:
+                continue
+            pieces = []
+            for offset, rows in chunks:
+                self.file.seek(offset)
+                pieces.append(np.frombuffer(self.file.read(rows * width * 8), dtype=np.int64).reshape(width, rows))
+            block = np.concatenate(pieces, axis=1)
+            yield [block[i] for i in range(width)]
+
+    def close(self) -> None:
+        self.file.close()
 
 
 class Rollup:
@@ -106,15 +144,12 @@ class Rollup:
 
     def __init__(self, job_id: int, max_keys: int | None = None):
         self.job_id = job_id
-        max_keys = max_keys or MAX_KEYS
-        self._spools: dict[str, _Spool] = {}
         add, lo, hi = np.add, np.minimum, np.maximum
         self._counters = {
-            "daily_counts": _Counter((add,), self._spiller("daily_counts"), max_keys),   # region, source, day
-            "flow_counts": {level: _Counter((add,), self._spiller("flow_counts", level), max_keys)
-                            for level in (1, 2)},  # (o, d cells), (region, source, weekend, hour)
-            "area_days": _Counter((add,), self._spiller("area_days"), max_keys),         # endpoint, cx, cy, day
-            "region_datasources": _Counter((add, lo, hi, lo, lo, hi, hi)),               # region, source
+            "daily_counts": _Counter((add,), max_keys),                                  # region, source, day
+            "flow_counts": {level: _Counter((add,), max_keys) for level in (1, 2)},  # (o, d cells), (region, source, weekend, hour)
+            "area_days": _Counter((add,), max_keys),                                     # endpoint, cx, cy, day
+            "region_datasources": _Counter((add, lo, hi, lo, lo, hi, hi), max_keys),     # region, source
         }
 
     def add(self, region: np.ndarray, source: np.ndarray, ts_us: np.ndarray,
@@ -141,40 +176,31 @@ class Rollup:
         x0, y0, x1, y1 = np.minimum(ox, dx), np.minimum(oy, dy), np.maximum(ox, dx), np.maximum(oy, dy)
         c["region_datasources"].add([pair], [ones, ts_us, ts_us, x0, y0, x1, y1])
 
-    def _spiller(self, table: str, level: int | None = None) -> Callable:
-        def spill(keys: list[np.ndarray], values: list[np.ndarray]) -> None:
-            spool, n = self._spool(table), len(values[0])
-            for i in range(0, n, _ENCODE_ROWS):  # encoded a slice at a time: memory stays small
-                part = slice(i, i + _ENCODE_ROWS)
-                columns = _columns(table, [k[part] for k in keys], [v[part] for v in values], level)
-                spool.write(self._encoded(columns), len(columns["trips"]))
-        return spill
-
-    def _spool(self, table: str) -> _Spool:
-        if table not in self._spools:
-            self._spools[table] = _Spool()
-        return self._spools[table]
-
     def copy_into(self, cur) -> int:
         """COPY every summary's rows into its table; return how many. One summary at a time,
-        through its spool file, so memory holds no more than one summary's rows. (Binary
-        timestamps are int8 microseconds since 2000-01-01, as the trips themselves.)"""
+        written to a temporary file in binary COPY format first, so memory holds no more than one
+        summary's rows (or one partition of them, when spilled). (Binary timestamps are int8
+        microseconds since 2000-01-01, as the trips themselves.)"""
+        total = 0
         for table, counter in self._counters.items():
             levels = counter.items() if isinstance(counter, dict) else [(None, counter)]
-            for level, c in levels:
-                got = c.arrays()
-                if got:
-                    self._spiller(table, level)(*got)
-                c.clear()
-        total = 0
-        for table, spool in self._spools.items():
-            spool.file.write(TRAILER)
-            spool.file.seek(0)
-            cols = ", ".join(["job_id", *_COLUMNS[table]])
-            cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN (FORMAT binary)", spool.file, size=1 << 20)
-            spool.file.close()
-            total += spool.rows
-        self._spools.clear()
+            with tempfile.TemporaryFile() as spool:
+                spool.write(HEADER)
+                rows = 0
+                for level, c in levels:
+                    for keys, values in c.finish():
+                        for i in range(0, len(values[0]), _ENCODE_ROWS):  # encoded a slice at a time
+                            part = slice(i, i + _ENCODE_ROWS)
+                            columns = _columns(table, [k[part] for k in keys], [v[part] for v in values], level)
+                            spool.write(self._encoded(columns))
+                            rows += len(columns["trips"])
+                if not rows:
+                    continue
+                spool.write(TRAILER)
+                spool.seek(0)
+                cols = ", ".join(["job_id", *_COLUMNS[table]])
+                cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN (FORMAT binary)", spool, size=1 << 20)
+                total += rows
         return total
 
     def _encoded(self, columns: dict[str, np.ndarray]) -> bytes:
