@@ -1,22 +1,47 @@
-"""Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql)."""
+"""Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql),
+and keep the unfiltered top groups of every level and bucket size (sql/06_flow_top.sql)."""
 from __future__ import annotations
 
 from .db import raw_connection
 from .queries import pg
 
 TABLES = ("daily_counts", "region_datasources", "flow_counts", "area_days")
+_LEVELS = (1, 2)  # medium, coarse: the levels flow_counts keeps
 
 
 def compact_summaries(url: str) -> dict[str, dict[str, int]]:
-    """Compact every summary in one transaction, then VACUUM ANALYZE them; returns the rows of
-    each table before and after."""
+    """Compact every summary in one transaction (one snapshot: REPEATABLE READ), keep the
+    unfiltered top groups, then VACUUM ANALYZE; returns the rows of each table before and after.
+    Nothing is done when no job has completed since the last compaction."""
+    from psycopg2.extras import execute_values
+
+    from .groups import BUCKET_HOURS, MAX_LIMIT
     with raw_connection(url) as conn:
+        conn.set_session(isolation_level="REPEATABLE READ")
         with conn.cursor() as cur:
             cur.execute(pg("compact_lock"))
             cur.execute(pg("summary_rows"))
             before = dict(zip([d[0] for d in cur.description], cur.fetchone()))
+            cur.execute(pg("compaction_new_jobs"))
+            if cur.fetchone()[0] == 0:
+                conn.rollback()
+                return {t: {"before": int(before[t]), "after": int(before[t])} for t in TABLES}
             for table in TABLES:
                 cur.execute(pg(f"compact_{table}"))
+            cur.execute(pg("compact_flow_top_clear"))
+            for level in _LEVELS:
+                for hours in BUCKET_HOURS:  # the live query itself, unfiltered: same order, same totals
+                    cur.execute(pg("groups_from_summary"), {
+                        "level": level, "bucket_hours": hours, "limit": MAX_LIMIT, "regions": None,
+                        "datasources": None, "weekend": None, "hours": None})
+                    rows = cur.fetchall()
+                    if not rows:
+                        continue
+                    execute_values(cur, "INSERT INTO flow_top (level, bucket_hours, o_cell, d_cell, bucket, trips) "
+                                        "VALUES %s", [(level, hours, o, d, b, n) for o, d, b, n, _, _ in rows])
+                    cur.execute(pg("compact_flow_top_totals"), {
+                        "level": level, "bucket_hours": hours, "total_trips": rows[0][4], "total_groups": rows[0][5]})
+            cur.execute(pg("compact_state"))
             cur.execute(pg("summary_rows"))
             after = dict(zip([d[0] for d in cur.description], cur.fetchone()))
         conn.commit()

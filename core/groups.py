@@ -1,7 +1,9 @@
 """Similar-trip groups: same origin cell, same destination cell, same bucket of the time of day.
 
 Medium and coarse groups without a date range come from the flow_counts summary; fine groups and
-date ranges count the raw trips (one fine cell id is stored per trip end). The SQL is in
+date ranges count the raw trips (one fine cell id is stored per trip end). Unfiltered medium and
+coarse groups are read from the top groups compaction keeps (flow_top), as long as no job has
+completed since it ran; ``source`` says which ("kept", "summary" or "trips"). The SQL is in
 sql/queries/groups.sql.
 """
 from __future__ import annotations
@@ -39,10 +41,16 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     level = grid.LEVELS[cell]
     raw = level == 0 or f.date_from is not None or f.date_to is not None
     params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
+    unfiltered = not raw and all(v is None for v in f.params().values())
     with snapshot(eng) as c:
-        if not raw:
-            c.execute(query("groups_work_mem"), {"work_mem": _WORK_MEM})
-        rows = c.execute(query("groups_from_trips" if raw else "groups_from_summary"), params).all()
+        source = "trips" if raw else "summary"
+        if unfiltered and c.execute(query("groups_kept_are_current")).scalar():
+            source = "kept"  # compaction kept the unfiltered top groups, and no job has completed since
+            rows = c.execute(query("groups_kept"), params).all()
+        else:
+            if not raw:
+                c.execute(query("groups_work_mem"), {"work_mem": _WORK_MEM})
+            rows = c.execute(query("groups_from_trips" if raw else "groups_from_summary"), params).all()
     total = int(rows[0].total_trips) if rows else 0
     groups = []
     for r in rows:
@@ -55,7 +63,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
         })
     return {
         "cell": cell, "cell_size_deg": grid.SIZE_DEG[cell], "bucket_hours": bucket_hours,
-        "source": "trips" if raw else "summary", "filters": _jsonable(f),
+        "source": source, "filters": _jsonable(f),
         "total_trips": total, "total_groups": int(rows[0].total_groups) if rows else 0,
         "groups": groups,
     }

@@ -73,6 +73,7 @@ def test_compaction_keeps_every_answer_and_folds_rows(db_url, tmp_path):
                        core.weekly_average(region=core.regions(url=db_url)[0], url=db_url),
                        core.bonus_answers(url=db_url))
     before = answers()
+    before[1]["source"] = "kept"  # unfiltered groups are read from compaction's kept top groups afterwards
     res = core.compact_summaries(url=db_url)
     assert set(res) == set(_KEYS)
     assert all(n["after"] <= n["before"] for n in res.values())
@@ -85,6 +86,44 @@ def test_compaction_keeps_every_answer_and_folds_rows(db_url, tmp_path):
             recount = {tuple(r) for r in conn.execute(sa.text(_RECOUNT[table]))}
             assert _summed(conn, table) == recount, table
     assert core.compact_summaries(url=db_url)["flow_counts"]["after"] == res["flow_counts"]["after"]
+
+
+def test_compaction_keeps_the_unfiltered_groups_until_the_next_job(db_url, tmp_path):
+    """Pass: after compaction, the unfiltered medium and coarse groups of every bucket size are
+    read from the kept top groups ("kept") and equal the live aggregation, at any limit; a filter
+    still aggregates; a job completed since makes them aggregate again until the next compaction;
+    a compaction with no new job changes nothing."""
+    from core.groups import BUCKET_HOURS
+    for i, n in enumerate((4_000, 3_000)):
+        generate(str(tmp_path / f"{i}.csv"), n, seed=10 + i)
+        assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
+
+    def answers():
+        return {(cell, h, limit): core.trip_groups(cell=cell, bucket_hours=h, limit=limit, url=db_url)
+                for cell in ("medium", "coarse") for h in BUCKET_HOURS for limit in (5000, 7)}
+    drop = lambda a: {k: {**v, "source": None} for k, v in a.items()}  # noqa: E731
+    live = answers()
+    assert {a["source"] for a in live.values()} == {"summary"}
+    assert any(a["total_groups"] > 7 for a in live.values())
+    core.compact_summaries(url=db_url)
+    kept = answers()
+    assert {a["source"] for a in kept.values()} == {"kept"}
+    assert drop(kept) == drop(live)
+    region = core.regions(url=db_url)[0]
+    assert core.trip_groups(cell="medium", regions=[region], url=db_url)["source"] == "summary"
+    generate(str(tmp_path / "2.csv"), 2_000, seed=12)
+    assert core.ingest_file(str(tmp_path / "2.csv"), url=db_url).status == "completed"
+    newer = answers()
+    assert {a["source"] for a in newer.values()} == {"summary"}
+    assert newer[("medium", 1, 5000)]["total_trips"] == 9_000
+    core.compact_summaries(url=db_url)
+    assert drop(answers()) == drop(newer)
+    with engine(db_url).connect() as conn:
+        before = conn.execute(sa.text("SELECT compacted_at FROM compaction_state")).scalar()
+    again = core.compact_summaries(url=db_url)
+    assert all(n["before"] == n["after"] for n in again.values())
+    with engine(db_url).connect() as conn:
+        assert conn.execute(sa.text("SELECT compacted_at FROM compaction_state")).scalar() == before
 
 
 def test_compaction_during_an_ingest_loses_nothing(db_url, tmp_path):

@@ -37,10 +37,33 @@ SELECT max(job_id), endpoint, cx, cy, day, sum(trips)
 
 -- name: compact_vacuum
 -- After the commit (VACUUM runs outside a transaction): reclaim the deleted rows, fresh statistics.
-VACUUM ANALYZE daily_counts, region_datasources, flow_counts, area_days
+VACUUM ANALYZE daily_counts, region_datasources, flow_counts, area_days, flow_top, flow_top_totals
 
 -- name: summary_rows
 SELECT (SELECT count(*) FROM daily_counts) AS daily_counts,
        (SELECT count(*) FROM region_datasources) AS region_datasources,
        (SELECT count(*) FROM flow_counts) AS flow_counts,
        (SELECT count(*) FROM area_days) AS area_days
+
+-- name: compaction_new_jobs
+-- Completed jobs whose rows the last compaction did not fold (all of them before the first).
+SELECT count(*) AS new_jobs
+  FROM jobs
+ WHERE status = 'completed'
+   AND job_id <> ALL (coalesce((SELECT folded_jobs FROM compaction_state), '{}'))
+
+-- name: compact_flow_top_clear
+DELETE FROM flow_top;
+DELETE FROM flow_top_totals
+
+-- name: compact_flow_top_totals
+INSERT INTO flow_top_totals (level, bucket_hours, total_trips, total_groups)
+VALUES (:level, :bucket_hours, :total_trips, :total_groups)
+
+-- name: compact_state
+-- The jobs folded: every job completed in this transaction's snapshot (its rows and its state
+-- commit together, so these are exactly the jobs whose rows were folded).
+INSERT INTO compaction_state (folded_jobs, compacted_at)
+SELECT coalesce(array_agg(job_id ORDER BY job_id), '{}'), clock_timestamp()
+  FROM jobs WHERE status = 'completed'
+ON CONFLICT (one) DO UPDATE SET folded_jobs = excluded.folded_jobs, compacted_at = excluded.compacted_at
