@@ -1,5 +1,6 @@
 """Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql),
-and keep the unfiltered top groups of every level and bucket size (sql/06_flow_top.sql)."""
+and keep the top groups of every level and bucket size, for all regions and for each region
+(sql/06_flow_top.sql)."""
 from __future__ import annotations
 
 from .db import raw_connection
@@ -29,18 +30,23 @@ def compact_summaries(url: str) -> dict[str, dict[str, int]]:
             for table in TABLES:
                 cur.execute(pg(f"compact_{table}"))
             cur.execute(pg("compact_flow_top_clear"))
+            cur.execute(pg("compact_regions"))
+            regions = [(0, None)] + [(rid, [name]) for rid, name in cur.fetchall()]  # 0: all regions
             for level in _LEVELS:
-                for hours in BUCKET_HOURS:  # the live query itself, unfiltered: same order, same totals
-                    cur.execute(pg("groups_from_summary"), {
-                        "level": level, "bucket_hours": hours, "limit": MAX_LIMIT, "regions": None,
-                        "datasources": None, "weekend": None, "hours": None})
-                    rows = cur.fetchall()
-                    if not rows:
-                        continue
-                    execute_values(cur, "INSERT INTO flow_top (level, bucket_hours, o_cell, d_cell, bucket, trips) "
-                                        "VALUES %s", [(level, hours, o, d, b, n) for o, d, b, n, _, _ in rows])
-                    cur.execute(pg("compact_flow_top_totals"), {
-                        "level": level, "bucket_hours": hours, "total_trips": rows[0][4], "total_groups": rows[0][5]})
+                for hours in BUCKET_HOURS:
+                    for region_id, names in regions:  # the live query itself: same order, same totals
+                        cur.execute(pg("groups_from_summary"), {
+                            "level": level, "bucket_hours": hours, "limit": MAX_LIMIT, "regions": names,
+                            "datasources": None, "weekend": None, "hours": None})
+                        rows = cur.fetchall()
+                        if not rows:
+                            continue
+                        execute_values(cur, "INSERT INTO flow_top (level, bucket_hours, region_id, o_cell, d_cell, "
+                                            "bucket, trips) VALUES %s",
+                                       [(level, hours, region_id, o, d, b, n) for o, d, b, n, _, _ in rows])
+                        cur.execute(pg("compact_flow_top_totals"), {
+                            "level": level, "bucket_hours": hours, "region_id": region_id,
+                            "total_trips": rows[0][4], "total_groups": rows[0][5]})
             cur.execute(pg("compact_state"))
             cur.execute(pg("summary_rows"))
             after = dict(zip([d[0] for d in cur.description], cur.fetchone()))

@@ -1,9 +1,10 @@
 """Similar-trip groups: same origin cell, same destination cell, same bucket of the time of day.
 
 Medium and coarse groups without a date range come from the flow_counts summary; fine groups and
-date ranges count the raw trips (one fine cell id is stored per trip end). Unfiltered medium and
-coarse groups are read from the top groups compaction keeps (flow_top), as long as no job has
-completed since it ran; ``source`` says which ("kept", "summary" or "trips"). The SQL is in
+date ranges count the raw trips (one fine cell id is stored per trip end). Medium and coarse
+groups with no filter, or one region only, are read from the top groups compaction keeps
+(flow_top), as long as no job has completed since it ran; ``source`` says which ("kept",
+"summary" or "trips"). The SQL is in
 sql/queries/groups.sql.
 """
 from __future__ import annotations
@@ -41,12 +42,13 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     level = grid.LEVELS[cell]
     raw = level == 0 or f.date_from is not None or f.date_to is not None
     params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
-    unfiltered = not raw and all(v is None for v in f.params().values())
+    p = f.params()
+    keepable = not raw and all(p[k] is None for k in p if k != "regions") and len(p["regions"] or [None]) == 1
     with snapshot(eng) as c:
         source = "trips" if raw else "summary"
-        if unfiltered and c.execute(query("groups_kept_are_current")).scalar():
-            source = "kept"  # compaction kept the unfiltered top groups, and no job has completed since
-            rows = c.execute(query("groups_kept"), params).all()
+        if keepable and c.execute(query("groups_kept_are_current")).scalar():
+            source = "kept"  # compaction kept these top groups, and no job has completed since
+            rows = c.execute(query("groups_kept"), {**params, "region": (p["regions"] or [None])[0]}).all()
         else:
             if not raw:
                 c.execute(query("groups_work_mem"), {"work_mem": _WORK_MEM})

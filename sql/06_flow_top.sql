@@ -1,24 +1,27 @@
--- The unfiltered groups, kept by compaction: for each grid level (1 medium, 2 coarse) and bucket
--- size, the top 5000 groups by trips (ties in the order of the live query) and the totals over
--- all groups. Built in compaction's transaction from the summary it has just compacted, for the
--- jobs listed in compaction_state; while no other job has completed since, the unfiltered groups
--- answer (the dashboard's default view) reads these rows instead of aggregating every flow row.
+-- The groups without a filter, or filtered by one region only, kept by compaction: for each grid
+-- level (1 medium, 2 coarse), bucket size and region (0: all regions), the top 5000 groups by
+-- trips (ties in the order of the live query) and the totals over all groups. Built in
+-- compaction's transaction from the summary it has just compacted, for the jobs listed in
+-- compaction_state; while no other job has completed since, these answers (the dashboard's
+-- default view, and a region picked in it) read these rows instead of aggregating flow rows.
 CREATE TABLE flow_top (
     level        smallint NOT NULL,
     bucket_hours smallint NOT NULL,
+    region_id    smallint NOT NULL,   -- 0: all regions
     o_cell       bigint   NOT NULL,
     d_cell       bigint   NOT NULL,
     bucket       smallint NOT NULL,
     trips        bigint   NOT NULL
 );
-CREATE INDEX flow_top_order ON flow_top (level, bucket_hours, trips DESC, o_cell, d_cell, bucket);
+CREATE INDEX flow_top_order ON flow_top (level, bucket_hours, region_id, trips DESC, o_cell, d_cell, bucket);
 
 CREATE TABLE flow_top_totals (
     level        smallint NOT NULL,
     bucket_hours smallint NOT NULL,
+    region_id    smallint NOT NULL,
     total_trips  bigint   NOT NULL,
     total_groups bigint   NOT NULL,
-    PRIMARY KEY (level, bucket_hours)
+    PRIMARY KEY (level, bucket_hours, region_id)
 );
 
 -- One row: the completed jobs whose summary rows the last compaction folded (and flow_top counts).

@@ -73,7 +73,8 @@ def test_compaction_keeps_every_answer_and_folds_rows(db_url, tmp_path):
                        core.weekly_average(region=core.regions(url=db_url)[0], url=db_url),
                        core.bonus_answers(url=db_url))
     before = answers()
-    before[1]["source"] = "kept"  # unfiltered groups are read from compaction's kept top groups afterwards
+    for i in (1, 2):  # unfiltered and one-region groups are read from compaction's kept top groups afterwards
+        before[i]["source"] = "kept"
     res = core.compact_summaries(url=db_url)
     assert set(res) == set(_KEYS)
     assert all(n["after"] <= n["before"] for n in res.values())
@@ -89,18 +90,22 @@ def test_compaction_keeps_every_answer_and_folds_rows(db_url, tmp_path):
 
 
 def test_compaction_keeps_the_unfiltered_groups_until_the_next_job(db_url, tmp_path):
-    """Pass: after compaction, the unfiltered medium and coarse groups of every bucket size are
-    read from the kept top groups ("kept") and equal the live aggregation, at any limit; a filter
-    still aggregates; a job completed since makes them aggregate again until the next compaction;
+    """Pass: after compaction, medium and coarse groups of every bucket size, unfiltered or for one
+    region (also one that does not exist), are read from the kept top groups ("kept") and equal
+    the live aggregation, at any limit; other filters still aggregate; a job completed since makes them aggregate again until the next compaction;
     a compaction with no new job changes nothing."""
     from core.groups import BUCKET_HOURS
     for i, n in enumerate((4_000, 3_000)):
         generate(str(tmp_path / f"{i}.csv"), n, seed=10 + i)
         assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
 
+    regions = [[], *([r] for r in core.regions(url=db_url)[:2]), ["Nowhere"]]
+
     def answers():
-        return {(cell, h, limit): core.trip_groups(cell=cell, bucket_hours=h, limit=limit, url=db_url)
-                for cell in ("medium", "coarse") for h in BUCKET_HOURS for limit in (5000, 7)}
+        return {(cell, h, limit, *region): core.trip_groups(cell=cell, bucket_hours=h, limit=limit,
+                                                            regions=region, url=db_url)
+                for cell in ("medium", "coarse") for h in BUCKET_HOURS for limit in (5000, 7)
+                for region in regions}
     drop = lambda a: {k: {**v, "source": None} for k, v in a.items()}  # noqa: E731
     live = answers()
     assert {a["source"] for a in live.values()} == {"summary"}
@@ -109,8 +114,11 @@ def test_compaction_keeps_the_unfiltered_groups_until_the_next_job(db_url, tmp_p
     kept = answers()
     assert {a["source"] for a in kept.values()} == {"kept"}
     assert drop(kept) == drop(live)
-    region = core.regions(url=db_url)[0]
-    assert core.trip_groups(cell="medium", regions=[region], url=db_url)["source"] == "summary"
+    assert kept[("medium", 1, 7, regions[1][0])]["total_trips"] < kept[("medium", 1, 7)]["total_trips"]
+    assert kept[("medium", 1, 7, "Nowhere")]["total_trips"] == 0
+    both = core.regions(url=db_url)[:2]
+    assert core.trip_groups(cell="medium", regions=both, url=db_url)["source"] == "summary"
+    assert core.trip_groups(cell="medium", days="weekend", url=db_url)["source"] == "summary"
     generate(str(tmp_path / "2.csv"), 2_000, seed=12)
     assert core.ingest_file(str(tmp_path / "2.csv"), url=db_url).status == "completed"
     newer = answers()

@@ -56,17 +56,20 @@ SELECT o_cell, d_cell, bucket, trips,
  LIMIT :limit
 
 -- name: groups_kept_are_current
--- Whether flow_top (kept by the last compaction) counts every completed job: then the unfiltered
--- groups are read from it.
+-- Whether flow_top (kept by the last compaction) counts every completed job: then groups with no
+-- filter, or one region only, are read from it.
 SELECT EXISTS (SELECT FROM compaction_state)
        AND NOT EXISTS (SELECT FROM jobs
                         WHERE status = 'completed'
                           AND job_id <> ALL (coalesce((SELECT folded_jobs FROM compaction_state), '{}'))) AS current
 
 -- name: groups_kept
--- The unfiltered top groups as compaction kept them (sql/06_flow_top.sql), in the live order.
+-- The top groups as compaction kept them (sql/06_flow_top.sql), in the live order: all regions
+-- (:region NULL) or one (none at all if it does not exist).
 SELECT t.o_cell, t.d_cell, t.bucket, t.trips, s.total_trips, s.total_groups
-  FROM flow_top t JOIN flow_top_totals s USING (level, bucket_hours)
+  FROM flow_top t JOIN flow_top_totals s USING (level, bucket_hours, region_id)
  WHERE t.level = :level AND t.bucket_hours = :bucket_hours
+   AND t.region_id = CASE WHEN CAST(:region AS text) IS NULL THEN 0
+                          ELSE (SELECT region_id FROM regions WHERE name = CAST(:region AS text)) END
  ORDER BY t.trips DESC, t.o_cell, t.d_cell, t.bucket
  LIMIT :limit
