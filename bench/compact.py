@@ -23,7 +23,8 @@ def main() -> None:
             for _ in range(files):
                 assert core.ingest_file(path, force=True, url=url).status == "completed"
         answers = {
-            "groups medium, no filter": lambda: core.trip_groups(cell="medium", url=url),
+            "groups medium, no filter (kept by compaction afterwards)": lambda: core.trip_groups(cell="medium", url=url),
+            "groups medium, weekend (aggregated)": lambda: core.trip_groups(cell="medium", days="weekend", url=url),
             "weekly average, 20 km box by origin": lambda: core.weekly_average(
                 bbox=(14.3, 49.95, 14.55, 50.15), url=url),
         }

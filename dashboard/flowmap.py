@@ -71,6 +71,9 @@ def focus_points(rows: list[dict]) -> list[list[float]]:
     return [r["source"] for r in mine] + [r["target"] for r in mine]
 
 
+MAX_OPENING_ZOOM = 11
+
+
 def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_size_deg: float = 0.02,
               arcs: bool = True) -> pdk.Deck:
     """Arcs (width by trips, orange origin to blue destination) over columns of origin totals."""
@@ -93,6 +96,9 @@ def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_si
             pickable=True, auto_highlight=True,
         ))
     view = pdk.data_utils.compute_view(focus_points(rows)) if rows else pdk.ViewState(latitude=50, longitude=10, zoom=3)
+    # The busiest groups often sit in a few central cells: fitting them alone zooms in so far that
+    # the columns fill the map. At most a city's width: the flows keep their surroundings.
+    view.zoom = min(view.zoom, MAX_OPENING_ZOOM)
     view.pitch, view.bearing = 40, 0
     return pdk.Deck(layers=layers, initial_view_state=view, map_style=STYLES.get(style, "dark"),
                     tooltip=_TOOLTIP)
