@@ -42,13 +42,14 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     level = grid.LEVELS[cell]
     raw = level == 0 or f.date_from is not None or f.date_to is not None
     params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
-    p = f.params()
-    keepable = not raw and all(p[k] is None for k in p if k != "regions") and len(p["regions"] or [None]) == 1
+    # Compaction keeps the answers with no filter, or with one region and nothing else.
+    keepable = (not raw and f.datasources is None and f.days == "all" and f.hours is None
+                and len(f.regions or ()) <= 1)
     with snapshot(eng) as c:
         source = "trips" if raw else "summary"
         if keepable and c.execute(query("groups_kept_are_current")).scalar():
-            source = "kept"  # compaction kept these top groups, and no job has completed since
-            rows = c.execute(query("groups_kept"), {**params, "region": (p["regions"] or [None])[0]}).all()
+            source = "kept"  # and no job has completed since it ran
+            rows = c.execute(query("groups_kept"), {**params, "region": f.regions[0] if f.regions else None}).all()
         else:
             if not raw:
                 c.execute(query("groups_work_mem"), {"work_mem": _WORK_MEM})
