@@ -1,6 +1,6 @@
 """Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql),
-and keep the top groups of every level and bucket size, for all regions and for each region
-(sql/06_flow_top.sql)."""
+and keep the top groups of every level and bucket size, for all regions and each region, all
+days, weekdays and weekend (sql/06_flow_top.sql)."""
 from __future__ import annotations
 
 from .db import raw_connection
@@ -8,6 +8,7 @@ from .queries import pg
 
 TABLES = ("daily_counts", "region_datasources", "flow_counts", "area_days")
 _LEVELS = (1, 2)  # medium, coarse: the levels flow_counts keeps
+_DAYS = ((0, None), (1, False), (2, True))  # flow_top.days: all, weekdays, weekend (the weekend filter)
 
 
 def compact_summaries(url: str) -> dict[str, dict[str, int]]:
@@ -32,21 +33,22 @@ def compact_summaries(url: str) -> dict[str, dict[str, int]]:
             cur.execute(pg("compact_flow_top_clear"))
             cur.execute(pg("compact_regions"))
             regions = [(0, None)] + [(rid, [name]) for rid, name in cur.fetchall()]  # 0: all regions
-            for level in _LEVELS:
-                for hours in BUCKET_HOURS:
-                    for region_id, names in regions:  # the live query itself: same order, same totals
-                        cur.execute(pg("groups_from_summary"), {
-                            "level": level, "bucket_hours": hours, "limit": MAX_LIMIT, "regions": names,
-                            "datasources": None, "weekend": None, "hours": None})
-                        rows = cur.fetchall()
-                        if not rows:
-                            continue
-                        execute_values(cur, "INSERT INTO flow_top (level, bucket_hours, region_id, o_cell, d_cell, "
-                                            "bucket, trips) VALUES %s",
-                                       [(level, hours, region_id, o, d, b, n) for o, d, b, n, _, _ in rows])
-                        cur.execute(pg("compact_flow_top_totals"), {
-                            "level": level, "bucket_hours": hours, "region_id": region_id,
-                            "total_trips": rows[0][4], "total_groups": rows[0][5]})
+            kept = [(level, hours, region, days) for level in _LEVELS for hours in BUCKET_HOURS
+                    for region in regions for days in _DAYS]
+            for level, hours, (region_id, names), (days, weekend) in kept:
+                # the live query itself: the same order and the same totals
+                cur.execute(pg("groups_from_summary"), {
+                    "level": level, "bucket_hours": hours, "limit": MAX_LIMIT, "regions": names,
+                    "datasources": None, "weekend": weekend, "hours": None})
+                rows = cur.fetchall()
+                if not rows:
+                    continue
+                execute_values(cur, "INSERT INTO flow_top (level, bucket_hours, region_id, days, o_cell, d_cell, "
+                                    "bucket, trips) VALUES %s",
+                               [(level, hours, region_id, days, o, d, b, n) for o, d, b, n, _, _ in rows])
+                cur.execute(pg("compact_flow_top_totals"), {
+                    "level": level, "bucket_hours": hours, "region_id": region_id, "days": days,
+                    "total_trips": rows[0][4], "total_groups": rows[0][5]})
             cur.execute(pg("compact_state"))
             cur.execute(pg("summary_rows"))
             after = dict(zip([d[0] for d in cur.description], cur.fetchone()))

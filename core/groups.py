@@ -2,10 +2,9 @@
 
 Medium and coarse groups without a date range come from the flow_counts summary; fine groups and
 date ranges count the raw trips (one fine cell id is stored per trip end). Medium and coarse
-groups with no filter, or one region only, are read from the top groups compaction keeps
-(flow_top), as long as no job has completed since it ran; ``source`` says which ("kept",
-"summary" or "trips"). The SQL is in
-sql/queries/groups.sql.
+groups with no other filter than one region and weekdays or weekend are read from the top groups
+that compaction keeps (flow_top), as long as no job has completed since it ran; ``source`` says
+which ("kept", "summary" or "trips"). The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations
 
@@ -42,9 +41,8 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     level = grid.LEVELS[cell]
     raw = level == 0 or f.date_from is not None or f.date_to is not None
     params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
-    # Compaction keeps the answers with no filter, or with one region and nothing else.
-    keepable = (not raw and f.datasources is None and f.days == "all" and f.hours is None
-                and len(f.regions or ()) <= 1)
+    # Compaction keeps the answers with no filter but at most one region and weekdays or weekend.
+    keepable = not raw and f.datasources is None and f.hours is None and len(f.regions or ()) <= 1
     with snapshot(eng) as c:
         source = "trips" if raw else "summary"
         if keepable and c.execute(query("groups_kept_are_current")).scalar():

@@ -90,9 +90,9 @@ def test_compaction_keeps_every_answer_and_folds_rows(db_url, tmp_path):
 
 
 def test_compaction_keeps_the_unfiltered_groups_until_the_next_job(db_url, tmp_path):
-    """Pass: after compaction, medium and coarse groups of every bucket size, unfiltered or for one
-    region (also one that does not exist), are read from the kept top groups ("kept") and equal
-    the live aggregation, at any limit; other filters still aggregate; a job completed since makes them aggregate again until the next compaction;
+    """Pass: after compaction, medium and coarse groups of every bucket size, for all regions or
+    one (also one that does not exist) and all days, weekdays or weekend, are read from the kept
+    top groups ("kept") and equal the live aggregation, at any limit; other filters aggregate; a job completed since makes them aggregate again until the next compaction;
     a compaction with no new job changes nothing."""
     from core.groups import BUCKET_HOURS
     for i, n in enumerate((4_000, 3_000)):
@@ -102,10 +102,10 @@ def test_compaction_keeps_the_unfiltered_groups_until_the_next_job(db_url, tmp_p
     regions = [[], *([r] for r in core.regions(url=db_url)[:2]), ["Nowhere"]]
 
     def answers():
-        return {(cell, h, limit, *region): core.trip_groups(cell=cell, bucket_hours=h, limit=limit,
-                                                            regions=region, url=db_url)
+        return {(cell, h, limit, days, *region): core.trip_groups(cell=cell, bucket_hours=h, limit=limit,
+                                                                  regions=region, days=days, url=db_url)
                 for cell in ("medium", "coarse") for h in BUCKET_HOURS for limit in (5000, 7)
-                for region in regions}
+                for region in regions for days in ("all", "weekdays", "weekend")}
     drop = lambda a: {k: {**v, "source": None} for k, v in a.items()}  # noqa: E731
     live = answers()
     assert {a["source"] for a in live.values()} == {"summary"}
@@ -114,16 +114,20 @@ def test_compaction_keeps_the_unfiltered_groups_until_the_next_job(db_url, tmp_p
     kept = answers()
     assert {a["source"] for a in kept.values()} == {"kept"}
     assert drop(kept) == drop(live)
-    assert kept[("medium", 1, 7, regions[1][0])]["total_trips"] < kept[("medium", 1, 7)]["total_trips"]
-    assert kept[("medium", 1, 7, "Nowhere")]["total_trips"] == 0
+    every = kept[("medium", 1, 7, "all")]["total_trips"]
+    assert kept[("medium", 1, 7, "all", regions[1][0])]["total_trips"] < every
+    assert (kept[("medium", 1, 7, "weekdays")]["total_trips"] + kept[("medium", 1, 7, "weekend")]["total_trips"]
+            == every)
+    assert kept[("medium", 1, 7, "all", "Nowhere")]["total_trips"] == 0
     both = core.regions(url=db_url)[:2]
     assert core.trip_groups(cell="medium", regions=both, url=db_url)["source"] == "summary"
-    assert core.trip_groups(cell="medium", days="weekend", url=db_url)["source"] == "summary"
+    assert core.trip_groups(cell="medium", hours=[8], url=db_url)["source"] == "summary"
+    assert core.trip_groups(cell="medium", datasources=["x"], url=db_url)["source"] == "summary"
     generate(str(tmp_path / "2.csv"), 2_000, seed=12)
     assert core.ingest_file(str(tmp_path / "2.csv"), url=db_url).status == "completed"
     newer = answers()
     assert {a["source"] for a in newer.values()} == {"summary"}
-    assert newer[("medium", 1, 5000)]["total_trips"] == 9_000
+    assert newer[("medium", 1, 5000, "all")]["total_trips"] == 9_000
     core.compact_summaries(url=db_url)
     assert drop(answers()) == drop(newer)
     with engine(db_url).connect() as conn:

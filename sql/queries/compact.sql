@@ -57,8 +57,8 @@ DELETE FROM flow_top;
 DELETE FROM flow_top_totals
 
 -- name: compact_flow_top_totals
-INSERT INTO flow_top_totals (level, bucket_hours, region_id, total_trips, total_groups)
-VALUES (:level, :bucket_hours, :region_id, :total_trips, :total_groups)
+INSERT INTO flow_top_totals (level, bucket_hours, region_id, days, total_trips, total_groups)
+VALUES (:level, :bucket_hours, :region_id, :days, :total_trips, :total_groups)
 
 -- name: compact_regions
 SELECT region_id, name FROM regions ORDER BY region_id
