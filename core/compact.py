@@ -8,16 +8,17 @@ from .queries import pg
 
 TABLES = ("daily_counts", "region_datasources", "flow_counts", "area_days")
 _LEVELS = (1, 2)  # medium, coarse: the levels flow_counts keeps
-_DAYS = ((0, None), (1, False), (2, True))  # flow_top.days: all, weekdays, weekend (the weekend filter)
 
 
 def compact_summaries(url: str) -> dict[str, dict[str, int]]:
-    """Compact every summary in one transaction (one snapshot: REPEATABLE READ), keep the
-    unfiltered top groups, then VACUUM ANALYZE; returns the rows of each table before and after.
-    Nothing is done when no job has completed since the last compaction."""
+    """Compact every summary in one transaction (one snapshot: REPEATABLE READ), keep the top
+    groups (all regions and each, all days, weekdays and weekend), then VACUUM ANALYZE; returns
+    the rows of each table before and after. Nothing is done when no job has completed since the
+    last compaction."""
     from psycopg2.extras import execute_values
 
-    from .groups import BUCKET_HOURS, MAX_LIMIT
+    from .filters import Filters
+    from .groups import BUCKET_HOURS, KEPT_DAYS, MAX_LIMIT
     with raw_connection(url) as conn:
         conn.set_session(isolation_level="REPEATABLE READ")
         with conn.cursor() as cur:
@@ -34,12 +35,12 @@ def compact_summaries(url: str) -> dict[str, dict[str, int]]:
             cur.execute(pg("compact_regions"))
             regions = [(0, None)] + [(rid, [name]) for rid, name in cur.fetchall()]  # 0: all regions
             kept = [(level, hours, region, days) for level in _LEVELS for hours in BUCKET_HOURS
-                    for region in regions for days in _DAYS]
-            for level, hours, (region_id, names), (days, weekend) in kept:
-                # the live query itself: the same order and the same totals
+                    for region in regions for days in KEPT_DAYS.items()]
+            for level, hours, (region_id, names), (day_name, days) in kept:
+                # the live query itself, with the filters' own parameters: the same order and totals
                 cur.execute(pg("groups_from_summary"), {
-                    "level": level, "bucket_hours": hours, "limit": MAX_LIMIT, "regions": names,
-                    "datasources": None, "weekend": weekend, "hours": None})
+                    **Filters.make(regions=names, days=day_name).params(),
+                    "level": level, "bucket_hours": hours, "limit": MAX_LIMIT})
                 rows = cur.fetchall()
                 if not rows:
                     continue

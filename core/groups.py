@@ -18,6 +18,7 @@ from .queries import query
 
 BUCKET_HOURS = (1, 2, 3, 4, 6, 24)
 DEFAULT_LIMIT, MAX_LIMIT = 1000, 5000
+KEPT_DAYS = {"all": 0, "weekdays": 1, "weekend": 2}  # flow_top.days (sql/06_flow_top.sql)
 # For the groups query's transaction only: every group is hashed (about 1M medium groups, 170 MB,
 # at 10M trips); with the server's 64 MB the hash table spilled to disk in batches (docs/SCALE.md).
 _WORK_MEM = "256MB"
@@ -47,7 +48,8 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
         source = "trips" if raw else "summary"
         if keepable and c.execute(query("groups_kept_are_current")).scalar():
             source = "kept"  # and no job has completed since it ran
-            rows = c.execute(query("groups_kept"), {**params, "region": f.regions[0] if f.regions else None}).all()
+            rows = c.execute(query("groups_kept"), {**params, "region": f.regions[0] if f.regions else None,
+                                                    "days": KEPT_DAYS[f.days]}).all()
         else:
             if not raw:
                 c.execute(query("groups_work_mem"), {"work_mem": _WORK_MEM})

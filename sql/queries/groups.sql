@@ -65,13 +65,12 @@ SELECT EXISTS (SELECT FROM compaction_state)
 
 -- name: groups_kept
 -- The top groups as compaction kept them (sql/06_flow_top.sql), in the live order: all regions
--- (:region NULL) or one (none at all if it does not exist); all days (:weekend NULL), weekdays
--- or weekend.
+-- (:region NULL) or one (none at all if it does not exist); :days 0 all, 1 weekdays, 2 weekend.
 SELECT t.o_cell, t.d_cell, t.bucket, t.trips, s.total_trips, s.total_groups
   FROM flow_top t JOIN flow_top_totals s USING (level, bucket_hours, region_id, days)
  WHERE t.level = :level AND t.bucket_hours = :bucket_hours
    AND t.region_id = CASE WHEN CAST(:region AS text) IS NULL THEN 0
                           ELSE (SELECT region_id FROM regions WHERE name = CAST(:region AS text)) END
-   AND t.days = CASE CAST(:weekend AS boolean) WHEN false THEN 1 WHEN true THEN 2 ELSE 0 END
+   AND t.days = :days
  ORDER BY t.trips DESC, t.o_cell, t.d_cell, t.bucket
  LIMIT :limit
