@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "migrate", "ingest_file", "JobManager", "JobWatcher", "jobs", "job", "rejects", "cancel_job",
     "reap_interrupted", "stats", "regions", "datasources", "hour_totals", "region_extents",
-    "trip_groups", "weekly_average", "bonus_answers", "data_version", "compact_summaries",
+    "trip_groups", "groups_count", "weekly_average", "bonus_answers", "data_version", "compact_summaries",
     "TripsError", "FileRejected", "TooManyBadRows", "JobCancelled", "InvalidFilter", "QueryTooSlow",
 ]
 
@@ -168,6 +168,12 @@ def trip_groups(**kwargs) -> dict[str, Any]:
     from .groups import trip_groups as _groups
     url = kwargs.pop("url", None)
     return _groups(_engine("reader", url), **kwargs)
+
+
+def groups_count(res: dict[str, Any]) -> str:
+    """A groups answer's number of groups for people; see :func:`core.groups.groups_count`."""
+    from .groups import groups_count as _count
+    return _count(res)
 
 
 def weekly_average(**kwargs) -> dict[str, Any]:

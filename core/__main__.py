@@ -130,7 +130,7 @@ def cmd_groups(a) -> int:
     if a.json:
         _print_json(res)
     else:
-        print(f"{res['total_trips']:,} trips in {res['total_groups']:,} groups ({res['cell']} cells, "
+        print(f"{res['total_trips']:,} trips in {core.groups_count(res)} groups ({res['cell']} cells, "
               f"{res['bucket_hours']} h buckets); top {len(res['groups'])}:")
         for g in res["groups"]:
             print(f"{g['trips']:>10,} {g['share']:>7.2%}  {g['bucket']}  {g['origin_cell']} -> {g['destination_cell']}")

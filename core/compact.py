@@ -18,7 +18,7 @@ def compact_summaries(url: str) -> dict[str, dict[str, int]]:
     from psycopg2.extras import execute_values
 
     from .filters import Filters
-    from .groups import BUCKET_HOURS, KEPT_DAYS, MAX_LIMIT
+    from .groups import BUCKET_HOURS, KEPT_DAYS, KEPT_TOP
     with raw_connection(url) as conn:
         conn.set_session(isolation_level="REPEATABLE READ")
         with conn.cursor() as cur:
@@ -40,7 +40,7 @@ def compact_summaries(url: str) -> dict[str, dict[str, int]]:
                 # the live query itself, with the filters' own parameters: the same order and totals
                 cur.execute(pg("groups_from_summary"), {
                     **Filters.make(regions=names, days=day_name).params(),
-                    "level": level, "bucket_hours": hours, "limit": MAX_LIMIT})
+                    "level": level, "bucket_hours": hours, "limit": KEPT_TOP})
                 rows = cur.fetchall()
                 if not rows:
                     continue

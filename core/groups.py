@@ -3,8 +3,9 @@
 Medium and coarse groups without a date range come from the flow_counts summary; fine groups and
 date ranges count the raw trips (one fine cell id is stored per trip end). Medium and coarse
 groups with no other filter than one region and weekdays or weekend are read from the top groups
-that compaction keeps (flow_top), as long as no job has completed since it ran; ``source`` says
-which ("kept", "summary" or "trips"). The SQL is in sql/queries/groups.sql.
+that compaction keeps (flow_top), with the rows of the jobs completed since added in, whenever
+that proves the answer exact; ``source`` says which ("kept", "kept+new", "summary" or "trips").
+The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .queries import query
 
 BUCKET_HOURS = (1, 2, 3, 4, 6, 24)
 DEFAULT_LIMIT, MAX_LIMIT = 1000, 5000
+KEPT_TOP = MAX_LIMIT  # groups kept per level, bucket size, region and days by compaction
 KEPT_DAYS = {"all": 0, "weekdays": 1, "weekend": 2}  # flow_top.days (sql/06_flow_top.sql)
 # For the groups query's transaction only: every group is hashed (about 1M medium groups, 170 MB,
 # at 10M trips); with the server's 64 MB the hash table spilled to disk in batches (docs/SCALE.md).
@@ -27,7 +29,8 @@ _WORK_MEM = "256MB"
 def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, limit: int = DEFAULT_LIMIT,
                 **filters) -> dict:
     """The top ``limit`` groups by trips, with ``total_trips`` (trips matching the filters, the
-    sum over all groups) and ``total_groups``. Filters: see :class:`core.filters.Filters`."""
+    sum over all groups) and ``total_groups`` (None when the kept groups with jobs loaded since
+    bound it but do not know it: ``total_groups_bounds`` gives the range). Filters: see :class:`core.filters.Filters`."""
     if cell not in grid.LEVELS:
         raise InvalidFilter(f"cell must be one of {', '.join(grid.LEVELS)}, not {str(cell)[:40]!r}")
     try:
@@ -45,15 +48,19 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     # Compaction keeps the answers with no filter but at most one region and weekdays or weekend.
     keepable = not raw and f.datasources is None and f.hours is None and len(f.regions or ()) <= 1
     with snapshot(eng) as c:
-        source = "trips" if raw else "summary"
-        if keepable and c.execute(query("groups_kept_are_current")).scalar():
-            source = "kept"  # and no job has completed since it ran
-            rows = c.execute(query("groups_kept"), {**params, "region": f.regions[0] if f.regions else None,
-                                                    "days": KEPT_DAYS[f.days]}).all()
-        else:
+        source, rows, total_groups = "trips" if raw else "summary", None, None
+        if keepable:
+            state = c.execute(query("groups_kept_state")).one()
+            if state.compacted:
+                rows, total_groups = _kept(c, {**params, "region": f.regions[0] if f.regions else None,
+                                               "days": KEPT_DAYS[f.days], "new_jobs": state.new_jobs})
+                source = "kept" if not state.new_jobs else "kept+new"
+        if rows is None:
+            source = "trips" if raw else "summary"
             if not raw:
                 c.execute(query("groups_work_mem"), {"work_mem": _WORK_MEM})
             rows = c.execute(query("groups_from_trips" if raw else "groups_from_summary"), params).all()
+            total_groups = (int(rows[0].total_groups),) * 2 if rows else (0, 0)
     total = int(rows[0].total_trips) if rows else 0
     groups = []
     for r in rows:
@@ -67,9 +74,33 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     return {
         "cell": cell, "cell_size_deg": grid.SIZE_DEG[cell], "bucket_hours": bucket_hours,
         "source": source, "filters": _jsonable(f),
-        "total_trips": total, "total_groups": int(rows[0].total_groups) if rows else 0,
+        "total_trips": total, "total_groups": total_groups[0] if total_groups[0] == total_groups[1] else None,
+        "total_groups_bounds": list(total_groups),
         "groups": groups,
     }
+
+
+def groups_count(res: dict) -> str:
+    """``total_groups`` for people: the number, or its range while it is not known exactly."""
+    lo, hi = res["total_groups_bounds"]
+    return f"{lo:,}" if lo == hi else f"{lo:,} to {hi:,}"
+
+
+def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
+    """The kept top groups with the jobs completed since merged in (groups_kept_and_new), and the
+    bounds of the number of groups (equal when it is known); ``None`` rows when the kept list
+    cannot prove the answer exact (the caller aggregates)."""
+    rows = c.execute(query("groups_kept_and_new"), params).all()
+    if not rows:  # no group at all matches
+        return rows, (0, 0)
+    top = rows[0]
+    if top.kept_groups == top.kept_total_groups:  # the list keeps every group: every count is exact
+        return rows, (top.kept_total_groups + top.unkept_groups,) * 2
+    # A group outside the list counted at most kept_min (and came after the list among equals) and
+    # gained at most unkept_max: the answer is exact when none of them can reach its last row.
+    if len(rows) < params["limit"] or (top.unkept_groups and rows[-1].trips <= top.kept_min + top.unkept_max):
+        return None, (0, 0)
+    return rows, (top.kept_total_groups, top.kept_total_groups + top.unkept_groups)
 
 
 def _jsonable(f: Filters) -> dict:

@@ -206,7 +206,8 @@ if stats["trips"]:
             shown = [g for g in groups if g["origin_cell"] == origin] if origin else groups
             m1, m2, m3 = st.columns(3)
             m1.metric("Trips matching", f"{res['total_trips']:,}")
-            m2.metric("Groups", f"{res['total_groups']:,}", help="Distinct (origin cell, destination cell, bucket)")
+            m2.metric("Groups", core.groups_count(res), help="Distinct (origin cell, destination cell, bucket). "
+                      "A range while files loaded since the last compaction may repeat groups it kept.")
             covered = sum(g["trips"] for g in groups) / res["total_trips"] if res["total_trips"] else 0
             m3.metric(f"Top {len(groups):,} groups hold", f"{covered:.1%}")
             if origin:

@@ -55,22 +55,57 @@ SELECT o_cell, d_cell, bucket, trips,
  ORDER BY trips DESC, o_cell, d_cell, bucket
  LIMIT :limit
 
--- name: groups_kept_are_current
--- Whether flow_top (kept by the last compaction) counts every completed job: then groups with no
--- filter but one region and weekdays or weekend are read from it.
-SELECT EXISTS (SELECT FROM compaction_state)
-       AND NOT EXISTS (SELECT FROM jobs
-                        WHERE status = 'completed'
-                          AND job_id <> ALL (coalesce((SELECT folded_jobs FROM compaction_state), '{}'))) AS current
+-- name: groups_kept_state
+-- Whether compaction has kept top groups (flow_top), and the completed jobs it has not folded
+-- (their rows are merged with the kept ones: groups_kept_and_new).
+SELECT EXISTS (SELECT FROM compaction_state) AS compacted,
+       coalesce((SELECT array_agg(job_id ORDER BY job_id) FROM jobs
+                  WHERE status = 'completed'
+                    AND job_id <> ALL (coalesce((SELECT folded_jobs FROM compaction_state), '{}'))),
+                '{}') AS new_jobs
 
--- name: groups_kept
--- The top groups as compaction kept them (sql/06_flow_top.sql), in the live order: all regions
--- (:region NULL) or one (none at all if it does not exist); :days 0 all, 1 weekdays, 2 weekend.
-SELECT t.o_cell, t.d_cell, t.bucket, t.trips, s.total_trips, s.total_groups
-  FROM flow_top t JOIN flow_top_totals s USING (level, bucket_hours, region_id, days)
- WHERE t.level = :level AND t.bucket_hours = :bucket_hours
-   AND t.region_id = CASE WHEN CAST(:region AS text) IS NULL THEN 0
-                          ELSE (SELECT region_id FROM regions WHERE name = CAST(:region AS text)) END
-   AND t.days = :days
- ORDER BY t.trips DESC, t.o_cell, t.d_cell, t.bucket
+-- name: groups_kept_and_new
+-- The top groups as compaction kept them (sql/06_flow_top.sql), in the live order, for all
+-- regions (:region NULL) or one (none at all if it does not exist), :days 0 all, 1 weekdays,
+-- 2 weekend; with the flow rows of the jobs completed since compaction
+-- (:new_jobs) added in. A kept group's count is then exact. Any other group counted at most
+-- kept_min trips (the least kept count) before, plus its new trips (at most unkept_max): when
+-- the list keeps every group (kept_groups = kept_total_groups) every count is exact; otherwise
+-- the top :limit kept groups are the exact answer when no new job added to a group outside the
+-- list, or when the last of them counts more than kept_min + unkept_max (core/groups.py checks,
+-- and aggregates when not).
+WITH ctx AS (
+    SELECT CASE WHEN CAST(:region AS text) IS NULL THEN 0
+                ELSE (SELECT region_id FROM regions WHERE name = CAST(:region AS text)) END AS region_id
+), k AS (
+    SELECT t.o_cell, t.d_cell, t.bucket, t.trips
+      FROM flow_top t, ctx
+     WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = ctx.region_id AND t.days = :days
+), s AS (
+    SELECT coalesce(sum(t.total_trips), 0)::bigint AS total_trips, coalesce(sum(t.total_groups), 0)::bigint AS total_groups
+      FROM flow_top_totals t, ctx
+     WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = ctx.region_id AND t.days = :days
+), n AS (
+    SELECT o_cell, d_cell, (hour / :bucket_hours)::smallint AS bucket, sum(trips::int)::bigint AS trips
+      FROM flow_counts
+     WHERE cardinality(CAST(:new_jobs AS int[])) > 0   -- none: no scan at all
+       AND level = :level AND job_id = ANY(CAST(:new_jobs AS int[]))
+       AND (CAST(:region AS text) IS NULL OR region_id = (SELECT region_id FROM ctx))
+       AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
+     GROUP BY 1, 2, 3
+), m AS (
+    SELECT o_cell, d_cell, bucket, coalesce(k.trips, 0) + coalesce(n.trips, 0) AS trips,
+           k.trips IS NOT NULL AS kept, coalesce(n.trips, 0) AS new_trips
+      FROM k FULL JOIN n USING (o_cell, d_cell, bucket)
+), x AS (
+    SELECT (SELECT count(*) FROM k) AS kept_groups, coalesce((SELECT min(trips) FROM k), 0) AS kept_min,
+           coalesce(max(trips) FILTER (WHERE NOT kept), 0) AS unkept_max,
+           count(*) FILTER (WHERE NOT kept) AS unkept_groups, coalesce(sum(new_trips), 0)::bigint AS new_trips
+      FROM m
+)
+SELECT m.o_cell, m.d_cell, m.bucket, m.trips, s.total_trips + x.new_trips AS total_trips,
+       s.total_groups AS kept_total_groups, x.kept_groups, x.kept_min, x.unkept_max, x.unkept_groups
+  FROM m, s, x
+ WHERE m.kept OR x.kept_groups = s.total_groups
+ ORDER BY m.trips DESC, m.o_cell, m.d_cell, m.bucket
  LIMIT :limit
