@@ -1,6 +1,7 @@
 """Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql),
 and keep the top groups of every level and bucket size, for all regions and each region, all
-days, weekdays and weekend (sql/06_flow_top.sql)."""
+days, weekdays and weekend (sql/06_flow_top.sql), with the totals of each hour for 1-hour buckets
+(sql/08_flow_top_hours.sql)."""
 from __future__ import annotations
 
 from .db import raw_connection
@@ -37,10 +38,13 @@ def compact_summaries(url: str) -> dict[str, dict[str, int]]:
             kept = [(level, hours, region, days) for level in _LEVELS for hours in BUCKET_HOURS
                     for region in regions for days in KEPT_DAYS.items()]
             for level, hours, (region_id, names), (day_name, days) in kept:
+                filters = Filters.make(regions=names, days=day_name).params()
+                if hours == 1:
+                    cur.execute(pg("compact_flow_top_hours"), {
+                        "level": level, "region_id": region_id, "days": days, "weekend": filters["weekend"]})
                 # the live query itself, with the filters' own parameters: the same order and totals
                 cur.execute(pg("groups_from_summary"), {
-                    **Filters.make(regions=names, days=day_name).params(),
-                    "level": level, "bucket_hours": hours, "limit": KEPT_TOP})
+                    **filters, "level": level, "bucket_hours": hours, "limit": KEPT_TOP})
                 rows = cur.fetchall()
                 if not rows:
                     continue

@@ -2,7 +2,8 @@
 
 Medium and coarse groups without a date range come from the flow_counts summary; fine groups and
 date ranges count the raw trips (one fine cell id is stored per trip end). Medium and coarse
-groups with no other filter than one region and weekdays or weekend are read from the top groups
+groups with no other filter than one region, weekdays or weekend (and hours of the day, with
+1-hour buckets) are read from the top groups
 that compaction keeps (flow_top), with the rows of the jobs completed since added in, whenever
 that proves the answer exact; ``source`` says which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
@@ -45,8 +46,10 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     level = grid.LEVELS[cell]
     raw = level == 0 or f.date_from is not None or f.date_to is not None
     params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
-    # Compaction keeps the answers with no filter but at most one region and weekdays or weekend.
-    keepable = not raw and f.datasources is None and f.hours is None and len(f.regions or ()) <= 1
+    # Compaction keeps the answers with no filter but at most one region, weekdays or weekend, and
+    # with 1-hour buckets hours of the day.
+    keepable = (not raw and f.datasources is None and len(f.regions or ()) <= 1
+                and (f.hours is None or bucket_hours == 1))
     with snapshot(eng) as c:
         source, rows, total_groups = "trips" if raw else "summary", None, None
         if keepable:
@@ -90,10 +93,8 @@ def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
     """The kept top groups with the jobs completed since merged in (groups_kept_and_new), and the
     bounds of the number of groups (equal when it is known); ``None`` rows when the kept list
     cannot prove the answer exact (the caller aggregates)."""
-    rows = c.execute(query("groups_kept_and_new"), params).all()
-    if not rows:  # no group at all matches
-        return rows, (0, 0)
-    top = rows[0]
+    answer = c.execute(query("groups_kept_and_new"), params).all()
+    top, rows = answer[0], [r for r in answer if r.o_cell is not None]
     if top.kept_groups == top.kept_total_groups:  # the list keeps every group: every count is exact
         return rows, (top.kept_total_groups + top.unkept_groups,) * 2
     # A group outside the list counted at most kept_min (and came after the list among equals) and

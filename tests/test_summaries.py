@@ -1,5 +1,6 @@
 """The summaries kept at ingest equal a recount of the raw trips, after several ingests, a failed
 ingest and a duplicate; and the fine cell stored per trip matches its point."""
+import itertools
 import re
 import time
 from pathlib import Path
@@ -122,7 +123,13 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
     assert kept[("medium", 1, 7, "all", "Nowhere")]["total_trips"] == 0
     both = core.regions(url=db_url)[:2]
     assert core.trip_groups(cell="medium", regions=both, url=db_url)["source"] == "summary"
-    assert core.trip_groups(cell="medium", hours=[8], url=db_url)["source"] == "summary"
+    eight = core.trip_groups(cell="medium", hours=[8], limit=7, url=db_url)
+    assert eight["source"] == "kept"  # one-hour buckets: hours of the day are whole buckets
+    eight_live = core.trip_groups(cell="medium", hours=[8], limit=7, datasources=core.datasources(url=db_url), url=db_url)
+    assert eight_live["source"] == "summary"
+    same = ("groups", "total_trips", "total_groups", "total_groups_bounds")
+    assert [eight[k] for k in same] == [eight_live[k] for k in same]
+    assert core.trip_groups(cell="medium", bucket_hours=3, hours=[8], url=db_url)["source"] == "summary"
     assert core.trip_groups(cell="medium", datasources=["x"], url=db_url)["source"] == "summary"
     generate(str(tmp_path / "2.csv"), 2_000, seed=12)
     assert core.ingest_file(str(tmp_path / "2.csv"), url=db_url).status == "completed"
@@ -149,7 +156,8 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     loaded since ("kept+new") equal the live aggregation (all datasources named, which is never
     read from the kept lists): the same groups in the same order and the same total; the number of
     groups is exact or a range around the true one. Where a group outside a list could rank among
-    the answer (a limit past the list, or a new job that lifts an unkept group), it aggregates."""
+    the answer (a limit past the list, or a new job that lifts an unkept group), it aggregates.
+    Hours of the day are read from the kept lists with 1-hour buckets only."""
     import core.groups
     monkeypatch.setattr(core.groups, "KEPT_TOP", 20)
     for i, n in enumerate((4_000, 3_000)):
@@ -165,19 +173,19 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     assert core.ingest_file(str(tmp_path / "3.csv"), url=db_url).status == "completed"
     every_source = core.datasources(url=db_url)
     sources = []
-    for cell in ("medium", "coarse"):
-        for hours in (1, 6):
-            for region in (None, [core.regions(url=db_url)[0]], ["Lifted"], ["Nowhere"]):
-                for days in ("all", "weekdays", "weekend"):
-                    for limit in (1, 5, 20, 21):
-                        kw = dict(cell=cell, bucket_hours=hours, regions=region, days=days, limit=limit, url=db_url)
-                        a = core.trip_groups(**kw)
-                        b = core.trip_groups(**kw, datasources=every_source)
-                        assert b["source"] == "summary"
-                        assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
-                        lo, hi = a["total_groups_bounds"]
-                        assert lo <= b["total_groups"] <= hi and a["total_groups"] in (None, b["total_groups"]), kw
-                        sources.append((a["source"], limit))
+    regions = (None, [core.regions(url=db_url)[0]], ["Lifted"], ["Nowhere"])
+    for cell, hours, region, days, of_day, limit in itertools.product(
+            ("medium", "coarse"), (1, 6), regions, ("all", "weekdays", "weekend"),
+            (None, [3], [7, 8, 9], [22, 23, 0, 1]), (1, 5, 20, 21)):
+        kw = dict(cell=cell, bucket_hours=hours, regions=region, days=days, hours=of_day, limit=limit, url=db_url)
+        a = core.trip_groups(**kw)
+        b = core.trip_groups(**kw, datasources=every_source)
+        assert b["source"] == "summary"
+        assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
+        lo, hi = a["total_groups_bounds"]
+        assert lo <= b["total_groups"] <= hi and a["total_groups"] in (None, b["total_groups"]), kw
+        assert a["source"] == "summary" or of_day is None or hours == 1
+        sources.append((a["source"], limit))
     assert ("kept+new", 5) in sources and ("summary", 5) in sources  # the lifted group: not provable
     assert ("summary", 21) in sources and ("kept+new", 21) in sources  # past the list: only when it keeps all
     top = core.trip_groups(cell="medium", limit=1, url=db_url)

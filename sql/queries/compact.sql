@@ -37,7 +37,8 @@ SELECT max(job_id), endpoint, cx, cy, day, sum(trips)
 
 -- name: compact_vacuum
 -- After the commit (VACUUM runs outside a transaction): reclaim the deleted rows, fresh statistics.
-VACUUM ANALYZE daily_counts, region_datasources, flow_counts, area_days, flow_top, flow_top_totals
+VACUUM ANALYZE daily_counts, region_datasources, flow_counts, area_days, flow_top, flow_top_totals,
+               flow_top_hours
 
 -- name: summary_rows
 SELECT (SELECT count(*) FROM daily_counts) AS daily_counts,
@@ -54,11 +55,25 @@ SELECT count(*) AS new_jobs
 
 -- name: compact_flow_top_clear
 DELETE FROM flow_top;
-DELETE FROM flow_top_totals
+DELETE FROM flow_top_totals;
+DELETE FROM flow_top_hours
 
 -- name: compact_flow_top_totals
 INSERT INTO flow_top_totals (level, bucket_hours, region_id, days, total_trips, total_groups)
 VALUES (:level, :bucket_hours, :region_id, :days, :total_trips, :total_groups)
+
+-- name: compact_flow_top_hours
+-- The totals of the 1-hour groups per hour, for all regions (:region_id 0) or one, all days or
+-- weekdays or weekend (:weekend NULL, false, true).
+INSERT INTO flow_top_hours (level, region_id, days, hour, total_trips, total_groups)
+SELECT :level, :region_id, :days, hour, sum(trips), count(*)
+  FROM (SELECT o_cell, d_cell, hour, sum(trips::int)::bigint AS trips
+          FROM flow_counts
+         WHERE level = :level
+           AND (:region_id = 0 OR region_id = :region_id)
+           AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
+         GROUP BY 1, 2, 3) g
+ GROUP BY hour
 
 -- name: compact_regions
 SELECT region_id, name FROM regions ORDER BY region_id

@@ -67,24 +67,34 @@ SELECT EXISTS (SELECT FROM compaction_state) AS compacted,
 -- name: groups_kept_and_new
 -- The top groups as compaction kept them (sql/06_flow_top.sql), in the live order, for all
 -- regions (:region NULL) or one (none at all if it does not exist), :days 0 all, 1 weekdays,
--- 2 weekend; with the flow rows of the jobs completed since compaction
--- (:new_jobs) added in. A kept group's count is then exact. Any other group counted at most
--- kept_min trips (the least kept count) before, plus its new trips (at most unkept_max): when
--- the list keeps every group (kept_groups = kept_total_groups) every count is exact; otherwise
--- the top :limit kept groups are the exact answer when no new job added to a group outside the
--- list, or when the last of them counts more than kept_min + unkept_max (core/groups.py checks,
--- and aggregates when not).
+-- 2 weekend, and with 1-hour buckets only, some hours of the day (:hours; the totals are then
+-- those of these hours, sql/08_flow_top_hours.sql); with the flow rows of the jobs completed since
+-- compaction (:new_jobs) added in. A kept group's count is then exact. Any other group counted at
+-- most kept_min trips (the least count of the whole list) before and comes after the list among
+-- equals, plus its new trips (at most unkept_max): when the list keeps every group that passes the
+-- filter (kept_groups = kept_total_groups) every count is exact; otherwise the top :limit kept
+-- groups are the exact answer when no new job added to a group outside the list, or when the last
+-- of them counts more than kept_min + unkept_max (core/groups.py checks, and aggregates when not).
 WITH ctx AS (
     SELECT CASE WHEN CAST(:region AS text) IS NULL THEN 0
                 ELSE (SELECT region_id FROM regions WHERE name = CAST(:region AS text)) END AS region_id
-), k AS (
+), kept_list AS (
     SELECT t.o_cell, t.d_cell, t.bucket, t.trips
       FROM flow_top t, ctx
      WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = ctx.region_id AND t.days = :days
+), k AS (
+    SELECT * FROM kept_list WHERE CAST(:hours AS int[]) IS NULL OR bucket = ANY(CAST(:hours AS int[]))
 ), s AS (
-    SELECT coalesce(sum(t.total_trips), 0)::bigint AS total_trips, coalesce(sum(t.total_groups), 0)::bigint AS total_groups
-      FROM flow_top_totals t, ctx
-     WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = ctx.region_id AND t.days = :days
+    SELECT coalesce(sum(total_trips), 0)::bigint AS total_trips, coalesce(sum(total_groups), 0)::bigint AS total_groups
+      FROM (SELECT t.total_trips, t.total_groups
+              FROM flow_top_totals t, ctx
+             WHERE CAST(:hours AS int[]) IS NULL
+               AND t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = ctx.region_id AND t.days = :days
+            UNION ALL
+            SELECT t.total_trips, t.total_groups
+              FROM flow_top_hours t, ctx
+             WHERE t.level = :level AND t.region_id = ctx.region_id AND t.days = :days
+               AND t.hour = ANY(CAST(:hours AS int[]))) totals
 ), n AS (
     SELECT o_cell, d_cell, (hour / :bucket_hours)::smallint AS bucket, sum(trips::int)::bigint AS trips
       FROM flow_counts
@@ -92,20 +102,23 @@ WITH ctx AS (
        AND level = :level AND job_id = ANY(CAST(:new_jobs AS int[]))
        AND (CAST(:region AS text) IS NULL OR region_id = (SELECT region_id FROM ctx))
        AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
+       AND (CAST(:hours AS int[]) IS NULL OR hour = ANY(CAST(:hours AS int[])))
      GROUP BY 1, 2, 3
 ), m AS (
     SELECT o_cell, d_cell, bucket, coalesce(k.trips, 0) + coalesce(n.trips, 0) AS trips,
            k.trips IS NOT NULL AS kept, coalesce(n.trips, 0) AS new_trips
       FROM k FULL JOIN n USING (o_cell, d_cell, bucket)
 ), x AS (
-    SELECT (SELECT count(*) FROM k) AS kept_groups, coalesce((SELECT min(trips) FROM k), 0) AS kept_min,
+    SELECT (SELECT count(*) FROM k) AS kept_groups, coalesce((SELECT min(trips) FROM kept_list), 0) AS kept_min,
            coalesce(max(trips) FILTER (WHERE NOT kept), 0) AS unkept_max,
            count(*) FILTER (WHERE NOT kept) AS unkept_groups, coalesce(sum(new_trips), 0)::bigint AS new_trips
       FROM m
 )
-SELECT m.o_cell, m.d_cell, m.bucket, m.trips, s.total_trips + x.new_trips AS total_trips,
+SELECT top.o_cell, top.d_cell, top.bucket, top.trips, s.total_trips + x.new_trips AS total_trips,
        s.total_groups AS kept_total_groups, x.kept_groups, x.kept_min, x.unkept_max, x.unkept_groups
-  FROM m, s, x
- WHERE m.kept OR x.kept_groups = s.total_groups
- ORDER BY m.trips DESC, m.o_cell, m.d_cell, m.bucket
- LIMIT :limit
+  FROM s CROSS JOIN x
+  LEFT JOIN LATERAL (SELECT * FROM m
+                      WHERE m.kept OR x.kept_groups = s.total_groups
+                      ORDER BY m.trips DESC, m.o_cell, m.d_cell, m.bucket
+                      LIMIT :limit) top ON true   -- one row of NULLs when no group qualifies
+ ORDER BY top.trips DESC, top.o_cell, top.d_cell, top.bucket
