@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import threading
 import time
@@ -78,6 +79,9 @@ def cmd_jobs(a) -> int:
 
 
 def cmd_rejects(a) -> int:
+    if core.job(a.job_id) is None:
+        print(f"there is no job {a.job_id}", file=sys.stderr)
+        return 1
     rows = core.rejects(a.job_id)
     if a.csv:
         w = csv.DictWriter(sys.stdout, fieldnames=["line", "column", "reason", "message", "raw"])
@@ -138,19 +142,23 @@ def cmd_groups(a) -> int:
 
 
 def _hours(text: str) -> list[int]:
-    """``7-9,17`` -> [7, 8, 9, 17]."""
+    """``7-9,17`` -> [7, 8, 9, 17]; a range past midnight wraps: ``22-1`` -> [22, 23, 0, 1]."""
     out: list[int] = []
     for part in text.split(","):
         lo, _, hi = part.strip().partition("-")
         try:
-            out += list(range(int(lo), int(hi or lo) + 1))
+            lo, hi = int(lo), int(hi or lo)
         except ValueError:
-            raise core.InvalidFilter(f"--hours takes hours like 7-9,17, not {text[:40]!r}") from None
+            raise core.InvalidFilter(f"--hours takes hours like 7-9,17 or 22-2, not {text[:40]!r}") from None
+        out += list(range(lo, hi + 1)) if lo <= hi else list(range(lo, 24)) + list(range(0, hi + 1))
     return out
 
 
 def cmd_weekly(a) -> int:
-    res = core.weekly_average(region=a.region, bbox=a.bbox, by=a.by, date_from=a.date_from, date_to=a.date_to)
+    if a.region is not None and a.by is not None:
+        raise core.InvalidFilter("--by applies to --bbox only (a region's trips are counted by their region)")
+    res = core.weekly_average(region=a.region, bbox=a.bbox, by=a.by or "origin", date_from=a.date_from,
+                              date_to=a.date_to)
     if a.json:
         _print_json(res)
     else:
@@ -227,8 +235,8 @@ def main(argv=None) -> int:
     area = p.add_mutually_exclusive_group(required=True)
     area.add_argument("--region")
     area.add_argument("--bbox", help="west,south,east,north in degrees (edges included)")
-    p.add_argument("--by", choices=["origin", "destination", "either"], default="origin",
-                   help="for a box: which end of the trip must be in it")
+    p.add_argument("--by", choices=["origin", "destination", "either"],
+                   help="for a box: which end of the trip must be in it (default: origin)")
     p.add_argument("--from", dest="date_from", help="first date, inclusive (default: first trip)")
     p.add_argument("--to", dest="date_to", help="last date, inclusive (default: last trip)")
     p.add_argument("--json", action="store_true")
@@ -237,7 +245,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_regions)
     p = sub.add_parser("generate", help="write synthetic trips")
-    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("--rows", type=_positive, required=True)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("out")
     p.set_defaults(fn=cmd_generate)
@@ -248,12 +256,41 @@ def main(argv=None) -> int:
     p = sub.add_parser("load-sample-if-empty", help="load the sample when no trips are stored")
     p.add_argument("path")
     p.set_defaults(fn=cmd_load_sample)
-    a = ap.parse_args(argv)
+    a = ap.parse_args(_dash_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         return a.fn(a)
     except core.TripsError as e:
         print(str(e), file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `jobs | head`: the reader has gone, which is no error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
+_VALUE_OPTIONS = ("--bbox", "--region", "--datasource")
+
+
+def _dash_values(argv: list[str]) -> list[str]:
+    """``--bbox -0.3,51.3,0.1,51.7``: argparse takes a value starting with "-" (west of Greenwich,
+    a region named "-x") for an option; glue it to its option as ``--bbox=-0.3,...``."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in _VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-") \
+                and not argv[i + 1].startswith("--"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 if __name__ == "__main__":

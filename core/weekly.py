@@ -42,11 +42,9 @@ def parse_bbox(value) -> tuple[float, float, float, float]:
 
 
 def _weeks(start: dt.date, end: dt.date) -> list[dt.date]:
-    monday = start - dt.timedelta(days=start.weekday())
-    out = []
-    while monday <= end:
-        out.append(monday)
-        monday += dt.timedelta(days=7)
+    out = [start - dt.timedelta(days=start.weekday())]
+    while (end - out[-1]).days >= 7:  # (not past ``end`` first: 9999-12-27 has no next Monday)
+        out.append(out[-1] + dt.timedelta(days=7))
     return out
 
 

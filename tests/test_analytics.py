@@ -177,6 +177,40 @@ def test_cli_groups_weekly_and_regions_json(db_url, write_csv):
     assert bad.returncode == 1 and "west,south,east,north" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_cli_takes_values_starting_with_a_dash_and_hours_past_midnight(db_url, write_csv):
+    """Pass: a box west of Greenwich (--bbox -0.3,...) and a region named "-x" are values, not
+    options; --hours 23-1 wraps past midnight; --by with --region is refused; rejects of a job that
+    does not exist say so (exit 1); generate refuses fewer than one row."""
+    rows = [row(region="-x", o=(-0.2, 51.5), d=(-0.1, 51.5), when="2018-01-03 23:30:00"),
+            row(region="-x", o=(-0.2, 51.5), d=(-0.1, 51.5), when="2018-01-04 00:30:00"),
+            row(region="-x", o=(-0.2, 51.5), d=(-0.1, 51.5), when="2018-01-04 12:00:00")]
+    core.ingest_file(write_csv(HEADER + "".join(rows)), url=db_url)
+    box = _cli(db_url, "weekly-avg", "--bbox", "-0.3,51.3,0.1,51.7", "--json")
+    assert box.returncode == 0, box.stderr
+    assert json.loads(box.stdout)["trips"] == 3
+    region = _cli(db_url, "weekly-avg", "--region", "-x", "--json")
+    assert region.returncode == 0 and json.loads(region.stdout)["trips"] == 3
+    night = _cli(db_url, "groups", "--hours", "23-1", "--bucket-hours", "24", "--region", "-x", "--json")
+    assert night.returncode == 0, night.stderr
+    out = json.loads(night.stdout)
+    assert out["filters"]["hours"] == [0, 1, 23] and out["total_trips"] == 2
+    by = _cli(db_url, "weekly-avg", "--region", "-x", "--by", "destination")
+    assert by.returncode == 1 and "--bbox only" in by.stderr
+    missing = _cli(db_url, "rejects", "999999")
+    assert missing.returncode == 1 and "no job 999999" in missing.stderr
+    assert _cli(db_url, "generate", "--rows", "-3", "/dev/null").returncode == 2
+
+
+def test_the_last_week_of_year_9999_is_a_week_like_any_other(db_url, write_csv):
+    """Pass: a trip on 9999-12-31 gives a weekly average whose period ends that day (no date past
+    it is needed to count the weeks)."""
+    core.ingest_file(write_csv(HEADER + row(when="9999-12-31 23:59:59") + row(when="9999-12-20 10:00:00")),
+                     url=db_url)
+    res = core.weekly_average(region="Prague", date_from="9999-12-01", url=db_url)
+    assert (res["to"], res["trips"], res["weeks"]) == ("9999-12-31", 2, 5)
+    assert [w["trips"] for w in res["per_week"]] == [0, 0, 0, 1, 1]
+
+
 def test_an_answer_past_its_time_limit_says_so_in_the_facade_and_the_cli(db_url, write_csv, monkeypatch):
     """Pass: a groups or box answer stopped by statement_timeout (here it waits on a lock another
     session holds) raises core.QueryTooSlow naming the limit; the CLI prints it and exits 1."""

@@ -153,6 +153,11 @@ CASES = [
     ("good_datetime_variants", H + r(when="2016-02-29 23:59:59") + r(when="2018-05-28T09:03:40")
      + r(when="2018-05-28 09:03:40.123456") + r(when=" 2018-05-28 09:03:40 ") + r(when="0001-01-01 00:00:00")
      + r(when="9999-12-31 23:59:59"), "0", "completed", 6, [], []),
+    ("fractions_past_microseconds_are_cut_not_refused", H + r(when="2018-05-31 23:59:59.9999999")
+     + r(when="2018-05-31T23:59:59.999999999") + r(when="2018-05-31 10:00:00.1234567890123"), "0", "completed", 3,
+     [], []),
+    ("names_longer_than_200_characters_reject_their_row", H + GOOD + r("R" * 201) + r(source="s" * 3000)
+     + r("R" * 200) + GOOD, "5", "completed", 3, [(3, "region", "too_long"), (4, "datasource", "too_long")], []),
     # not a CSV at all
     ("png_named_csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(range(256)) * 8, "0",
      "failed", 0, [], ["line 1", "not a CSV"]),
@@ -167,6 +172,44 @@ CASES = [
 
 
 PARAMS = [pytest.param(c[:7], id=c[0], marks=c[7:]) for c in CASES]
+
+
+def test_fractions_of_a_second_past_microseconds_are_cut(db_url, write_csv):
+    """Pass: 7 or 9 digits of a second are stored to the microsecond, cut rather than rounded, so
+    23:59:59.9999999 stays on its day (and its ISO week)."""
+    core.ingest_file(write_csv(H + r(when="2018-06-03 23:59:59.9999999")), url=db_url)
+    assert core.stats(url=db_url)["last_datetime"] == "2018-06-03 23:59:59.999999"
+
+
+def test_a_file_of_known_names_draws_no_new_ids(db_url, write_csv):
+    """Pass: loading files whose regions and datasources are already stored draws no ids from
+    their sequences (ids are smallint: drawing one per name per file would run out)."""
+    first = write_csv(H + r("A", source="x") + r("B", source="y"), name="first.csv")
+    assert core.ingest_file(first, url=db_url).status == "completed"
+    seq = ("SELECT (SELECT last_value FROM regions_region_id_seq), "
+           "(SELECT last_value FROM datasources_datasource_id_seq)")
+    before = tuple(sql_rows(db_url, seq)[0])
+    for _ in range(3):
+        assert core.ingest_file(first, url=db_url, force=True).status == "completed"
+    assert tuple(sql_rows(db_url, seq)[0]) == before
+
+
+def test_a_missing_file_fails_its_job_with_a_reason(db_url, tmp_path):
+    """Pass: a path that does not exist, or is a directory, fails its job saying it cannot be read."""
+    for path in (tmp_path / "nowhere.csv", tmp_path):
+        res = core.ingest_file(str(path), url=db_url)
+        assert res.status == "failed" and "cannot read the file" in res.error and "internal" not in res.error
+
+
+def test_more_names_than_ids_fail_the_file_with_a_reason(db_url, write_csv):
+    """Pass: when the smallint ids of regions run out, the file fails saying so, nothing of it is
+    loaded, and a file of known names still loads."""
+    assert core.ingest_file(write_csv(H + GOOD, name="known.csv"), url=db_url).status == "completed"
+    sql_rows(db_url, "SELECT setval('regions_region_id_seq', 32767)")
+    res = core.ingest_file(write_csv(H + r("New one") + r("New two"), name="new.csv"), url=db_url)
+    assert res.status == "failed" and "as many regions as it can (32,767 names)" in res.error, res.error
+    assert trips(db_url) == 1
+    assert core.ingest_file(write_csv(H + GOOD * 2, name="known2.csv"), url=db_url).status == "completed"
 
 
 def test_ewkt_with_an_srid_is_refused_with_a_message_that_says_so(db_url, write_csv):

@@ -106,7 +106,11 @@ class Job:
         if not started:  # cancelled while queued
             return self.result_from_db()
         self.progress.lap("hashing")
-        sha = _sha256(self.path)
+        try:
+            sha = _sha256(self.path)
+        except OSError as e:  # missing, a directory, not readable
+            return self._finish_outside("failed", f"{self.file_name}: cannot read the file "
+                                        f"({e.strerror or e}); nothing loaded")
         with self._owner_lock, self._owner.cursor() as cur:
             cur.execute(pg("job_set_hash"), {"job_id": self.job_id, "sha256": sha})
             cur.execute(pg("job_find_loaded"), {"job_id": self.job_id, "sha256": sha})

@@ -16,11 +16,12 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import psycopg2.errors
 import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg2 import sql as pgsql
 
-from ..errors import JobCancelled, TooManyBadRows
+from ..errors import FileRejected, JobCancelled, TooManyBadRows
 from ..queries import pg
 from ..grid import fine_cells
 from .encode import HEADER, TRAILER, encode_rows
@@ -84,12 +85,15 @@ class BadRowLimit:
         return f"{self.count}" if self.count is not None else f"{self.percent:g}%"
 
 
+_MAX_NAMES = 32_767  # region_id and datasource_id are smallint
+
+
 class _Dimensions:
     """Name -> id for regions and datasources; new names are added in their own short
     transaction, so concurrent loads never wait on each other's dimension rows."""
 
-    def __init__(self, conn):
-        self._conn = conn
+    def __init__(self, conn, file_name: str):
+        self._conn, self._file_name = conn, file_name
         self._ids = {"regions": {}, "datasources": {}}
 
     def ids(self, kind: str, names: pa.Array) -> np.ndarray:
@@ -100,7 +104,12 @@ class _Dimensions:
         missing = [u for u in uniq if u not in known]
         if missing:
             with self._conn.cursor() as cur:
-                cur.execute(pg(f"dimension_{kind}_upsert"), {"names": missing})
+                try:
+                    cur.execute(pg(f"dimension_{kind}_upsert"), {"names": missing})
+                except psycopg2.errors.SequenceGeneratorLimitExceeded:
+                    raise FileRejected(self._file_name, f"the database holds as many {kind} as it can "
+                                       f"({_MAX_NAMES:,} names), and the file names {len(missing):,} new ones; "
+                                       "nothing of the file was loaded") from None
                 cur.execute(pg(f"dimension_{kind}_ids"), {"names": missing})
                 known.update(dict(cur.fetchall()))
         return np.array([known[u] for u in uniq], dtype=np.int16)[inverse]
@@ -168,7 +177,7 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
         stop = threading.Event()  # the COPY failed: the producer stops (not a user's cancel)
         producer = threading.Thread(
             target=_produce, name=f"parse-{job_id}", daemon=True,
-            args=(q, failure, stop, _Dimensions(dims_conn), rollup, job_id, path, file_name, limit, progress,
+            args=(q, failure, stop, _Dimensions(dims_conn, file_name), rollup, job_id, path, file_name, limit, progress,
                   spool, batch_rows, max_line_bytes))
         producer.start()
         copy = pgsql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(pgsql.Identifier(table))

@@ -21,7 +21,10 @@ _POINT_RE = re.compile(_POINT, re.IGNORECASE)
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 _NUMBER_RE2 = _NUMBER[1:-1]  # the same, unanchored, to sit inside a pattern
 _POINT_NUMBERS = rf"(?i)^\s*POINT\s*\(\s*(?P<x>{_NUMBER_RE2})\s+(?P<y>{_NUMBER_RE2})\s*\)\s*$"
-_DATETIME = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?$"
+_DATETIME = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?$"
+# Timestamps hold microseconds: finer fractions of a second are cut (not rounded, which could move
+# a trip into the next second, day or week).
+_PAST_MICROSECONDS = r"(\.\d{6})\d+$"
 _DATETIME_RE = re.compile(_DATETIME)
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
 _MIN_US = -62_135_596_800_000_000   # 0001-01-01 in microseconds since 1970-01-01 (year 0 is no date)
@@ -29,6 +32,7 @@ _GEOMETRY_TYPES = {"LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING", "MU
                    "GEOMETRYCOLLECTION", "CIRCULARSTRING", "COMPOUNDCURVE", "CURVEPOLYGON",
                    "MULTICURVE", "MULTISURFACE", "POLYHEDRALSURFACE", "TIN", "TRIANGLE"}
 RAW_MAX_CHARS = 1000
+NAME_MAX_CHARS = 200  # region and datasource names (the database indexes them; names are short)
 
 
 @dataclass
@@ -100,7 +104,7 @@ def _checked(n: int, idx: np.ndarray, cols: list[pa.Array], explain) -> tuple[Go
     record, and every record failing a check, becomes ``explain(i)``."""
     region, origin, destination, when, source = cols
     region, source = pc.utf8_trim_whitespace(region), pc.utf8_trim_whitespace(source)
-    good = pc.and_(pc.greater(pc.utf8_length(region), 0), pc.greater(pc.utf8_length(source), 0))
+    good = pc.and_(_name_ok(region), _name_ok(source))
     o_lon, o_lat, o_ok = _points(origin)
     d_lon, d_lat, d_ok = _points(destination)
     ts, t_ok = _timestamps(when)
@@ -115,6 +119,11 @@ def _checked(n: int, idx: np.ndarray, cols: list[pa.Array], explain) -> tuple[Go
         ts_us=ts[keep], o_lon=o_lon[keep], o_lat=o_lat[keep], d_lon=d_lon[keep], d_lat=d_lat[keep],
     )
     return rows, rejects
+
+
+def _name_ok(names: pa.Array) -> pa.Array:
+    length = pc.utf8_length(names)
+    return pc.and_(pc.greater(length, 0), pc.less_equal(length, NAME_MAX_CHARS))
 
 
 def _has_bad_line(start: int, end: int, bad: set[int] | None) -> bool:
@@ -143,7 +152,7 @@ def _timestamps(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     n = len(arr)
     if n == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
-    arr = pc.utf8_trim_whitespace(arr)
+    arr = pc.replace_substring_regex(pc.utf8_trim_whitespace(arr), _PAST_MICROSECONDS, r"\1")
     ok = pc.fill_null(pc.match_substring_regex(arr, _DATETIME), False)
     filled = pc.if_else(ok, arr, "2000-01-01 00:00:00")
     try:
@@ -167,7 +176,7 @@ def _timestamps(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def _parse_datetime(s: str) -> int | None:
     """Microseconds since 2000-01-01 of a local ISO datetime, or None."""
     try:
-        d = datetime.fromisoformat(s.strip())
+        d = datetime.fromisoformat(re.sub(_PAST_MICROSECONDS, r"\1", s.strip()))
     except ValueError:
         return None
     if d.tzinfo is not None:
@@ -189,6 +198,10 @@ def _explain(line: int, rec: list[str], bad_utf8: bool) -> Reject:
         return Reject(line, None, "field_count",
                       f"expected 5 fields ({', '.join(COLUMNS)}), found {len(rec)}", raw)
     region, origin, destination, when, source = rec
+    for col, name in (("region", region), ("datasource", source)):
+        if len(name.strip()) > NAME_MAX_CHARS:
+            return Reject(line, col, "too_long", f"{col} is {len(name.strip()):,} characters long; "
+                          f"names are at most {NAME_MAX_CHARS}", raw)
     if not region.strip():
         return Reject(line, "region", "empty_value", "region is empty", raw)
     for col, text in (("origin_coord", origin), ("destination_coord", destination)):

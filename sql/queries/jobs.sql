@@ -92,13 +92,21 @@ SELECT line, column_name, reason, message, raw
   FROM rejects WHERE job_id = :job_id ORDER BY line LIMIT :limit
 
 -- name: dimension_regions_upsert
-INSERT INTO regions (name) SELECT unnest(:names ::text[]) ON CONFLICT (name) DO NOTHING
+-- Only names not stored yet: ON CONFLICT alone would draw an id from the (smallint) sequence for
+-- every name of every file, and run out of ids after a few thousand files.
+INSERT INTO regions (name)
+SELECT n FROM unnest(:names ::text[]) n WHERE NOT EXISTS (SELECT FROM regions WHERE name = n)
+    ON CONFLICT (name) DO NOTHING
 
 -- name: dimension_regions_ids
 SELECT name, region_id FROM regions WHERE name = ANY(:names ::text[])
 
 -- name: dimension_datasources_upsert
-INSERT INTO datasources (name) SELECT unnest(:names ::text[]) ON CONFLICT (name) DO NOTHING
+-- Only names not stored yet: ON CONFLICT alone would draw an id from the (smallint) sequence for
+-- every name of every file, and run out of ids after a few thousand files.
+INSERT INTO datasources (name)
+SELECT n FROM unnest(:names ::text[]) n WHERE NOT EXISTS (SELECT FROM datasources WHERE name = n)
+    ON CONFLICT (name) DO NOTHING
 
 -- name: dimension_datasources_ids
 SELECT name, datasource_id FROM datasources WHERE name = ANY(:names ::text[])
