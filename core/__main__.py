@@ -29,14 +29,14 @@ def cmd_ingest(a) -> int:
     from core.ingest.eta import estimate
     from core.ingest.jobs import Job
 
-    ok = True
+    ok, loaded = True, False
     for path in a.paths:
         try:
             job = Job(path, max_bad_rows=a.max_bad_rows, force=a.force, source="cli", url=role_url("loader"))
         except InsufficientPrivilege as e:
             raise not_a_loader(e) from e
         except (OSError, ValueError) as e:
-            res = {"job_id": None, "file": path, "status": "failed", "rows_loaded": 0,
+            res = {"job_id": None, "file": os.path.basename(path), "status": "failed", "rows_loaded": 0,
                    "rows_rejected": 0, "seconds": 0, "error": f"{path}: {e}"}
             ok = False
             _print_json(res) if a.json else print(res["error"], file=sys.stderr)
@@ -65,7 +65,24 @@ def cmd_ingest(a) -> int:
             print(f"job {res.job_id} {res.file}: {res.status}, {res.rows_loaded:,} rows loaded, "
                   f"{res.rows_rejected:,} rejected in {res.seconds}s" + (f" - {res.error}" if res.error else ""),
                   file=sys.stderr)
+        loaded = loaded or res.status == "completed"
+    if loaded:
+        _hint_compaction()
     return 0 if ok else 1
+
+
+def _hint_compaction() -> None:
+    """After a load: say when compaction is due (the dashboard's loads compact by themselves)."""
+    from core.compact import compaction_due
+    from core.config import settings
+    from core.db import role_url
+    try:
+        due = compaction_due(role_url("owner"), settings().compact_share)
+    except Exception:  # only a hint
+        return
+    if due:
+        print("tip: `python -m core compact` (as the database owner) makes the unfiltered and "
+              "one-region groups read kept rows instead of aggregating every summary row", file=sys.stderr)
 
 
 def cmd_jobs(a) -> int:

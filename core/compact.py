@@ -11,6 +11,16 @@ TABLES = ("daily_counts", "region_datasources", "flow_counts", "area_days")
 _LEVELS = (1, 2)  # medium, coarse: the levels flow_counts keeps
 
 
+def compaction_due(url: str, share: float) -> bool:
+    """Whether the trips loaded since the last compaction are at least ``share`` of those it folded
+    (any at all before the first). Below that, the kept groups with the new rows added answer
+    (core/groups.py), and folding every summary row again would cost more than it gains."""
+    with raw_connection(url) as conn, conn.cursor() as cur:
+        cur.execute(pg("compaction_due"))
+        folded, new = cur.fetchone()
+    return share > 0 and new > 0 and new >= share * folded
+
+
 def compact_summaries(url: str) -> dict[str, dict[str, int]]:
     """Compact every summary in one transaction (one snapshot: REPEATABLE READ), keep the top
     groups (all regions and each, all days, weekdays and weekend), then VACUUM ANALYZE; returns

@@ -52,6 +52,10 @@ class Settings:
                                                   "from raw trips (0.5 km cells, date ranges) with no region"})
     query_timeout_ms: int = field(default_factory=lambda: _env("TRIPS_QUERY_TIMEOUT_MS", 30_000, int),
                                   metadata={"help": "statement_timeout of the dashboard's read queries"})
+    compact_share: float = field(default_factory=lambda: _env("TRIPS_COMPACT_SHARE", 0.2, float),
+                                 metadata={"help": "compaction is due once the trips loaded since the last one "
+                                                   "are this share of those it folded (the first: any); a "
+                                                   "JobManager then compacts after a load (0: never)"})
     uploaders: tuple[str, ...] | None = field(
         default_factory=lambda: _env("TRIPS_UPLOADERS", None, _emails),
         metadata={"help": "comma-separated emails of the signed-in users (st.login) who may load data "

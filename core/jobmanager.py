@@ -3,6 +3,11 @@
 The dashboard hands it uploaded files; the jobs are created (``queued``) at once, so every page
 and CLI sees them, and run in the background. Closing a browser tab does not stop them. Jobs run
 as the loader (LOADER_DATABASE_URL, read at each submit) unless the manager was given a ``url``.
+
+After a load completes, the manager compacts the summaries in a thread of its own when compaction
+is due (TRIPS_COMPACT_SHARE; core/compact.py) and its owner URL may (DATABASE_URL, or ``url``):
+the page's unfiltered and one-region groups then read kept rows. Where that URL is not the owner
+(the compose app runs as the loader; its ``compact`` service compacts), it stops trying.
 """
 from __future__ import annotations
 
@@ -25,6 +30,9 @@ class JobManager:
         self._pool = ThreadPoolExecutor(max_workers=workers or settings().workers,
                                         thread_name_prefix="ingest")
         self.futures: dict[int, Future] = {}
+        self._compactor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compact")
+        self.compaction: Future | None = None  # the latest compaction started (tests wait on it)
+        self._may_compact = True
 
     def submit(self, path: str, file_name: str | None = None, max_bad_rows: str | None = None,
                force: bool = False, delete_after: bool = False, source: str = "dashboard") -> int:
@@ -37,10 +45,12 @@ class JobManager:
         self.futures[job.job_id] = self._pool.submit(self._run, job, delete_after)
         return job.job_id
 
-    @staticmethod
-    def _run(job: Job, delete_after: bool) -> JobResult:
+    def _run(self, job: Job, delete_after: bool) -> JobResult:
         try:
-            return job.run()
+            result = job.run()
+            if result.status == "completed":
+                self._compact_if_due()
+            return result
         finally:
             if delete_after:
                 try:
@@ -48,8 +58,28 @@ class JobManager:
                 except OSError:
                     pass
 
+    def _compact_if_due(self) -> None:
+        if self._may_compact and (self.compaction is None or self.compaction.done()):
+            self.compaction = self._compactor.submit(self._compact)
+
+    def _compact(self) -> dict | None:
+        from .compact import compact_summaries, compaction_due
+        url = role_url("owner", self.url)
+        try:
+            done = None
+            while compaction_due(url, settings().compact_share):  # loads that completed meanwhile too
+                done = compact_summaries(url)
+            return done
+        except psycopg2.errors.InsufficientPrivilege:
+            self._may_compact = False
+            log.info("not compacting after loads: the owner URL may not (python -m core compact does)")
+        except Exception:  # a failed compaction changes nothing (one transaction); loads go on
+            log.exception("compaction after a load failed")
+        return None
+
     def wait(self, job_id: int, timeout: float | None = None) -> JobResult:
         return self.futures[job_id].result(timeout)
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait)
+        self._compactor.shutdown(wait=wait)

@@ -234,3 +234,38 @@ def test_region_extents_of_rows_loaded_before_they_were_kept_are_filled_in(db_ur
     w, s_, e, n = core.region_extents(url=db_url)["Prague"]
     assert w <= 14.30 and e >= 14.52 and s_ <= 49.95 and n >= 50.2
     assert e - w < 14.52 - 14.30 + 0.05 and n - s_ < 50.2 - 49.95 + 0.05, "to medium-cell precision"
+
+
+def test_the_job_manager_compacts_when_due(db_url, tmp_path):
+    """Pass: after the first load a JobManager compacts by itself (groups then read kept rows);
+    after a load of less than TRIPS_COMPACT_SHARE (20 %) of the trips folded it does not (the kept
+    rows with the new ones added answer), after a larger one it does again; answers stay exact."""
+    def folded():
+        with engine(db_url).connect() as conn:
+            return conn.execute(sa.text("SELECT folded_jobs FROM compaction_state")).scalar()
+
+    sizes = (5_000, 500, 2_000)
+    for i, n in enumerate(sizes):
+        generate(str(tmp_path / f"{i}.csv"), n, seed=40 + i)
+    jm = core.JobManager(workers=1, url=db_url)
+    try:
+        first = jm.submit(str(tmp_path / "0.csv"))
+        assert jm.wait(first, timeout=60).status == "completed"
+        assert jm.compaction.result(timeout=120) is not None
+        assert folded() == [first]
+        assert core.trip_groups(cell="coarse", url=db_url)["source"] == "kept"
+        small = jm.submit(str(tmp_path / "1.csv"))
+        assert jm.wait(small, timeout=60).status == "completed"
+        assert jm.compaction.result(timeout=120) is None and folded() == [first]
+        res = core.trip_groups(cell="coarse", bucket_hours=24, limit=5000, url=db_url)
+        assert res["source"] == "kept+new" and res["total_trips"] == 5_500
+        large = jm.submit(str(tmp_path / "2.csv"))
+        assert jm.wait(large, timeout=60).status == "completed"
+        assert jm.compaction.result(timeout=120) is not None
+        assert folded() == [first, small, large]
+    finally:
+        jm.shutdown()
+    with engine(db_url).connect() as conn:
+        for table in _KEYS:
+            recount = {tuple(r) for r in conn.execute(sa.text(_RECOUNT[table]))}
+            assert _summed(conn, table) == recount, table

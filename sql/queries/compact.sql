@@ -53,6 +53,13 @@ SELECT count(*) AS new_jobs
  WHERE status = 'completed'
    AND job_id <> ALL (coalesce((SELECT folded_jobs FROM compaction_state), '{}'))
 
+-- name: compaction_due
+-- The trips of completed jobs folded by the last compaction, and of those completed since.
+SELECT coalesce(sum(rows_loaded) FILTER (WHERE folded), 0)::bigint AS folded_trips,
+       coalesce(sum(rows_loaded) FILTER (WHERE NOT folded), 0)::bigint AS new_trips
+  FROM (SELECT rows_loaded, job_id = ANY (coalesce((SELECT folded_jobs FROM compaction_state), '{}')) AS folded
+          FROM jobs WHERE status = 'completed') j
+
 -- name: compact_flow_top_clear
 DELETE FROM flow_top;
 DELETE FROM flow_top_totals;
