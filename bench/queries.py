@@ -259,7 +259,7 @@ def main() -> None:
             results.append(r)
             print(f"{name:34} {ms:8.1f} {bms:11.1f} {bms / ms:8.1f}x {target:7d} {'yes' if ms <= target else 'NO':>4} "
                   f"{ {True: 'yes', False: 'NO', None: '-'}[r['exact']]:>5}  min-max {spread[0]:.0f}-{spread[1]:.0f}"
-                  + (f"  ({answer['source']}, {answer['total_groups']:,} groups)" if kind == "groups" else ""),
+                  + (f"  ({answer['source']}, {core.groups_count(answer)} groups)" if kind == "groups" else ""),
                   flush=True)
         report["queries"] = results
         cli = cli_start_ms()

@@ -134,6 +134,13 @@ def cmd_bonus(a) -> int:
 
 
 def cmd_compact(a) -> int:
+    if a.if_due:
+        from core.compact import compaction_due
+        from core.config import settings
+        from core.db import role_url
+        if not compaction_due(role_url("owner"), settings().compact_share):
+            print("compaction is not due (TRIPS_COMPACT_SHARE); nothing done", file=sys.stderr)
+            return 0
     res = core.compact_summaries()
     if a.json:
         _print_json(res)
@@ -166,14 +173,16 @@ def _hours(text: str) -> list[int]:
         try:
             lo, hi = int(lo), int(hi or lo)
         except ValueError:
-            raise core.InvalidFilter(f"--hours takes hours like 7-9,17 or 22-2, not {text[:40]!r}") from None
+            lo = hi = -1
+        if not (0 <= lo <= 23 and 0 <= hi <= 23):
+            raise core.InvalidFilter(f"--hours takes hours of the day (0-23) like 7-9,17 or 22-2, not {text[:40]!r}")
         out += list(range(lo, hi + 1)) if lo <= hi else list(range(lo, 24)) + list(range(0, hi + 1))
     return out
 
 
 def cmd_weekly(a) -> int:
     if a.region is not None and a.by is not None:
-        raise core.InvalidFilter("--by applies to --bbox only (a region's trips are counted by their region)")
+        print("note: --by applies to --bbox only; a region's trips are counted by their region", file=sys.stderr)
     res = core.weekly_average(region=a.region, bbox=a.bbox, by=a.by or "origin", date_from=a.date_from,
                               date_to=a.date_to)
     if a.json:
@@ -268,6 +277,9 @@ def main(argv=None) -> int:
     p.set_defaults(fn=cmd_generate)
     p = sub.add_parser("compact", help="fold the summaries' per-job rows into one row per key (as the owner; "
                        "answers do not change, queries get faster after many files)")
+    p.add_argument("--if-due", action="store_true",
+                   help="only when the trips loaded since the last compaction are TRIPS_COMPACT_SHARE "
+                        "(20%%) of those it folded, or it never ran")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_compact)
     p = sub.add_parser("load-sample-if-empty", help="load the sample when no trips are stored")
@@ -300,6 +312,8 @@ def _dash_values(argv: list[str]) -> list[str]:
     out: list[str] = []
     i = 0
     while i < len(argv):
+        if argv[i] == "--":  # what follows is positional
+            return out + argv[i:]
         if argv[i] in _VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-") \
                 and not argv[i + 1].startswith("--"):
             out.append(f"{argv[i]}={argv[i + 1]}")

@@ -15,60 +15,81 @@ def compaction_due(url: str, share: float) -> bool:
     """Whether the trips loaded since the last compaction are at least ``share`` of those it folded
     (any at all before the first). Below that, the kept groups with the new rows added answer
     (core/groups.py), and folding every summary row again would cost more than it gains."""
+    if share <= 0:
+        return False
     with raw_connection(url) as conn, conn.cursor() as cur:
         cur.execute(pg("compaction_due"))
         folded, new = cur.fetchone()
-    return share > 0 and new > 0 and new >= share * folded
+    return new > 0 and new >= share * folded
 
 
 def compact_summaries(url: str) -> dict[str, dict[str, int]]:
     """Compact every summary in one transaction (one snapshot: REPEATABLE READ), keep the top
     groups (all regions and each, all days, weekdays and weekend), then VACUUM ANALYZE; returns
     the rows of each table before and after. Nothing is done when no job has completed since the
-    last compaction."""
+    last compaction. One compaction at a time: a second waits for the first, then finds nothing
+    new."""
+    import psycopg2
+
+    with raw_connection(url, autocommit=True) as conn:
+        with conn.cursor() as cur:
+            cur.execute(pg("compact_lock"))  # before the snapshot is taken: see compact.sql
+        try:
+            return _compact(conn)
+        finally:
+            try:
+                conn.rollback()
+                conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute(pg("compact_unlock"))
+            except psycopg2.Error:  # the connection is gone, and its lock with it
+                pass
+
+
+def _compact(conn) -> dict[str, dict[str, int]]:
     from psycopg2.extras import execute_values
 
     from .filters import Filters
     from .groups import BUCKET_HOURS, KEPT_DAYS, KEPT_TOP
-    with raw_connection(url) as conn:
-        conn.set_session(isolation_level="REPEATABLE READ")
-        with conn.cursor() as cur:
-            cur.execute(pg("compact_lock"))
-            cur.execute(pg("summary_rows"))
-            before = dict(zip([d[0] for d in cur.description], cur.fetchone()))
-            cur.execute(pg("compaction_new_jobs"))
-            if cur.fetchone()[0] == 0:
-                conn.rollback()
-                return {t: {"before": int(before[t]), "after": int(before[t])} for t in TABLES}
-            for table in TABLES:
-                cur.execute(pg(f"compact_{table}"))
-            cur.execute(pg("compact_flow_top_clear"))
-            cur.execute(pg("compact_regions"))
-            regions = [(0, None)] + [(rid, [name]) for rid, name in cur.fetchall()]  # 0: all regions
-            kept = [(level, hours, region, days) for level in _LEVELS for hours in BUCKET_HOURS
-                    for region in regions for days in KEPT_DAYS.items()]
-            for level, hours, (region_id, names), (day_name, days) in kept:
-                filters = Filters.make(regions=names, days=day_name).params()
-                if hours == 1:
-                    cur.execute(pg("compact_flow_top_hours"), {
-                        "level": level, "region_id": region_id, "days": days, "weekend": filters["weekend"]})
-                # the live query itself, with the filters' own parameters: the same order and totals
-                cur.execute(pg("groups_from_summary"), {
-                    **filters, "level": level, "bucket_hours": hours, "limit": KEPT_TOP})
-                rows = cur.fetchall()
-                if not rows:
-                    continue
-                execute_values(cur, "INSERT INTO flow_top (level, bucket_hours, region_id, days, o_cell, d_cell, "
-                                    "bucket, trips) VALUES %s",
-                               [(level, hours, region_id, days, o, d, b, n) for o, d, b, n, _, _ in rows])
-                cur.execute(pg("compact_flow_top_totals"), {
-                    "level": level, "bucket_hours": hours, "region_id": region_id, "days": days,
-                    "total_trips": rows[0][4], "total_groups": rows[0][5]})
-            cur.execute(pg("compact_state"))
-            cur.execute(pg("summary_rows"))
-            after = dict(zip([d[0] for d in cur.description], cur.fetchone()))
-        conn.commit()
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(pg("compact_vacuum"))
+    conn.autocommit = False
+    conn.set_session(isolation_level="REPEATABLE READ")
+    with conn.cursor() as cur:
+        cur.execute(pg("compact_work_mem"))
+        cur.execute(pg("summary_rows"))
+        before = dict(zip([d[0] for d in cur.description], cur.fetchone()))
+        cur.execute(pg("compaction_new_jobs"))
+        if cur.fetchone()[0] == 0:
+            conn.rollback()
+            return {t: {"before": int(before[t]), "after": int(before[t])} for t in TABLES}
+        for table in TABLES:
+            cur.execute(pg(f"compact_{table}"))
+        cur.execute(pg("compact_flow_top_clear"))
+        cur.execute(pg("compact_regions"))
+        regions = [(0, None)] + [(rid, [name]) for rid, name in cur.fetchall()]  # 0: all regions
+        kept = [(level, hours, region, days) for level in _LEVELS for hours in BUCKET_HOURS
+                for region in regions for days in KEPT_DAYS.items()]
+        for level, hours, (region_id, names), (day_name, days) in kept:
+            filters = Filters.make(regions=names, days=day_name).params()
+            if hours == 1:
+                cur.execute(pg("compact_flow_top_hours"), {
+                    "level": level, "region_id": region_id, "days": days, "weekend": filters["weekend"]})
+            # the live query itself, with the filters' own parameters: the same order and totals
+            cur.execute(pg("groups_from_summary"), {
+                **filters, "level": level, "bucket_hours": hours, "limit": KEPT_TOP})
+            rows = cur.fetchall()
+            if not rows:
+                continue
+            execute_values(cur, "INSERT INTO flow_top (level, bucket_hours, region_id, days, o_cell, d_cell, "
+                                "bucket, trips) VALUES %s",
+                           [(level, hours, region_id, days, o, d, b, n) for o, d, b, n, _, _ in rows])
+            cur.execute(pg("compact_flow_top_totals"), {
+                "level": level, "bucket_hours": hours, "region_id": region_id, "days": days,
+                "total_trips": rows[0][4], "total_groups": rows[0][5]})
+        cur.execute(pg("compact_state"))
+        cur.execute(pg("summary_rows"))
+        after = dict(zip([d[0] for d in cur.description], cur.fetchone()))
+    conn.commit()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(pg("compact_vacuum"))
     return {t: {"before": int(before[t]), "after": int(after[t])} for t in TABLES}

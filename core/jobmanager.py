@@ -6,13 +6,14 @@ as the loader (LOADER_DATABASE_URL, read at each submit) unless the manager was 
 
 After a load completes, the manager compacts the summaries in a thread of its own when compaction
 is due (TRIPS_COMPACT_SHARE; core/compact.py) and its owner URL may (DATABASE_URL, or ``url``):
-the page's unfiltered and one-region groups then read kept rows. Where that URL is not the owner
-(the compose app runs as the loader; its ``compact`` service compacts), it stops trying.
+the page's unfiltered and one-region groups then read kept rows. Where that URL is not the owner,
+it stops trying (``python -m core compact`` as the owner does it).
 """
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg2.errors
@@ -30,8 +31,9 @@ class JobManager:
         self._pool = ThreadPoolExecutor(max_workers=workers or settings().workers,
                                         thread_name_prefix="ingest")
         self.futures: dict[int, Future] = {}
-        self._compactor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compact")
-        self.compaction: Future | None = None  # the latest compaction started (tests wait on it)
+        self.compaction: Future | None = None  # the latest compaction pass started (tests wait on it)
+        self._compact_lock = threading.Lock()
+        self._compacting = self._compact_wanted = False
         self._may_compact = True
 
     def submit(self, path: str, file_name: str | None = None, max_bad_rows: str | None = None,
@@ -59,27 +61,43 @@ class JobManager:
                     pass
 
     def _compact_if_due(self) -> None:
-        if self._may_compact and (self.compaction is None or self.compaction.done()):
-            self.compaction = self._compactor.submit(self._compact)
+        """After a completed load: make sure a compaction pass follows it (one at a time; a load
+        that completes while a pass runs makes that pass check again before it ends)."""
+        if not (self._may_compact and settings().compact_share > 0):
+            return
+        with self._compact_lock:
+            self._compact_wanted = True
+            if self._compacting:
+                return
+            self._compacting = True
+            self.compaction = Future()
+        # A daemon thread: stopping the app abandons a compaction (its transaction rolls back).
+        threading.Thread(target=self._compact, args=(self.compaction,), name="compact", daemon=True).start()
 
-    def _compact(self) -> dict | None:
+    def _compact(self, future: Future) -> None:
         from .compact import compact_summaries, compaction_due
-        url = role_url("owner", self.url)
+        url, done = role_url("owner", self.url), None
         try:
-            done = None
-            while compaction_due(url, settings().compact_share):  # loads that completed meanwhile too
-                done = compact_summaries(url)
-            return done
+            while True:
+                with self._compact_lock:
+                    if not self._compact_wanted:
+                        self._compacting = False
+                        break
+                    self._compact_wanted = False
+                while compaction_due(url, settings().compact_share):
+                    done = compact_summaries(url)
         except psycopg2.errors.InsufficientPrivilege:
             self._may_compact = False
             log.info("not compacting after loads: the owner URL may not (python -m core compact does)")
         except Exception:  # a failed compaction changes nothing (one transaction); loads go on
             log.exception("compaction after a load failed")
-        return None
+        finally:
+            with self._compact_lock:
+                self._compacting = False
+            future.set_result(done)
 
     def wait(self, job_id: int, timeout: float | None = None) -> JobResult:
         return self.futures[job_id].result(timeout)
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait)
-        self._compactor.shutdown(wait=wait)

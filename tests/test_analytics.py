@@ -179,8 +179,9 @@ def test_cli_groups_weekly_and_regions_json(db_url, write_csv):
 
 def test_cli_takes_values_starting_with_a_dash_and_hours_past_midnight(db_url, write_csv):
     """Pass: a box west of Greenwich (--bbox -0.3,...) and a region named "-x" are values, not
-    options; --hours 23-1 wraps past midnight; --by with --region is refused; rejects of a job that
-    does not exist say so (exit 1); generate refuses fewer than one row."""
+    options; --hours 23-1 wraps past midnight, hours past 23 are refused; --by with --region is
+    noted as not applying; rejects of a job that does not exist say so (exit 1); generate refuses
+    fewer than one row."""
     rows = [row(region="-x", o=(-0.2, 51.5), d=(-0.1, 51.5), when="2018-01-03 23:30:00"),
             row(region="-x", o=(-0.2, 51.5), d=(-0.1, 51.5), when="2018-01-04 00:30:00"),
             row(region="-x", o=(-0.2, 51.5), d=(-0.1, 51.5), when="2018-01-04 12:00:00")]
@@ -194,8 +195,11 @@ def test_cli_takes_values_starting_with_a_dash_and_hours_past_midnight(db_url, w
     assert night.returncode == 0, night.stderr
     out = json.loads(night.stdout)
     assert out["filters"]["hours"] == [0, 1, 23] and out["total_trips"] == 2
-    by = _cli(db_url, "weekly-avg", "--region", "-x", "--by", "destination")
-    assert by.returncode == 1 and "--bbox only" in by.stderr
+    by = _cli(db_url, "weekly-avg", "--region", "-x", "--by", "destination", "--json")
+    assert by.returncode == 0 and "--bbox only" in by.stderr and json.loads(by.stdout)["trips"] == 3
+    for wrong in ("25-2", "22--1", "x"):
+        bad = _cli(db_url, "groups", "--hours", wrong)
+        assert bad.returncode == 1 and "0-23" in bad.stderr, wrong
     missing = _cli(db_url, "rejects", "999999")
     assert missing.returncode == 1 and "no job 999999" in missing.stderr
     assert _cli(db_url, "generate", "--rows", "-3", "/dev/null").returncode == 2

@@ -51,6 +51,8 @@ def dashboard_answers(url):
         t = time.perf_counter()
         answers[name] = call()
         seconds[name] = time.perf_counter() - t
+        if name.startswith("groups"):  # which path answered (the manager compacts after the load): not the answer
+            answers[name].pop("source")
     return answers, seconds
 
 

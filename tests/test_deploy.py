@@ -369,6 +369,7 @@ def test_facade_works_as_the_loader_and_the_reader(logins, write_csv, db_url, mo
 def test_job_watcher_listens_as_the_reader_and_reaps_as_the_loader(logins, write_csv, db_url, monkeypatch,
                                                                   connected_as):
     loader, reader = logins
+    monkeypatch.setenv("TRIPS_COMPACT_SHARE", "0")  # no compaction after the load: that is the owner's work
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("LOADER_DATABASE_URL", loader)
     monkeypatch.setenv("READER_DATABASE_URL", reader)

@@ -207,7 +207,7 @@ def test_more_names_than_ids_fail_the_file_with_a_reason(db_url, write_csv):
     assert core.ingest_file(write_csv(H + GOOD, name="known.csv"), url=db_url).status == "completed"
     sql_rows(db_url, "SELECT setval('regions_region_id_seq', 32767)")
     res = core.ingest_file(write_csv(H + r("New one") + r("New two"), name="new.csv"), url=db_url)
-    assert res.status == "failed" and "as many regions as it can (32,767 names)" in res.error, res.error
+    assert res.status == "failed" and "no region ids left (32,767 at most)" in res.error, res.error
     assert trips(db_url) == 1
     assert core.ingest_file(write_csv(H + GOOD * 2, name="known2.csv"), url=db_url).status == "completed"
 

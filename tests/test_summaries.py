@@ -269,3 +269,30 @@ def test_the_job_manager_compacts_when_due(db_url, tmp_path):
         for table in _KEYS:
             recount = {tuple(r) for r in conn.execute(sa.text(_RECOUNT[table]))}
             assert _summed(conn, table) == recount, table
+
+
+def test_two_compactions_at_once_both_end_well(db_url, tmp_path):
+    """Pass: two compactions started together (the dashboard's and the compose service's) do not
+    fail: the second waits for the first, then finds nothing new; the summaries equal a recount."""
+    import threading
+    for i, n in enumerate((3_000, 2_000)):
+        generate(str(tmp_path / f"{i}.csv"), n, seed=60 + i)
+        assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(core.compact_summaries(url=db_url))
+        except Exception as e:  # noqa: BLE001 - the test reports it
+            errors.append(e)
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == [] and len(results) == 2
+    assert sorted(r["flow_counts"]["before"] == r["flow_counts"]["after"] for r in results) == [False, True]
+    with engine(db_url).connect() as conn:
+        for table in _KEYS:
+            recount = {tuple(r) for r in conn.execute(sa.text(_RECOUNT[table]))}
+            assert _summed(conn, table) == recount, table

@@ -107,8 +107,8 @@ class _Dimensions:
                 try:
                     cur.execute(pg(f"dimension_{kind}_upsert"), {"names": missing})
                 except psycopg2.errors.SequenceGeneratorLimitExceeded:
-                    raise FileRejected(self._file_name, f"the database holds as many {kind} as it can "
-                                       f"({_MAX_NAMES:,} names), and the file names {len(missing):,} new ones; "
+                    raise FileRejected(self._file_name, f"the database has no {kind[:-1]} ids left ({_MAX_NAMES:,} at "
+                                       f"most) for the {len(missing):,} new names of the file; "
                                        "nothing of the file was loaded") from None
                 cur.execute(pg(f"dimension_{kind}_ids"), {"names": missing})
                 known.update(dict(cur.fetchall()))

@@ -5,8 +5,16 @@
 -- are left as they are. Run by the owner (python -m core compact), e.g. nightly.
 
 -- name: compact_lock
--- One compaction at a time; room to aggregate in memory, for this transaction only.
-SELECT pg_advisory_xact_lock(7314), set_config('work_mem', '256MB', true)
+-- One compaction at a time: taken before the compaction's transaction (a REPEATABLE READ snapshot
+-- taken while waiting would predate the previous compaction's commit, and its deletes would fail).
+SELECT pg_advisory_lock(7314)
+
+-- name: compact_unlock
+SELECT pg_advisory_unlock(7314)
+
+-- name: compact_work_mem
+-- Room to aggregate in memory, for this transaction only.
+SELECT set_config('work_mem', '256MB', true)
 
 -- name: compact_daily_counts
 WITH gone AS (DELETE FROM daily_counts RETURNING *)
@@ -48,17 +56,20 @@ SELECT (SELECT count(*) FROM daily_counts) AS daily_counts,
 
 -- name: compaction_new_jobs
 -- Completed jobs whose rows the last compaction did not fold (all of them before the first).
+-- (EXCEPT and the join below hash the folded jobs: "<> ALL (array)" grows with jobs squared.)
 SELECT count(*) AS new_jobs
-  FROM jobs
- WHERE status = 'completed'
-   AND job_id <> ALL (coalesce((SELECT folded_jobs FROM compaction_state), '{}'))
+  FROM (SELECT job_id FROM jobs WHERE status = 'completed'
+        EXCEPT
+        SELECT unnest(folded_jobs) FROM compaction_state) j
 
 -- name: compaction_due
 -- The trips of completed jobs folded by the last compaction, and of those completed since.
 SELECT coalesce(sum(rows_loaded) FILTER (WHERE folded), 0)::bigint AS folded_trips,
        coalesce(sum(rows_loaded) FILTER (WHERE NOT folded), 0)::bigint AS new_trips
-  FROM (SELECT rows_loaded, job_id = ANY (coalesce((SELECT folded_jobs FROM compaction_state), '{}')) AS folded
-          FROM jobs WHERE status = 'completed') j
+  FROM (SELECT j.rows_loaded, f.job_id IS NOT NULL AS folded
+          FROM jobs j
+          LEFT JOIN (SELECT unnest(folded_jobs) AS job_id FROM compaction_state) f USING (job_id)
+         WHERE j.status = 'completed') j
 
 -- name: compact_flow_top_clear
 DELETE FROM flow_top;

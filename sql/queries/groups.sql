@@ -59,9 +59,10 @@ SELECT o_cell, d_cell, bucket, trips,
 -- Whether compaction has kept top groups (flow_top), and the completed jobs it has not folded
 -- (their rows are merged with the kept ones: groups_kept_and_new).
 SELECT EXISTS (SELECT FROM compaction_state) AS compacted,
-       coalesce((SELECT array_agg(job_id ORDER BY job_id) FROM jobs
-                  WHERE status = 'completed'
-                    AND job_id <> ALL (coalesce((SELECT folded_jobs FROM compaction_state), '{}'))),
+       coalesce((SELECT array_agg(job_id ORDER BY job_id)
+                   FROM (SELECT job_id FROM jobs WHERE status = 'completed'
+                         EXCEPT   -- hashed: "<> ALL (array)" grows with jobs squared
+                         SELECT unnest(folded_jobs) FROM compaction_state) j),
                 '{}') AS new_jobs
 
 -- name: groups_kept_and_new
