@@ -1,7 +1,7 @@
 """Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql),
-and keep the top groups of every level and bucket size, for all regions and each region, all
-days, weekdays and weekend (sql/06_flow_top.sql), with the totals of each hour for 1-hour buckets
-(sql/08_flow_top_hours.sql)."""
+and keep the top groups of every level and bucket size, for everything, each region and each
+datasource, all days, weekdays and weekend (sql/06_flow_top.sql, sql/09), with the totals of each
+hour for 1-hour buckets (sql/08_flow_top_hours.sql)."""
 from __future__ import annotations
 
 from .db import raw_connection
@@ -25,7 +25,8 @@ def compaction_due(url: str, share: float) -> bool:
 
 def compact_summaries(url: str) -> dict[str, dict[str, int]]:
     """Compact every summary in one transaction (one snapshot: REPEATABLE READ), keep the top
-    groups (all regions and each, all days, weekdays and weekend), then VACUUM ANALYZE; returns
+    groups (everything, each region, each datasource; all days, weekdays and weekend), then VACUUM
+    ANALYZE; returns
     the rows of each table before and after. Nothing is done when no job has completed since the
     last compaction. One compaction at a time: a second waits for the first, then finds nothing
     new."""
@@ -65,26 +66,29 @@ def _compact(conn) -> dict[str, dict[str, int]]:
             cur.execute(pg(f"compact_{table}"))
         cur.execute(pg("compact_flow_top_clear"))
         cur.execute(pg("compact_regions"))
-        regions = [(0, None)] + [(rid, [name]) for rid, name in cur.fetchall()]  # 0: all regions
-        kept = [(level, hours, region, days) for level in _LEVELS for hours in BUCKET_HOURS
-                for region in regions for days in KEPT_DAYS.items()]
-        for level, hours, (region_id, names), (day_name, days) in kept:
-            filters = Filters.make(regions=names, days=day_name).params()
+        regions = [(rid, [name]) for rid, name in cur.fetchall()]
+        cur.execute(pg("compact_datasources"))
+        sources = [(did, [name]) for did, name in cur.fetchall()]
+        # (region, datasource): all of both (0), each region, each datasource
+        contexts = [((0, None), (0, None))] + [(r, (0, None)) for r in regions] + [((0, None), d) for d in sources]
+        kept = [(level, hours, context, days) for level in _LEVELS for hours in BUCKET_HOURS
+                for context in contexts for days in KEPT_DAYS.items()]
+        for level, hours, ((region_id, region), (datasource_id, source)), (day_name, days) in kept:
+            filters = Filters.make(regions=region, datasources=source, days=day_name).params()
+            ids = {"level": level, "region_id": region_id, "datasource_id": datasource_id, "days": days}
             if hours == 1:
-                cur.execute(pg("compact_flow_top_hours"), {
-                    "level": level, "region_id": region_id, "days": days, "weekend": filters["weekend"]})
+                cur.execute(pg("compact_flow_top_hours"), {**ids, "weekend": filters["weekend"]})
             # the live query itself, with the filters' own parameters: the same order and totals
             cur.execute(pg("groups_from_summary"), {
                 **filters, "level": level, "bucket_hours": hours, "limit": KEPT_TOP})
             rows = cur.fetchall()
             if not rows:
                 continue
-            execute_values(cur, "INSERT INTO flow_top (level, bucket_hours, region_id, days, o_cell, d_cell, "
-                                "bucket, trips) VALUES %s",
-                           [(level, hours, region_id, days, o, d, b, n) for o, d, b, n, _, _ in rows])
+            execute_values(cur, "INSERT INTO flow_top (level, bucket_hours, region_id, datasource_id, days, "
+                                "o_cell, d_cell, bucket, trips) VALUES %s",
+                           [(level, hours, region_id, datasource_id, days, o, d, b, n) for o, d, b, n, _, _ in rows])
             cur.execute(pg("compact_flow_top_totals"), {
-                "level": level, "bucket_hours": hours, "region_id": region_id, "days": days,
-                "total_trips": rows[0][4], "total_groups": rows[0][5]})
+                **ids, "bucket_hours": hours, "total_trips": rows[0][4], "total_groups": rows[0][5]})
         cur.execute(pg("compact_state"))
         cur.execute(pg("summary_rows"))
         after = dict(zip([d[0] for d in cur.description], cur.fetchone()))

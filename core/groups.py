@@ -2,8 +2,8 @@
 
 Medium and coarse groups without a date range come from the flow_counts summary; fine groups and
 date ranges count the raw trips (one fine cell id is stored per trip end). Medium and coarse
-groups with no other filter than one region, weekdays or weekend (and hours of the day, with
-1-hour buckets) are read from the top groups
+groups with no other filter than one region or one datasource, weekdays or weekend (and hours of
+the day, with 1-hour buckets) are read from the top groups
 that compaction keeps (flow_top), with the rows of the jobs completed since added in, whenever
 that proves the answer exact; ``source`` says which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
@@ -46,9 +46,9 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     level = grid.LEVELS[cell]
     raw = level == 0 or f.date_from is not None or f.date_to is not None
     params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
-    # Compaction keeps the answers with no filter but at most one region, weekdays or weekend, and
-    # with 1-hour buckets hours of the day.
-    keepable = (not raw and f.datasources is None and len(f.regions or ()) <= 1
+    # Compaction keeps the answers with no filter but one region or one datasource, weekdays or
+    # weekend, and with 1-hour buckets hours of the day.
+    keepable = (not raw and len(f.regions or ()) + len(f.datasources or ()) <= 1
                 and (f.hours is None or bucket_hours == 1))
     with snapshot(eng) as c:
         source, rows, total_groups = "trips" if raw else "summary", None, None
@@ -56,6 +56,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
             state = c.execute(query("groups_kept_state")).one()
             if state.compacted:
                 rows, total_groups = _kept(c, {**params, "region": f.regions[0] if f.regions else None,
+                                               "datasource": f.datasources[0] if f.datasources else None,
                                                "days": KEPT_DAYS[f.days], "new_jobs": state.new_jobs})
                 source = "kept" if not state.new_jobs else "kept+new"
         if rows is None:

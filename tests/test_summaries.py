@@ -130,7 +130,9 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
     same = ("groups", "total_trips", "total_groups", "total_groups_bounds")
     assert [eight[k] for k in same] == [eight_live[k] for k in same]
     assert core.trip_groups(cell="medium", bucket_hours=3, hours=[8], url=db_url)["source"] == "summary"
-    assert core.trip_groups(cell="medium", datasources=["x"], url=db_url)["source"] == "summary"
+    assert core.trip_groups(cell="medium", datasources=["x"], url=db_url)["source"] == "kept"
+    assert core.trip_groups(cell="medium", datasources=["x"], url=db_url)["total_trips"] == 0
+    assert core.trip_groups(cell="medium", datasources=["x"], regions=both[:1], url=db_url)["source"] == "summary"
     generate(str(tmp_path / "2.csv"), 2_000, seed=12)
     assert core.ingest_file(str(tmp_path / "2.csv"), url=db_url).status == "completed"
     newer = answers()
@@ -153,8 +155,8 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
 
 def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_path, monkeypatch):
     """Pass: with short kept lists (20 groups), groups answered from the kept lists plus the jobs
-    loaded since ("kept+new") equal the live aggregation (all datasources named, which is never
-    read from the kept lists): the same groups in the same order and the same total; the number of
+    loaded since ("kept+new"), for everything, a region or a datasource, equal the live aggregation
+    (all regions or all datasources named, which is never read from the kept lists): the same groups in the same order and the same total; the number of
     groups is exact or a range around the true one. Where a group outside a list could rank among
     the answer (a limit past the list, or a new job that lifts an unkept group), it aggregates.
     Hours of the day are read from the kept lists with 1-hour buckets only."""
@@ -171,15 +173,18 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
                      for d in range(1, 8) for m in range(10)) * 5
     (tmp_path / "3.csv").write_text(HEADER + lifted)
     assert core.ingest_file(str(tmp_path / "3.csv"), url=db_url).status == "completed"
-    every_source = core.datasources(url=db_url)
+    every_source, every_region = core.datasources(url=db_url), core.regions(url=db_url)
     sources = []
-    regions = (None, [core.regions(url=db_url)[0]], ["Lifted"], ["Nowhere"])
-    for cell, hours, region, days, of_day, limit in itertools.product(
-            ("medium", "coarse"), (1, 6), regions, ("all", "weekdays", "weekend"),
-            (None, [3], [7, 8, 9], [22, 23, 0, 1]), (1, 5, 20, 21)):
-        kw = dict(cell=cell, bucket_hours=hours, regions=region, days=days, hours=of_day, limit=limit, url=db_url)
+    one = [core.datasources(url=db_url)[0]]
+    areas = ((None, None), ([core.regions(url=db_url)[0]], None), (["Lifted"], None), (["Nowhere"], None),
+             (None, one), (None, ["funny_car"]), (None, ["nosuch"]))
+    for cell, hours, (region, source), days, of_day, limit in itertools.product(
+            ("medium", "coarse"), (1, 6), areas, ("all", "weekdays", "weekend"),
+            (None, [3], [7, 8, 9], [22, 23, 0, 1]), (1, 5, 21)):
+        kw = dict(cell=cell, bucket_hours=hours, regions=region, datasources=source, days=days, hours=of_day,
+                  limit=limit, url=db_url)
         a = core.trip_groups(**kw)
-        b = core.trip_groups(**kw, datasources=every_source)
+        b = core.trip_groups(**{**kw, "datasources": source or every_source, "regions": region or every_region})
         assert b["source"] == "summary"
         assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
         lo, hi = a["total_groups_bounds"]

@@ -77,24 +77,29 @@ DELETE FROM flow_top_totals;
 DELETE FROM flow_top_hours
 
 -- name: compact_flow_top_totals
-INSERT INTO flow_top_totals (level, bucket_hours, region_id, days, total_trips, total_groups)
-VALUES (:level, :bucket_hours, :region_id, :days, :total_trips, :total_groups)
+INSERT INTO flow_top_totals (level, bucket_hours, region_id, datasource_id, days, total_trips, total_groups)
+VALUES (:level, :bucket_hours, :region_id, :datasource_id, :days, :total_trips, :total_groups)
 
 -- name: compact_flow_top_hours
--- The totals of the 1-hour groups per hour, for all regions (:region_id 0) or one, all days or
--- weekdays or weekend (:weekend NULL, false, true).
-INSERT INTO flow_top_hours (level, region_id, days, hour, total_trips, total_groups)
-SELECT :level, :region_id, :days, hour, sum(trips), count(*)
+-- The totals of the 1-hour groups per hour, for all regions (:region_id 0) or one, all
+-- datasources (:datasource_id 0) or one, all days or weekdays or weekend (:weekend NULL, false,
+-- true).
+INSERT INTO flow_top_hours (level, region_id, datasource_id, days, hour, total_trips, total_groups)
+SELECT :level, :region_id, :datasource_id, :days, hour, sum(trips), count(*)
   FROM (SELECT o_cell, d_cell, hour, sum(trips::int)::bigint AS trips
           FROM flow_counts
          WHERE level = :level
            AND (:region_id = 0 OR region_id = :region_id)
+           AND (:datasource_id = 0 OR datasource_id = :datasource_id)
            AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
          GROUP BY 1, 2, 3) g
  GROUP BY hour
 
 -- name: compact_regions
 SELECT region_id, name FROM regions ORDER BY region_id
+
+-- name: compact_datasources
+SELECT datasource_id, name FROM datasources ORDER BY datasource_id
 
 -- name: compact_state
 -- The jobs folded: every job completed in this transaction's snapshot (its rows and its state

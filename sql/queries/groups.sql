@@ -67,8 +67,8 @@ SELECT EXISTS (SELECT FROM compaction_state) AS compacted,
 
 -- name: groups_kept_and_new
 -- The top groups as compaction kept them (sql/06_flow_top.sql), in the live order, for all
--- regions (:region NULL) or one (none at all if it does not exist), :days 0 all, 1 weekdays,
--- 2 weekend, and with 1-hour buckets only, some hours of the day (:hours; the totals are then
+-- regions (:region NULL) or one (none at all if it does not exist), all datasources
+-- (:datasource NULL) or one (sql/09), :days 0 all, 1 weekdays, 2 weekend, and with 1-hour buckets only, some hours of the day (:hours; the totals are then
 -- those of these hours, sql/08_flow_top_hours.sql); with the flow rows of the jobs completed since
 -- compaction (:new_jobs) added in. A kept group's count is then exact. Any other group counted at
 -- most kept_min trips (the least count of the whole list) before and comes after the list among
@@ -78,11 +78,14 @@ SELECT EXISTS (SELECT FROM compaction_state) AS compacted,
 -- of them counts more than kept_min + unkept_max (core/groups.py checks, and aggregates when not).
 WITH ctx AS (
     SELECT CASE WHEN CAST(:region AS text) IS NULL THEN 0
-                ELSE (SELECT region_id FROM regions WHERE name = CAST(:region AS text)) END AS region_id
+                ELSE (SELECT region_id FROM regions WHERE name = CAST(:region AS text)) END AS region_id,
+           CASE WHEN CAST(:datasource AS text) IS NULL THEN 0
+                ELSE (SELECT datasource_id FROM datasources WHERE name = CAST(:datasource AS text)) END AS datasource_id
 ), kept_list AS (
     SELECT t.o_cell, t.d_cell, t.bucket, t.trips
       FROM flow_top t, ctx
-     WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = ctx.region_id AND t.days = :days
+     WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = ctx.region_id
+       AND t.datasource_id = ctx.datasource_id AND t.days = :days
 ), k AS (
     SELECT * FROM kept_list WHERE CAST(:hours AS int[]) IS NULL OR bucket = ANY(CAST(:hours AS int[]))
 ), s AS (
@@ -90,18 +93,20 @@ WITH ctx AS (
       FROM (SELECT t.total_trips, t.total_groups
               FROM flow_top_totals t, ctx
              WHERE CAST(:hours AS int[]) IS NULL
-               AND t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = ctx.region_id AND t.days = :days
+               AND t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = ctx.region_id
+               AND t.datasource_id = ctx.datasource_id AND t.days = :days
             UNION ALL
             SELECT t.total_trips, t.total_groups
               FROM flow_top_hours t, ctx
-             WHERE t.level = :level AND t.region_id = ctx.region_id AND t.days = :days
-               AND t.hour = ANY(CAST(:hours AS int[]))) totals
+             WHERE t.level = :level AND t.region_id = ctx.region_id AND t.datasource_id = ctx.datasource_id
+               AND t.days = :days AND t.hour = ANY(CAST(:hours AS int[]))) totals
 ), n AS (
     SELECT o_cell, d_cell, (hour / :bucket_hours)::smallint AS bucket, sum(trips::int)::bigint AS trips
       FROM flow_counts
      WHERE cardinality(CAST(:new_jobs AS int[])) > 0   -- none: no scan at all
        AND level = :level AND job_id = ANY(CAST(:new_jobs AS int[]))
        AND (CAST(:region AS text) IS NULL OR region_id = (SELECT region_id FROM ctx))
+       AND (CAST(:datasource AS text) IS NULL OR datasource_id = (SELECT datasource_id FROM ctx))
        AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
        AND (CAST(:hours AS int[]) IS NULL OR hour = ANY(CAST(:hours AS int[])))
      GROUP BY 1, 2, 3
