@@ -152,6 +152,8 @@ def cmd_compact(a) -> int:
 
 def cmd_groups(a) -> int:
     hours = _hours(a.hours) if a.hours else None
+    _note_unknown("region", a.region, core.regions)
+    _note_unknown("datasource", a.datasource, core.datasources)
     res = core.trip_groups(cell=a.cell, bucket_hours=a.bucket_hours, regions=a.region or None,
                            datasources=a.datasource or None, date_from=a.date_from, date_to=a.date_to,
                            days=a.days, hours=hours, limit=a.limit)
@@ -163,6 +165,15 @@ def cmd_groups(a) -> int:
         for g in res["groups"]:
             print(f"{g['trips']:>10,} {g['share']:>7.2%}  {g['bucket']}  {g['origin_cell']} -> {g['destination_cell']}")
     return 0
+
+
+def _note_unknown(kind: str, names: list[str] | None, known) -> None:
+    """A name that is not stored counts no trips (the answer says 0); say so, it may be a typo."""
+    if names:
+        stored = set(known())
+        for name in names:
+            if name not in stored:
+                print(f"note: no {kind} named {name!r} is stored (python -m core stats lists them)", file=sys.stderr)
 
 
 def _hours(text: str) -> list[int]:
@@ -183,6 +194,7 @@ def _hours(text: str) -> list[int]:
 def cmd_weekly(a) -> int:
     if a.region is not None and a.by is not None:
         print("note: --by applies to --bbox only; a region's trips are counted by their region", file=sys.stderr)
+    _note_unknown("region", [a.region] if a.region is not None else None, core.regions)
     res = core.weekly_average(region=a.region, bbox=a.bbox, by=a.by or "origin", date_from=a.date_from,
                               date_to=a.date_to)
     if a.json:

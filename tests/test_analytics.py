@@ -197,6 +197,10 @@ def test_cli_takes_values_starting_with_a_dash_and_hours_past_midnight(db_url, w
     assert out["filters"]["hours"] == [0, 1, 23] and out["total_trips"] == 2
     by = _cli(db_url, "weekly-avg", "--region", "-x", "--by", "destination", "--json")
     assert by.returncode == 0 and "--bbox only" in by.stderr and json.loads(by.stdout)["trips"] == 3
+    typo = _cli(db_url, "weekly-avg", "--region", "Prgue", "--json")
+    assert typo.returncode == 0 and json.loads(typo.stdout)["trips"] == 0 and "no region named 'Prgue'" in typo.stderr
+    typo = _cli(db_url, "groups", "--datasource", "funny_cr", "--json")
+    assert typo.returncode == 0 and "no datasource named 'funny_cr'" in typo.stderr
     for wrong in ("25-2", "22--1", "x"):
         bad = _cli(db_url, "groups", "--hours", wrong)
         assert bad.returncode == 1 and "0-23" in bad.stderr, wrong
