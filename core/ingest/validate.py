@@ -152,7 +152,9 @@ def _timestamps(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     n = len(arr)
     if n == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
-    arr = pc.replace_substring_regex(pc.utf8_trim_whitespace(arr), _PAST_MICROSECONDS, r"\1")
+    arr = pc.utf8_trim_whitespace(arr)
+    if (pc.max(pc.binary_length(arr)).as_py() or 0) > 26:  # the regex costs 0.1-0.2 s per 1M rows
+        arr = pc.replace_substring_regex(arr, _PAST_MICROSECONDS, r"\1")
     ok = pc.fill_null(pc.match_substring_regex(arr, _DATETIME), False)
     filled = pc.if_else(ok, arr, "2000-01-01 00:00:00")
     try:
