@@ -31,7 +31,8 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                 **filters) -> dict:
     """The top ``limit`` groups by trips, with ``total_trips`` (trips matching the filters, the
     sum over all groups) and ``total_groups`` (None when the kept groups with jobs loaded since
-    bound it but do not know it: ``total_groups_bounds`` gives the range). Filters: see :class:`core.filters.Filters`."""
+    bound it but do not know it: ``total_groups_bounds`` gives the range). Filters: see
+    :class:`core.filters.Filters`."""
     if cell not in grid.LEVELS:
         raise InvalidFilter(f"cell must be one of {', '.join(grid.LEVELS)}, not {str(cell)[:40]!r}")
     try:
@@ -51,7 +52,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     keepable = (not raw and len(f.regions or ()) + len(f.datasources or ()) <= 1
                 and (f.hours is None or bucket_hours == 1))
     with snapshot(eng) as c:
-        source, rows, total_groups = "trips" if raw else "summary", None, None
+        rows = None
         if keepable:
             state = c.execute(query("groups_kept_state")).one()
             if state.compacted:
