@@ -107,6 +107,9 @@ def fmt(n: float) -> str:
 # -- page ---------------------------------------------------------------------------------------
 
 try:
+    # Jobs ended so far, read before any data: one that ends while this run draws makes the status
+    # panel rerun the page (it waits at the end, live.job_status).
+    jobs_ended = live.jobs_ended()
     version = core.data_version()
     stats = cached_stats(version)
 except Exception as e:  # noqa: BLE001 - the database may be down; say so instead of a traceback
@@ -196,50 +199,57 @@ if stats["trips"]:
                 res = cached_groups(version, cell=cell, bucket_hours=bucket, limit=limit, **filters)
             except (core.InvalidFilter, core.QueryTooSlow) as e:
                 st.warning(str(e), icon=":material/hourglass_disabled:" if isinstance(e, core.QueryTooSlow) else None)
-        if res is not None and not res["groups"]:
-            st.info("No trips match these filters. Widen the dates, hours or regions.", icon=":material/filter_alt_off:")
-        elif res is not None:
-            groups = res["groups"]
-            origin = st.session_state.get("origin_cell")
-            if origin and not any(g["origin_cell"] == origin for g in groups):
-                origin = None
-            shown = [g for g in groups if g["origin_cell"] == origin] if origin else groups
-            m1, m2, m3 = st.columns(3)
-            m1.metric("Trips matching", f"{res['total_trips']:,}")
-            m2.metric("Groups", core.groups_count(res), help="Distinct (origin cell, destination cell, bucket). "
-                      "A range while files loaded since the last compaction may repeat groups it kept.")
-            covered = sum(g["trips"] for g in groups) / res["total_trips"] if res["total_trips"] else 0
-            m3.metric(f"Top {len(groups):,} groups hold", f"{covered:.1%}")
-            if origin:
-                st.caption(f"Showing only flows from **{origin}**.")
-                if st.button("Show all origins", icon=":material/close:"):
-                    st.session_state.pop("origin_cell", None)
+        # One slot for the answer: while the page waits for job events its run does not end, so
+        # elements of a previous run that this one does not draw would linger (faded) below.
+        results = st.empty()
+        if res is None:
+            results.empty()
+        elif not res["groups"]:
+            results.info("No trips match these filters. Widen the dates, hours or regions.",
+                         icon=":material/filter_alt_off:")
+        else:
+            with results.container():
+                groups = res["groups"]
+                origin = st.session_state.get("origin_cell")
+                if origin and not any(g["origin_cell"] == origin for g in groups):
+                    origin = None
+                shown = [g for g in groups if g["origin_cell"] == origin] if origin else groups
+                m1, m2, m3 = st.columns(3)
+                m1.metric("Trips matching", f"{res['total_trips']:,}")
+                m2.metric("Groups", core.groups_count(res), help="Distinct (origin cell, destination cell, bucket). "
+                          "A range while files loaded since the last compaction may repeat groups it kept.")
+                covered = sum(g["trips"] for g in groups) / res["total_trips"] if res["total_trips"] else 0
+                m3.metric(f"Top {len(groups):,} groups hold", f"{covered:.1%}")
+                if origin:
+                    st.caption(f"Showing only flows from **{origin}**.")
+                    if st.button("Show all origins", icon=":material/close:"):
+                        st.session_state.pop("origin_cell", None)
+                        st.rerun()
+                else:
+                    focus = flowmap.focus_region(flowmap.arc_rows(shown, extents))
+                    st.caption(f"Arcs run from orange (origin) to blue (destination); columns are trips by "
+                               f"origin. Click a column to see only its flows. The map opens on {focus or 'the data'}.")
+                deck = flowmap.flow_deck(shown, extents=extents, style=style, cell_size_deg=res["cell_size_deg"])
+                event = st.pydeck_chart(deck, height=560, on_select="rerun", selection_mode="single-object",
+                                        key="flowmap")
+                picked = (event.selection.get("objects") or {}).get("origins") if event else None
+                if picked and picked[0].get("origin_cell") != origin:
+                    st.session_state["origin_cell"] = picked[0]["origin_cell"]
                     st.rerun()
-            else:
-                focus = flowmap.focus_region(flowmap.arc_rows(shown, extents))
-                st.caption(f"Arcs run from orange (origin) to blue (destination); columns are trips by "
-                           f"origin. Click a column to see only its flows. The map opens on {focus or 'the data'}.")
-            deck = flowmap.flow_deck(shown, extents=extents, style=style, cell_size_deg=res["cell_size_deg"])
-            event = st.pydeck_chart(deck, height=560, on_select="rerun", selection_mode="single-object",
-                                    key="flowmap")
-            picked = (event.selection.get("objects") or {}).get("origins") if event else None
-            if picked and picked[0].get("origin_cell") != origin:
-                st.session_state["origin_cell"] = picked[0]["origin_cell"]
-                st.rerun()
-            table = pd.DataFrame([{**{k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips")},
-                                   "share": g["share"], "origin_lon": g["origin"][0], "origin_lat": g["origin"][1],
-                                   "destination_lon": g["destination"][0], "destination_lat": g["destination"][1]}
-                                  for g in shown])
-            st.dataframe(table, hide_index=True, height=280, column_config={
-                "trips": st.column_config.NumberColumn("Trips", format="localized"),
-                "share": st.column_config.ProgressColumn("Share", format="percent", min_value=0,
-                                                         max_value=max(table["share"].max(), 1e-9)),
-            })
-            d1, d2, _ = st.columns([1, 1, 4])
-            d1.download_button("CSV", table.to_csv(index=False), "trip_groups.csv", "text/csv",
-                               icon=":material/download:")
-            d2.download_button("GeoJSON", flowmap.groups_geojson(shown), "trip_groups.geojson",
-                               "application/geo+json", icon=":material/download:")
+                table = pd.DataFrame([{**{k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips")},
+                                       "share": g["share"], "origin_lon": g["origin"][0], "origin_lat": g["origin"][1],
+                                       "destination_lon": g["destination"][0], "destination_lat": g["destination"][1]}
+                                      for g in shown])
+                st.dataframe(table, hide_index=True, height=280, column_config={
+                    "trips": st.column_config.NumberColumn("Trips", format="localized"),
+                    "share": st.column_config.ProgressColumn("Share", format="percent", min_value=0,
+                                                             max_value=max(table["share"].max(), 1e-9)),
+                })
+                d1, d2, _ = st.columns([1, 1, 4])
+                d1.download_button("CSV", table.to_csv(index=False), "trip_groups.csv", "text/csv",
+                                   icon=":material/download:")
+                d2.download_button("GeoJSON", flowmap.groups_geojson(shown), "trip_groups.geojson",
+                                   "application/geo+json", icon=":material/download:")
 
 # -- weekly averages -----------------------------------------------------------------------------------
 
@@ -274,7 +284,9 @@ if stats["trips"]:
         st.altair_chart(weekly_chart(by_region), width="stretch")
         first_r = next(iter(by_region.values()))
         st.caption(f"{first_r['from']} to {first_r['to']}, {first_r['weeks']} ISO weeks (Monday to Sunday) "
-                   "touching the period; weeks without trips count as zero. Dashed lines: weekly averages.")
+                   "touching the period; weeks without trips count as zero. Dashed lines: weekly averages. "
+                   "Weekly averages count every trip of the area and period: the datasource, days and hours "
+                   "filters apply to the flows.")
 
         st.subheader("By bounding box")
         left, right = st.columns([2, 3])
@@ -290,17 +302,22 @@ if stats["trips"]:
             by = st.segmented_control("Count trips by", ("origin", "destination", "either"), default="origin",
                                       format_func=lambda b: {"either": "Either end"}.get(b, b.capitalize())) or "origin"
         with right:
+            answer = st.empty()  # one slot: a warning replaces the previous box's map (see the flows tab)
             try:
                 box = cached_weekly(version, bbox=(west, south, east, north), by=by, **period)
             except (core.InvalidFilter, core.QueryTooSlow) as e:
-                st.warning(str(e))
+                answer.warning(str(e))
                 box = None
             if box is not None:
-                st.pydeck_chart(flowmap.box_deck((west, south, east, north), style), height=220)
-                st.metric("Weekly average in the box", fmt(box["weekly_average"]),
-                          help=f"{box['trips']:,} trips over {box['weeks']} weeks, by {by}")
+                with answer.container():
+                    st.pydeck_chart(flowmap.box_deck((west, south, east, north), style), height=220)
+                    st.metric("Weekly average in the box", fmt(box["weekly_average"]),
+                              help=f"{box['trips']:,} trips over {box['weeks']} weeks, by {by}")
+        chart = st.empty()
         if box is not None:
-            st.altair_chart(weekly_chart({"box": box}), width="stretch")
+            chart.altair_chart(weekly_chart({"box": box}), width="stretch")
+        else:
+            chart.empty()
 
 # -- insights ---------------------------------------------------------------------------------------------
 if stats["trips"]:
@@ -385,4 +402,4 @@ with load_tab:
                                f"rejects_job_{jid}.csv", "text/csv", icon=":material/download:")
 
 with jobs_box:
-    live.job_status(can_cancel=can_upload)  # last: it waits for job events
+    live.job_status(can_cancel=can_upload, jobs_ended=jobs_ended)  # last: it waits for job events

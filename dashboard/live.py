@@ -122,22 +122,28 @@ def render_jobs(generation: int, can_cancel: bool = True) -> None:
 
 
 @st.fragment
-def job_status(can_cancel: bool = True) -> None:
+def jobs_ended() -> int:
+    """How many job endings the watcher has seen (0 without live updates)."""
+    return watcher().finished_version if live_updates_enabled() else 0
+
+
+def job_status(can_cancel: bool = True, jobs_ended: int | None = None) -> None:
     """Running and recent jobs, re-rendered in place on every job event until the session ends;
     when a job ends, the whole app reruns so that maps and charts include its data. ``can_cancel``:
-    whether this user gets a Cancel button on running jobs."""
+    whether this user gets a Cancel button on running jobs; ``jobs_ended``: ``jobs_ended()`` as
+    read before the page read its data (a job that ended since reruns it at once)."""
     w = watcher() if live_updates_enabled() else None
     panel = st.empty()
     generation = 0
+    finished = jobs_ended if jobs_ended is not None else (w.finished_version if w else 0)
     while True:
         seen = w.version if w else 0
-        finished = w.finished_version if w else 0
         with panel.container():
             render_jobs(generation, can_cancel)
         if w is None:
             return
         yield_check = get_run_yield_check()
-        while w.wait(seen, timeout=0.25) == seen:
+        while w.finished_version == finished and w.wait(seen, timeout=0.25) == seen:
             if yield_check:
                 yield_check()  # hands over to Streamlit when the analyst acts or leaves
         if w.finished_version != finished:

@@ -110,3 +110,24 @@ def test_upload_progress_map_and_chart_live_in_a_real_browser(app_url, db_url, t
         page.screenshot(path=str(SHOTS / "insights.png"), full_page=True)
         assert not page.get_by_text("Traceback").count()
         browser.close()
+
+
+def test_an_answer_that_empties_leaves_nothing_of_the_previous_one(app_url, db_url, write_csv):
+    """Pass: the page's run never ends (the Jobs panel waits for job events), so an element the
+    new run does not draw would linger, faded, below it: after Weekend leaves no trip, the flows tab
+    shows only "No trips match", without the previous answer's metrics and map."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from conftest import HEADER, row
+    rows = "".join(row(region="Milan", when=f"2020-07-01 00:{m:02d}:00") for m in range(5))  # a Wednesday
+    assert core.ingest_file(write_csv(HEADER + rows), url=db_url).status == "completed"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(f"{app_url}/?region=Milan")
+        expect(page.get_by_text("Trips matching")).to_be_visible(timeout=60_000)
+        page.get_by_text("Weekend", exact=True).first.click()
+        expect(page.get_by_text("No trips match")).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(1500)
+        assert page.get_by_text("Trips matching").count() == 0
+        browser.close()
