@@ -56,20 +56,13 @@ SELECT (SELECT count(*) FROM daily_counts) AS daily_counts,
 
 -- name: compaction_new_jobs
 -- Completed jobs whose rows the last compaction did not fold (all of them before the first).
--- (EXCEPT and the join below hash the folded jobs: "<> ALL (array)" grows with jobs squared.)
-SELECT count(*) AS new_jobs
-  FROM (SELECT job_id FROM jobs WHERE status = 'completed'
-        EXCEPT
-        SELECT unnest(folded_jobs) FROM compaction_state) j
+SELECT count(*) AS new_jobs FROM jobs_since_compaction
 
 -- name: compaction_due
 -- The trips of completed jobs folded by the last compaction, and of those completed since.
-SELECT coalesce(sum(rows_loaded) FILTER (WHERE folded), 0)::bigint AS folded_trips,
-       coalesce(sum(rows_loaded) FILTER (WHERE NOT folded), 0)::bigint AS new_trips
-  FROM (SELECT j.rows_loaded, f.job_id IS NOT NULL AS folded
-          FROM jobs j
-          LEFT JOIN (SELECT unnest(folded_jobs) AS job_id FROM compaction_state) f USING (job_id)
-         WHERE j.status = 'completed') j
+SELECT completed - new AS folded_trips, new AS new_trips
+  FROM (SELECT coalesce(sum(rows_loaded), 0)::bigint AS completed FROM jobs WHERE status = 'completed') c,
+       (SELECT coalesce(sum(rows_loaded), 0)::bigint AS new FROM jobs_since_compaction) n
 
 -- name: compact_flow_top_clear
 DELETE FROM flow_top;

@@ -59,11 +59,7 @@ SELECT o_cell, d_cell, bucket, trips,
 -- Whether compaction has kept top groups (flow_top), and the completed jobs it has not folded
 -- (their rows are merged with the kept ones: groups_kept_and_new).
 SELECT EXISTS (SELECT FROM compaction_state) AS compacted,
-       coalesce((SELECT array_agg(job_id ORDER BY job_id)
-                   FROM (SELECT job_id FROM jobs WHERE status = 'completed'
-                         EXCEPT   -- hashed: "<> ALL (array)" grows with jobs squared
-                         SELECT unnest(folded_jobs) FROM compaction_state) j),
-                '{}') AS new_jobs
+       coalesce((SELECT array_agg(job_id ORDER BY job_id) FROM jobs_since_compaction), '{}') AS new_jobs
 
 -- name: groups_kept_and_new
 -- The top groups as compaction kept them (sql/06_flow_top.sql), in the live order, for all
