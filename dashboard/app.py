@@ -137,11 +137,12 @@ with st.sidebar:
     last = pd.Timestamp(stats["last_datetime"]).date() if stats["last_datetime"] else None
     dates = st.date_input("Dates", value=(view["date_from"] or first, view["date_to"] or last)
                           if first else (), min_value=first, max_value=last, format="YYYY-MM-DD")
-    days = st.segmented_control("Days", view_params.DAYS, default=view["days"],
+    # required=True: clicking the selected option keeps it (it would clear it, the default applying unseen)
+    days = st.segmented_control("Days", view_params.DAYS, default=view["days"], required=True,
                                 format_func=str.capitalize) or "all"
     hours = st.slider("Hours of the day", 0, 23, value=view["hours"])
     st.header("Grouping")
-    cell = st.segmented_control("Cell size", view_params.CELLS, default=view["cell"],
+    cell = st.segmented_control("Cell size", view_params.CELLS, default=view["cell"], required=True,
                                 format_func=lambda c: {"fine": "0.5 km", "medium": "2 km", "coarse": "9 km"}[c],
                                 help="Trips are similar when origin and destination fall in the same cells "
                                      "and their time of day in the same bucket. 2 and 9 km groups come from "
@@ -150,7 +151,7 @@ with st.sidebar:
     bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, value=view["bucket"])
     limit = st.select_slider("Groups on the map", (100, 250, 500, 1000, 2500, 5000), value=min(
         (100, 250, 500, 1000, 2500, 5000), key=lambda x: abs(x - view["limit"])))
-    style = st.segmented_control("Map", view_params.STYLES, default=view["style"],
+    style = st.segmented_control("Map", view_params.STYLES, default=view["style"], required=True,
                                  format_func=str.capitalize) or "dark"
 
 date_from = dates[0] if len(dates) > 0 else None
@@ -300,6 +301,7 @@ if stats["trips"]:
             south = bn[0].number_input("South", -90.0, 90.0, float(s0), 0.01, format="%.4f", key=f"s-{preset}")
             north = bn[1].number_input("North", -90.0, 90.0, float(n0), 0.01, format="%.4f", key=f"n-{preset}")
             by = st.segmented_control("Count trips by", ("origin", "destination", "either"), default="origin",
+                                      required=True,
                                       format_func=lambda b: {"either": "Either end"}.get(b, b.capitalize())) or "origin"
         with right:
             answer = st.empty()  # one slot: a warning replaces the previous box's map (see the flows tab)
