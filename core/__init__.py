@@ -37,6 +37,7 @@ __all__ = [
     "migrate", "ingest_file", "JobManager", "JobWatcher", "jobs", "job", "rejects", "cancel_job",
     "reap_interrupted", "stats", "regions", "datasources", "hour_totals", "region_extents",
     "trip_groups", "groups_count", "weekly_average", "bonus_answers", "data_version", "compact_summaries",
+    "compaction_due",
     "TripsError", "FileRejected", "TooManyBadRows", "JobCancelled", "InvalidFilter", "QueryTooSlow",
 ]
 
@@ -196,3 +197,9 @@ def compact_summaries(url: str | None = None) -> dict[str, dict[str, int]]:
     rows of each table before and after. See sql/queries/compact.sql."""
     from .compact import compact_summaries as _compact
     return _compact(_url("owner", url))
+
+
+def compaction_due(url: str | None = None) -> bool:
+    """Whether compaction is due (TRIPS_COMPACT_SHARE); see :func:`core.compact.compaction_due`."""
+    from .compact import compaction_due as _due
+    return _due(_url("owner", url))

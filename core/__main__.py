@@ -73,16 +73,14 @@ def cmd_ingest(a) -> int:
 
 def _hint_compaction() -> None:
     """After a load: say when compaction is due (the dashboard's loads compact by themselves)."""
-    from core.compact import compaction_due
-    from core.config import settings
-    from core.db import role_url
     try:
-        due = compaction_due(role_url("owner"), settings().compact_share)
+        due = core.compaction_due()
     except Exception:  # only a hint
         return
     if due:
-        print("tip: `python -m core compact` (as the database owner) makes the unfiltered and "
-              "one-region groups read kept rows instead of aggregating every summary row", file=sys.stderr)
+        print("tip: `python -m core compact` (as the database owner) makes groups with no filter, one "
+              "region or one datasource read kept rows instead of aggregating every summary row",
+              file=sys.stderr)
 
 
 def cmd_jobs(a) -> int:
@@ -135,10 +133,7 @@ def cmd_bonus(a) -> int:
 
 def cmd_compact(a) -> int:
     if a.if_due:
-        from core.compact import compaction_due
-        from core.config import settings
-        from core.db import role_url
-        if not compaction_due(role_url("owner"), settings().compact_share):
+        if not core.compaction_due():
             print("compaction is not due (TRIPS_COMPACT_SHARE); nothing done", file=sys.stderr)
             return 0
     res = core.compact_summaries()

@@ -11,10 +11,12 @@ TABLES = ("daily_counts", "region_datasources", "flow_counts", "area_days")
 _LEVELS = (1, 2)  # medium, coarse: the levels flow_counts keeps
 
 
-def compaction_due(url: str, share: float) -> bool:
-    """Whether the trips loaded since the last compaction are at least ``share`` of those it folded
-    (any at all before the first). Below that, the kept groups with the new rows added answer
-    (core/groups.py), and folding every summary row again would cost more than it gains."""
+def compaction_due(url: str) -> bool:
+    """Whether the trips loaded since the last compaction are at least TRIPS_COMPACT_SHARE of those
+    it folded (any at all before the first). Below that, the kept groups with the new rows added
+    answer (core/groups.py), and folding every summary row again would cost more than it gains."""
+    from .config import settings
+    share = settings().compact_share
     if share <= 0:
         return False
     with raw_connection(url) as conn, conn.cursor() as cur:
@@ -26,8 +28,7 @@ def compaction_due(url: str, share: float) -> bool:
 def compact_summaries(url: str) -> dict[str, dict[str, int]]:
     """Compact every summary in one transaction (one snapshot: REPEATABLE READ), keep the top
     groups (everything, each region, each datasource; all days, weekdays and weekend), then VACUUM
-    ANALYZE; returns
-    the rows of each table before and after. Nothing is done when no job has completed since the
+    ANALYZE; returns the rows of each table before and after. Nothing is done when no job has completed since the
     last compaction. One compaction at a time: a second waits for the first, then finds nothing
     new."""
     import psycopg2

@@ -6,7 +6,7 @@ as the loader (LOADER_DATABASE_URL, read at each submit) unless the manager was 
 
 After a load completes, the manager compacts the summaries in a thread of its own when compaction
 is due (TRIPS_COMPACT_SHARE; core/compact.py) and its owner URL may (DATABASE_URL, or ``url``):
-the page's unfiltered and one-region groups then read kept rows. Where that URL is not the owner,
+the page's groups with no filter, one region or one datasource then read kept rows. Where that URL is not the owner,
 it stops trying (``python -m core compact`` as the owner does it).
 """
 from __future__ import annotations
@@ -84,7 +84,7 @@ class JobManager:
                         self._compacting = False
                         break
                     self._compact_wanted = False
-                while compaction_due(url, settings().compact_share):
+                while compaction_due(url):
                     done = compact_summaries(url)
         except psycopg2.errors.InsufficientPrivilege:
             self._may_compact = False
