@@ -143,7 +143,7 @@ with st.sidebar:
     hours = st.slider("Hours of the day", 0, 23, value=view["hours"])
     st.header("Grouping")
     cell = st.segmented_control("Cell size", view_params.CELLS, default=view["cell"], required=True,
-                                format_func=lambda c: {"fine": "0.5 km", "medium": "2 km", "coarse": "9 km"}[c],
+                                format_func=view_params.CELL_LABELS.get,
                                 help="Trips are similar when origin and destination fall in the same cells "
                                      "and their time of day in the same bucket. 2 and 9 km groups come from "
                                      "summaries kept at ingest; 0.5 km groups, and any date range, count the "
@@ -222,7 +222,9 @@ if stats["trips"]:
                 covered = sum(g["trips"] for g in groups) / res["total_trips"] if res["total_trips"] else 0
                 m3.metric(f"Top {len(groups):,} groups hold", f"{covered:.1%}")
                 if origin:
-                    st.caption(f"Showing only flows from **{origin}**.")
+                    lon, lat = next(g["origin"] for g in groups if g["origin_cell"] == origin)
+                    st.caption(f"Showing only flows from the {view_params.CELL_LABELS[cell]} cell around "
+                               f"**{lat:.4f}, {lon:.4f}** (lat, lon; cell {origin}).")
                     if st.button("Show all origins", icon=":material/close:"):
                         st.session_state.pop("origin_cell", None)
                         st.rerun()
@@ -262,8 +264,14 @@ def weekly_chart(series: dict[str, dict]) -> alt.LayerChart:
     df, av = pd.DataFrame(rows), pd.DataFrame(avg)
     df["week"] = pd.to_datetime(df["week"])
     colour = alt.Color("area:N", title=None, legend=alt.Legend(orient="top"))
+    # A tick on every week's Monday while they fit (Vega's own ticks fall on days or Sundays there);
+    # months past that.
+    weeks = sorted(df["week"].unique())
+    axis = (alt.Axis(values=[alt.DateTime(year=w.year, month=w.month, date=w.day) for w in pd.DatetimeIndex(weeks)],
+                     format="%d %b %Y", labelAngle=-40)
+            if len(weeks) <= 16 else alt.Axis(format="%b %Y"))
     lines = alt.Chart(df).mark_line(point=len(df) < 120).encode(
-        x=alt.X("week:T", title="Week (starting Monday)"), y=alt.Y("trips:Q", title="Trips per week"),
+        x=alt.X("week:T", title="Week (starting Monday)", axis=axis), y=alt.Y("trips:Q", title="Trips per week"),
         color=colour, tooltip=[alt.Tooltip("area:N"), alt.Tooltip("week:T", title="Week of"),
                                alt.Tooltip("trips:Q", format=",")])
     rules = alt.Chart(av).mark_rule(strokeDash=[6, 4], size=2).encode(
@@ -357,12 +365,14 @@ with load_tab:
         max_bad = st.text_input("Most bad rows a file may have", "1%", max_chars=12,
                                 help="A number of rows (like 100) or a percentage (like 1%). Past it, nothing "
                                      "of the file is loaded; below it, good rows load and bad ones are listed.")
+        force = st.checkbox("Load again", help="A file with the same bytes as one loaded before is a duplicate "
+                            "and loads nothing. Tick this, then add the file again, to load its trips a second time.")
         submitted = st.session_state.setdefault("submitted_uploads", set())
         for f in files or []:
             if f.file_id not in submitted:
                 submitted.add(f.file_id)
                 try:
-                    job_id = live.submit_upload(f, max_bad)
+                    job_id = live.submit_upload(f, max_bad, force)
                 except (ValueError, core.TripsError) as e:
                     st.error(f"{f.name}: {e}")
                     continue

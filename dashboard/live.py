@@ -40,14 +40,14 @@ def manager() -> "core.JobManager":
     return core.JobManager()
 
 
-def submit_upload(uploaded, max_bad_rows: str | None = None) -> int:
+def submit_upload(uploaded, max_bad_rows: str | None = None, force: bool = False) -> int:
     """Write an upload to a temporary file and queue it; the worker deletes the file."""
     fd, path = tempfile.mkstemp(prefix="trips-upload-", suffix=".csv")
     with os.fdopen(fd, "wb") as f:
         for chunk in iter(lambda: uploaded.read(8 << 20), b""):
             f.write(chunk)
     try:
-        return manager().submit(path, file_name=uploaded.name, max_bad_rows=max_bad_rows,
+        return manager().submit(path, file_name=uploaded.name, max_bad_rows=max_bad_rows, force=force,
                                 delete_after=True, source="dashboard")
     except BaseException:
         os.unlink(path)

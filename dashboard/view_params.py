@@ -5,6 +5,7 @@ import datetime as dt
 
 DEFAULTS = {"cell": "medium", "bucket": 1, "days": "all", "style": "dark", "limit": 1000}
 CELLS = ("fine", "medium", "coarse")
+CELL_LABELS = {"fine": "0.5 km", "medium": "2 km", "coarse": "9 km"}  # how the page names them
 BUCKETS = (1, 2, 3, 4, 6, 24)
 DAYS = ("all", "weekdays", "weekend")
 STYLES = ("dark", "light")

@@ -105,6 +105,31 @@ def test_upload_is_queued_and_loaded(page, db_url):
     assert any("loaded: 2 trips, 1 rows rejected" in s.value for s in at.success)
 
 
+def _wait_for_jobs(db_url):
+    deadline = time.monotonic() + 60
+    while core.jobs(limit=1, url=db_url)[0]["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    return core.jobs(limit=1, url=db_url)[0]
+
+
+def test_the_same_file_again_is_a_duplicate_unless_load_again_is_ticked(page, db_url):
+    at = page()
+    data = (HEADER + row() + row(region="Brno")).encode()
+    at.file_uploader[0].set_value([("mine.csv", data, "text/csv")]).run()
+    assert _wait_for_jobs(db_url)["status"] == "completed"
+    at.file_uploader[0].set_value([("again.csv", data, "text/csv")]).run()
+    job = _wait_for_jobs(db_url)
+    assert job["status"] == "duplicate" and "Load again" in job["error"] and "--force" in job["error"]
+    [load_again] = [c for c in at.checkbox if c.label == "Load again"]
+    load_again.check().run()
+    at.file_uploader[0].set_value([("third.csv", data, "text/csv")]).run()
+    job = _wait_for_jobs(db_url)
+    assert (job["file_name"], job["status"], job["rows_loaded"]) == ("third.csv", "completed", 2)
+    assert core.stats(url=db_url)["trips"] == 4
+    assert not at.exception
+
+
 def test_database_down_is_a_message_not_a_traceback(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://nobody@/nowhere?host=/nonexistent")
     for var in ("LOADER_DATABASE_URL", "READER_DATABASE_URL"):

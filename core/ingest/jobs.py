@@ -117,8 +117,8 @@ class Job:
             earlier = cur.fetchone()
         if earlier and not self.force:
             return self._finish_outside("duplicate", f"{self.file_name}: the same file (sha256 {sha[:12]}…) "
-                                        f"was already loaded by job {earlier[0]}; nothing loaded "
-                                        "(use --force to load it again)", duplicate_of=earlier[0])
+                                        f"was already loaded by job {earlier[0]}; nothing loaded (to load it again: "
+                                        "--force on the command line, \"Load again\" on the page)", duplicate_of=earlier[0])
         self.progress.lap("reading")
         try:
             conn = psycopg2.connect(_dsn(self.url), application_name=f"trips-job-{self.job_id}")

@@ -208,7 +208,7 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
 def _too_many(file_name: str, progress: Progress, limit: BadRowLimit) -> TooManyBadRows:
     return TooManyBadRows(
         f"{file_name}: {progress.rows_rejected:,} of {progress.rows_read:,} rows were rejected, more "
-        f"than --max-bad-rows {limit} allows; nothing of the file was loaded (see the rejects)")
+        f"than the limit of bad rows ({limit}, --max-bad-rows) allows; nothing of the file was loaded (see the rejects)")
 
 
 def _drain(q: queue.Queue, producer: threading.Thread) -> None:
