@@ -26,6 +26,11 @@ import view_params  # noqa: E402
 SAMPLE = _HERE.parent / "data" / "trips.csv"
 
 st.set_page_config(page_title="Trips analytics", page_icon=":material/route:", layout="wide")
+# Every run ends waiting for job events (the live Jobs panel), so Streamlit's "Running… Stop"
+# indicator would always show, and Stop would end the live status: hidden while running (its
+# other states, such as a lost connection, still show). Answers have spinners of their own.
+st.html("<style>[data-testid=stStatusWidget]:has([data-testid=stStatusWidgetRunningIcon], "
+        "[data-testid=stStatusWidgetRunningManIcon]) {visibility: hidden}</style>")
 
 
 # -- who may load data: sign-in with st.login when .streamlit/secrets.toml has an [auth] section;
