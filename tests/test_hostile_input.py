@@ -446,7 +446,7 @@ import pyarrow as pa  # noqa: E402
 from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st  # noqa: E402
 
 from core.ingest.read import COLUMNS  # noqa: E402
-from core.ingest.validate import _DATETIME, _parse_datetime, _timestamps, validate  # noqa: E402
+from core.ingest.validate import _DATETIME, _parse_datetime, _points, _timestamps, validate  # noqa: E402
 
 _NAME_CHARS = st.sampled_from(list("abcXYZ09_-.;:'\"/\\ ,\n") + ["ü", "é", "東", "京", "🚕", "ß", "\t"])
 _NAME = st.text(_NAME_CHARS, min_size=1, max_size=12).map(lambda s: s.strip()).filter(bool)
@@ -585,6 +585,30 @@ def test_property_vectorised_and_row_by_row_datetimes_agree(s):
     assert bool(ok[0]) == (expected is not None), s
     if expected is not None:
         assert int(ts[0]) == expected, s
+
+
+_NUMBERISH = st.one_of(
+    st.from_regex(r"\A[+-]?[0-9]{0,4}\.?[0-9]{0,4}([eE][+-]?[0-9]{1,3})?\Z"),
+    st.sampled_from(["inf", "-inf", "nan", "NaN", "Infinity", "1e400", "0x10", "1_0", "", " 1", "1 ", "1,5",
+                     "--1", "1e", ".", "-", "1.5.5", "1d5", "\u0661"]),
+    st.text(max_size=6))
+
+
+@hsettings(max_examples=400, deadline=None)
+@example(x="180", y="-90")
+@example(x="180.0000001", y="0")
+@example(x="inf", y="1")
+@given(x=_NUMBERISH, y=_NUMBERISH)
+def test_property_a_point_is_read_alike_whatever_else_is_in_its_batch(x, y):
+    """Pass: a point written ``POINT (x y)`` gets the same fate and value when every point of its
+    batch is written that way (the quick path: split and cast) as beside a point that is not (the
+    regex path), so a row's fate never depends on the other rows of its batch."""
+    point = f"POINT ({x} {y})"
+    alone = _points(pa.array([point], type=pa.string()))
+    beside = _points(pa.array([point, "POINT(1  2)"], type=pa.string()))
+    assert bool(alone[2][0]) == bool(beside[2][0]), point
+    if alone[2][0]:
+        assert (alone[0][0], alone[1][0]) == (beside[0][0], beside[1][0]), point
 
 
 def test_damaged_gzip_names_a_line_near_the_damage(tmp_path):

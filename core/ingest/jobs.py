@@ -146,6 +146,7 @@ class Job:
                     "interrupted", f"{self.file_name}: the job was ended by another process before its "
                     "rows were committed; nothing of the file was loaded"))
             conn.commit()
+            _summarize_new_rows(conn)
             self.progress.lap("done")
             return self._result("completed", None)
         except (FileRejected, TooManyBadRows) as e:
@@ -288,6 +289,15 @@ class _Reporter(threading.Thread):
             self._halt.set()
             if self.is_alive():
                 self.join()
+
+
+def _summarize_new_rows(conn) -> None:
+    try:
+        with conn.cursor() as cur:
+            cur.execute(pg("job_summarize_new_rows"))
+        conn.commit()
+    except psycopg2.Error:  # a lock timeout, the server gone: the rows are in; autovacuum catches up
+        _rollback(conn)
 
 
 def _rollback(conn) -> None:

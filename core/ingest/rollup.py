@@ -29,6 +29,7 @@ MAX_KEYS = 250_000         # distinct keys a summary holds in memory before it s
 _PART_BITS = 6             # spilled keys go to 2**6 hash partitions, reduced one at a time at the end
 _PARTS = 1 << _PART_BITS
 _ENCODE_ROWS = 50_000
+_MERGE_ROWS = 8_192         # rows of each spilled partition in memory while merging them in key order
 
 
 def _parent(cell: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,9 +97,13 @@ class _Counter:
                 self._spill(*self._parts[0])
             self._parts = []
             nkeys = self._spilled.width - len(self._ops)
-            for cols in self._spilled.partitions():
-                yield _grouped(cols[:nkeys], list(zip(cols[nkeys:], self._ops)))
-            self._spilled.close()
+            with _Sorted() as reduced:
+                for cols in self._spilled.partitions():
+                    keys, values = _grouped(cols[:nkeys], list(zip(cols[nkeys:], self._ops)))
+                    reduced.write(keys + values)
+                self._spilled.close()
+                for cols in reduced.merged():
+                    yield cols[:nkeys], cols[nkeys:]
         self._parts, self._pending, self._merged, self._spilled = [], 0, 0, None
 
 
@@ -137,6 +142,67 @@ class _Runs:
 
     def close(self) -> None:
         self.file.close()
+
+
+class _Sorted:
+    """The reduced partitions of a spilled summary, each sorted by key, in a temporary file; read
+    back merged in key order, a few thousand rows of each at a time, so that a job's rows are
+    stored in key order (what the BRIN on area_days relies on) whether or not they spilled. A
+    first key value falls in one partition only (``_Runs`` splits by its hash), so merging by the
+    first key column alone keeps the rows of equal first keys in their partition's order."""
+
+    def __init__(self):
+        self.file = tempfile.TemporaryFile()
+        self.blocks: list[tuple[int, int]] = []  # (offset, rows), columns one after another
+        self.width = 0
+
+    def __enter__(self) -> "_Sorted":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+    def write(self, cols: list[np.ndarray]) -> None:
+        self.width = len(cols)
+        if len(cols[0]):
+            self.blocks.append((self.file.tell(), len(cols[0])))
+            self.file.write(np.stack([c.astype(np.int64, copy=False) for c in cols]).tobytes())
+
+    def _read(self, block: int, start: int) -> list[np.ndarray]:
+        offset, rows = self.blocks[block]
+        n = min(_MERGE_ROWS, rows - start)
+        out = []
+        for c in range(self.width):
+            self.file.seek(offset + (c * rows + start) * 8)
+            out.append(np.frombuffer(self.file.read(n * 8), dtype=np.int64))
+        return out
+
+    def merged(self) -> Iterator[list[np.ndarray]]:
+        """Every row, in order of the first column, a piece at a time."""
+        pos = [0] * len(self.blocks)
+        bufs = []
+        for b in range(len(self.blocks)):
+            bufs.append(self._read(b, 0))
+            pos[b] = len(bufs[b][0])
+        while True:
+            live = [b for b in range(len(bufs)) if len(bufs[b][0])]
+            if not live:
+                return
+            # Safe to emit: every buffered row up to the least last key of the blocks not all read.
+            more = [bufs[b][0][-1] for b in live if pos[b] < self.blocks[b][1]]
+            cut = min(more) if more else None
+            taken = []
+            for b in live:
+                n = len(bufs[b][0]) if cut is None else int(np.searchsorted(bufs[b][0], cut, side="right"))
+                if n:
+                    taken.append([c[:n] for c in bufs[b]])
+                    bufs[b] = [c[n:] for c in bufs[b]]
+                if not len(bufs[b][0]) and pos[b] < self.blocks[b][1]:
+                    bufs[b] = self._read(b, pos[b])
+                    pos[b] += len(bufs[b][0])
+            cols = [np.concatenate([t[c] for t in taken]) for c in range(self.width)]
+            order = np.argsort(cols[0], kind="stable")
+            yield [c[order] for c in cols]
 
 
 class Rollup:

@@ -47,6 +47,13 @@ UPDATE jobs
  WHERE job_id = :job_id AND status IN ('queued', 'running')
 RETURNING job_id
 
+-- name: job_summarize_new_rows
+-- After a job commits: summarise the BRIN ranges its area_days rows filled (sql/11), which
+-- queries read in full until then. Best effort: it waits at most 2 s for a VACUUM holding the table
+-- (autovacuum summarises what is left).
+SET LOCAL lock_timeout = '2s';
+SELECT summarize_area_days();
+
 -- name: job_cancel
 -- A queued job is cancelled at once; a running one is asked to stop (its worker rolls back).
 WITH queued AS (
