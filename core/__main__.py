@@ -35,9 +35,13 @@ def cmd_ingest(a) -> int:
             job = Job(path, max_bad_rows=a.max_bad_rows, force=a.force, source="cli", url=role_url("loader"))
         except InsufficientPrivilege as e:
             raise not_a_loader(e) from e
-        except (OSError, ValueError) as e:
+        except Exception as e:  # no job could be created: still one answer per file
+            trouble = _database_trouble(e)
+            if trouble is None and not isinstance(e, (OSError, ValueError)):
+                raise
             res = {"job_id": None, "file": os.path.basename(path), "status": "failed", "rows_loaded": 0,
-                   "rows_rejected": 0, "seconds": 0, "error": f"{path}: {e}"}
+                   "rows_rejected": 0, "seconds": 0,
+                   "error": f"{path}: {trouble}; nothing loaded" if trouble else f"{path}: {e}"}
             ok = False
             _print_json(res) if a.json else print(res["error"], file=sys.stderr)
             continue
@@ -135,6 +139,8 @@ def cmd_compact(a) -> int:
     if a.if_due:
         if not core.compaction_due():
             print("compaction is not due (TRIPS_COMPACT_SHARE); nothing done", file=sys.stderr)
+            if a.json:
+                _print_json({})  # no table was compacted
             return 0
     res = core.compact_summaries()
     if a.json:
@@ -213,7 +219,11 @@ def cmd_regions(a) -> int:
 
 def cmd_generate(a) -> int:
     from core.synth import generate
-    n = generate(a.out, a.rows, seed=a.seed)
+    try:
+        n = generate(a.out, a.rows, seed=a.seed)
+    except OSError as e:  # a missing folder, a directory, no permission
+        print(f"cannot write {a.out}: {e.strerror or e}", file=sys.stderr)
+        return 1
     print(f"wrote {n:,} trips to {a.out}", file=sys.stderr)
     return 0
 
@@ -298,9 +308,30 @@ def main(argv=None) -> int:
     except core.TripsError as e:
         print(str(e), file=sys.stderr)
         return 1
+    except Exception as e:
+        trouble = _database_trouble(e)
+        if trouble is None:
+            raise
+        print(f"{trouble} (DATABASE_URL and friends: see the README)", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # e.g. `jobs | head`: the reader has gone, which is no error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _database_trouble(e: BaseException) -> str | None:
+    """What a failure to reach the database (or to read its URL) means, in words; None for
+    anything else (a bug, shown as a traceback)."""
+    import psycopg2
+    import sqlalchemy.exc
+
+    if isinstance(e, sqlalchemy.exc.ArgumentError) or "Could not parse SQLAlchemy URL" in str(e):
+        return f"the database URL is not valid ({str(e).splitlines()[0]})"
+    orig = getattr(e, "orig", e)  # SQLAlchemy wraps the driver's error
+    if isinstance(orig, psycopg2.OperationalError):
+        first = (str(orig).strip().splitlines() or [""])[0]
+        return f"cannot reach the database ({first})"
+    return None
 
 
 def _positive(text: str) -> int:

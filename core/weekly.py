@@ -58,14 +58,17 @@ def weekly_average(eng: Engine, *, region: str | None = None, bbox=None, by: str
         raise InvalidFilter(f"by must be one of {', '.join(BY)}, not {str(by)[:40]!r}")
     box = parse_bbox(bbox) if bbox is not None else None
     date_from, date_to = _date(date_from, "from"), _date(date_to, "to")
+    given_to = date_to is not None
     with snapshot(eng) as c:
         if date_from is None or date_to is None:
             first, last = c.execute(query("data_period")).one()
             date_from, date_to = date_from or first, date_to or last
-        if date_from is None or date_to is None:  # no trips at all
-            return _result(region, box, by, None, None, {})
+        if date_from is None or date_to is None:  # no trips at all, and an end of the period not given
+            return _result(region, box, by, date_from, date_to, {})
         if date_from > date_to:
-            raise InvalidFilter(f"from ({date_from}) is after to ({date_to})")
+            raise InvalidFilter(f"from ({date_from}) is after to ({date_to})" if given_to else
+                                f"from ({date_from}) is after the last trip ({date_to}), where the period "
+                                "ends when no end is given")
         period = {"date_from": date_from, "date_to": date_to}
         if box is None:
             counts = dict(c.execute(query("weekly_region"), {"region": str(region), **period}).all())
@@ -140,7 +143,7 @@ def _box_counts(c, box, by: str, period: dict) -> dict:
 
 
 def _result(region, box, by, date_from, date_to, counts: dict) -> dict:
-    weeks = _weeks(date_from, date_to) if date_from else []
+    weeks = _weeks(date_from, date_to) if date_from and date_to else []
     per_week = [{"week_start": wk.isoformat(), "trips": int(counts.get(wk, 0))} for wk in weeks]
     trips = sum(p["trips"] for p in per_week)
     area = {"region": region} if box is None else {"bbox": list(box), "by": by}

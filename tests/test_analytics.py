@@ -209,6 +209,41 @@ def test_cli_takes_values_starting_with_a_dash_and_hours_past_midnight(db_url, w
     assert _cli(db_url, "generate", "--rows", "-3", "/dev/null").returncode == 2
 
 
+def test_cli_without_a_database_or_a_writable_path_says_so_in_one_line(db_url, write_csv, tmp_path):
+    """Pass: an unreachable or malformed DATABASE_URL is one sentence on stderr (exit 1), and
+    ingest --json still answers one failed object per file; generate to a path it cannot write
+    says so; compact --if-due --json prints JSON when not due; a header ending in a comma is named."""
+    for url, says in (("postgresql+psycopg2://postgres@/nothing?host=" + str(tmp_path / "no_socket"),
+                       "cannot reach the database"), ("not-a-url", "database URL is not valid")):
+        stats = _cli(url, "stats", "--json")
+        assert stats.returncode == 1 and says in stats.stderr and "Traceback" not in stats.stderr
+        ingest = _cli(url, "ingest", str(ROOT / "data" / "trips.csv"), str(tmp_path / "b.csv"), "--json")
+        answers = [json.loads(line) for line in ingest.stdout.splitlines()]
+        assert ingest.returncode == 1 and [a["file"] for a in answers] == ["trips.csv", "b.csv"]
+        assert all(a["status"] == "failed" and says in a["error"] for a in answers)
+    for out in (tmp_path / "missing" / "x.csv", tmp_path):
+        gen = _cli(db_url, "generate", "--rows", "10", str(out))
+        assert gen.returncode == 1 and f"cannot write {out}" in gen.stderr and "Traceback" not in gen.stderr
+    core.ingest_file(write_csv(HEADER + row()), url=db_url)
+    assert _cli(db_url, "compact", "--json").returncode == 0
+    not_due = _cli(db_url, "compact", "--if-due", "--json")
+    assert not_due.returncode == 0 and json.loads(not_due.stdout) == {} and "not due" in not_due.stderr
+    trailing = _cli(db_url, "ingest", write_csv(HEADER[:-1] + ",\n" + row()[:-1] + ",\n"), "--json")
+    assert "no name (a comma at the end of the header?)" in json.loads(trailing.stdout)["error"]
+
+
+def test_a_period_with_one_end_given_and_nothing_to_end_it(db_url, write_csv):
+    """Pass: with no trips, a given --from is kept in the answer (no weeks to count without an
+    end); past the last trip with no --to, the message says the last trip ends the period."""
+    res = core.weekly_average(region="Prague", date_from="2030-01-01", url=db_url)
+    assert (res["from"], res["to"], res["weeks"], res["trips"]) == ("2030-01-01", None, 0, 0)
+    core.ingest_file(write_csv(HEADER + row(when="2018-05-31 10:00:00")), url=db_url)
+    with pytest.raises(core.InvalidFilter, match=r"after the last trip \(2018-05-31\)"):
+        core.weekly_average(region="Prague", date_from="2030-01-01", url=db_url)
+    with pytest.raises(core.InvalidFilter, match=r"from \(2030-01-01\) is after to \(2029-01-01\)"):
+        core.weekly_average(region="Prague", date_from="2030-01-01", date_to="2029-01-01", url=db_url)
+
+
 def test_the_last_week_of_year_9999_is_a_week_like_any_other(db_url, write_csv):
     """Pass: a trip on 9999-12-31 gives a weekly average whose period ends that day (no date past
     it is needed to count the weeks)."""

@@ -104,7 +104,9 @@ CASES = [
     ("header_missing_column", b"region,origin_coord,datetime,datasource\n" + GOOD, "0", "failed", 0, [],
      ["line 1", "missing column destination_coord"]),
     ("header_unknown_column", H[:-1] + b",notes\n" + GOOD[:-1] + b",x\n", "0", "failed", 0, [],
-     ["line 1", "unexpected column notes"]),
+     ["line 1", "unexpected column 'notes'"]),
+    ("header_trailing_comma", H[:-1] + b",\n" + GOOD[:-1] + b",\n", "0", "failed", 0, [],
+     ["line 1", "one with no name (a comma at the end of the header?)"]),
     ("header_duplicate_column", b"region,Region,origin_coord,destination_coord,datetime,datasource\n",
      "0", "failed", 0, [], ["line 1", "'region' appears twice"]),
     ("no_header_data_first", GOOD * 3, "0", "failed", 0, [], ["line 1", "missing column"]),
@@ -294,6 +296,17 @@ def test_quoted_field_longer_than_the_limit_fails_as_unterminated(db_url, write_
     data = H + GOOD + b'"Prague' + (b"y" * 1000 + b"\n") * (MAX_LINE // 1000 + 50)
     res = core.ingest_file(write_csv(data), url=db_url)
     assert res.status == "failed" and "line 3" in res.error and "never closed" in res.error
+
+
+def test_closed_quoted_field_longer_than_the_limit_names_the_limit(db_url, write_csv):
+    """Pass: a quote opened on line 3 and closed, over many short lines adding up to more than
+    max_line_bytes, fails the file at line 3 naming the limit, not as a quote never closed."""
+    data = (H + GOOD + b'"Prague' + (b"y" * 1000 + b"\n") * (MAX_LINE // 1000 + 50)
+            + b'",POINT (14.4 50.05),POINT (14.45 50.1),2021-04-02 08:00:00,ds\n' + GOOD)
+    res = core.ingest_file(write_csv(data), url=db_url)
+    assert res.status == "failed" and "line 3" in res.error
+    assert "runs past" in res.error and "TRIPS_MAX_LINE_BYTES" in res.error
+    assert trips(db_url) == 0
 
 
 def test_one_gigabyte_line_is_refused_after_reading_about_max_line_bytes(tmp_path):

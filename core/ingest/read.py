@@ -147,7 +147,7 @@ def batches(src: Source, max_line_bytes: int, batch_rows: int, fast: bool = True
     try:
         header = next(reader, None)
     except csv.Error as e:
-        raise _csv_error(src, e, 1) from None
+        raise _csv_error(src, e, 1, max_line_bytes) from None
     if header is None:
         raise FileRejected(src.file_name, "the file is empty")
     if 1 in src.bad_utf8_lines:
@@ -240,14 +240,17 @@ def _record_batches(src: Source, stream: BinaryIO, order: list[int], first_line:
                     batch = Records()
             start = end + 1
     except csv.Error as e:
-        raise _csv_error(src, e, start) from None
+        raise _csv_error(src, e, start, max_line_bytes) from None
     if len(batch):
         yield batch
 
 
-def _csv_error(src: Source, e: csv.Error, line: int) -> FileRejected:
+def _csv_error(src: Source, e: csv.Error, line: int, max_line_bytes: int) -> FileRejected:
     msg = str(e)
-    if "field larger than field limit" in msg or "unexpected end of data" in msg or "EOF" in msg:
+    if "field larger than field limit" in msg:  # a quote open over many lines: unclosed, or one huge field
+        msg = (f"a quoted field starts here and runs past {max_line_bytes:,} bytes (TRIPS_MAX_LINE_BYTES): "
+               "a quote that is never closed, or a field far too long for a trip")
+    elif "unexpected end of data" in msg or "EOF" in msg:
         msg = "a quoted field starts here and is never closed (unterminated quote)"
     elif "new-line character" in msg:
         msg = "a bare carriage return (CR) inside an unquoted field; use LF or CRLF line ends"
@@ -291,6 +294,7 @@ def _column_order(file_name: str, header: list[str]) -> list[int]:
             f"(found: {', '.join(header) or 'nothing'}; expected {', '.join(COLUMNS)})", 1)
     unknown = [header[i].strip() for i, n in enumerate(names) if n not in COLUMNS]
     if unknown:
+        named = ", ".join(f"'{u}'" if u else "one with no name (a comma at the end of the header?)" for u in unknown)
         raise FileRejected(file_name, f"unexpected column{'s' if len(unknown) > 1 else ''} "
-                           f"{', '.join(unknown)} in the header (expected exactly {', '.join(COLUMNS)})", 1)
+                           f"{named} in the header (expected exactly {', '.join(COLUMNS)})", 1)
     return [seen[c] for c in COLUMNS]

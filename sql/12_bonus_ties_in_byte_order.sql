@@ -1,0 +1,19 @@
+-- The bonus question's ties (sql/03_bonus_queries.sql) were broken by name in the database's
+-- collation: byte order on the project's own cluster (C.UTF-8), linguistic order on a server
+-- created with en_US (the PostGIS image), so the same data could answer differently. Now by name
+-- in byte order everywhere ("Beta" before "alpha"), as documented.
+CREATE OR REPLACE VIEW latest_datasource_of_top_regions AS
+WITH top AS (
+    SELECT s.region_id, sum(s.trips) AS trips
+      FROM region_datasources s JOIN regions r USING (region_id)
+     GROUP BY s.region_id, r.name
+     ORDER BY sum(s.trips) DESC, r.name COLLATE "C"
+     LIMIT 2
+)
+SELECT DISTINCT ON (top.trips, r.name COLLATE "C")
+       r.name AS region, d.name AS datasource, s.last_ts AS datetime, top.trips
+  FROM top
+  JOIN region_datasources s USING (region_id)
+  JOIN regions r USING (region_id)
+  JOIN datasources d USING (datasource_id)
+ ORDER BY top.trips DESC, r.name COLLATE "C", s.last_ts DESC, d.name COLLATE "C";
