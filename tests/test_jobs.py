@@ -73,3 +73,18 @@ def test_a_statement_timeout_during_copy_fails_the_job_and_is_not_a_cancel(db_ur
     assert res.status == "failed", (res.status, res.error)
     assert "cancelled the load" in res.error
     assert core.stats(url=db_url)["trips"] == 0
+
+
+def test_the_data_version_changes_when_an_earlier_job_completes_last(db_url, write_csv):
+    """Pass: the answers' cache key changes on every completion, also when a job with a lower id
+    completes after a later one (an upload outlasting a smaller file loaded meanwhile)."""
+    from conftest import HEADER, row
+    first = Job(write_csv(HEADER + row(region="A"), name="first.csv"), url=db_url)
+    second = Job(write_csv(HEADER + row(region="B"), name="second.csv"), url=db_url)
+    assert first.job_id < second.job_id
+    before = core.data_version(url=db_url)
+    assert second.run().status == "completed"
+    middle = core.data_version(url=db_url)
+    assert first.run().status == "completed"
+    after = core.data_version(url=db_url)
+    assert len({before, middle, after}) == 3

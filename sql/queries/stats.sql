@@ -30,7 +30,8 @@ SELECT r.name AS region, min(s.cx0) AS ix0, min(s.cy0) AS iy0, max(s.cx1) AS ix1
 
 -- name: data_version
 -- Changes whenever a job completes: the cache key of every answer (the database's identity
--- included, so that answers of two databases never mix).
+-- included, so that answers of two databases never mix). The count of completed jobs, not their
+-- highest id: jobs complete in any order (an earlier upload may finish after a later file).
 SELECT (SELECT system_identifier FROM pg_control_system()) || ':' || current_database() || ':'
-       || coalesce(max(job_id), 0) AS version
+       || count(*) || ':' || coalesce(max(job_id), 0) AS version
   FROM jobs WHERE status = 'completed'
