@@ -255,9 +255,9 @@ if stats["trips"]:
                 })
                 d1, d2, _ = st.columns([1, 1, 4])
                 d1.download_button("CSV", table.to_csv(index=False), "trip_groups.csv", "text/csv",
-                                   icon=":material/download:")
+                                   icon=":material/download:", on_click="ignore")
                 d2.download_button("GeoJSON", flowmap.groups_geojson(shown), "trip_groups.geojson",
-                                   "application/geo+json", icon=":material/download:")
+                                   "application/geo+json", icon=":material/download:", on_click="ignore")
 
 # -- weekly averages -----------------------------------------------------------------------------------
 
@@ -416,7 +416,7 @@ with load_tab:
             st.dataframe(rej, hide_index=True)
             st.download_button("Download all rejects (CSV)",  # built only when clicked
                                lambda: pd.DataFrame(core.rejects(jid)).to_csv(index=False),
-                               f"rejects_job_{jid}.csv", "text/csv", icon=":material/download:")
+                               f"rejects_job_{jid}.csv", "text/csv", icon=":material/download:", on_click="ignore")
 
 with jobs_box:
     live.job_status(can_cancel=can_upload, jobs_ended=jobs_ended)  # last: it waits for job events

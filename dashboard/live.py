@@ -69,12 +69,20 @@ def _progress(job: dict) -> tuple[float, str]:
     return done, (f" · about {left:,.0f} s left" if left is not None and left >= 1 else "")
 
 
+def _age(job: dict) -> float | None:
+    """Seconds since the job ended."""
+    from datetime import datetime, timezone
+    if not job.get("finished_at"):
+        return None
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(job["finished_at"])).total_seconds()
+
+
 def _rate(job: dict) -> str:
     elapsed = _elapsed(job)
     return f" · {job['rows_read'] / elapsed:,.0f} rows/s" if elapsed and elapsed > 0.5 else ""
 
 
-SLOTS = 4  # jobs shown in the panel
+SLOTS = 6  # jobs shown in the panel
 
 
 def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True) -> None:
@@ -97,24 +105,44 @@ def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True) -
         st.button("Cancel", key=f"cancel-{job['job_id']}-{generation}", type="tertiary",
                   on_click=core.cancel_job, args=(job["job_id"],))
         return
-    text = f"**{name}** {FINAL_MESSAGES.get(status, status)}: {job['rows_loaded']:,} trips"
-    if job["rows_rejected"]:
-        text += f", {job['rows_rejected']:,} rows rejected"
+    rejected = f", {_count(job['rows_rejected'], 'row')} rejected" if job["rows_rejected"] else ""
     if status == "completed":
-        st.success(text, icon=":material/check_circle:")
+        st.success(f"**{name}** loaded: {_count(job['rows_loaded'], 'trip')}{rejected}",
+                   icon=":material/check_circle:")
     elif status == "duplicate":
         st.info(f"**{name}** was loaded before (job {job['duplicate_of']}); nothing added.",
                 icon=":material/content_copy:")
+    elif status == "cancelled":
+        st.warning(f"**{name}** cancelled: nothing loaded.", icon=":material/cancel:")
     else:
-        st.error(f"{text}. {job.get('error') or ''}", icon=":material/error:")
+        st.error(f"**{name}** {FINAL_MESSAGES.get(status, status)}: nothing loaded{rejected}. "
+                 f"{_without_name(job.get('error') or '', name)}", icon=":material/error:")
     st.empty(), st.empty()
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _without_name(error: str, name: str) -> str:
+    """Core's messages start with the file's name, which the panel has just shown."""
+    for sep in (": ", ", "):
+        if error.startswith(name + sep):
+            rest = error[len(name) + len(sep):]
+            return rest[:1].upper() + rest[1:]
+    return error
+
+
+RECENT_SECONDS = 15 * 60  # ended jobs stay in the panel this long (the last one always does)
+
+
 def render_jobs(generation: int, can_cancel: bool = True) -> None:
-    jobs = core.jobs(limit=SLOTS + 2)
+    jobs = core.jobs(limit=SLOTS * 3)
     active = [j for j in jobs if j["status"] in ACTIVE]
-    ended = [j for j in jobs if j["status"] not in ACTIVE]
-    shown = (active + ended[:1])[:SLOTS]  # the running ones and the last to end: the rest is History
+    ended = sorted((j for j in jobs if j["status"] not in ACTIVE),
+                   key=lambda j: j.get("finished_at") or j["created_at"], reverse=True)
+    recent = [j for j in ended if _age(j) is not None and _age(j) < RECENT_SECONDS] or ended[:1]
+    shown = (active + recent)[:SLOTS]  # running, then those that ended lately, newest first; the rest is History
     st.subheader("Jobs")
     st.caption("No files loaded yet." if not jobs else f"{len(active)} running" if active else "All done.")
     for i in range(SLOTS):

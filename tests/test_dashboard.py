@@ -102,7 +102,7 @@ def test_upload_is_queued_and_loaded(page, db_url):
     at.run()  # the same session: the upload is not queued twice
     assert len(core.jobs(url=db_url)) == 1
     assert at.metric[0].value == "2"
-    assert any("loaded: 2 trips, 1 rows rejected" in s.value for s in at.success)
+    assert any("loaded: 2 trips, 1 row rejected" in s.value for s in at.success)
 
 
 def _wait_for_jobs(db_url):
@@ -128,6 +128,23 @@ def test_the_same_file_again_is_a_duplicate_unless_load_again_is_ticked(page, db
     assert (job["file_name"], job["status"], job["rows_loaded"]) == ("third.csv", "completed", 2)
     assert core.stats(url=db_url)["trips"] == 4
     assert not at.exception
+
+
+def test_the_jobs_panel_shows_every_file_that_ended_lately_in_words(page, db_url, write_csv):
+    """Pass: three files loaded one after another all show in the Jobs panel (not only the last),
+    each message says its file once, counts agree in number, and a failure says nothing loaded."""
+    good = write_csv(HEADER + row(), name="one.csv")
+    assert core.ingest_file(good, url=db_url).status == "completed"
+    assert core.ingest_file(good, url=db_url).status == "duplicate"
+    broken = write_csv("region,origin_coord\n", name="broken.csv")
+    assert core.ingest_file(broken, url=db_url).status == "failed"
+    at = page()
+    assert not at.exception
+    assert any(s.value == "**one.csv** loaded: 1 trip" for s in at.success)
+    assert any("**one.csv** was loaded before" in i.value for i in at.info)
+    [failed] = [e.value for e in at.error]
+    assert failed.startswith("**broken.csv** failed: nothing loaded. Line 1: missing column")
+    assert failed.count("broken.csv") == 1
 
 
 def test_database_down_is_a_message_not_a_traceback(monkeypatch):
