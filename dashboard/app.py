@@ -249,9 +249,11 @@ if stats["trips"]:
                                        "destination_lon": g["destination"][0], "destination_lat": g["destination"][1]}
                                       for g in shown])
                 st.dataframe(table, hide_index=True, height=280, column_config={
+                    "origin_cell": "Origin cell", "destination_cell": "Destination cell", "bucket": "Time of day",
                     "trips": st.column_config.NumberColumn("Trips", format="localized"),
-                    "share": st.column_config.ProgressColumn("Share", format="percent", min_value=0,
-                                                             max_value=max(table["share"].max(), 1e-9)),
+                    "share": st.column_config.NumberColumn("Share of trips matching", format="percent"),
+                    "origin_lon": "Origin lon", "origin_lat": "Origin lat",
+                    "destination_lon": "Destination lon", "destination_lat": "Destination lat",
                 })
                 d1, d2, _ = st.columns([1, 1, 4])
                 d1.download_button("CSV", table.to_csv(index=False), "trip_groups.csv", "text/csv",
@@ -276,12 +278,21 @@ def weekly_chart(series: dict[str, dict]) -> alt.LayerChart:
                      format="%d %b %Y", labelAngle=-40)
             if len(weeks) <= 16 else alt.Axis(format="%b %Y"))
     lines = alt.Chart(df).mark_line(point=len(df) < 120).encode(
-        x=alt.X("week:T", title="Week (starting Monday)", axis=axis), y=alt.Y("trips:Q", title="Trips per week"),
+        x=alt.X("week:T", title="Week (starting Monday)", axis=axis),
+        y=alt.Y("trips:Q", title="Trips per week", axis=alt.Axis(format=",d", tickMinStep=1)),
         color=colour, tooltip=[alt.Tooltip("area:N"), alt.Tooltip("week:T", title="Week of"),
                                alt.Tooltip("trips:Q", format=",")])
     rules = alt.Chart(av).mark_rule(strokeDash=[6, 4], size=2).encode(
         y="average:Q", color=colour, tooltip=[alt.Tooltip("area:N"), alt.Tooltip("average:Q", format=",.1f")])
     return (lines + rules).properties(height=320)
+
+
+def partial_weeks(r: dict) -> str:
+    """Which of the period's first and last weeks it covers only in part (they count whole)."""
+    start, end = pd.Timestamp(r["from"]), pd.Timestamp(r["to"])
+    parts = ([f"the first week (from {start:%a %d %b})"] if start.weekday() != 0 else []) + \
+            ([f"the last week (up to {end:%a %d %b})"] if end.weekday() != 6 else [])
+    return f"Only part of {' and of '.join(parts)} is in the period: expect fewer trips there. " if parts else ""
 
 
 if stats["trips"]:
@@ -298,14 +309,17 @@ if stats["trips"]:
         st.altair_chart(weekly_chart(by_region), width="stretch")
         first_r = next(iter(by_region.values()))
         st.caption(f"{first_r['from']} to {first_r['to']}, {first_r['weeks']} ISO weeks (Monday to Sunday) "
-                   "touching the period; weeks without trips count as zero. Dashed lines: weekly averages. "
+                   f"touching the period; weeks without trips count as zero. {partial_weeks(first_r)}"
+                   "Dashed lines: weekly averages. "
                    "Weekly averages count every trip of the area and period: the datasource, days and hours "
                    "filters apply to the flows.")
 
         st.subheader("By bounding box")
         left, right = st.columns([2, 3])
         with left:
-            preset = st.selectbox("Start from a region's extent", list(extents), index=0)
+            names = list(extents)
+            preset = st.selectbox("Start from a region's extent", names,
+                                  index=names.index(regions[0]) if regions and regions[0] in names else 0)
             w0, s0, e0, n0 = extents[preset]
             bw, bs = st.columns(2), None
             west = bw[0].number_input("West", -180.0, 180.0, float(w0), 0.01, format="%.4f", key=f"w-{preset}")
@@ -330,7 +344,7 @@ if stats["trips"]:
                               help=f"{box['trips']:,} trips over {box['weeks']} weeks, by {by}")
         chart = st.empty()
         if box is not None:
-            chart.altair_chart(weekly_chart({"box": box}), width="stretch")
+            chart.altair_chart(weekly_chart({f"Box, by {by}": box}), width="stretch")
         else:
             chart.empty()
 
@@ -346,14 +360,19 @@ if stats["trips"]:
             b1, b2 = st.columns(2)
             with b1:
                 st.subheader("Latest datasource of the two busiest regions")
-                st.dataframe(pd.DataFrame(ins["bonus"]["latest_datasource_of_top_regions"]), hide_index=True)
+                st.dataframe(pd.DataFrame(ins["bonus"]["latest_datasource_of_top_regions"]), hide_index=True,
+                             column_config={"region": "Region", "datasource": "Datasource of its latest trip",
+                                            "datetime": "Latest trip (local time)"})
             with b2:
                 st.subheader("Regions where cheap_mobile appears")
                 cheap = ins["bonus"]["cheap_mobile_regions"]
                 st.write(", ".join(cheap) if cheap else "None.")
             g1, g2, g3 = st.columns(3)
+            st.caption("Over every trip stored: the sidebar's filters apply to the flows. Hours are the trips' "
+                       "local time, as written in the files.")
             bar = lambda df, x, title: alt.Chart(df).mark_bar().encode(  # noqa: E731
-                x=alt.X(f"{x}:N", sort="-y" if x != "hour" else None, title=None),
+                x=alt.X(f"{x}:N", sort="-y" if x != "hour" else None, title=None,
+                        axis=alt.Axis(labelLimit=220, labelAngle=0 if x == "hour" else -35)),
                 y=alt.Y("trips:Q", title="Trips"), tooltip=[x, alt.Tooltip("trips:Q", format=",")],
             ).properties(title=title, height=260)
             g1.altair_chart(bar(pd.DataFrame(stats["by_region"]), "region", "Trips by region"), width="stretch")
@@ -396,8 +415,8 @@ with load_tab:
     if history:
         hist = pd.DataFrame([{k: j[k] for k in ("job_id", "file_name", "status", "rows_loaded", "rows_rejected",
                                                  "source", "created_at", "finished_at", "error")} for j in history])
-        for col in ("created_at", "finished_at"):
-            hist[col] = pd.to_datetime(hist[col], utc=True)
+        for col in ("created_at", "finished_at"):  # text: a running job's end is blank, not "None"
+            hist[col] = pd.to_datetime(hist[col], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
         hist["error"] = hist["error"].fillna("")
         st.dataframe(hist, hide_index=True, column_config={
             "job_id": st.column_config.NumberColumn("Job", format="%d"),
@@ -406,14 +425,17 @@ with load_tab:
             "rows_loaded": st.column_config.NumberColumn("Loaded", format="localized"),
             "rows_rejected": st.column_config.NumberColumn("Rejected", format="localized"),
             "source": st.column_config.TextColumn("From"),
-            "created_at": st.column_config.DatetimeColumn("Submitted (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-            "finished_at": st.column_config.DatetimeColumn("Finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-            "error": st.column_config.TextColumn("Message")})
+            "created_at": st.column_config.TextColumn("Submitted (UTC)"),
+            "finished_at": st.column_config.TextColumn("Finished (UTC)"),
+            "error": st.column_config.TextColumn("Message", width="large", help="Hover a cell to read it all")})
         with_rejects = [j["job_id"] for j in history if j["rows_rejected"]]
         if with_rejects:
-            jid = st.selectbox("Rejected rows of job", with_rejects)
-            rej = pd.DataFrame(core.rejects(jid, limit=1000))
-            st.dataframe(rej, hide_index=True)
+            names = {j["job_id"]: j["file_name"] for j in history}
+            jid = st.selectbox("Rejected rows of job", with_rejects, format_func=lambda j: f"{j}: {names[j]}")
+            rej = pd.DataFrame(core.rejects(jid, limit=1000)).fillna("")
+            st.dataframe(rej, hide_index=True, column_config={
+                "line": st.column_config.NumberColumn("Line", format="%d"), "column": "Column", "reason": "Reason",
+                "message": st.column_config.TextColumn("Why", width="large"), "raw": "Record as read"})
             st.download_button("Download all rejects (CSV)",  # built only when clicked
                                lambda: pd.DataFrame(core.rejects(jid)).to_csv(index=False),
                                f"rejects_job_{jid}.csv", "text/csv", icon=":material/download:", on_click="ignore")

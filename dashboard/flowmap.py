@@ -14,10 +14,10 @@ ORIGIN_RGB = [255, 140, 0]       # arcs run from orange (origin) ...
 DESTINATION_RGB = [0, 180, 255]  # ... to blue (destination)
 STYLES = {"dark": "dark", "light": "light"}
 _TOOLTIP = {
-    "html": "<b>{trips_label}</b> trips ({share_label})<br/>{bucket}<br/>{region}<br/>"
-            "<small>{origin_cell} &rarr; {destination_cell}</small>",
+    "html": "<b>{trips_label}</b> trips ({share_label})<br/>{bucket}<br/>{region}<br/><small>{route}</small>",
     "style": {"fontSize": "13px"},
 }
+_WIDTH_FLOOR = 50  # trips of the widest arc's scale at least: a map of 2-trip groups is not all thick arcs
 
 
 def region_of(lon: float, lat: float, extents: dict) -> str:
@@ -27,18 +27,35 @@ def region_of(lon: float, lat: float, extents: dict) -> str:
     return min(inside)[1] if inside else ""
 
 
+def place(point) -> str:
+    """A cell's centre for people: latitude, longitude."""
+    lon, lat = point
+    return f"{lat:.4f}, {lon:.4f}"
+
+
 def arc_rows(groups: list[dict], extents: dict) -> list[dict]:
-    """The map's rows: one per group (at most MAX_ARCS), with display labels and a width."""
-    groups = groups[:MAX_ARCS]
-    top = max((g["trips"] for g in groups), default=1)
+    """The map's rows: one per origin and destination cell pair of the groups shown (at most
+    MAX_ARCS groups), its time buckets summed and listed in the tooltip (one arc per bucket
+    would draw them on top of each other), with display labels and a width."""
+    pairs: dict[tuple[str, str], dict] = {}
+    for g in groups[:MAX_ARCS]:
+        p = pairs.setdefault((g["origin_cell"], g["destination_cell"]), {
+            "origin_cell": g["origin_cell"], "destination_cell": g["destination_cell"],
+            "source": list(g["origin"]), "target": list(g["destination"]), "trips": 0, "share": 0.0, "buckets": []})
+        p["trips"] += g["trips"]
+        p["share"] += g["share"]
+        p["buckets"].append((g["bucket"], g["trips"]))
+    scale = max(max((p["trips"] for p in pairs.values()), default=1), _WIDTH_FLOOR)
     rows = []
-    for g in groups:
+    for p in pairs.values():
+        buckets = p.pop("buckets")
+        listed = ", ".join(f"{b} ({t:,})" for b, t in buckets[:3]) + (f", {len(buckets) - 3} more" if len(buckets) > 3 else "")
         rows.append({
-            **{k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips", "share")},
-            "source": list(g["origin"]), "target": list(g["destination"]),
-            "width": 1 + 11 * math.sqrt(g["trips"] / top),
-            "trips_label": f"{g['trips']:,}", "share_label": f"{g['share']:.2%}",
-            "region": region_of(*g["origin"], extents),
+            **p, "bucket": buckets[0][0] if len(buckets) == 1 else f"{len(buckets)} time buckets: {listed}",
+            "width": 1 + 11 * math.sqrt(p["trips"] / scale),
+            "trips_label": f"{p['trips']:,}", "share_label": f"{p['share']:.2%}",
+            "region": region_of(*p["source"], extents),
+            "route": f"from {place(p['source'])} to {place(p['target'])}",
         })
     return rows
 
@@ -49,7 +66,7 @@ def origin_rows(rows: list[dict]) -> list[dict]:
     for r in rows:
         o = by.setdefault(r["origin_cell"], {"origin_cell": r["origin_cell"], "position": r["source"],
                                              "trips": 0, "region": r["region"], "bucket": "all shown buckets",
-                                             "destination_cell": "all destinations"})
+                                             "route": f"from {place(r['source'])} to all destinations"})
         o["trips"] += r["trips"]
     total = sum(r["trips"] for r in rows) or 1
     for o in by.values():
@@ -82,9 +99,11 @@ def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_si
     top = max((o["trips"] for o in origins), default=1)
     layers = [pdk.Layer(
         "ColumnLayer", id="origins", data=origins, get_position="position",
-        get_elevation=f"trips / {top} * 3000", elevation_scale=1, radius=cell_size_deg * 111_000 * 0.45,
+        get_elevation=f"trips / {top} * 3000", elevation_scale=1,
+        # Narrower than the cell and fainter for large cells, so that columns do not hide the arcs.
+        radius=cell_size_deg * 111_000 * (0.3 if cell_size_deg >= 0.08 else 0.4),
         disk_resolution=6, extruded=True, pickable=True, auto_highlight=True,
-        get_fill_color=ORIGIN_RGB + [90],
+        get_fill_color=ORIGIN_RGB + [60 if cell_size_deg >= 0.08 else 90],
     )]
     if arcs:
         # A group within one cell has no direction to draw (and a zero-length arc renders as a
@@ -98,7 +117,10 @@ def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_si
     view = pdk.data_utils.compute_view(focus_points(rows)) if rows else pdk.ViewState(latitude=50, longitude=10, zoom=3)
     # The busiest groups often sit in a few central cells: fitting them alone zooms in so far that
     # the columns fill the map. At most a city's width: the flows keep their surroundings.
-    view.zoom = min(view.zoom, MAX_OPENING_ZOOM)
+    # One step further out per 4x larger cell (9 km cells: zoom 10), so that large cells' columns
+    # do not fill the map.
+    # Half a step out of the tight fit leaves room for the arcs' height under the 40 degree pitch.
+    view.zoom = min(view.zoom - 0.5, MAX_OPENING_ZOOM - math.log2(cell_size_deg / 0.02) / 2)
     view.pitch, view.bearing = 40, 0
     return pdk.Deck(layers=layers, initial_view_state=view, map_style=STYLES.get(style, "dark"),
                     tooltip=_TOOLTIP)
@@ -117,10 +139,12 @@ def box_deck(box: tuple[float, float, float, float], style: str = "dark") -> pdk
 
 
 def groups_geojson(groups: list[dict]) -> str:
-    """The groups as GeoJSON: one LineString per group, origin to destination."""
+    """The groups as GeoJSON: one LineString per group, origin to destination (a Point for a group
+    within one cell)."""
     features = [{
         "type": "Feature",
-        "geometry": {"type": "LineString", "coordinates": [list(g["origin"]), list(g["destination"])]},
+        "geometry": {"type": "LineString", "coordinates": [list(g["origin"]), list(g["destination"])]}
+        if g["origin"] != g["destination"] else {"type": "Point", "coordinates": list(g["origin"])},  # within one cell
         "properties": {k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips", "share")},
     } for g in groups]
     return json.dumps({"type": "FeatureCollection", "features": features})
