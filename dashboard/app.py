@@ -224,8 +224,12 @@ if stats["trips"]:
                 m1.metric("Trips matching", f"{res['total_trips']:,}")
                 m2.metric("Groups", core.groups_count(res), help="Distinct (origin cell, destination cell, bucket). "
                           "A range while files loaded since the last compaction may repeat groups it kept.")
-                covered = sum(g["trips"] for g in groups) / res["total_trips"] if res["total_trips"] else 0
-                m3.metric(f"Top {len(groups):,} groups hold", f"{covered:.1%}")
+                if origin:  # the map and table narrowed to one origin cell: say how much it holds
+                    m3.metric("From this cell, in the top groups", f"{sum(g['trips'] for g in shown):,}",
+                              help=f"In {len(shown):,} of the top {len(groups):,} groups")
+                else:
+                    covered = sum(g["trips"] for g in groups) / res["total_trips"] if res["total_trips"] else 0
+                    m3.metric(f"Top {len(groups):,} groups hold", f"{covered:.1%}")
                 if origin:
                     lon, lat = next(g["origin"] for g in groups if g["origin_cell"] == origin)
                     st.caption(f"Showing only flows from the {view_params.CELL_LABELS[cell]} cell around "
@@ -410,7 +414,7 @@ with load_tab:
                    else "Sign in (in the sidebar) if you are one of them." if providers is not None
                    else "Sign-in is not configured on this server: ask its operator."),
                 icon=":material/lock:")
-    st.subheader("History")
+    st.subheader("History", help="Updated when a job ends; the Jobs panel follows running jobs live.")
     history = core.jobs(limit=50)
     if history:
         hist = pd.DataFrame([{k: j[k] for k in ("job_id", "file_name", "status", "rows_loaded", "rows_rejected",
