@@ -95,7 +95,7 @@ def cached_groups(version: str, **kw) -> dict:
     return core.trip_groups(**kw)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner="Counting the area's trips…", max_entries=256)  # a box by either end: seconds at 10M
 def cached_weekly(version: str, **kw) -> dict:
     return core.weekly_average(**kw)
 
