@@ -5,7 +5,7 @@
 
 -- 1. For each of the two regions with the most trips, the datasource of its latest trip.
 --    Ties: regions with equal counts by name; datasources whose latest trips share the same
---    datetime by datasource name (byte order since sql/12: "Beta" before "alpha").
+--    datetime by datasource name (alphabetical first).
 --    Raw equivalent: SELECT DISTINCT ON (region_id) ... FROM trips ORDER BY region_id, ts DESC.
 CREATE VIEW latest_datasource_of_top_regions AS
 WITH top AS (
