@@ -1,7 +1,7 @@
 -- The bonus question's ties (sql/03_bonus_queries.sql) were broken by name in the database's
 -- collation: byte order on the project's own cluster (C.UTF-8), linguistic order on a server
--- created with en_US (the PostGIS image), so the same data could answer differently. Now by name
--- in byte order everywhere ("Beta" before "alpha"), as documented.
+-- created with en_US (the PostGIS image), so the same data could answer differently. sql/03 now
+-- says COLLATE "C"; this gives databases that applied it before the same view.
 CREATE OR REPLACE VIEW latest_datasource_of_top_regions AS
 WITH top AS (
     SELECT s.region_id, sum(s.trips) AS trips
