@@ -37,3 +37,34 @@ def test_bonus_answers_over_several_files(db_url, write_csv):
         {"region": "A", "datasource": "cheap_mobile", "datetime": "2018-01-02 10:00:00"},
         {"region": "B", "datasource": "cheap_mobile", "datetime": "2018-01-01 10:00:00"},
     ]
+
+
+def test_bonus_ties_are_in_byte_order_on_a_server_with_a_linguistic_collation(write_csv):
+    """Pass: on a database whose collation puts "alpha" before "Beta" (ICU English, like the
+    en_US servers of the PostGIS image), ties still go by byte order ("Beta" first), as on the
+    project's own C.UTF-8 cluster: the same data gives the same answer on every server."""
+    import uuid
+
+    from conftest import _server_url
+    from core.db import dispose_all, drop_database, raw_connection, url_for_database
+
+    server, name = _server_url(), f"trips_test_icu_{uuid.uuid4().hex[:8]}"
+    with raw_connection(url_for_database(server, "postgres"), autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en' LOCALE 'C.UTF-8'")
+    url = url_for_database(server, name)
+    try:
+        core.migrate(url)
+        with raw_connection(url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT 'alpha' < 'Beta'")
+            assert cur.fetchone()[0]  # the database's own order is linguistic
+        rows = [row(region="alpha", when="2018-01-02 10:00:00", source="alpha"),
+                row(region="alpha", when="2018-01-02 10:00:00", source="Beta"),
+                row(region="Beta", when="2018-01-01 10:00:00", source="x"),
+                row(region="Beta", when="2018-01-01 09:00:00", source="x"),
+                row(region="gamma", when="2018-01-01 09:00:00", source="x")]
+        assert core.ingest_file(write_csv(HEADER + "".join(rows)), url=url).status == "completed"
+        latest = core.bonus_answers(url=url)["latest_datasource_of_top_regions"]
+        assert [(r["region"], r["datasource"]) for r in latest] == [("Beta", "x"), ("alpha", "Beta")]
+    finally:
+        dispose_all()
+        drop_database(server, name)
