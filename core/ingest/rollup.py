@@ -29,7 +29,7 @@ MAX_KEYS = 250_000         # distinct keys a summary holds in memory before it s
 _PART_BITS = 6             # spilled keys go to 2**6 hash partitions, reduced one at a time at the end
 _PARTS = 1 << _PART_BITS
 _ENCODE_ROWS = 50_000
-_MERGE_ROWS = 8_192         # rows of each spilled partition in memory while merging them in key order
+_MERGE_ROWS = 1_024         # rows of each spilled partition in memory while merging them in key order
 
 
 def _parent(cell: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -197,9 +197,12 @@ class _Sorted:
                 if n:
                     taken.append([c[:n] for c in bufs[b]])
                     bufs[b] = [c[n:] for c in bufs[b]]
-                if not len(bufs[b][0]) and pos[b] < self.blocks[b][1]:
-                    bufs[b] = self._read(b, pos[b])
-                    pos[b] += len(bufs[b][0])
+                if len(bufs[b][0]) < _MERGE_ROWS // 2 and pos[b] < self.blocks[b][1]:
+                    # Topped up, not only refilled when empty: every block then spans a good part of
+                    # the next cut, and each round emits about half of what is buffered.
+                    more_rows = self._read(b, pos[b])
+                    pos[b] += len(more_rows[0])
+                    bufs[b] = [np.concatenate([old, new]) for old, new in zip(bufs[b], more_rows)]
             cols = [np.concatenate([t[c] for t in taken]) for c in range(self.width)]
             order = np.argsort(cols[0], kind="stable")
             yield [c[order] for c in cols]
