@@ -106,7 +106,7 @@ def cached_insights(version: str) -> dict:
 
 
 def fmt(n: float) -> str:
-    return f"{n:,.0f}" if abs(n) >= 100 else f"{n:,.1f}"
+    return f"{n:,.0f}" if abs(n) >= 100 or n == 0 else f"{n:,.1f}"
 
 
 # -- page ---------------------------------------------------------------------------------------
@@ -268,13 +268,16 @@ if stats["trips"]:
 # -- weekly averages -----------------------------------------------------------------------------------
 
 
-def weekly_chart(series: dict[str, dict]) -> alt.LayerChart:
+def weekly_chart(series: dict[str, dict], names: list[str] | None = None) -> alt.LayerChart:
+    """Trips per week of each area, with its average dashed; ``names``: every area that may be
+    drawn, so that an area keeps its colour whichever others are shown."""
     rows = [{"week": p["week_start"], "trips": p["trips"], "area": name}
             for name, r in series.items() for p in r["per_week"]]
     avg = [{"area": name, "average": r["weekly_average"]} for name, r in series.items()]
     df, av = pd.DataFrame(rows), pd.DataFrame(avg)
     df["week"] = pd.to_datetime(df["week"])
-    colour = alt.Color("area:N", title=None, legend=alt.Legend(orient="top"))
+    colour = alt.Color("area:N", title=None, legend=alt.Legend(orient="top"),
+                       scale=alt.Scale(domain=names) if names else alt.Undefined)
     # A tick on every week's Monday while they fit (Vega's own ticks fall on days or Sundays there);
     # months past that.
     weeks = sorted(df["week"].unique())
@@ -310,7 +313,7 @@ if stats["trips"]:
         cols = st.columns(min(len(by_region), 6) or 1)
         for col, (name, r) in zip(cols, by_region.items()):
             col.metric(name, fmt(r["weekly_average"]), help=f"{r['trips']:,} trips over {r['weeks']} weeks")
-        st.altair_chart(weekly_chart(by_region), width="stretch")
+        st.altair_chart(weekly_chart(by_region, stats["regions"]), width="stretch")
         first_r = next(iter(by_region.values()))
         st.caption(f"{first_r['from']} to {first_r['to']}, {first_r['weeks']} ISO weeks (Monday to Sunday) "
                    f"touching the period; weeks without trips count as zero. {partial_weeks(first_r)}"
@@ -374,15 +377,19 @@ if stats["trips"]:
             g1, g2, g3 = st.columns(3)
             st.caption("Over every trip stored: the sidebar's filters apply to the flows. Hours are the trips' "
                        "local time, as written in the files.")
-            bar = lambda df, x, title: alt.Chart(df).mark_bar().encode(  # noqa: E731
-                x=alt.X(f"{x}:N", sort="-y" if x != "hour" else None, title=None,
-                        axis=alt.Axis(labelLimit=220, labelAngle=0 if x == "hour" else -35)),
-                y=alt.Y("trips:Q", title="Trips"), tooltip=[x, alt.Tooltip("trips:Q", format=",")],
-            ).properties(title=title, height=260)
-            g1.altair_chart(bar(pd.DataFrame(stats["by_region"]), "region", "Trips by region"), width="stretch")
-            g2.altair_chart(bar(pd.DataFrame(stats["by_datasource"]), "datasource", "Trips by datasource"),
+            def bars(df: pd.DataFrame, name: str, title: str) -> alt.Chart:  # one row per name: every label shows
+                return alt.Chart(df).mark_bar().encode(
+                    y=alt.Y(f"{name}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=200)),
+                    x=alt.X("trips:Q", title="Trips"), tooltip=[name, alt.Tooltip("trips:Q", format=",")],
+                ).properties(title=title, height=alt.Step(26))
+
+            g1.altair_chart(bars(pd.DataFrame(stats["by_region"]), "region", "Trips by region"), width="stretch")
+            g2.altair_chart(bars(pd.DataFrame(stats["by_datasource"]), "datasource", "Trips by datasource"),
                             width="stretch")
-            g3.altair_chart(bar(pd.DataFrame(ins["hours"]), "hour", "Trips by hour of day"), width="stretch")
+            g3.altair_chart(alt.Chart(pd.DataFrame(ins["hours"])).mark_bar().encode(
+                x=alt.X("hour:O", title="Hour of the day (local time)", axis=alt.Axis(labelAngle=0)),
+                y=alt.Y("trips:Q", title="Trips"), tooltip=["hour", alt.Tooltip("trips:Q", format=",")],
+            ).properties(title="Trips by hour of day", height=260), width="stretch")
 
 # -- loading ------------------------------------------------------------------------------------------------
 with load_tab:
@@ -393,17 +400,27 @@ with load_tab:
         max_bad = st.text_input("Most bad rows a file may have", "1%", max_chars=12,
                                 help="A number of rows (like 100) or a percentage (like 1%). Past it, nothing "
                                      "of the file is loaded; below it, good rows load and bad ones are listed.")
-        force = st.checkbox("Load again", help="A file with the same bytes as one loaded before is a duplicate "
-                            "and loads nothing. Tick this, then add the file again, to load its trips a second time.")
+        if st.session_state.pop("untick_load_again", False):  # it applies to the files added while ticked
+            st.session_state["load_again"] = False
+        force = st.checkbox("Load again", key="load_again",
+                            help="A file with the same bytes as one loaded before is a duplicate and loads "
+                                 "nothing. Tick this, then add the file again, to load its trips a second time "
+                                 "(it unticks itself once used).")
         submitted = st.session_state.setdefault("submitted_uploads", set())
         for f in files or []:
             if f.file_id not in submitted:
-                submitted.add(f.file_id)
                 try:
                     job_id = live.submit_upload(f, max_bad, force)
-                except (ValueError, core.TripsError) as e:
+                except ValueError as e:  # the bad-row limit: the file waits until it is corrected
+                    st.error(f"Most bad rows a file may have: {str(e).replace('--max-bad-rows must be', 'must be')}. "
+                             f"{f.name} loads once it is corrected.")
+                    continue
+                except core.TripsError as e:
+                    submitted.add(f.file_id)
                     st.error(f"{f.name}: {e}")
                     continue
+                submitted.add(f.file_id)
+                st.session_state["untick_load_again"] = force
                 st.toast(f"{f.name}: queued as job {job_id}")
         st.caption("Each file loads in the background, all or nothing; closing the tab does not stop it. "
                    "For files too big for a browser, use the command line on the server: "
@@ -421,7 +438,7 @@ with load_tab:
                                                  "source", "created_at", "finished_at", "error")} for j in history])
         for col in ("created_at", "finished_at"):  # text: a running job's end is blank, not "None"
             hist[col] = pd.to_datetime(hist[col], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
-        hist["error"] = hist["error"].fillna("")
+        hist["error"] = [live.without_name(e if isinstance(e, str) else "", n) for e, n in zip(hist["error"], hist["file_name"])]
         st.dataframe(hist, hide_index=True, column_config={
             "job_id": st.column_config.NumberColumn("Job", format="%d"),
             "file_name": st.column_config.TextColumn("File"),

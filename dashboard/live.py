@@ -10,6 +10,7 @@ whether the analyst has done something (Streamlit's own stop/rerun check, as its
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 
 import streamlit as st
@@ -110,13 +111,17 @@ def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True) -
         st.success(f"**{name}** loaded: {_count(job['rows_loaded'], 'trip')}{rejected}",
                    icon=":material/check_circle:")
     elif status == "duplicate":
-        st.info(f"**{name}** was loaded before (job {job['duplicate_of']}); nothing added.",
+        earlier = core.job(job["duplicate_of"]) if job.get("duplicate_of") else None
+        st.info(f"**{name}** was loaded before" + (f" as {earlier['file_name']} (job {earlier['job_id']})"
+                                                   if earlier else "") + "; nothing added.",
                 icon=":material/content_copy:")
     elif status == "cancelled":
         st.warning(f"**{name}** cancelled: nothing loaded.", icon=":material/cancel:")
     else:
-        st.error(f"**{name}** {FINAL_MESSAGES.get(status, status)}: nothing loaded{rejected}. "
-                 f"{_without_name(job.get('error') or '', name)}", icon=":material/error:")
+        # Said once, first: core's messages end with what was not loaded.
+        error = re.sub(r"[;,] nothing (of the file )?(was )?loaded", "", without_name(job.get("error") or "", name))
+        error = error if len(error) <= 200 else error[:200].rsplit(" ", 1)[0] + "… (the whole message: History)"
+        st.error(f"**{name}** {FINAL_MESSAGES.get(status, status)}: nothing loaded. {error}", icon=":material/error:")
     st.empty(), st.empty()
 
 
@@ -124,8 +129,10 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def _without_name(error: str, name: str) -> str:
-    """Core's messages start with the file's name, which the panel has just shown."""
+def without_name(error: str, name: str) -> str:
+    """Core's messages start with the file's name, which the page shows beside them; the page
+    names its own control for the CLI's --max-bad-rows."""
+    error = error.replace(", --max-bad-rows)", ")")
     for sep in (": ", ", "):
         if error.startswith(name + sep):
             rest = error[len(name) + len(sep):]

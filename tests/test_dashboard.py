@@ -144,7 +144,7 @@ def test_the_jobs_panel_shows_every_file_that_ended_lately_in_words(page, db_url
     at = page()
     assert not at.exception
     assert any(s.value == "**one.csv** loaded: 1 trip" for s in at.success)
-    assert any("**one.csv** was loaded before" in i.value for i in at.info)
+    assert any("**one.csv** was loaded before as one.csv (job " in i.value for i in at.info)
     [failed] = [e.value for e in at.error]
     assert failed.startswith("**broken.csv** failed: nothing loaded. Line 1: missing column")
     assert failed.count("broken.csv") == 1
