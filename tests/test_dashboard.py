@@ -130,6 +130,8 @@ def test_the_same_file_again_is_a_duplicate_unless_load_again_is_ticked(page, db
     job = _wait_for_jobs(db_url)
     assert (job["file_name"], job["status"], job["rows_loaded"]) == ("third.csv", "completed", 2)
     assert core.stats(url=db_url)["trips"] == 4
+    at.run()  # once used, "Load again" unticks itself: a later duplicate is not loaded twice by accident
+    assert [c.value for c in at.checkbox if c.label == "Load again"] == [False]
     assert not at.exception
 
 
@@ -148,6 +150,19 @@ def test_the_jobs_panel_shows_every_file_that_ended_lately_in_words(page, db_url
     [failed] = [e.value for e in at.error]
     assert failed.startswith("**broken.csv** failed: nothing loaded. Line 1: missing column")
     assert failed.count("broken.csv") == 1
+
+
+def test_a_bad_row_limit_keeps_the_file_waiting_until_it_is_corrected(page, db_url):
+    """Pass: an upload with an invalid "most bad rows" value is not queued, the message names the
+    page's field, and the same file loads once the value is corrected (it used to be dropped)."""
+    at = page()
+    at.text_input[0].set_value("abc")
+    at.file_uploader[0].set_value([("mine.csv", (HEADER + row()).encode(), "text/csv")]).run()
+    assert any("Most bad rows a file may have: must be a number" in e.value and "mine.csv loads once" in e.value
+               for e in at.error)
+    assert core.jobs(url=db_url) == []
+    at.text_input[0].set_value("1%").run()
+    assert _wait_for_jobs(db_url)["status"] == "completed"
 
 
 def test_database_down_is_a_message_not_a_traceback(monkeypatch):
