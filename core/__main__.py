@@ -202,8 +202,9 @@ def cmd_weekly(a) -> int:
         _print_json(res)
     else:
         area = f"region {res['region']}" if "region" in res else f"box {res['bbox']} by {res['by']}"
+        period = f"{res['from']} .. {res['to']}" if res["from"] and res["to"] else "no trips stored to bound the period"
         print(f"{area}: {res['weekly_average']:,.2f} trips per week ({res['trips']:,} trips over "
-              f"{res['weeks']} week{'' if res['weeks'] == 1 else 's'}, {res['from']} .. {res['to']})")
+              f"{res['weeks']} week{'' if res['weeks'] == 1 else 's'}, {period})")
     return 0
 
 
@@ -308,15 +309,15 @@ def main(argv=None) -> int:
     except core.TripsError as e:
         print(str(e), file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `jobs | head`: the reader has gone, which is no error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:
         trouble = _database_trouble(e)
         if trouble is None:
             raise
         print(f"{trouble} (DATABASE_URL and friends: see the README)", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # e.g. `jobs | head`: the reader has gone, which is no error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 def _database_trouble(e: BaseException) -> str | None:
@@ -325,10 +326,14 @@ def _database_trouble(e: BaseException) -> str | None:
     import psycopg2
     import sqlalchemy.exc
 
+    from core.errors import database_trouble
+
     if isinstance(e, sqlalchemy.exc.ArgumentError) or "Could not parse SQLAlchemy URL" in str(e):
         return f"the database URL is not valid ({str(e).splitlines()[0]})"
     orig = getattr(e, "orig", e)  # SQLAlchemy wraps the driver's error
     if isinstance(orig, psycopg2.OperationalError):
+        if orig.pgcode:  # the server answered: a cancelled statement, a lock timeout, a full disk...
+            return database_trouble(orig)
         first = (str(orig).strip().splitlines() or [""])[0]
         return f"cannot reach the database ({first})"
     return None

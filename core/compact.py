@@ -97,4 +97,5 @@ def _compact(conn) -> dict[str, dict[str, int]]:
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(pg("compact_vacuum"))
+        cur.execute(pg("compact_resummarize"))
     return {t: {"before": int(before[t]), "after": int(after[t])} for t in TABLES}

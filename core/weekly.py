@@ -58,7 +58,7 @@ def weekly_average(eng: Engine, *, region: str | None = None, bbox=None, by: str
         raise InvalidFilter(f"by must be one of {', '.join(BY)}, not {str(by)[:40]!r}")
     box = parse_bbox(bbox) if bbox is not None else None
     date_from, date_to = _date(date_from, "from"), _date(date_to, "to")
-    given_to = date_to is not None
+    given_from, given_to = date_from is not None, date_to is not None
     with snapshot(eng) as c:
         if date_from is None or date_to is None:
             first, last = c.execute(query("data_period")).one()
@@ -66,9 +66,13 @@ def weekly_average(eng: Engine, *, region: str | None = None, bbox=None, by: str
         if date_from is None or date_to is None:  # no trips at all, and an end of the period not given
             return _result(region, box, by, date_from, date_to, {})
         if date_from > date_to:
-            raise InvalidFilter(f"from ({date_from}) is after to ({date_to})" if given_to else
-                                f"from ({date_from}) is after the last trip ({date_to}), where the period "
-                                "ends when no end is given")
+            if not given_to:
+                raise InvalidFilter(f"from ({date_from}) is after the last trip ({date_to}), where the period "
+                                    "ends when no end is given")
+            if not given_from:
+                raise InvalidFilter(f"to ({date_to}) is before the first trip ({date_from}), where the period "
+                                    "starts when no start is given")
+            raise InvalidFilter(f"from ({date_from}) is after to ({date_to})")
         period = {"date_from": date_from, "date_to": date_to}
         if box is None:
             counts = dict(c.execute(query("weekly_region"), {"region": str(region), **period}).all())

@@ -232,6 +232,21 @@ def test_cli_without_a_database_or_a_writable_path_says_so_in_one_line(db_url, w
     assert "no name (a comma at the end of the header?)" in json.loads(trailing.stdout)["error"]
 
 
+def test_cli_output_cut_short_by_its_reader_is_no_error(db_url, write_csv):
+    """Pass: `rejects N --csv | head -c 100` ends quietly (exit 0, no traceback) when head stops
+    reading; a database error from the server (not a lost connection) is named for what it is."""
+    bad = "".join(f"Prague,POINT (1 2),oops,2018-01-01 00:00:00,x{i}\n" for i in range(20_000))
+    res = core.ingest_file(write_csv(HEADER + row() + bad), url=db_url, max_bad_rows="100%")
+    env = {"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(f"{sys.executable} -m core rejects {res.job_id} --csv | head -c 100", shell=True,
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.startswith("line,column") and "Traceback" not in out.stderr, out.stderr
+    slow = _cli(db_url, "weekly-avg", "--bbox", "-180,-90,180,90", "--by", "either",
+                env={"PGOPTIONS": "-c statement_timeout=1"})
+    assert slow.returncode == 1 and "Traceback" not in slow.stderr
+    assert "cannot reach" not in slow.stderr, slow.stderr
+
+
 def test_a_period_with_one_end_given_and_nothing_to_end_it(db_url, write_csv):
     """Pass: with no trips, a given --from is kept in the answer (no weeks to count without an
     end); past the last trip with no --to, the message says the last trip ends the period."""

@@ -62,12 +62,32 @@ def test_summaries_equal_a_raw_recount(db_url, write_csv, tmp_path, monkeypatch,
         assert misplaced == 0
 
 
-@pytest.mark.parametrize("keys", [1, 2])
-def test_a_spilled_summary_comes_out_once_per_key_in_key_order(monkeypatch, keys):
+@pytest.mark.parametrize("merge_rows", [1, 2, 3, 1024])
+def test_sorted_partitions_merge_into_one_ordered_stream(monkeypatch, merge_rows):
+    """Pass: blocks sorted by their first column, first values disjoint between blocks (as the
+    spilled partitions are), some empty or of one row, come out as every row once, in order,
+    whatever the number of rows read from each block at a time."""
+    import numpy as np
+    monkeypatch.setattr(rollup, "_MERGE_ROWS", merge_rows)
+    rng = np.random.default_rng(merge_rows)
+    firsts = rng.permutation(400)
+    rows = []
+    with rollup._Sorted() as merged:
+        for part in (firsts[:0], firsts[:1], firsts[1:150], firsts[150:151], firsts[151:]):
+            part = np.sort(np.repeat(part, rng.integers(1, 4, len(part))))  # equal first keys stay in one block
+            second = np.arange(len(part), dtype=np.int64)
+            merged.write([part.astype(np.int64), second, second * 7])
+            rows += list(zip(part.tolist(), second.tolist(), (second * 7).tolist()))
+        out = [tuple(int(c[i]) for c in cols) for cols in merged.merged() for i in range(len(cols[0]))]
+    assert sorted(out) == sorted(rows) and [r[0] for r in out] == sorted(r[0] for r in rows)
+
+
+@pytest.mark.parametrize("keys,merge_rows", [(1, 50), (2, 50)])
+def test_a_spilled_summary_comes_out_once_per_key_in_key_order(monkeypatch, keys, merge_rows):
     """A counter past its memory bound spills to disk, and still yields each key once with its
     sum, sorted by the first key column (the BRIN on area_days relies on a job's rows in key order)."""
     import numpy as np
-    monkeypatch.setattr(rollup, "_MERGE_ROWS", 50)  # merge a few rows of each partition at a time
+    monkeypatch.setattr(rollup, "_MERGE_ROWS", merge_rows)  # merge a few rows of each partition at a time
     rng = np.random.default_rng(5)
     counter, expected = rollup._Counter((np.add,), max_keys=40), {}
     for _ in range(12):  # merged past 100k rows pending, then spilled

@@ -187,6 +187,8 @@ class _Sorted:
         while True:
             live = [b for b in range(len(bufs)) if len(bufs[b][0])]
             if not live:
+                if pos != [rows for _, rows in self.blocks]:  # never: rows would be lost, so fail the job
+                    raise RuntimeError("a spilled summary was not read to its end")
                 return
             # Safe to emit: every buffered row up to the least last key of the blocks not all read.
             more = [bufs[b][0][-1] for b in live if pos[b] < self.blocks[b][1]]
@@ -197,7 +199,7 @@ class _Sorted:
                 if n:
                     taken.append([c[:n] for c in bufs[b]])
                     bufs[b] = [c[n:] for c in bufs[b]]
-                if len(bufs[b][0]) < _MERGE_ROWS // 2 and pos[b] < self.blocks[b][1]:
+                if len(bufs[b][0]) < max(1, _MERGE_ROWS // 2) and pos[b] < self.blocks[b][1]:
                     # Topped up, not only refilled when empty: every block then spans a good part of
                     # the next cut, and each round emits about half of what is buffered.
                     more_rows = self._read(b, pos[b])

@@ -50,7 +50,7 @@ RETURNING job_id
 -- name: job_summarize_new_rows
 -- After a job commits: summarise the BRIN ranges its area_days rows filled (sql/11), which
 -- queries read in full until then. Best effort: it waits at most 2 s for a VACUUM holding the table
--- (autovacuum summarises what is left).
+-- (the next job's summarising, or VACUUM, does what is left).
 SET LOCAL lock_timeout = '2s';
 SELECT summarize_area_days();
 
