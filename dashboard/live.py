@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from datetime import datetime, timezone
 
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_run_yield_check
@@ -59,7 +60,6 @@ def _elapsed(job: dict) -> float | None:
     """Seconds from the job's start to its last progress report."""
     if not job.get("started_at") or not job.get("updated_at"):
         return None
-    from datetime import datetime
     return (datetime.fromisoformat(job["updated_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
 
 
@@ -72,7 +72,6 @@ def _progress(job: dict) -> tuple[float, str]:
 
 def _age(job: dict) -> float | None:
     """Seconds since the job ended."""
-    from datetime import datetime, timezone
     if not job.get("finished_at"):
         return None
     return (datetime.now(timezone.utc) - datetime.fromisoformat(job["finished_at"])).total_seconds()
@@ -146,8 +145,8 @@ RECENT_SECONDS = 15 * 60  # ended jobs stay in the panel this long (the last one
 def render_jobs(generation: int, can_cancel: bool = True) -> None:
     jobs = core.jobs(limit=SLOTS * 3)
     active = [j for j in jobs if j["status"] in ACTIVE]
-    ended = sorted((j for j in jobs if j["status"] not in ACTIVE),
-                   key=lambda j: j.get("finished_at") or j["created_at"], reverse=True)
+    ended = sorted((j for j in jobs if j["status"] not in ACTIVE),  # as instants: offsets may differ (DST)
+                   key=lambda j: datetime.fromisoformat(j.get("finished_at") or j["created_at"]), reverse=True)
     recent = [j for j in ended if _age(j) is not None and _age(j) < RECENT_SECONDS] or ended[:1]
     shown = (active + recent)[:SLOTS]  # running, then those that ended lately, newest first; the rest is History
     st.subheader("Jobs")
