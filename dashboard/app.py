@@ -276,7 +276,7 @@ def weekly_chart(series: dict[str, dict], names: list[str] | None = None) -> alt
     avg = [{"area": name, "average": r["weekly_average"]} for name, r in series.items()]
     df, av = pd.DataFrame(rows), pd.DataFrame(avg)
     df["week"] = pd.to_datetime(df["week"])
-    colour = alt.Color("area:N", title=None, legend=alt.Legend(orient="top"),
+    colour = alt.Color("area:N", title=None, legend=alt.Legend(orient="top", values=list(series)),
                        scale=alt.Scale(domain=names) if names else alt.Undefined)
     # A tick on every week's Monday while they fit (Vega's own ticks fall on days or Sundays there);
     # months past that.

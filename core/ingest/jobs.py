@@ -296,7 +296,7 @@ def _summarize_new_rows(conn) -> None:
         with conn.cursor() as cur:
             cur.execute(pg("job_summarize_new_rows"))
         conn.commit()
-    except psycopg2.Error:  # a lock timeout, the server gone: the rows are in; autovacuum catches up
+    except psycopg2.Error:  # a lock timeout, the server gone: the rows are in; the next job or VACUUM catches up
         _rollback(conn)
 
 

@@ -8,8 +8,9 @@ they have doubled. Memory is bounded whatever the file: when a summary holds mor
 ``max_keys`` distinct keys, its counts so far are spilled to a temporary file, split by a hash of
 the key into ``_PARTS`` partitions, and counting starts afresh. At the end each partition is read
 back and reduced on its own (a key always falls in the same partition), so every key has exactly
-one row per job, and memory holds one partition at a time. The tables and what each
-is for: ``sql/02_schema.sql``; ``tests/test_summaries.py`` checks them against a recount of the
+one row per job, and memory holds one partition at a time; the reduced partitions are then
+merged in key order (``_Sorted``), so a job's rows are stored sorted, spilled or not (the BRIN on
+area_days relies on it). The tables and what each is for: ``sql/02_schema.sql``; ``tests/test_summaries.py`` checks them against a recount of the
 raw trips, with spilling forced.
 """
 from __future__ import annotations
@@ -146,7 +147,7 @@ class _Runs:
 
 class _Sorted:
     """The reduced partitions of a spilled summary, each sorted by key, in a temporary file; read
-    back merged in key order, a few thousand rows of each at a time, so that a job's rows are
+    back merged in key order, about a thousand rows of each at a time, so that a job's rows are
     stored in key order (what the BRIN on area_days relies on) whether or not they spilled. A
     first key value falls in one partition only (``_Runs`` splits by its hash), so merging by the
     first key column alone keeps the rows of equal first keys in their partition's order."""
