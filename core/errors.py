@@ -54,6 +54,8 @@ def database_trouble(e: Exception) -> str:
         return f"{_SHORT_OF[code]} ({detail})"
     if code.startswith("53"):
         return f"the database ran out of resources ({detail})"
+    if code == "57014":  # query_canceled: statement_timeout, or a cancel from another session
+        return f"the database stopped a statement at its time limit or on request ({detail})"
     if "too many clients" in text or "connection slots are reserved" in text:
         # refused at connect time: libpq gives no SQLSTATE, only the server's sentence
         return f"{_SHORT_OF['53300']} ({detail})"
