@@ -76,7 +76,7 @@ def cmd_ingest(a) -> int:
 
 
 def _hint_compaction() -> None:
-    """After a load: say when compaction is due (the dashboard's loads compact by themselves)."""
+    """After a load: say when compaction is due (a running dashboard compacts by itself when it is)."""
     try:
         due = core.compaction_due()
     except Exception:  # only a hint

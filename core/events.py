@@ -29,6 +29,7 @@ class JobWatcher:
         self.version = 0              # bumps on every event
         self.finished_version = 0     # bumps when a job reaches a final state
         self.last_event: dict = {}
+        self._on_completed: list = []  # called (in the watcher's thread) when any job completes
         self._reap_seconds = reap_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="job-watcher", daemon=True)
@@ -39,6 +40,11 @@ class JobWatcher:
         with self.condition:
             self.condition.wait_for(lambda: self.version != seen_version or self._stop.is_set(), timeout)
             return self.version
+
+    def on_completed(self, fn) -> None:
+        """Call ``fn()`` whenever a job completes, whoever ran it (the CLI, another server); it
+        must return at once (it runs in the watcher's thread)."""
+        self._on_completed.append(fn)
 
     def stop(self) -> None:
         self._stop.set()
@@ -53,6 +59,12 @@ class JobWatcher:
             if events:
                 self.last_event = events[-1]
             self.condition.notify_all()
+        if any(e.get("status") == "completed" for e in events):
+            for fn in self._on_completed:
+                try:
+                    fn()
+                except Exception:  # a hook's failure must not stop the watcher
+                    log.exception("a job-completed hook failed")
 
     def _loop(self) -> None:
         while not self._stop.is_set():

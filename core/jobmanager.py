@@ -4,8 +4,8 @@ The dashboard hands it uploaded files; the jobs are created (``queued``) at once
 and CLI sees them, and run in the background. Closing a browser tab does not stop them. Jobs run
 as the loader (LOADER_DATABASE_URL, read at each submit) unless the manager was given a ``url``.
 
-After a load completes, the manager compacts the summaries in a thread of its own when compaction
-is due (TRIPS_COMPACT_SHARE; core/compact.py) and its owner URL may (DATABASE_URL, or ``url``):
+After a load completes (its own, or any other a JobWatcher reports: see dashboard/live.py), the
+manager compacts the summaries in a thread of its own when compaction is due (TRIPS_COMPACT_SHARE; core/compact.py) and its owner URL may (DATABASE_URL, or ``url``):
 the page's groups with no filter, one region or one datasource then read kept rows. Where that URL is not the owner,
 it stops trying (``python -m core compact`` as the owner does it).
 """
@@ -51,7 +51,7 @@ class JobManager:
         try:
             result = job.run()
             if result.status == "completed":
-                self._compact_if_due()
+                self.compact_if_due()
             return result
         finally:
             if delete_after:
@@ -60,9 +60,10 @@ class JobManager:
                 except OSError:
                     pass
 
-    def _compact_if_due(self) -> None:
+    def compact_if_due(self) -> None:
         """After a completed load: make sure a compaction pass follows it (one at a time; a load
-        that completes while a pass runs makes that pass check again before it ends)."""
+        that completes while a pass runs makes that pass check again before it ends). Returns at
+        once."""
         if not (self._may_compact and settings().compact_share > 0):
             return
         with self._compact_lock:

@@ -34,7 +34,10 @@ def live_updates_enabled() -> bool:
 
 @st.cache_resource(show_spinner=False)
 def watcher() -> "core.JobWatcher":
-    return core.JobWatcher()
+    w = core.JobWatcher()
+    # Loads from the CLI too: once compaction is due, the page's kept groups catch up by themselves.
+    w.on_completed(manager().compact_if_due)
+    return w
 
 
 @st.cache_resource(show_spinner=False)

@@ -317,6 +317,30 @@ def test_the_job_manager_compacts_when_due(db_url, tmp_path):
             assert _summed(conn, table) == recount, table
 
 
+def test_a_watching_manager_compacts_after_loads_it_did_not_run(db_url, tmp_path):
+    """Pass: with a JobWatcher telling it of completed jobs (as the dashboard wires them), a
+    JobManager compacts after a file loaded elsewhere (the CLI's way, core.ingest_file), so the
+    page's groups read kept rows without anyone running compact."""
+    generate(str(tmp_path / "cli.csv"), 3_000, seed=47)
+    jm = core.JobManager(workers=1, url=db_url)
+    watcher = core.JobWatcher(url=db_url)
+    watcher.on_completed(jm.compact_if_due)
+    try:
+        deadline = time.monotonic() + 30
+        while watcher.version == 0:  # listening (its first event says it connected)
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert core.ingest_file(str(tmp_path / "cli.csv"), url=db_url).status == "completed"
+        while jm.compaction is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert jm.compaction.result(timeout=120) is not None
+        assert core.trip_groups(cell="coarse", url=db_url)["source"] == "kept"
+    finally:
+        watcher.stop()
+        jm.shutdown()
+
+
 def test_two_compactions_at_once_both_end_well(db_url, tmp_path):
     """Pass: two compactions started together (the dashboard's and the compose service's) do not
     fail: the second waits for the first, then finds nothing new; the summaries equal a recount."""
