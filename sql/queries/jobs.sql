@@ -49,9 +49,10 @@ RETURNING job_id
 
 -- name: job_summarize_new_rows
 -- After a job commits: summarise the BRIN ranges its area_days rows filled (sql/11), which
--- queries read in full until then. Best effort: it waits at most 2 s for a VACUUM holding the table
+-- queries read in full until then. Best effort: it waits at most 0.5 s for a VACUUM holding the
+-- table, under deadlock_timeout (1 s), past which waiting would cancel an autovacuum of area_days
 -- (the next job's summarising, or VACUUM, does what is left).
-SET LOCAL lock_timeout = '2s';
+SET LOCAL lock_timeout = '500ms';
 SELECT summarize_area_days();
 
 -- name: job_cancel
