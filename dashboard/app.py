@@ -231,9 +231,9 @@ if stats["trips"]:
                     covered = sum(g["trips"] for g in groups) / res["total_trips"] if res["total_trips"] else 0
                     m3.metric(f"Top {len(groups):,} groups hold", f"{covered:.1%}")
                 if origin:
-                    lon, lat = next(g["origin"] for g in groups if g["origin_cell"] == origin)
+                    centre = next(g["origin"] for g in groups if g["origin_cell"] == origin)
                     st.caption(f"Showing only flows from the {view_params.CELL_LABELS[cell]} cell around "
-                               f"**{lat:.4f}, {lon:.4f}** (lat, lon; cell {origin}).")
+                               f"**{flowmap.place(centre)}** (lat, lon; cell {origin}).")
                     if st.button("Show all origins", icon=":material/close:"):
                         st.session_state.pop("origin_cell", None)
                         st.rerun()

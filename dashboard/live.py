@@ -21,10 +21,8 @@ import core
 from core.ingest.eta import estimate
 
 ACTIVE = ("queued", "running")
-FINAL_MESSAGES = {
-    "completed": "loaded", "duplicate": "already loaded", "failed": "failed",
-    "cancelled": "cancelled", "interrupted": "interrupted (its process stopped)",
-}
+# How a job that loaded nothing ended (completed, duplicate and cancelled jobs have words of their own).
+FINAL_MESSAGES = {"failed": "failed", "interrupted": "interrupted (its process stopped)"}
 
 
 def live_updates_enabled() -> bool:
