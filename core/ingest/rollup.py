@@ -26,7 +26,7 @@ _DAY_US = 86_400_000_000
 _HOUR_US = 3_600_000_000
 _STRIDE = 100_000          # cell id = ix * _STRIDE + iy (core.grid)
 _DAY0 = 1 << 22            # days are stored offset, so that dates before 2000 pack as well
-MAX_KEYS = 250_000         # distinct keys a summary holds in memory before it spills
+MAX_KEYS = 150_000         # distinct keys a summary holds in memory before it spills
 _PART_BITS = 6             # spilled keys go to 2**6 hash partitions, reduced one at a time at the end
 _PARTS = 1 << _PART_BITS
 _ENCODE_ROWS = 50_000
