@@ -81,8 +81,8 @@ def weekly_average(eng: Engine, *, region: str | None = None, bbox=None, by: str
     return _result(region, box, by, date_from, date_to, counts)
 
 
-# Float rounding of cell bounds, and of the cell a point was given at ingest, is far below this
-# (degrees); a cell counts as wholly inside the box only with this much to spare.
+# Float rounding of cell bounds, and the margin of the cell a point was given at ingest (5e-10,
+# core/grid.py), are below this (degrees); a cell counts as wholly inside the box only with this much to spare.
 _EPS = 1e-9
 _MAX_BOTH_CELLS = 20_000  # past this, trips with both ends in a box are found by a scan
 

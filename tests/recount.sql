@@ -20,7 +20,8 @@ SELECT l.level, region_id, datasource_id, extract(isodow FROM ts) >= 6 AS weeken
  GROUP BY 1, 2, 3, 4, 5, 6, 7
 
 -- name: area_days
-SELECT e.endpoint, floor((ST_X(e.p) + 180) / 0.02)::int AS cx, floor((ST_Y(e.p) + 90) / 0.02)::int AS cy,
+-- cells computed exactly (numeric), as core/grid.py does for coordinates of up to 9 decimals
+SELECT e.endpoint, floor((ST_X(e.p)::numeric + 180) / 0.02)::int AS cx, floor((ST_Y(e.p)::numeric + 90) / 0.02)::int AS cy,
        ts::date AS day, count(*) AS trips
   FROM trips CROSS JOIN LATERAL (VALUES (0, origin), (1, destination)) e(endpoint, p)
  GROUP BY 1, 2, 3, 4

@@ -2,6 +2,7 @@
 on generated data, for any filter and any box."""
 import json
 import random
+from decimal import Decimal
 import subprocess
 import sys
 
@@ -52,6 +53,29 @@ def test_groups_cells_buckets_shares_and_total(db_url, write_csv):
     assert ranged["source"] == "trips" and ranged["total_trips"] == 2   # to is inclusive
     assert core.trip_groups(limit=1, url=db_url)["total_trips"] == 5
     assert len(core.trip_groups(limit=1, url=db_url)["groups"]) == 1
+
+
+def test_a_point_on_a_grid_line_is_in_the_cell_north_or_east_of_it(db_url, write_csv):
+    # (50.08 + 90) / 0.005 is 28015.999999999996 in floating point; floor of the exact quotient is
+    # 28016. The lines (fine, medium, coarse at once: 50.08 and 14.40 are multiples of 0.08
+    # shifted by 90 and 180) and a point a hair south-west of them.
+    on, below = (14.40, 50.08), (14.40 - 1e-9, 50.08 - 1e-9)
+    when = "2018-01-03 10:00:00"
+    core.ingest_file(write_csv(HEADER + row(o=on, d=on, when=when) + row(o=below, d=on, when=when)
+                               + row(o=(-0.005, 0.015), d=on, when=when)), url=db_url)
+    for cell, size in (("fine", "0.005"), ("medium", "0.02"), ("coarse", "0.08")):
+        got = core.trip_groups(cell=cell, url=db_url)
+        labels = {g["origin_cell"]: g["trips"] for g in got["groups"]}
+        ix, iy = (int(Decimal(v) // Decimal(size)) for v in ("194.40", "140.08"))  # exact arithmetic
+        assert labels[f"{cell}:{ix}:{iy}"] == 1, (cell, labels)
+        assert labels[f"{cell}:{ix - 1}:{iy - 1}"] == 1, (cell, labels)
+        jx, jy = (int(Decimal(v) // Decimal(size)) for v in ("179.995", "90.015"))
+        assert labels[f"{cell}:{jx}:{jy}"] == 1, (cell, labels)
+        assert {g["destination_cell"] for g in got["groups"]} == {f"{cell}:{ix}:{iy}"}
+    # boxes whose edges lie on those lines count by coordinates, whatever the cell
+    assert core.weekly_average(bbox=(14.40, 50.08, 14.48, 50.16), url=db_url)["trips"] == 1
+    assert core.weekly_average(bbox=(14.32, 50.0, 14.40, 50.08), url=db_url)["trips"] == 2
+    assert core.weekly_average(bbox=(14.40, 50.08, 14.40, 50.08), by="either", url=db_url)["trips"] == 3
 
 
 @pytest.mark.parametrize("bad", [{"cell": "huge"}, {"bucket_hours": 5}, {"limit": 5001}, {"limit": 0},

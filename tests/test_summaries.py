@@ -57,8 +57,8 @@ def test_summaries_equal_a_raw_recount(db_url, write_csv, tmp_path, monkeypatch,
             assert conn.execute(sa.text(f"SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY job_id, {keys} "
                                         "HAVING count(*) > 1) d")).scalar() == 0, table
         misplaced = conn.execute(sa.text(
-            "SELECT count(*) FROM trips WHERE o_cell <> floor((ST_X(origin) + 180) / 0.005)::bigint * 100000"
-            " + floor((ST_Y(origin) + 90) / 0.005)::bigint")).scalar()
+            "SELECT count(*) FROM trips WHERE o_cell <> floor((ST_X(origin)::numeric + 180) / 0.005)::bigint * 100000"
+            " + floor((ST_Y(origin)::numeric + 90) / 0.005)::bigint")).scalar()
         assert misplaced == 0
 
 
