@@ -26,10 +26,12 @@ SELECT DISTINCT ON (top.trips, r.name COLLATE "C")
 
 -- 2. The regions in which the datasource cheap_mobile appears.
 --    Raw equivalent: SELECT DISTINCT region_id FROM trips WHERE datasource_id = <cheap_mobile>.
+--    In byte order of the names, like the ties above.
 CREATE VIEW cheap_mobile_regions AS
-SELECT DISTINCT r.name AS region
+SELECT r.name AS region
   FROM region_datasources s
   JOIN regions r USING (region_id)
   JOIN datasources d USING (datasource_id)
  WHERE d.name = 'cheap_mobile' AND s.trips > 0
- ORDER BY r.name;
+ GROUP BY r.name
+ ORDER BY r.name COLLATE "C";

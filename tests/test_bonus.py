@@ -65,6 +65,14 @@ def test_bonus_ties_are_in_byte_order_on_a_server_with_a_linguistic_collation(wr
         assert core.ingest_file(write_csv(HEADER + "".join(rows)), url=url).status == "completed"
         latest = core.bonus_answers(url=url)["latest_datasource_of_top_regions"]
         assert [(r["region"], r["datasource"]) for r in latest] == [("Beta", "x"), ("alpha", "Beta")]
+        rows = ([row(region=r, source="cheap_mobile") for r in ("gamma", "alpha", "Beta", "alpha")]
+                + [row(region=r, source="x") for r in ("eta", "Zed")])
+        assert core.ingest_file(write_csv(HEADER + "".join(rows)), url=url).status == "completed"
+        assert core.bonus_answers(url=url)["cheap_mobile_regions"] == ["Beta", "alpha", "gamma"]
+        with raw_connection(url) as conn, conn.cursor() as cur:  # the view itself, as psql shows it
+            cur.execute("SELECT region FROM cheap_mobile_regions")
+            assert [r for r, in cur.fetchall()] == ["Beta", "alpha", "gamma"]
+        assert core.stats(url=url)["regions"] == ["alpha", "Beta", "gamma", "Zed", "eta"]  # 4, 3, 2, 1, 1 trips
     finally:
         dispose_all()
         drop_database(server, name)

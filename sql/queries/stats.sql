@@ -12,12 +12,12 @@ SELECT coalesce(sum(trips), 0)::bigint AS trips,
 SELECT r.name AS region, sum(s.trips)::bigint AS trips, min(s.first_ts) AS first_datetime,
        max(s.last_ts) AS last_datetime
   FROM region_datasources s JOIN regions r USING (region_id)
- GROUP BY r.name ORDER BY trips DESC, r.name
+ GROUP BY r.name ORDER BY trips DESC, r.name COLLATE "C"
 
 -- name: datasource_totals
 SELECT d.name AS datasource, sum(s.trips)::bigint AS trips
   FROM region_datasources s JOIN datasources d USING (datasource_id)
- GROUP BY d.name ORDER BY trips DESC, d.name
+ GROUP BY d.name ORDER BY trips DESC, d.name COLLATE "C"
 
 -- name: hour_totals
 SELECT hour, sum(trips)::bigint AS trips FROM flow_counts WHERE level = 2 GROUP BY hour ORDER BY hour
@@ -26,7 +26,7 @@ SELECT hour, sum(trips)::bigint AS trips FROM flow_counts WHERE level = 2 GROUP 
 -- Each region's extent in medium grid cells (origins and destinations), for box presets.
 SELECT r.name AS region, min(s.cx0) AS ix0, min(s.cy0) AS iy0, max(s.cx1) AS ix1, max(s.cy1) AS iy1
   FROM region_datasources s JOIN regions r USING (region_id)
- GROUP BY r.name ORDER BY r.name
+ GROUP BY r.name ORDER BY r.name COLLATE "C"
 
 -- name: data_version
 -- Changes whenever a job completes: the cache key of every answer (the database's identity
