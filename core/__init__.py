@@ -94,7 +94,8 @@ def _job_dict(row) -> dict[str, Any]:
 
 
 def jobs(limit: int = 100, url: str | None = None) -> list[dict[str, Any]]:
-    """Jobs, newest first (jobs of dead processes are marked interrupted first)."""
+    """The newest ``limit`` jobs and any still queued or running, newest first (jobs of dead
+    processes are marked interrupted first)."""
     from .queries import query
     reap_interrupted(url)
     with _engine("loader", url).connect() as c:

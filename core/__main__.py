@@ -248,7 +248,8 @@ def main(argv=None) -> int:
     p.set_defaults(fn=cmd_ingest)
     p = sub.add_parser("jobs", help="ingest jobs, newest first")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--limit", type=int, default=100,
+                   help="the newest N jobs (default 100); queued and running jobs are always listed")
     p.set_defaults(fn=cmd_jobs)
     p = sub.add_parser("rejects", help="rejected rows of a job")
     p.add_argument("job_id", type=int)

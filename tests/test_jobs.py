@@ -88,3 +88,22 @@ def test_the_data_version_changes_when_an_earlier_job_completes_last(db_url, wri
     assert first.run().status == "completed"
     after = core.data_version(url=db_url)
     assert len({before, middle, after}) == 3
+
+
+def test_a_queued_or_running_job_stays_listed_behind_newer_ones(db_url, write_csv):
+    """Pass: the list of the newest jobs (the dashboard's panel, `jobs`) keeps a job that is still
+    queued or running however many jobs came after it."""
+    from conftest import HEADER, row
+    waiting = Job(write_csv(HEADER + row()), url=db_url)  # queued; its owner session is alive
+    try:
+        path = write_csv(HEADER + row() + row())
+        for i in range(4):  # one completed, three duplicates: all newer than the queued job
+            core.ingest_file(path, url=db_url)
+        listed = core.jobs(limit=2, url=db_url)
+        assert [j["job_id"] for j in listed] == sorted((j["job_id"] for j in listed), reverse=True)
+        assert len(listed) == 3 and listed[-1]["job_id"] == waiting.job_id
+        assert listed[-1]["status"] == "queued"
+        assert [j["job_id"] for j in core.jobs(limit=0, url=db_url)] == [waiting.job_id]
+    finally:
+        waiting._close_owner()
+    assert waiting.job_id not in [j["job_id"] for j in core.jobs(limit=2, url=db_url)]  # interrupted now

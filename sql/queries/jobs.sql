@@ -90,10 +90,15 @@ SELECT job_id, status::text AS status, file_name, file_size, sha256, max_bad_row
   FROM jobs WHERE job_id = :job_id
 
 -- name: jobs_list
+-- The newest :limit jobs and every job still queued or running, however old (a long load must
+-- not drop out of a list while many small files are loaded after it), newest first.
 SELECT job_id, status::text AS status, file_name, file_size, sha256, max_bad_rows, forced, phase,
        bytes_read, rows_read, rows_loaded, rows_rejected, duplicate_of, error, cancel_requested,
        source, created_at, started_at, updated_at, finished_at
-  FROM jobs ORDER BY job_id DESC LIMIT :limit
+  FROM jobs
+ WHERE job_id >= (SELECT min(job_id) FROM (SELECT job_id FROM jobs ORDER BY job_id DESC LIMIT :limit) newest)
+    OR status IN ('queued', 'running')
+ ORDER BY job_id DESC
 
 -- name: job_rejects
 SELECT line, column_name, reason, message, raw
