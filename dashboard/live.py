@@ -99,6 +99,9 @@ def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True) -
         st.progress(min(done, 1.0), text=f"**{name}** · {phase}")
         st.caption(f"{job['rows_read']:,} rows read · {job['rows_loaded']:,} loaded · "
                    f"{job['rows_rejected']:,} rejected{_rate(job)}{left}")
+        if job.get("cancel_requested"):  # asked to stop: its worker rolls back within seconds
+            st.caption(":material/hourglass_top: Cancelling: nothing of this file will be kept.")
+            return
         if not can_cancel:  # only those who may load data may stop a load
             st.empty()
             return

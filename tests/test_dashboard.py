@@ -293,3 +293,25 @@ def test_an_answer_past_its_time_limit_is_a_message(page, db_url, write_csv, mon
     assert not at.exception
     assert any("time limit" in w.value and "TRIPS_QUERY_TIMEOUT_MS" in w.value for w in at.warning)
     assert at.metric, "the rest of the page is drawn"
+
+
+def test_a_running_job_has_a_cancel_button_until_it_is_asked_to_stop(page, db_url, write_csv):
+    """Pass: a running job offers Cancel; once cancelling was asked, the panel says so instead of
+    offering the button again while the worker rolls back."""
+    from core.db import raw_connection
+    from core.ingest.jobs import Job
+    job = Job(write_csv(HEADER + row(), name="long.csv"), url=db_url)  # its owner session is alive
+    try:
+        with raw_connection(db_url, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute("UPDATE jobs SET status = 'running', started_at = now() WHERE job_id = %s", (job.job_id,))
+        at = page()
+        assert not at.exception
+        assert [b.label for b in at.button if b.label == "Cancel"] == ["Cancel"]
+        assert not any("Cancelling" in c.value for c in at.caption)
+        assert core.cancel_job(job.job_id, url=db_url) == "running"
+        at = page()
+        assert not at.exception
+        assert not [b for b in at.button if b.label == "Cancel"]
+        assert any("Cancelling: nothing of this file will be kept" in c.value for c in at.caption)
+    finally:
+        job._close_owner()
