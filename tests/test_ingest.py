@@ -150,3 +150,32 @@ def test_killed_process_leaves_nothing_and_job_becomes_interrupted(db_url, tmp_p
     assert sql_value(db_url) == 0
     res = core.ingest_file(str(big), url=db_url)
     assert res.status == "completed" and sql_value(db_url) == 300_000
+
+
+def test_a_file_that_loads_nothing_leaves_no_names_behind(db_url, write_csv):
+    """Pass: names added while reading a file that then failed are forgotten with their ids, so
+    failed files can never use up the ids good ones need; not while another job is under way."""
+    from conftest import sql_rows
+    from core.ingest.jobs import Job
+    names = write_csv(HEADER + "".join(row(region=f"N{i}", source=f"S{i % 3}") for i in range(32_767 + 100)),
+                      name="names.csv")
+    failed = core.ingest_file(names, url=db_url)
+    assert failed.status == "failed" and "no region ids left" in failed.error
+    assert sql_rows(db_url, "SELECT count(*) FROM regions UNION ALL SELECT count(*) FROM datasources") == [(0,), (0,)]
+    good = core.ingest_file(write_csv(HEADER + row(region="Prague") + row(region="Brno"), name="good.csv"), url=db_url)
+    assert good.status == "completed" and good.rows_loaded == 2
+    assert sql_rows(db_url, "SELECT region_id FROM regions ORDER BY 1") == [(1,), (2,)]
+
+    bad = write_csv(HEADER + row(region="X", source="x") + row(region="Y", when="bad"), name="bad.csv")
+    waiting = Job(write_csv(HEADER + row(), name="waiting.csv"), url=db_url)  # queued, owner alive
+    try:
+        assert core.ingest_file(bad, url=db_url).status == "failed"
+        assert {r for r, in sql_rows(db_url, "SELECT name FROM regions")} == {"Prague", "Brno", "X"}
+    finally:
+        waiting._close_owner()
+    assert core.reap_interrupted(url=db_url) == [waiting.job_id]  # no job under way: X goes now
+    assert sql_rows(db_url, "SELECT name FROM regions ORDER BY region_id") == [("Prague",), ("Brno",)]
+    assert sql_rows(db_url, "SELECT name FROM datasources") == [("funny_car",)]
+    assert core.ingest_file(write_csv(HEADER + row(region="Z"), name="z.csv"), url=db_url).status == "completed"
+    assert sql_rows(db_url, "SELECT region_id FROM regions WHERE name = 'Z'") == [(3,)]
+    assert core.stats(url=db_url)["trips"] == 3

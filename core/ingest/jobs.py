@@ -93,6 +93,8 @@ class Job:
                 raise
         finally:
             self._close_owner()
+        if result.status in ("failed", "cancelled", "interrupted"):
+            forget_unused_names(self.url)  # the new names it added, unless another job is under way
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
@@ -355,7 +357,22 @@ def reap_interrupted(url: str | None = None) -> list[int]:
             cur.execute(pg("job_event"), {"job_id": job_id, "status": "interrupted", "message": None})
             cur.execute(pg("job_notify"), {"job_id": job_id, "status": "interrupted"})
         conn.commit()
+    if ids:
+        forget_unused_names(url)
     return ids
+
+
+def forget_unused_names(url: str | None = None) -> int:
+    """Forget the region and datasource names that no completed job uses (left by files that
+    loaded nothing), when no job is under way; the number forgotten. Never raises: a database
+    that cannot do it now keeps the names until the next file that loads nothing."""
+    try:
+        with raw_connection(url, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(pg("forget_unused_names"))
+            return cur.fetchone()[0]
+    except psycopg2.Error as e:
+        log.warning("could not forget unused names: %s", e)
+        return 0
 
 
 def notify_payload(payload: str) -> dict:

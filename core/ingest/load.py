@@ -108,7 +108,7 @@ class _Dimensions:
                     cur.execute(pg(f"dimension_{kind}_upsert"), {"names": missing})
                 except psycopg2.errors.SequenceGeneratorLimitExceeded:
                     raise FileRejected(self._file_name, f"the database has no {kind[:-1]} ids left ({_MAX_NAMES:,} at "
-                                       f"most) for the {len(missing):,} new names of the file; "
+                                       f"most) for the new names of the file; "
                                        "nothing of the file was loaded") from None
                 cur.execute(pg(f"dimension_{kind}_ids"), {"names": missing})
                 known.update(dict(cur.fetchall()))

@@ -69,6 +69,10 @@ WITH queued AS (
 )
 SELECT job_id, status::text FROM queued UNION ALL SELECT job_id, status::text FROM running
 
+-- name: forget_unused_names
+-- Names left by files that loaded nothing (sql/14_forget_unused_names.sql); the count forgotten.
+SELECT forget_unused_names()
+
 -- name: jobs_reap_interrupted
 -- Jobs whose process died (killed, crashed, lost its database session): nobody holds their lock.
 UPDATE jobs
