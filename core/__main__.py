@@ -114,7 +114,9 @@ def cmd_rejects(a) -> int:
 def cmd_cancel(a) -> int:
     status = core.cancel_job(a.job_id)
     if status is None:
-        print(f"job {a.job_id} is not queued or running", file=sys.stderr)
+        job = core.job(a.job_id)
+        print(f"there is no job {a.job_id}" if job is None else f"job {a.job_id} has ended ({job['status']}); "
+              "only a queued or running job can be cancelled", file=sys.stderr)
         return 1
     print(f"job {a.job_id}: cancel requested ({status})", file=sys.stderr)
     return 0
@@ -291,7 +293,7 @@ def main(argv=None) -> int:
     p.set_defaults(fn=cmd_regions)
     p = sub.add_parser("generate", help="write synthetic trips")
     p.add_argument("--rows", type=_positive, required=True)
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=_seed, default=42)
     p.add_argument("out")
     p.set_defaults(fn=cmd_generate)
     p = sub.add_parser("compact", help="fold the summaries' per-job rows into one row per key (as the owner; "
@@ -344,6 +346,13 @@ def _positive(text: str) -> int:
     n = int(text)
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
+def _seed(text: str) -> int:
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {n}")
     return n
 
 

@@ -108,6 +108,11 @@ def test_cli_ingest_json_and_stats(db_url, write_csv):
     rej = subprocess.run([sys.executable, "-m", "core", "rejects", str(d["job_id"]), "--csv"],
                          capture_output=True, text=True, env=env, cwd=ROOT).stdout
     assert rej.splitlines()[0].startswith("line,") and rej.splitlines()[1].startswith("3,")
+    for args, code, said in ((["cancel", "999999"], 1, "there is no job 999999"),
+                             (["cancel", str(d["job_id"])], 1, f"job {d['job_id']} has ended (completed)"),
+                             (["generate", "--rows", "3", "--seed", "-1", p], 2, "--seed: must be 0 or more")):
+        out = subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, env=env, cwd=ROOT)
+        assert (out.returncode, "Traceback" in out.stderr) == (code, False) and said in out.stderr, out.stderr
 
 
 def test_cli_progress_names_the_phase_share_and_time_left(db_url, tmp_path):

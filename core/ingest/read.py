@@ -144,15 +144,16 @@ def batches(src: Source, max_line_bytes: int, batch_rows: int, fast: bool = True
     """
     csv.field_size_limit(max_line_bytes)
     reader = csv.reader(_decoded_lines(src, src.stream, max_line_bytes), strict=True)
+    not_text = FileRejected(src.file_name, "the first line is not UTF-8 text; this is not a CSV of trips "
+                            "(a binary file, or text in another encoding?)", 1)
     try:
         header = next(reader, None)
     except csv.Error as e:
-        raise _csv_error(src, e, 1, max_line_bytes) from None
+        raise (not_text if 1 in src.bad_utf8_lines else _csv_error(src, e, 1, max_line_bytes)) from None
     if header is None:
         raise FileRejected(src.file_name, "the file is empty")
     if 1 in src.bad_utf8_lines:
-        raise FileRejected(src.file_name, "the first line is not UTF-8 text; this is not a CSV of trips "
-                           "(a binary file, or text in another encoding?)", 1)
+        raise not_text
     order = _column_order(src.file_name, header)
     line_no = reader.line_num  # the csv module reads no further than the record it returns
     if not fast:
@@ -254,6 +255,9 @@ def _csv_error(src: Source, e: csv.Error, line: int, max_line_bytes: int) -> Fil
         msg = "a quoted field starts here and is never closed (unterminated quote)"
     elif "new-line character" in msg:
         msg = "a bare carriage return (CR) inside an unquoted field; use LF or CRLF line ends"
+    elif "expected after" in msg:  # "',' expected after '\"'": text after a closing quote
+        msg = ("a quoted field has more text after its closing quote; quote the whole field and "
+               'double the quotes inside it ("POI""NT")')
     return FileRejected(src.file_name, msg, line)
 
 

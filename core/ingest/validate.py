@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +18,7 @@ import pyarrow.compute as pc
 from .read import COLUMNS, Lines, Records
 
 _POINT = r"^\s*POINT\s*\(\s*([^\s()]+)\s+([^\s()]+)\s*\)\s*$"
-_POINT_RE = re.compile(_POINT, re.IGNORECASE)
+_POINT_RE = re.compile(_POINT, re.IGNORECASE | re.ASCII)  # \d, \s as in Arrow's RE2
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 _NUMBER_RE2 = _NUMBER[1:-1]  # the same, unanchored, to sit inside a pattern
 _POINT_NUMBERS = rf"(?i)^\s*POINT\s*\(\s*(?P<x>{_NUMBER_RE2})\s+(?P<y>{_NUMBER_RE2})\s*\)\s*$"
@@ -25,7 +26,7 @@ _DATETIME = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?$"
 # Timestamps hold microseconds: finer fractions of a second are cut (not rounded, which could move
 # a trip into the next second, day or week).
 _PAST_MICROSECONDS = r"(\.\d{6})\d+$"
-_DATETIME_RE = re.compile(_DATETIME)
+_DATETIME_RE = re.compile(_DATETIME, re.ASCII)
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
 _MIN_US = -62_135_596_800_000_000   # 0001-01-01 in microseconds since 1970-01-01 (year 0 is no date)
 _GEOMETRY_TYPES = {"LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING", "MULTIPOLYGON",
@@ -199,7 +200,7 @@ def _timestamps(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def _parse_datetime(s: str) -> int | None:
     """Microseconds since 2000-01-01 of a local ISO datetime, or None."""
     try:
-        d = datetime.fromisoformat(re.sub(_PAST_MICROSECONDS, r"\1", s.strip()))
+        d = datetime.fromisoformat(re.sub(_PAST_MICROSECONDS, r"\1", s.strip(), flags=re.ASCII))
     except ValueError:
         return None
     if d.tzinfo is not None:
@@ -239,12 +240,24 @@ def _explain(line: int, rec: list[str], bad_utf8: bool) -> Reject:
     return Reject(line, None, "invalid_row", "the record could not be read", raw)
 
 
+_ZONE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.ASCII)
+
+
+def _foreign(text: str) -> str | None:
+    """The first character that is neither printable ASCII nor ASCII white space, named
+    (U+00A0 NO-BREAK SPACE), or None: what looks right on screen but is not."""
+    c = next((c for c in text if not (" " <= c <= "~" or c in "\t\n\r\f\v")), None)
+    return None if c is None else f"the character U+{ord(c):04X} ({unicodedata.name(c, 'a control character')})"
+
+
 def _clip(s: str, n: int = 80) -> str:
     return s if len(s) <= n else s[:n] + "..."
 
 
 def _point_problem(text: str) -> tuple[str, str] | None:
     m = _POINT_RE.match(text)
+    if not m and _foreign(text):
+        return "invalid_point", f"contains {_foreign(text)}; expected POINT (lon lat) in plain ASCII digits"
     if not m:
         kind = re.match(r"^\s*([A-Za-z]+)", text)
         if kind and kind.group(1).upper() in _GEOMETRY_TYPES:
@@ -260,7 +273,9 @@ def _point_problem(text: str) -> tuple[str, str] | None:
         return "invalid_point", "is not a valid WKT point like POINT (14.43 50.08)"
     x, y = m.group(1), m.group(2)
     for name, v in (("longitude", x), ("latitude", y)):
-        if not re.match(_NUMBER, v):
+        if not re.match(_NUMBER, v, re.ASCII):
+            if _foreign(v):
+                return "invalid_point", f"contains {_foreign(v)} in its {name}; expected plain ASCII digits"
             try:
                 f = float(v)
             except ValueError:
@@ -281,7 +296,9 @@ def _point_problem(text: str) -> tuple[str, str] | None:
 def _datetime_problem(text: str) -> tuple[str, str] | None:
     s = text.strip()
     if not _DATETIME_RE.match(s):
-        if re.search(r"(Z|[+-]\d{2}:?\d{2})$", s) and _DATETIME_RE.match(re.sub(r"(Z|[+-]\d{2}:?\d{2})$", "", s)):
+        if _foreign(s):
+            return "bad_datetime", f"contains {_foreign(s)}; expected YYYY-MM-DD HH:MM:SS in plain ASCII"
+        if re.search(_ZONE, s) and _DATETIME_RE.match(re.sub(_ZONE, "", s)):
             return "bad_datetime", "has a time zone; expected local wall-clock time YYYY-MM-DD HH:MM:SS"
         return "bad_datetime", "is not a datetime like 2018-05-28 09:03:40 (ISO 8601, local time)"
     if _parse_datetime(s) is None:
