@@ -154,7 +154,7 @@ def cmd_compact(a) -> int:
 
 
 def cmd_groups(a) -> int:
-    hours = _hours(a.hours) if a.hours else None
+    hours = _hours(a.hours) if a.hours is not None else None
     _note_unknown("region", a.region, core.regions)
     _note_unknown("datasource", a.datasource, core.datasources)
     res = core.trip_groups(cell=a.cell, bucket_hours=a.bucket_hours, regions=a.region or None,
@@ -183,9 +183,9 @@ def _hours(text: str) -> list[int]:
     """``7-9,17`` -> [7, 8, 9, 17]; a range past midnight wraps: ``22-1`` -> [22, 23, 0, 1]."""
     out: list[int] = []
     for part in text.split(","):
-        lo, _, hi = part.strip().partition("-")
+        lo, dash, hi = part.strip().partition("-")
         try:
-            lo, hi = int(lo), int(hi or lo)
+            lo, hi = int(lo), int(hi if dash else lo)  # "7-" has no end: refused
         except ValueError:
             lo = hi = -1
         if not (0 <= lo <= 23 and 0 <= hi <= 23):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from .errors import InvalidFilter
@@ -17,7 +18,10 @@ def _date(value, name: str) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     try:
-        return dt.date.fromisoformat(str(value).strip())
+        text = str(value).strip()
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text, re.ASCII):  # not 20180528 nor 2018-W22-1
+            raise ValueError(text)
+        return dt.date.fromisoformat(text)
     except ValueError:
         raise InvalidFilter(f"{name} must be a date like 2018-05-28, not {str(value)[:40]!r}") from None
 

@@ -80,7 +80,8 @@ def test_a_point_on_a_grid_line_is_in_the_cell_north_or_east_of_it(db_url, write
 
 @pytest.mark.parametrize("bad", [{"cell": "huge"}, {"bucket_hours": 5}, {"limit": 5001}, {"limit": 0},
                                  {"hours": [24]}, {"days": "sundays"}, {"date_from": "2018-02-30"},
-                                 {"date_from": "2018-03-02", "date_to": "2018-03-01"}])
+                                 {"date_from": "2018-03-02", "date_to": "2018-03-01"},
+                                 {"date_from": "20180301"}, {"date_to": "2018-W09-1"}])
 def test_groups_reject_bad_parameters_with_a_message(db_url, bad):
     with pytest.raises(core.InvalidFilter):
         core.trip_groups(url=db_url, **bad)
@@ -138,7 +139,7 @@ def test_weekly_average_of_a_box_includes_its_edges(db_url, write_csv):
     assert core.weekly_average(bbox=(w, s, w, s), url=db_url)["trips"] == 1   # a box that is a point
 
 
-@pytest.mark.parametrize("bad", ["1,2,3", "a,b,c,d", "10,0,5,1", "0,0,1,91", "nan,0,1,1"])
+@pytest.mark.parametrize("bad", ["1,2,3", "a,b,c,d", "10,0,5,1", "0,0,1,91", "nan,0,1,1", "1_0,0,20,1"])
 def test_weekly_average_rejects_bad_boxes(db_url, bad):
     with pytest.raises(core.InvalidFilter):
         core.weekly_average(bbox=bad, url=db_url)
@@ -225,7 +226,7 @@ def test_cli_takes_values_starting_with_a_dash_and_hours_past_midnight(db_url, w
     assert typo.returncode == 0 and json.loads(typo.stdout)["trips"] == 0 and "no region named 'Prgue'" in typo.stderr
     typo = _cli(db_url, "groups", "--datasource", "funny_cr", "--json")
     assert typo.returncode == 0 and "no datasource named 'funny_cr'" in typo.stderr
-    for wrong in ("25-2", "22--1", "x"):
+    for wrong in ("25-2", "22--1", "x", "7-", ""):
         bad = _cli(db_url, "groups", "--hours", wrong)
         assert bad.returncode == 1 and "0-23" in bad.stderr, wrong
     missing = _cli(db_url, "rejects", "999999")

@@ -115,7 +115,8 @@ CASES = [
      ["line 1", "one with no name (a comma at the end of the header?)"]),
     ("header_duplicate_column", b"region,Region,origin_coord,destination_coord,datetime,datasource\n",
      "0", "failed", 0, [], ["line 1", "'region' appears twice"]),
-    ("no_header_data_first", GOOD * 3, "0", "failed", 0, [], ["line 1", "missing column"]),
+    ("no_header_data_first", GOOD * 3, "0", "failed", 0, [], ["line 1", "must be a header", "found: Prague"]),
+    ("no_header_repeated_points", r(d="POINT (14.4 50.0)") * 2, "0", "failed", 0, [], ["line 1", "must be a header"]),
     ("blank_first_line", b"\n" + H + GOOD, "0", "failed", 0, [], ["line 1", "header"]),
     ("empty_file", b"", "0", "failed", 0, [], ["empty"]),
     # A file with no trip to load is not an error (as COPY of an empty file): completed, 0 rows.
@@ -175,7 +176,7 @@ CASES = [
     ("truncated_gzip", gzip.compress(H + GOOD * 1000)[:-8], "0", "failed", 0, [], ["compressed data is damaged"]),
     ("gzip_with_trailing_garbage", gzip.compress(H + GOOD) + b"garbage!", "0", "failed", 0, [],
      ["compressed data is damaged"]),
-    ("json_named_csv", b'{"region": "Prague"}\n', "0", "failed", 0, [], ["line 1", "missing column"]),
+    ("json_named_csv", b'{"region": "Prague"}\n', "0", "failed", 0, [], ["line 1", "must be a header"]),
 ]
 
 

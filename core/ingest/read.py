@@ -281,10 +281,15 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
+def _clip(text: str, n: int = 120) -> str:
+    return text if len(text) <= n else text[:n] + "..."
+
+
 def _column_order(file_name: str, header: list[str]) -> list[int]:
     names = [h.strip().lower() for h in header]
-    if not any(names):
-        raise FileRejected(file_name, "the first line must be a header naming the columns " + ", ".join(COLUMNS), 1)
+    if not any(n in COLUMNS for n in names):  # blank, or a first line of data: no header at all
+        raise FileRejected(file_name, "the first line must be a header naming the columns " + ", ".join(COLUMNS)
+                           + (f" (found: {_clip(', '.join(header))})" if any(names) else ""), 1)
     seen: dict[str, int] = {}
     for i, n in enumerate(names):
         if n in seen:
