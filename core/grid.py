@@ -20,7 +20,9 @@ A cell id is ``ix * 100000 + iy`` with ``ix = floor((lon + 180) / size)`` and
 cell's west or south edge is in that cell, e.g. latitude 50.08 in the cells north of it, although
 (50.08 + 90) / 0.005 is 28015.999999999996 in floating point. Fine indices are taken from
 ``(lon + 180) * 200`` with a margin of 1e-7 of a cell (5e-10 degrees, below the box answers'
-tolerance, core/weekly.py): exact for coordinates written with up to 9 decimals.
+tolerance, core/weekly.py): exact for coordinates written with up to 9 decimals. The grid's own
+east and north edges (longitude 180, latitude 90) belong to the last column and row, so that
+every cell and its centre lie on the map.
 """
 from __future__ import annotations
 
@@ -36,8 +38,9 @@ _STRIDE = 100_000
 
 def fine_cells(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Fine cell ids (int64) of points given in degrees."""
-    ix = np.floor((lon + 180.0) * FINE_PER_DEG + _SNAP).astype(np.int64)
-    iy = np.floor((lat + 90.0) * FINE_PER_DEG + _SNAP).astype(np.int64)
+    # Longitude 180 and latitude 90 (the grid's east and north edges) go in the last cell.
+    ix = np.minimum(np.floor((lon + 180.0) * FINE_PER_DEG + _SNAP).astype(np.int64), 360 * FINE_PER_DEG - 1)
+    iy = np.minimum(np.floor((lat + 90.0) * FINE_PER_DEG + _SNAP).astype(np.int64), 180 * FINE_PER_DEG - 1)
     return ix * _STRIDE + iy
 
 

@@ -20,8 +20,10 @@ SELECT l.level, region_id, datasource_id, extract(isodow FROM ts) >= 6 AS weeken
  GROUP BY 1, 2, 3, 4, 5, 6, 7
 
 -- name: area_days
--- cells computed exactly (numeric), as core/grid.py does for coordinates of up to 9 decimals
-SELECT e.endpoint, floor((ST_X(e.p)::numeric + 180) / 0.02)::int AS cx, floor((ST_Y(e.p)::numeric + 90) / 0.02)::int AS cy,
+-- cells computed exactly (numeric), as core/grid.py does for coordinates of up to 9 decimals;
+-- longitude 180 and latitude 90 in the last column and row
+SELECT e.endpoint, least(floor((ST_X(e.p)::numeric + 180) / 0.02)::int, 17999) AS cx,
+       least(floor((ST_Y(e.p)::numeric + 90) / 0.02)::int, 8999) AS cy,
        ts::date AS day, count(*) AS trips
   FROM trips CROSS JOIN LATERAL (VALUES (0, origin), (1, destination)) e(endpoint, p)
  GROUP BY 1, 2, 3, 4

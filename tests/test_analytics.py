@@ -346,3 +346,18 @@ def test_hostile_filter_values_through_the_cli_are_data(db_url, write_csv):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "longer than 1000 characters" in out.stderr and not out.stdout
     assert core.stats(url=db_url)["trips"] == 1
+
+
+def test_the_grid_edges_at_180_and_90_are_in_the_last_cells(db_url, write_csv):
+    """Pass: a trip from (180, 90) is grouped in a cell whose centre is on the map, and boxes along
+    those edges count it exactly."""
+    core.ingest_file(write_csv(HEADER + row(o=(180, 90), d=(-180, -90)) + row(o=(179.999, 89.999), d=(-180, -90))),
+                     url=db_url)
+    for cell, size in (("fine", 0.005), ("medium", 0.02), ("coarse", 0.08)):
+        [g] = core.trip_groups(cell=cell, url=db_url)["groups"]
+        assert g["trips"] == 2 and tuple(g["origin"]) == (round(180 - size / 2, 7), round(90 - size / 2, 7)), (cell, g)
+        assert tuple(g["destination"]) == (round(-180 + size / 2, 7), round(-90 + size / 2, 7))
+    assert core.weekly_average(bbox=(180, 90, 180, 90), url=db_url)["trips"] == 1
+    assert core.weekly_average(bbox=(179.98, 89.98, 180, 90), url=db_url)["trips"] == 2
+    assert core.weekly_average(bbox=(179.9995, -90, 180, 90), by="either", url=db_url)["trips"] == 1
+    assert core.weekly_average(bbox=(-180, -90, -180, -90), by="destination", url=db_url)["trips"] == 2
