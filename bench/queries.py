@@ -81,10 +81,10 @@ _FILTERS = """
 BASELINE = {
     # Cells from the coordinates, as in the issue's 16 s measurement.
     "groups": f"""
-SELECT floor((ST_X(origin)::numeric + 180) / :size)::bigint * 100000
-       + floor((ST_Y(origin)::numeric + 90) / :size)::bigint AS o_cell,
-       floor((ST_X(destination)::numeric + 180) / :size)::bigint * 100000
-       + floor((ST_Y(destination)::numeric + 90) / :size)::bigint AS d_cell,
+SELECT least(floor((ST_X(origin)::numeric + 180) / :size), 360 / :size - 1)::bigint * 100000
+       + least(floor((ST_Y(origin)::numeric + 90) / :size), 180 / :size - 1)::bigint AS o_cell,
+       least(floor((ST_X(destination)::numeric + 180) / :size), 360 / :size - 1)::bigint * 100000
+       + least(floor((ST_Y(destination)::numeric + 90) / :size), 180 / :size - 1)::bigint AS d_cell,
        extract(hour FROM ts)::int / :bucket_hours AS bucket, count(*) AS trips
   FROM trips
  WHERE {_FILTERS}

@@ -5,6 +5,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -183,11 +184,8 @@ def _hours(text: str) -> list[int]:
     """``7-9,17`` -> [7, 8, 9, 17]; a range past midnight wraps: ``22-1`` -> [22, 23, 0, 1]."""
     out: list[int] = []
     for part in text.split(","):
-        lo, dash, hi = part.strip().partition("-")
-        try:
-            lo, hi = int(lo), int(hi if dash else lo)  # "7-" has no end: refused
-        except ValueError:
-            lo = hi = -1
+        m = re.fullmatch(r"(\d{1,2})(?:-(\d{1,2}))?", part.strip(), re.ASCII)  # not "7-", "1_0" or "٧"
+        lo, hi = (int(m.group(1)), int(m.group(2) or m.group(1))) if m else (-1, -1)
         if not (0 <= lo <= 23 and 0 <= hi <= 23):
             raise core.InvalidFilter(f"--hours takes hours of the day (0-23) like 7-9,17 or 22-2, not {text[:40]!r}")
         out += list(range(lo, hi + 1)) if lo <= hi else list(range(lo, 24)) + list(range(0, hi + 1))
@@ -350,10 +348,9 @@ def _positive(text: str) -> int:
 
 
 def _seed(text: str) -> int:
-    n = int(text)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {n}")
-    return n
+    if not re.fullmatch(r"\d+", text.strip(), re.ASCII):
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, not {text[:40]!r}")
+    return int(text)
 
 
 _VALUE_OPTIONS = ("--bbox", "--region", "--datasource")

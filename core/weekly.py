@@ -31,7 +31,7 @@ def parse_bbox(value) -> tuple[float, float, float, float]:
     """``west,south,east,north`` (a string or four numbers) in degrees, checked."""
     parts = value.split(",") if isinstance(value, str) else list(value)
     try:
-        if any(isinstance(p, str) and "_" in p for p in parts):  # float() reads 1_0 as 10
+        if any(isinstance(p, str) and ("_" in p or not p.isascii()) for p in parts):  # float() reads 1_0 as 10
             raise ValueError(value)
         w, s, e, n = (float(p) for p in parts)
     except (TypeError, ValueError):

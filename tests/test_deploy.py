@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 import core
 from core.db import dispose_all, raw_connection
 
-from conftest import HEADER, row
+from conftest import HEADER, row, sql_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -233,9 +233,12 @@ def test_loader_ingests(logins, write_csv, db_url):
     assert len(core.rejects(res.job_id, url=reader)) == 1
     # The same file again: a duplicate, found and recorded by the loader.
     assert core.ingest_file(_sample(write_csv), url=loader, max_bad_rows="50%").status == "duplicate"
-    # The loader manages jobs: cancel, reap.
+    # The loader manages jobs: cancel, reap, and forgets the names of a file that loaded nothing.
     assert core.cancel_job(res.job_id, url=loader) is None
     core.reap_interrupted(url=loader)
+    failed = core.ingest_file(write_csv(HEADER + row(region="Gone") + row(when="bad"), name="gone.csv"), url=loader)
+    assert failed.status == "failed"
+    assert "Gone" not in {r for r, in sql_rows(db_url, "SELECT name FROM regions")}
     with raw_connection(loader) as conn, conn.cursor() as cur:
         # The attached partition is no longer writable directly.
         with pytest.raises(psycopg2.errors.InsufficientPrivilege):

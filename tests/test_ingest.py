@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 
 import core
 from conftest import HEADER, ROOT, row, sql_value
@@ -110,7 +111,7 @@ def test_cli_ingest_json_and_stats(db_url, write_csv):
     assert rej.splitlines()[0].startswith("line,") and rej.splitlines()[1].startswith("3,")
     for args, code, said in ((["cancel", "999999"], 1, "there is no job 999999"),
                              (["cancel", str(d["job_id"])], 1, f"job {d['job_id']} has ended (completed)"),
-                             (["generate", "--rows", "3", "--seed", "-1", p], 2, "--seed: must be 0 or more")):
+                             (["generate", "--rows", "3", "--seed", "-1", p], 2, "--seed: must be a whole number, 0 or more")):
         out = subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, env=env, cwd=ROOT)
         assert (out.returncode, "Traceback" in out.stderr) == (code, False) and said in out.stderr, out.stderr
 
@@ -178,9 +179,26 @@ def test_a_file_that_loads_nothing_leaves_no_names_behind(db_url, write_csv):
         assert {r for r, in sql_rows(db_url, "SELECT name FROM regions")} == {"Prague", "Brno", "X"}
     finally:
         waiting._close_owner()
-    assert core.reap_interrupted(url=db_url) == [waiting.job_id]  # no job under way: X goes now
+    deadline = time.monotonic() + 10  # the server drops the owner's lock as its backend exits
+    while not core.reap_interrupted(url=db_url) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # the waiting job reaped, no job is under way: X goes now
     assert sql_rows(db_url, "SELECT name FROM regions ORDER BY region_id") == [("Prague",), ("Brno",)]
     assert sql_rows(db_url, "SELECT name FROM datasources") == [("funny_car",)]
     assert core.ingest_file(write_csv(HEADER + row(region="Z"), name="z.csv"), url=db_url).status == "completed"
     assert sql_rows(db_url, "SELECT region_id FROM regions WHERE name = 'Z'") == [(3,)]
     assert core.stats(url=db_url)["trips"] == 3
+
+
+def test_ids_drawn_by_a_file_that_ran_out_of_them_are_given_back(db_url, write_csv):
+    """Pass: a file whose first batch of new names does not fit in the ids left inserts none of
+    them, but draws ids; they are given back when it fails, so the next good file loads."""
+    from conftest import sql_rows
+    many = write_csv(HEADER + "".join(row(region=f"A{i}") for i in range(10_000)), name="many.csv")
+    assert core.ingest_file(many, url=db_url).status == "completed"
+    too_many = write_csv(HEADER + "".join(row(region=f"B{i}") for i in range(25_000)), name="too_many.csv")
+    failed = core.ingest_file(too_many, url=db_url)
+    assert failed.status == "failed" and "no region ids left" in failed.error
+    assert sql_rows(db_url, "SELECT count(*) FROM regions") == [(10_000,)]
+    assert core.ingest_file(write_csv(HEADER + row(region="Prague"), name="one.csv"), url=db_url).status == "completed"
+    assert sql_rows(db_url, "SELECT region_id FROM regions WHERE name = 'Prague'") == [(10_001,)]

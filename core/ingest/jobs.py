@@ -93,8 +93,14 @@ class Job:
                 raise
         finally:
             self._close_owner()
-        if result.status in ("failed", "cancelled", "interrupted"):
-            forget_unused_names(self.url)  # the new names it added, unless another job is under way
+        # Names left by this or an earlier file that loaded nothing, once no job is under way
+        # (jobs of dead processes are reaped first, so that they do not count as under way).
+        try:
+            reaped = reap_interrupted(self.url)
+        except psycopg2.Error:  # the database is gone: nothing to tidy now
+            reaped = [None]
+        if not reaped:
+            forget_unused_names(self.url)
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
@@ -349,7 +355,8 @@ def cancel_job(job_id: int, url: str | None = None) -> str | None:
 
 
 def reap_interrupted(url: str | None = None) -> list[int]:
-    """Mark as interrupted the jobs whose owning process died; announce each."""
+    """Mark as interrupted the jobs whose owning process died; announce each (and forget the names
+    they added, when no job is under way)."""
     with raw_connection(url) as conn, conn.cursor() as cur:
         cur.execute(pg("jobs_reap_interrupted"), {})
         ids = [r[0] for r in cur.fetchall()]
@@ -364,8 +371,9 @@ def reap_interrupted(url: str | None = None) -> list[int]:
 
 def forget_unused_names(url: str | None = None) -> int:
     """Forget the region and datasource names that no completed job uses (left by files that
-    loaded nothing), when no job is under way; the number forgotten. Never raises: a database
-    that cannot do it now keeps the names until the next file that loads nothing."""
+    loaded nothing) and the ids drawn past the highest in use, when no job is under way; the
+    number of names forgotten. Never raises: a database that cannot do it now does it when the
+    next job ends."""
     try:
         with raw_connection(url, autocommit=True) as conn, conn.cursor() as cur:
             cur.execute(pg("forget_unused_names"))

@@ -246,7 +246,7 @@ _ZONE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.ASCII)
 def _foreign(text: str) -> str | None:
     """The first character that is neither printable ASCII nor ASCII white space, named
     (U+00A0 NO-BREAK SPACE), or None: what looks right on screen but is not."""
-    c = next((c for c in text if not (" " <= c <= "~" or c in "\t\n\r\f\v")), None)
+    c = next((c for c in text if not (" " <= c <= "~" or c in "\t\n\r\f")), None)  # RE2's \s: no \v
     return None if c is None else f"the character U+{ord(c):04X} ({unicodedata.name(c, 'a control character')})"
 
 
@@ -255,9 +255,9 @@ def _clip(s: str, n: int = 80) -> str:
 
 
 def _point_problem(text: str) -> tuple[str, str] | None:
+    if _foreign(text):  # never in a valid point (Arrow's check reads ASCII only)
+        return "invalid_point", f"contains {_foreign(text)}; expected POINT (lon lat) in plain ASCII"
     m = _POINT_RE.match(text)
-    if not m and _foreign(text):
-        return "invalid_point", f"contains {_foreign(text)}; expected POINT (lon lat) in plain ASCII digits"
     if not m:
         kind = re.match(r"^\s*([A-Za-z]+)", text)
         if kind and kind.group(1).upper() in _GEOMETRY_TYPES:
@@ -274,8 +274,6 @@ def _point_problem(text: str) -> tuple[str, str] | None:
     x, y = m.group(1), m.group(2)
     for name, v in (("longitude", x), ("latitude", y)):
         if not re.match(_NUMBER, v, re.ASCII):
-            if _foreign(v):
-                return "invalid_point", f"contains {_foreign(v)} in its {name}; expected plain ASCII digits"
             try:
                 f = float(v)
             except ValueError:
