@@ -281,7 +281,8 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def _clip(text: str, n: int = 120) -> str:
+def clip(text: str, n: int = 80) -> str:
+    """``text``, cut after ``n`` characters (for messages that quote the input)."""
     return text if len(text) <= n else text[:n] + "..."
 
 
@@ -289,7 +290,7 @@ def _column_order(file_name: str, header: list[str]) -> list[int]:
     names = [h.strip().lower() for h in header]
     if not any(n in COLUMNS for n in names):  # blank, or a first line of data: no header at all
         raise FileRejected(file_name, "the first line must be a header naming the columns " + ", ".join(COLUMNS)
-                           + (f" (found: {_clip(', '.join(header))})" if any(names) else ""), 1)
+                           + (f" (found: {clip(', '.join(header), 120)})" if any(names) else ""), 1)
     seen: dict[str, int] = {}
     for i, n in enumerate(names):
         if n in seen:

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .read import COLUMNS, Lines, Records
+from .read import COLUMNS, Lines, Records, clip
 
 _POINT = r"^\s*POINT\s*\(\s*([^\s()]+)\s+([^\s()]+)\s*\)\s*$"
 _POINT_RE = re.compile(_POINT, re.IGNORECASE | re.ASCII)  # \d, \s as in Arrow's RE2
@@ -231,10 +231,10 @@ def _explain(line: int, rec: list[str], bad_utf8: bool) -> Reject:
     for col, text in (("origin_coord", origin), ("destination_coord", destination)):
         problem = _point_problem(text)
         if problem:
-            return Reject(line, col, problem[0], f'{col} "{_clip(text)}" {problem[1]}', raw)
+            return Reject(line, col, problem[0], f'{col} "{clip(text)}" {problem[1]}', raw)
     problem = _datetime_problem(when)
     if problem:
-        return Reject(line, "datetime", problem[0], f'datetime "{_clip(when)}" {problem[1]}', raw)
+        return Reject(line, "datetime", problem[0], f'datetime "{clip(when)}" {problem[1]}', raw)
     if not source.strip():
         return Reject(line, "datasource", "empty_value", "datasource is empty", raw)
     return Reject(line, None, "invalid_row", "the record could not be read", raw)
@@ -250,13 +250,9 @@ def _foreign(text: str) -> str | None:
     return None if c is None else f"the character U+{ord(c):04X} ({unicodedata.name(c, 'a control character')})"
 
 
-def _clip(s: str, n: int = 80) -> str:
-    return s if len(s) <= n else s[:n] + "..."
-
-
 def _point_problem(text: str) -> tuple[str, str] | None:
-    if _foreign(text):  # never in a valid point (Arrow's check reads ASCII only)
-        return "invalid_point", f"contains {_foreign(text)}; expected POINT (lon lat) in plain ASCII"
+    if odd := _foreign(text):  # never in a valid point (Arrow's check reads ASCII only)
+        return "invalid_point", f"contains {odd}; expected POINT (lon lat) in plain ASCII"
     m = _POINT_RE.match(text)
     if not m:
         kind = re.match(r"^\s*([A-Za-z]+)", text)
@@ -277,7 +273,7 @@ def _point_problem(text: str) -> tuple[str, str] | None:
             try:
                 f = float(v)
             except ValueError:
-                return "invalid_point", f"has a {name} that is not a number ({_clip(v, 30)})"
+                return "invalid_point", f"has a {name} that is not a number ({clip(v, 30)})"
             if not math.isfinite(f):
                 return "not_finite", f"has a {name} that is not a finite number ({v})"
             return "invalid_point", f"has a {name} that is not a plain decimal number ({v})"
@@ -294,8 +290,8 @@ def _point_problem(text: str) -> tuple[str, str] | None:
 def _datetime_problem(text: str) -> tuple[str, str] | None:
     s = text.strip()
     if not _DATETIME_RE.match(s):
-        if _foreign(s):
-            return "bad_datetime", f"contains {_foreign(s)}; expected YYYY-MM-DD HH:MM:SS in plain ASCII"
+        if odd := _foreign(s):
+            return "bad_datetime", f"contains {odd}; expected YYYY-MM-DD HH:MM:SS in plain ASCII"
         if re.search(_ZONE, s) and _DATETIME_RE.match(re.sub(_ZONE, "", s)):
             return "bad_datetime", "has a time zone; expected local wall-clock time YYYY-MM-DD HH:MM:SS"
         return "bad_datetime", "is not a datetime like 2018-05-28 09:03:40 (ISO 8601, local time)"
