@@ -6,7 +6,7 @@
 -- completed job uses (none in region_datasources) and sets each identity back to the highest id
 -- still in use (ids below it stay unused). It does nothing while any job is queued or running
 -- (such a job may hold ids of names it has not written anywhere yet), when there is nothing to
--- do, or when it cannot lock both tables within a second. The EXCLUSIVE lock lets readers on;
+-- do (0), or when it cannot lock both tables within a second (-1). The EXCLUSIVE lock lets readers on;
 -- a job starting meanwhile waits at its first name insert (ROW EXCLUSIVE), which it runs before
 -- it looks any name up, and then sees the names as they are after this.
 CREATE FUNCTION forget_unused_names() RETURNS integer
@@ -32,7 +32,7 @@ BEGIN
     BEGIN
         LOCK TABLE regions, datasources IN EXCLUSIVE MODE;
     EXCEPTION WHEN lock_not_available THEN
-        RETURN 0;
+        RETURN -1;  -- busy (a long insert, an autovacuum of the table): the caller may try again
     END;
     IF EXISTS (SELECT FROM jobs WHERE status IN ('queued', 'running')) THEN
         RETURN 0;

@@ -70,7 +70,8 @@ WITH queued AS (
 SELECT job_id, status::text FROM queued UNION ALL SELECT job_id, status::text FROM running
 
 -- name: forget_unused_names
--- Names left by files that loaded nothing (sql/14_forget_unused_names.sql); the count forgotten.
+-- Names left by files that loaded nothing (sql/14_forget_unused_names.sql); the count forgotten,
+-- or -1 when the tables were busy.
 SELECT forget_unused_names()
 
 -- name: jobs_reap_interrupted
