@@ -377,11 +377,12 @@ def forget_unused_names(url: str | None = None) -> int:
     try:
         with raw_connection(url, autocommit=True) as conn, conn.cursor() as cur:
             for attempt in range(3):
+                if attempt:
+                    time.sleep(0.5)  # the tables were busy for a second (an autovacuum, a long insert)
                 cur.execute(pg("forget_unused_names"))
                 forgotten = cur.fetchone()[0]
                 if forgotten >= 0:
                     return forgotten
-                time.sleep(0.5)  # the tables were busy for a second (an autovacuum, a long insert)
     except psycopg2.Error as e:
         log.warning("could not forget unused names: %s", e)
     return 0
