@@ -248,15 +248,15 @@ def main(argv=None) -> int:
     p.set_defaults(fn=cmd_ingest)
     p = sub.add_parser("jobs", help="ingest jobs, newest first")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--limit", type=int, default=100,
+    p.add_argument("--limit", type=_whole, default=100,
                    help="the newest N jobs (default 100); queued and running jobs are always listed")
     p.set_defaults(fn=cmd_jobs)
     p = sub.add_parser("rejects", help="rejected rows of a job")
-    p.add_argument("job_id", type=int)
+    p.add_argument("job_id", type=_whole)
     p.add_argument("--csv", action="store_true")
     p.set_defaults(fn=cmd_rejects)
     p = sub.add_parser("cancel", help="cancel a queued or running job")
-    p.add_argument("job_id", type=int)
+    p.add_argument("job_id", type=_whole)
     p.set_defaults(fn=cmd_cancel)
     p = sub.add_parser("stats", help="what is stored")
     p.add_argument("--json", action="store_true")
@@ -266,14 +266,14 @@ def main(argv=None) -> int:
     p.set_defaults(fn=cmd_bonus)
     p = sub.add_parser("groups", help="similar-trip groups: same origin cell, destination cell and time bucket")
     p.add_argument("--cell", choices=["fine", "medium", "coarse"], default="medium")
-    p.add_argument("--bucket-hours", type=int, choices=[1, 2, 3, 4, 6, 24], default=1)
+    p.add_argument("--bucket-hours", type=_whole, choices=[1, 2, 3, 4, 6, 24], default=1)
     p.add_argument("--region", action="append", help="repeat for several")
     p.add_argument("--datasource", action="append", help="repeat for several")
     p.add_argument("--from", dest="date_from", help="first date, inclusive (YYYY-MM-DD)")
     p.add_argument("--to", dest="date_to", help="last date, inclusive (YYYY-MM-DD)")
     p.add_argument("--days", choices=["all", "weekdays", "weekend"], default="all")
     p.add_argument("--hours", help="hours of the day, like 7-9,17")
-    p.add_argument("--limit", type=int, default=1000, help="top N groups (at most 5000)")
+    p.add_argument("--limit", type=_whole, default=1000, help="top N groups (at most 5000)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_groups)
     p = sub.add_parser("weekly-avg", help="weekly average of trips for a region or a bounding box")
@@ -291,7 +291,7 @@ def main(argv=None) -> int:
     p.set_defaults(fn=cmd_regions)
     p = sub.add_parser("generate", help="write synthetic trips")
     p.add_argument("--rows", type=_positive, required=True)
-    p.add_argument("--seed", type=_seed, default=42)
+    p.add_argument("--seed", type=_whole, default=42)
     p.add_argument("out")
     p.set_defaults(fn=cmd_generate)
     p = sub.add_parser("compact", help="fold the summaries' per-job rows into one row per key (as the owner; "
@@ -340,17 +340,15 @@ def _database_trouble(e: BaseException) -> str | None:
     return None
 
 
-def _positive(text: str) -> int:
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
-    return n
-
-
-def _seed(text: str) -> int:
-    if not re.fullmatch(r"\d+", text.strip(), re.ASCII):
-        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, not {text[:40]!r}")
+def _whole(text: str, least: int = 0) -> int:
+    """A whole number written in ASCII digits (int() would also take "1_0" and Arabic digits)."""
+    if not re.fullmatch(r"\d+", text.strip(), re.ASCII) or int(text) < least:
+        raise argparse.ArgumentTypeError(f"must be a whole number, {least} or more, not {text[:40]!r}")
     return int(text)
+
+
+def _positive(text: str) -> int:
+    return _whole(text, least=1)
 
 
 _VALUE_OPTIONS = ("--bbox", "--region", "--datasource")

@@ -111,7 +111,10 @@ def test_cli_ingest_json_and_stats(db_url, write_csv):
     assert rej.splitlines()[0].startswith("line,") and rej.splitlines()[1].startswith("3,")
     for args, code, said in ((["cancel", "999999"], 1, "there is no job 999999"),
                              (["cancel", str(d["job_id"])], 1, f"job {d['job_id']} has ended (completed)"),
-                             (["generate", "--rows", "3", "--seed", "-1", p], 2, "--seed: must be a whole number, 0 or more")):
+                             (["generate", "--rows", "3", "--seed", "-1", p], 2, "--seed: must be a whole number, 0 or more"),
+                             (["generate", "--rows", "1_0", p], 2, "--rows: must be a whole number, 1 or more"),
+                             (["groups", "--limit", "1_0"], 2, "--limit: must be a whole number"),
+                             (["rejects", "\u0663"], 2, "job_id: must be a whole number")):
         out = subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, env=env, cwd=ROOT)
         assert (out.returncode, "Traceback" in out.stderr) == (code, False) and said in out.stderr, out.stderr
 
