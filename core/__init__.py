@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .jobmanager import JobManager
 
 __all__ = [
-    "migrate", "ingest_file", "JobManager", "JobWatcher", "jobs", "job", "rejects", "cancel_job",
+    "migrate", "changed_migrations", "ingest_file", "JobManager", "JobWatcher", "jobs", "job", "rejects", "cancel_job",
     "reap_interrupted", "stats", "regions", "datasources", "hour_totals", "region_extents",
     "trip_groups", "groups_count", "weekly_average", "bonus_answers", "data_version", "compact_summaries",
     "compaction_due",
@@ -56,6 +56,12 @@ def migrate(url: str | None = None) -> list[str]:
     """Apply the schema (sql/NN_*.sql) not yet applied; returns the files applied."""
     from .db import migrate as _migrate
     return _migrate(_url("owner", url))
+
+
+def changed_migrations(url: str | None = None) -> list[str]:
+    """Applied schema files that have changed since they were applied (never applied twice)."""
+    from .db import changed_migrations as _changed
+    return _changed(_url("owner", url))
 
 
 # -- ingestion --------------------------------------------------------------------------------

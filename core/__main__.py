@@ -20,6 +20,9 @@ def _print_json(obj) -> None:
 def cmd_migrate(a) -> int:
     applied = core.migrate()
     print(f"schema: applied {', '.join(applied)}" if applied else "schema: up to date", file=sys.stderr)
+    for name in core.changed_migrations():
+        print(f"warning: sql/{name} has changed since it was applied; applied files are not applied "
+              "again: put a schema change in a new sql/NN_*.sql file", file=sys.stderr)
     return 0
 
 

@@ -160,6 +160,16 @@ def migrate(url: str | None = None) -> list[str]:
     return applied
 
 
+def changed_migrations(url: str | None = None) -> list[str]:
+    """The applied migrations whose file has changed since (they are not applied again: a change
+    to the schema goes into a new file)."""
+    with raw_connection(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT name, sha256 FROM schema_migrations")
+        recorded = dict(cur.fetchall())
+    return [p.name for p in migration_files()
+            if p.name in recorded and hashlib.sha256(p.read_text().encode()).hexdigest() != recorded[p.name]]
+
+
 def url_for_database(url: str | None, name: str) -> str:
     """The same server's URL, pointing at database ``name``."""
     return make_url(database_url(url)).set(database=name).render_as_string(hide_password=False)

@@ -121,6 +121,21 @@ def test_entrypoint_runs_the_cli_commands_that_exist():
     assert "exec streamlit run dashboard/app.py" in text
 
 
+def test_migrate_applies_each_file_once_and_warns_when_an_applied_file_changed(db_url):
+    """Pass: a fresh database is up to date; an applied file that no longer matches what was
+    applied (here: its recorded checksum altered) is named in a warning, not applied again."""
+    env = {**os.environ, "DATABASE_URL": db_url}
+    out = subprocess.run([sys.executable, "-m", "core", "migrate"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert (out.returncode, out.stderr.strip()) == (0, "schema: up to date")
+    with raw_connection(db_url) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE schema_migrations SET sha256 = 'edited' WHERE name = '02_schema.sql'")
+        conn.commit()
+    out = subprocess.run([sys.executable, "-m", "core", "migrate"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert out.returncode == 0 and "schema: up to date" in out.stderr, out.stderr
+    assert "warning: sql/02_schema.sql has changed since it was applied" in out.stderr
+    assert core.changed_migrations(db_url) == ["02_schema.sql"]
+
+
 def test_compose_compact_service_compacts_as_the_owner(compose, write_csv, db_url):
     """Pass: the compact service's own command (compose's $$ unescaped), run here with a short
     interval, folds two files' summary rows into one row per key and keeps going."""
