@@ -130,6 +130,9 @@ c4.metric("Weeks of data", f"{stats['weeks']:,}" if stats.get("weeks") else "—
           help=f"{stats['first_datetime']} to {stats['last_datetime']} (local time)" if stats["trips"] else None)
 
 view = view_params.read(st.query_params, stats["regions"], stats["datasources"])
+if "origin_cell" not in st.session_state and not st.session_state.get("url_read"):
+    st.session_state["origin_cell"] = view["origin"]  # a shared link's clicked origin, once per session
+st.session_state["url_read"] = True
 
 with st.sidebar:
     jobs_box = st.container()  # the live Jobs panel, drawn last (it waits for job events), shown first
@@ -164,7 +167,8 @@ date_to = dates[1] if len(dates) > 1 else None
 whole_period = (date_from in (None, first)) and (date_to in (None, last))
 view = {"regions": regions, "datasources": sources, "date_from": None if whole_period else date_from,
         "date_to": None if whole_period else date_to, "days": days, "hours": tuple(hours),
-        "cell": cell, "bucket": bucket, "style": style, "limit": limit}
+        "cell": cell, "bucket": bucket, "style": style, "limit": limit,
+        "origin": st.session_state.get("origin_cell")}
 st.query_params.from_dict(view_params.write(view))
 filters = {"regions": regions or None, "datasources": sources or None, "date_from": view["date_from"],
            "date_to": view["date_to"], "days": days,

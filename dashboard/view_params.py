@@ -48,6 +48,7 @@ def read(params, regions: list[str], datasources: list[str]) -> dict:
         "days": pick("days", DAYS), "hours": hours,
         "cell": pick("cell", CELLS), "bucket": pick("bucket", BUCKETS, int),
         "style": pick("style", STYLES), "limit": limit,
+        "origin": (params.get("origin") or "")[:40] or None,  # a clicked origin cell (the page checks it)
     }
 
 
@@ -67,4 +68,6 @@ def write(view: dict) -> dict:
     for key in ("days", "cell", "bucket", "style", "limit"):
         if view[key] != DEFAULTS[key]:
             out[key] = str(view[key])
+    if view.get("origin"):
+        out["origin"] = view["origin"]
     return out

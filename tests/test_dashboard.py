@@ -75,6 +75,16 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     assert not bad.exception           # malformed links fall back to defaults
     assert bad.metric[4].value == "5"
 
+    # A link with a clicked origin shows that cell's flows only, and keeps it in the URL.
+    origin = core.trip_groups(url=db_url, cell="medium")["groups"][0]["origin_cell"]
+    at = page(origin=origin)
+    assert not at.exception
+    assert any("Showing only flows from" in c.value for c in at.caption)
+    assert all(f["origin_cell"] == origin for f in _deck(at)["layers"][1]["data"])
+    assert at.query_params["origin"] in (origin, [origin])
+    gone = page(origin="no such cell")  # one not among the groups: everything is shown
+    assert not gone.exception and not any("Showing only flows from" in c.value for c in gone.caption)
+
 
 def test_weekly_chart_data_counts_zero_weeks(page, db_url, write_csv):
     _load(db_url, write_csv, [row(when="2018-01-03 10:00:00"), row(when="2018-01-17 10:00:00"),
