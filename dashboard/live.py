@@ -114,8 +114,8 @@ def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True) -
         st.success(f"**{name}** loaded: {_count(job['rows_loaded'], 'trip')}{rejected}",
                    icon=":material/check_circle:")
     elif status == "duplicate":
-        earlier = core.job(job["duplicate_of"]) if job.get("duplicate_of") else None
-        st.info(f"**{name}** was loaded before" + (f" as {earlier['file_name']} (job {earlier['job_id']})"
+        earlier = job.get("duplicate_of_file")
+        st.info(f"**{name}** was loaded before" + (f" as {earlier} (job {job['duplicate_of']})"
                                                    if earlier else "") + "; nothing added.",
                 icon=":material/content_copy:")
     elif status == "cancelled":

@@ -1,6 +1,7 @@
 """Ingestion: validation, atomicity, duplicates, --max-bad-rows, gzip, the sample."""
 import gzip
 import json
+import os
 import re
 import subprocess
 import sys
@@ -27,6 +28,8 @@ def test_same_file_again_is_a_duplicate_unless_forced(db_url, write_csv):
     first = core.ingest_file(p, url=db_url)
     again = core.ingest_file(p, url=db_url)
     assert again.status == "duplicate" and again.duplicate_of == first.job_id
+    listed = core.job(again.job_id, url=db_url)
+    assert (listed["duplicate_of"], listed["duplicate_of_file"]) == (first.job_id, os.path.basename(p))
     assert sql_value(db_url) == 2
     forced = core.ingest_file(p, force=True, url=db_url)
     assert forced.status == "completed" and sql_value(db_url) == 4
@@ -106,6 +109,7 @@ def test_cli_ingest_json_and_stats(db_url, write_csv):
     jobs = json.loads(subprocess.run([sys.executable, "-m", "core", "jobs", "--json"], capture_output=True,
                                      text=True, env=env, cwd=ROOT).stdout)
     assert jobs[0]["job_id"] == d["job_id"] and jobs[0]["status"] == "completed"
+    assert jobs[0]["duplicate_of"] is None and jobs[0]["duplicate_of_file"] is None
     rej = subprocess.run([sys.executable, "-m", "core", "rejects", str(d["job_id"]), "--csv"],
                          capture_output=True, text=True, env=env, cwd=ROOT).stdout
     assert rej.splitlines()[0].startswith("line,") and rej.splitlines()[1].startswith("3,")

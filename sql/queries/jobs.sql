@@ -90,16 +90,18 @@ RETURNING job_id
 
 -- name: job_get
 SELECT job_id, status::text AS status, file_name, file_size, sha256, max_bad_rows, forced, phase,
-       bytes_read, rows_read, rows_loaded, rows_rejected, duplicate_of, error, cancel_requested,
-       source, created_at, started_at, updated_at, finished_at
+       bytes_read, rows_read, rows_loaded, rows_rejected, duplicate_of,
+       (SELECT d.file_name FROM jobs d WHERE d.job_id = jobs.duplicate_of) AS duplicate_of_file,
+       error, cancel_requested, source, created_at, started_at, updated_at, finished_at
   FROM jobs WHERE job_id = :job_id
 
 -- name: jobs_list
 -- The newest :limit jobs and every job still queued or running, however old (a long load must
 -- not drop out of a list while many small files are loaded after it), newest first.
 SELECT job_id, status::text AS status, file_name, file_size, sha256, max_bad_rows, forced, phase,
-       bytes_read, rows_read, rows_loaded, rows_rejected, duplicate_of, error, cancel_requested,
-       source, created_at, started_at, updated_at, finished_at
+       bytes_read, rows_read, rows_loaded, rows_rejected, duplicate_of,
+       (SELECT d.file_name FROM jobs d WHERE d.job_id = jobs.duplicate_of) AS duplicate_of_file,
+       error, cancel_requested, source, created_at, started_at, updated_at, finished_at
   FROM jobs
  WHERE job_id >= (SELECT min(job_id) FROM (SELECT job_id FROM jobs ORDER BY job_id DESC LIMIT :limit) newest)
     OR status IN ('queued', 'running')
