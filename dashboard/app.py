@@ -129,38 +129,46 @@ c3.metric("Datasources", f"{len(stats['datasources']):,}")
 c4.metric("Weeks of data", f"{stats['weeks']:,}" if stats.get("weeks") else "—",
           help=f"{stats['first_datetime']} to {stats['last_datetime']} (local time)" if stats["trips"] else None)
 
-view = view_params.read(st.query_params, stats["regions"], stats["datasources"])
-if "origin_cell" not in st.session_state and not st.session_state.get("url_read"):
-    st.session_state["origin_cell"] = view["origin"]  # a shared link's clicked origin, once per session
-st.session_state["url_read"] = True
+LIMITS = (100, 250, 500, 1000, 2500, 5000)
+first = pd.Timestamp(stats["first_datetime"]).date() if stats["first_datetime"] else None
+last = pd.Timestamp(stats["last_datetime"]).date() if stats["last_datetime"] else None
+# The widgets have fixed keys and a session's filters start from the URL, once: a widget whose
+# default changed would be a new element each time, and the old one would linger (faded) while the
+# page waits for job events.
+state = st.session_state
+if "f_cell" not in state:
+    view = view_params.read(st.query_params, stats["regions"], stats["datasources"])
+    state.update(f_regions=view["regions"], f_sources=view["datasources"], f_days=view["days"],
+                 f_hours=view["hours"], f_cell=view["cell"], f_bucket=view["bucket"], f_style=view["style"],
+                 f_limit=min(LIMITS, key=lambda x: abs(x - view["limit"])), origin_cell=view["origin"],
+                 f_dates=view_params.period(view, first, last))
+if first and state.get("dates_span") != (first, last):  # new data: the whole period stays the whole period
+    if state.get("dates_span") is not None and tuple(state.get("f_dates") or ()) in (state["dates_span"], ()):
+        state["f_dates"] = (first, last)
+    state["dates_span"] = (first, last)
 
 with st.sidebar:
     jobs_box = st.container()  # the live Jobs panel, drawn last (it waits for job events), shown first
     st.divider()
     st.header("Filters")
-    regions = st.multiselect("Regions", stats["regions"], default=view["regions"], placeholder="All regions")
-    sources = st.multiselect("Datasources", stats["datasources"], default=view["datasources"],
-                             placeholder="All datasources")
-    first = pd.Timestamp(stats["first_datetime"]).date() if stats["first_datetime"] else None
-    last = pd.Timestamp(stats["last_datetime"]).date() if stats["last_datetime"] else None
-    dates = st.date_input("Dates", value=(view["date_from"] or first, view["date_to"] or last)
-                          if first else (), min_value=first, max_value=last, format="YYYY-MM-DD")
+    regions = st.multiselect("Regions", stats["regions"], key="f_regions", placeholder="All regions")
+    sources = st.multiselect("Datasources", stats["datasources"], key="f_sources", placeholder="All datasources")
+    dates = st.date_input("Dates", min_value=first, max_value=last, format="YYYY-MM-DD", key="f_dates")
     # required=True: clicking the selected option keeps it (it would clear it, the default applying unseen)
-    days = st.segmented_control("Days", view_params.DAYS, default=view["days"], required=True,
-                                format_func=str.capitalize) or "all"
-    hours = st.slider("Hours of the day", 0, 23, value=view["hours"])
+    days = st.segmented_control("Days", view_params.DAYS, required=True, format_func=str.capitalize,
+                                key="f_days") or "all"
+    hours = st.slider("Hours of the day", 0, 23, key="f_hours")
     st.header("Grouping")
-    cell = st.segmented_control("Cell size", view_params.CELLS, default=view["cell"], required=True,
-                                format_func=view_params.CELL_LABELS.get,
+    cell = st.segmented_control("Cell size", view_params.CELLS, required=True,
+                                format_func=view_params.CELL_LABELS.get, key="f_cell",
                                 help="Trips are similar when origin and destination fall in the same cells "
                                      "and their time of day in the same bucket. 2 and 9 km groups come from "
                                      "summaries kept at ingest; 0.5 km groups, and any date range, count the "
                                      "raw trips: seconds per 10 million trips.") or "medium"
-    bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, value=view["bucket"])
-    limit = st.select_slider("Groups on the map", (100, 250, 500, 1000, 2500, 5000), value=min(
-        (100, 250, 500, 1000, 2500, 5000), key=lambda x: abs(x - view["limit"])))
-    style = st.segmented_control("Map", view_params.STYLES, default=view["style"], required=True,
-                                 format_func=str.capitalize) or "dark"
+    bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, key="f_bucket")
+    limit = st.select_slider("Groups on the map", LIMITS, key="f_limit")
+    style = st.segmented_control("Map", view_params.STYLES, required=True, format_func=str.capitalize,
+                                 key="f_style") or "dark"
 
 date_from = dates[0] if len(dates) > 0 else None
 date_to = dates[1] if len(dates) > 1 else None
@@ -197,21 +205,24 @@ if stats["trips"]:
         ask = raw and not filters["regions"] and stats["trips"] > settings().raw_groups_ask
         key = ("count raw", version, cell, bucket, limit, repr(sorted(filters.items(), key=str)))
         res = None
+        # Every slot of the page is drawn on every run, empty or not: while the page waits for job
+        # events its run does not end, and an element of a previous run that this one does not
+        # draw would linger (faded). So conditional content goes into slots (st.empty).
+        question = st.empty()
         if ask and not st.session_state.get(key):
-            st.warning(f"These groups are counted from all {stats['trips']:,} raw trips (0.5 km cells or a "
-                       "date range have no summary): expect seconds per 10 million trips. Choose a region "
-                       "in the sidebar to make it quick, or count anyway.", icon=":material/hourglass_top:")
-            if st.button("Count anyway", key="count-raw"):
-                st.session_state[key] = True
-                st.rerun()
+            with question.container():
+                st.warning(f"These groups are counted from all {stats['trips']:,} raw trips (0.5 km cells or a "
+                           "date range have no summary): expect seconds per 10 million trips. Choose a region "
+                           "in the sidebar to make it quick, or count anyway.", icon=":material/hourglass_top:")
+                if st.button("Count anyway", key="count-raw"):
+                    st.session_state[key] = True
+                    st.rerun()
         else:
             try:
                 res = cached_groups(version, cell=cell, bucket_hours=bucket, limit=limit, **filters)
             except (core.InvalidFilter, core.QueryTooSlow) as e:
                 st.warning(str(e), icon=":material/hourglass_disabled:" if isinstance(e, core.QueryTooSlow) else None)
-        # One slot for the answer: while the page waits for job events its run does not end, so
-        # elements of a previous run that this one does not draw would linger (faded) below.
-        results = st.empty()
+        results = st.empty()  # the answer, or a note that nothing matches
         if res is None:
             results.empty()
         elif not res["groups"]:
@@ -234,11 +245,12 @@ if stats["trips"]:
                 else:
                     covered = sum(g["trips"] for g in groups) / res["total_trips"] if res["total_trips"] else 0
                     m3.metric(f"Top {len(groups):,} groups hold", f"{covered:.1%}")
+                show_all = st.empty()  # a button while one origin is shown
                 if origin:
                     centre = next(g["origin"] for g in groups if g["origin_cell"] == origin)
                     st.caption(f"Showing only flows from the {view_params.CELL_LABELS[cell]} cell around "
                                f"**{flowmap.place(centre)}** (lat, lon; cell {origin}).")
-                    if st.button("Show all origins", icon=":material/close:"):
+                    if show_all.button("Show all origins", icon=":material/close:"):
                         st.session_state.pop("origin_cell", None)
                         st.rerun()
                 else:
@@ -311,12 +323,29 @@ if stats["trips"]:
         period = {"date_from": view["date_from"], "date_to": view["date_to"]}
         st.subheader("By region")
         chosen = regions or stats["regions"][:6]
+        note = st.empty()
         if not regions and len(stats["regions"]) > 6:
-            st.caption("The six regions with the most trips; choose regions in the sidebar.")
+            note.caption("The six regions with the most trips; choose regions in the sidebar.")
         by_region = {r: cached_weekly(version, region=r, **period) for r in chosen}
-        cols = st.columns(min(len(by_region), 6) or 1)
-        for col, (name, r) in zip(cols, by_region.items()):
-            col.metric(name, fmt(r["weekly_average"]), help=f"{r['trips']:,} trips over {r['weeks']} weeks")
+        averages = st.empty()  # six metrics (some empty), or a table past six regions
+        if len(by_region) <= 6:
+            with averages.container():
+                for col, name in zip(st.columns(6), [*by_region, *[None] * 6]):
+                    if name is None:
+                        col.empty()
+                    else:
+                        r = by_region[name]
+                        col.metric(name, fmt(r["weekly_average"]),
+                                   help=f"{r['trips']:,} trips over {r['weeks']} weeks")
+        else:
+            averages.dataframe(pd.DataFrame([{"region": name, "weekly_average": r["weekly_average"],
+                                              "trips": r["trips"], "weeks": r["weeks"]}
+                                             for name, r in by_region.items()]),
+                               hide_index=True, column_config={
+                                   "region": "Region",
+                                   "weekly_average": st.column_config.NumberColumn("Weekly average", format="%.1f"),
+                                   "trips": st.column_config.NumberColumn("Trips", format="localized"),
+                                   "weeks": "Weeks"})
         st.altair_chart(weekly_chart(by_region, stats["regions"]), width="stretch")
         first_r = next(iter(by_region.values()))
         st.caption(f"{first_r['from']} to {first_r['to']}, {first_r['weeks']} ISO weeks (Monday to Sunday) "
@@ -328,16 +357,22 @@ if stats["trips"]:
         st.subheader("By bounding box")
         left, right = st.columns([2, 3])
         with left:
+            # The widgets keep their keys (a widget under a new key is a new element: the old one
+            # would linger, faded); choosing a preset, or a first region in the sidebar, sets them.
             names = list(extents)
-            preset = st.selectbox("Start from a region's extent", names,
-                                  index=names.index(regions[0]) if regions and regions[0] in names else 0)
-            w0, s0, e0, n0 = extents[preset]
-            bw, bs = st.columns(2), None
-            west = bw[0].number_input("West", -180.0, 180.0, float(w0), 0.01, format="%.4f", key=f"w-{preset}")
-            east = bw[1].number_input("East", -180.0, 180.0, float(e0), 0.01, format="%.4f", key=f"e-{preset}")
+            first_region = regions[0] if regions and regions[0] in names else names[0]
+            state = st.session_state
+            if state.get("box_first_region") != first_region or state.get("box_preset") not in names:
+                state.update(box_first_region=first_region, box_preset=first_region)
+            preset = st.selectbox("Start from a region's extent", names, key="box_preset")
+            if state.get("box_edges_of") != preset:
+                state.update(box_edges_of=preset, **{f"box_{k}": float(v) for k, v in zip("wsen", extents[preset])})
+            bw = st.columns(2)
+            west = bw[0].number_input("West", -180.0, 180.0, step=0.01, format="%.4f", key="box_w")
+            east = bw[1].number_input("East", -180.0, 180.0, step=0.01, format="%.4f", key="box_e")
             bn = st.columns(2)
-            south = bn[0].number_input("South", -90.0, 90.0, float(s0), 0.01, format="%.4f", key=f"s-{preset}")
-            north = bn[1].number_input("North", -90.0, 90.0, float(n0), 0.01, format="%.4f", key=f"n-{preset}")
+            south = bn[0].number_input("South", -90.0, 90.0, step=0.01, format="%.4f", key="box_s")
+            north = bn[1].number_input("North", -90.0, 90.0, step=0.01, format="%.4f", key="box_n")
             by = st.segmented_control("Count trips by", ("origin", "destination", "either"), default="origin",
                                       required=True,
                                       format_func=lambda b: {"either": "Either end"}.get(b, b.capitalize())) or "origin"
@@ -362,40 +397,74 @@ if stats["trips"]:
 # -- insights ---------------------------------------------------------------------------------------------
 if stats["trips"]:
     with insights_tab:
+        insights = st.empty()  # the answers, or why they are missing
         try:
             ins = cached_insights(version)
         except core.QueryTooSlow as e:
-            st.warning(str(e), icon=":material/hourglass_disabled:")
+            insights.warning(str(e), icon=":material/hourglass_disabled:")
             ins = None
         if ins is not None:
-            b1, b2 = st.columns(2)
-            with b1:
-                st.subheader("Latest datasource of the two busiest regions")
-                st.dataframe(pd.DataFrame(ins["bonus"]["latest_datasource_of_top_regions"]), hide_index=True,
-                             column_config={"region": "Region", "datasource": "Datasource of its latest trip",
-                                            "datetime": "Latest trip (local time)"})
-            with b2:
-                st.subheader("Regions where cheap_mobile appears")
-                cheap = ins["bonus"]["cheap_mobile_regions"]
-                st.write(", ".join(cheap) if cheap else "None.")
-            g1, g2, g3 = st.columns(3)
-            st.caption("Over every trip stored: the sidebar's filters apply to the flows. Hours are the trips' "
-                       "local time, as written in the files.")
-            def bars(df: pd.DataFrame, name: str, title: str) -> alt.Chart:  # one row per name: every label shows
-                return alt.Chart(df).mark_bar().encode(
-                    y=alt.Y(f"{name}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=200)),
-                    x=alt.X("trips:Q", title="Trips"), tooltip=[name, alt.Tooltip("trips:Q", format=",")],
-                ).properties(title=title, height=alt.Step(26))
+            with insights.container():
+                b1, b2 = st.columns(2)
+                with b1:
+                    st.subheader("Latest datasource of the two busiest regions")
+                    st.dataframe(pd.DataFrame(ins["bonus"]["latest_datasource_of_top_regions"]), hide_index=True,
+                                 column_config={"region": "Region", "datasource": "Datasource of its latest trip",
+                                                "datetime": "Latest trip (local time)"})
+                with b2:
+                    st.subheader("Regions where cheap_mobile appears")
+                    cheap = ins["bonus"]["cheap_mobile_regions"]
+                    st.write(", ".join(cheap) if cheap else "None.")
+                g1, g2, g3 = st.columns(3)
+                st.caption("Over every trip stored: the sidebar's filters apply to the flows. Hours are the trips' "
+                           "local time, as written in the files.")
+                def bars(df: pd.DataFrame, name: str, title: str) -> alt.Chart:  # one row per name: every label shows
+                    return alt.Chart(df).mark_bar().encode(
+                        y=alt.Y(f"{name}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=200)),
+                        x=alt.X("trips:Q", title="Trips"), tooltip=[name, alt.Tooltip("trips:Q", format=",")],
+                    ).properties(title=title, height=alt.Step(26))
 
-            g1.altair_chart(bars(pd.DataFrame(stats["by_region"]), "region", "Trips by region"), width="stretch")
-            g2.altair_chart(bars(pd.DataFrame(stats["by_datasource"]), "datasource", "Trips by datasource"),
-                            width="stretch")
-            g3.altair_chart(alt.Chart(pd.DataFrame(ins["hours"])).mark_bar().encode(
-                x=alt.X("hour:O", title="Hour of the day (local time)", axis=alt.Axis(labelAngle=0)),
-                y=alt.Y("trips:Q", title="Trips"), tooltip=["hour", alt.Tooltip("trips:Q", format=",")],
-            ).properties(title="Trips by hour of day", height=260), width="stretch")
+                g1.altair_chart(bars(pd.DataFrame(stats["by_region"]), "region", "Trips by region"), width="stretch")
+                g2.altair_chart(bars(pd.DataFrame(stats["by_datasource"]), "datasource", "Trips by datasource"),
+                                width="stretch")
+                g3.altair_chart(alt.Chart(pd.DataFrame(ins["hours"])).mark_bar().encode(
+                    x=alt.X("hour:O", title="Hour of the day (local time)", axis=alt.Axis(labelAngle=0)),
+                    y=alt.Y("trips:Q", title="Trips"), tooltip=["hour", alt.Tooltip("trips:Q", format=",")],
+                ).properties(title="Trips by hour of day", height=260), width="stretch")
 
 # -- loading ------------------------------------------------------------------------------------------------
+def history_table(history: list[dict]) -> None:
+    hist = pd.DataFrame([{k: j[k] for k in ("job_id", "file_name", "status", "rows_loaded", "rows_rejected",
+                                             "source", "created_at", "finished_at", "error")} for j in history])
+    for col in ("created_at", "finished_at"):  # text: a running job's end is blank, not "None"
+        hist[col] = pd.to_datetime(hist[col], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
+    hist["error"] = [live.without_name(e if isinstance(e, str) else "", n)
+                     for e, n in zip(hist["error"], hist["file_name"])]
+    st.dataframe(hist, hide_index=True, column_config={
+        "job_id": st.column_config.NumberColumn("Job", format="%d"),
+        "file_name": st.column_config.TextColumn("File"),
+        "status": st.column_config.TextColumn("Status"),
+        "rows_loaded": st.column_config.NumberColumn("Loaded", format="localized"),
+        "rows_rejected": st.column_config.NumberColumn("Rejected", format="localized"),
+        "source": st.column_config.TextColumn("From"),
+        "created_at": st.column_config.TextColumn("Submitted (UTC)"),
+        "finished_at": st.column_config.TextColumn("Finished (UTC)"),
+        "error": st.column_config.TextColumn("Message", width="large", help="Hover a cell to read it all")})
+
+
+def rejects_browser(history: list[dict]) -> None:
+    """The rejected rows of a job chosen among those of ``history`` that have some."""
+    names = {j["job_id"]: j["file_name"] for j in history if j["rows_rejected"]}
+    jid = st.selectbox("Rejected rows of job", list(names), format_func=lambda j: f"{j}: {names[j]}")
+    rej = pd.DataFrame(core.rejects(jid, limit=1000)).fillna("")
+    st.dataframe(rej, hide_index=True, column_config={
+        "line": st.column_config.NumberColumn("Line", format="%d"), "column": "Column", "reason": "Reason",
+        "message": st.column_config.TextColumn("Why", width="large"), "raw": "Record as read"})
+    st.download_button("Download all rejects (CSV)",  # built only when clicked
+                       lambda: pd.DataFrame(core.rejects(jid)).to_csv(index=False),
+                       f"rejects_job_{jid}.csv", "text/csv", icon=":material/download:", on_click="ignore")
+
+
 with load_tab:
     st.subheader("Add CSV files")
     if can_upload:
@@ -411,21 +480,27 @@ with load_tab:
                                  "nothing. Tick this, then add the file again, to load its trips a second time "
                                  "(it unticks itself once used).")
         submitted = st.session_state.setdefault("submitted_uploads", set())
+        refused = st.session_state.setdefault("refused_uploads", {})  # file_id: why, while it is listed
+        waiting = []  # files held back until the bad-row limit is corrected
         for f in files or []:
             if f.file_id not in submitted:
                 try:
                     job_id = live.submit_upload(f, max_bad, force)
                 except ValueError as e:  # the bad-row limit: the file waits until it is corrected
-                    st.error(f"Most bad rows a file may have: {str(e).replace('--max-bad-rows must be', 'must be')}. "
-                             f"{f.name} loads once it is corrected.")
+                    waiting.append(f"Most bad rows a file may have: "
+                                   f"{str(e).replace('--max-bad-rows must be', 'must be')}. "
+                                   f"{f.name} loads once it is corrected.")
                     continue
                 except core.TripsError as e:
-                    submitted.add(f.file_id)
-                    st.error(f"{f.name}: {e}")
-                    continue
+                    refused[f.file_id] = f"{f.name}: {e}"
+                else:
+                    st.session_state["untick_load_again"] = force
+                    st.toast(f"{f.name}: queued as job {job_id}")
                 submitted.add(f.file_id)
-                st.session_state["untick_load_again"] = force
-                st.toast(f"{f.name}: queued as job {job_id}")
+        problems = waiting + [refused[f.file_id] for f in files or [] if f.file_id in refused]
+        upload_problems = st.empty()  # one element, drawn on every run (see the flows tab)
+        if problems:
+            upload_problems.error("\n\n".join(problems))
         st.caption("Each file loads in the background, all or nothing; closing the tab does not stop it. "
                    "For files too big for a browser, use the command line on the server: "
                    "`python -m core ingest FILE.csv.gz` (its jobs appear here too).")
@@ -437,33 +512,14 @@ with load_tab:
                 icon=":material/lock:")
     st.subheader("History", help="Updated when a job ends; the Jobs panel follows running jobs live.")
     history = core.jobs(limit=50)
+    history_slot = st.empty()  # the table and the rejects, once there are jobs (see the flows tab)
     if history:
-        hist = pd.DataFrame([{k: j[k] for k in ("job_id", "file_name", "status", "rows_loaded", "rows_rejected",
-                                                 "source", "created_at", "finished_at", "error")} for j in history])
-        for col in ("created_at", "finished_at"):  # text: a running job's end is blank, not "None"
-            hist[col] = pd.to_datetime(hist[col], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
-        hist["error"] = [live.without_name(e if isinstance(e, str) else "", n) for e, n in zip(hist["error"], hist["file_name"])]
-        st.dataframe(hist, hide_index=True, column_config={
-            "job_id": st.column_config.NumberColumn("Job", format="%d"),
-            "file_name": st.column_config.TextColumn("File"),
-            "status": st.column_config.TextColumn("Status"),
-            "rows_loaded": st.column_config.NumberColumn("Loaded", format="localized"),
-            "rows_rejected": st.column_config.NumberColumn("Rejected", format="localized"),
-            "source": st.column_config.TextColumn("From"),
-            "created_at": st.column_config.TextColumn("Submitted (UTC)"),
-            "finished_at": st.column_config.TextColumn("Finished (UTC)"),
-            "error": st.column_config.TextColumn("Message", width="large", help="Hover a cell to read it all")})
-        with_rejects = [j["job_id"] for j in history if j["rows_rejected"]]
-        if with_rejects:
-            names = {j["job_id"]: j["file_name"] for j in history}
-            jid = st.selectbox("Rejected rows of job", with_rejects, format_func=lambda j: f"{j}: {names[j]}")
-            rej = pd.DataFrame(core.rejects(jid, limit=1000)).fillna("")
-            st.dataframe(rej, hide_index=True, column_config={
-                "line": st.column_config.NumberColumn("Line", format="%d"), "column": "Column", "reason": "Reason",
-                "message": st.column_config.TextColumn("Why", width="large"), "raw": "Record as read"})
-            st.download_button("Download all rejects (CSV)",  # built only when clicked
-                               lambda: pd.DataFrame(core.rejects(jid)).to_csv(index=False),
-                               f"rejects_job_{jid}.csv", "text/csv", icon=":material/download:", on_click="ignore")
+        with history_slot.container():
+            history_table(history)
+            rejects_slot = st.empty()
+            if any(j["rows_rejected"] for j in history):
+                with rejects_slot.container():
+                    rejects_browser(history)
 
 with jobs_box:
     live.job_status(can_cancel=can_upload, jobs_ended=jobs_ended)  # last: it waits for job events

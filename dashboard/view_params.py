@@ -71,3 +71,13 @@ def write(view: dict) -> dict:
     if view.get("origin"):
         out["origin"] = view["origin"]
     return out
+
+
+def period(view: dict, first: dt.date | None, last: dt.date | None) -> tuple:
+    """The dates picker's range for a view: its dates within the data's, the whole period when
+    they are missing or reversed; () without data."""
+    if first is None:
+        return ()
+    start = min(max(view["date_from"] or first, first), last)
+    end = min(max(view["date_to"] or last, first), last)
+    return (start, end) if start <= end else (first, last)

@@ -32,8 +32,13 @@ def _free_port() -> int:
 
 @pytest.fixture
 def app_url(db_url):
+    yield from _serve(db_url)
+
+
+def _serve(db_url, **settings):
+    """The app on a free port, serving ``db_url`` (with extra environment ``settings``)."""
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": db_url, "TRIPS_LIVE_UPDATES": "1"}
+    env = {**os.environ, "DATABASE_URL": db_url, "TRIPS_LIVE_UPDATES": "1", **settings}
     for var in ("LOADER_DATABASE_URL", "READER_DATABASE_URL"):
         env.pop(var, None)
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
@@ -131,3 +136,50 @@ def test_an_answer_that_empties_leaves_nothing_of_the_previous_one(app_url, db_u
         page.wait_for_timeout(1500)
         assert page.get_by_text("Trips matching").count() == 0
         browser.close()
+
+
+def test_no_element_of_a_previous_answer_lingers_when_the_next_draws_less(db_url, write_csv):
+    """Pass: the page's run never ends (the Jobs panel waits for job events), so whatever a run
+    does not draw again would stay on the page, faded (Streamlit's stale elements). After a view
+    with more elements (six regions' weekly averages; the question before counting raw trips) the
+    next view with fewer leaves no stale element."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from conftest import HEADER, row
+    rows = "".join(row(region=r, when=f"2020-07-01 0{i}:00:00")
+                   for i, r in enumerate(("Milan", "Turin", "Berlin", "Prague", "Vienna", "Hamburg")))
+    assert core.ingest_file(write_csv(HEADER + rows), url=db_url).status == "completed"
+    server = _serve(db_url, TRIPS_RAW_GROUPS_ASK="1")
+    url = next(server)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            # Faded leftovers (an empty slot, stEmpty, shows nothing whatever its state).
+            stale = page.locator('[data-stale="true"]:not(:has([data-testid="stEmpty"]))')
+            page.goto(f"{url}/?cell=fine")
+            expect(page.get_by_text("Count anyway")).to_be_visible(timeout=60_000)
+            page.get_by_text("2 km", exact=True).first.click()  # the question goes, the answer comes
+            expect(page.get_by_text("Trips matching", exact=True)).to_be_visible(timeout=30_000)
+            page.wait_for_timeout(2000)
+            assert page.get_by_text("Count anyway").count() == 0 and stale.count() == 0, _shown(stale)
+            page.get_by_role("tab", name="Weekly averages").click()
+            expect(page.get_by_text("Hamburg").first).to_be_visible(timeout=30_000)
+            page.locator('[data-testid="stMultiSelect"]').first.click()  # one region: one average, not six
+            page.keyboard.type("Turin")
+            page.keyboard.press("Enter")
+            page.keyboard.press("Escape")
+            expect(page.locator('[data-testid="stMetricLabel"]', has_text="Turin")).to_be_visible(timeout=30_000)
+            page.wait_for_timeout(2000)
+            assert stale.count() == 0, _shown(stale)
+            labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
+            assert not any("Hamburg" in t for t in labels), labels
+            browser.close()
+    finally:
+        next(server, None)
+
+
+def _shown(elements) -> list[str]:
+    """What the elements are (their test id and text), for a failure's message."""
+    return [elements.nth(i).evaluate("n => (n.querySelector('[data-testid]')?.getAttribute('data-testid') || '')"
+                                     " + ': ' + n.innerText.slice(0, 60)") for i in range(elements.count())]

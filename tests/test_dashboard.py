@@ -1,5 +1,6 @@
 """The page's logic with Streamlit's AppTest (live waiting off: AppTest waits for the script to
 end): empty state, filters in the URL, the pydeck spec, weekly chart data, uploads, errors."""
+import datetime as dt
 import json
 import os
 import time
@@ -84,6 +85,28 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     assert at.query_params["origin"] in (origin, [origin])
     gone = page(origin="no such cell")  # one not among the groups: everything is shown
     assert not gone.exception and not any("Showing only flows from" in c.value for c in gone.caption)
+
+
+def test_the_whole_period_grows_with_new_data_and_a_chosen_one_stays(page, db_url, write_csv):
+    """Pass: the filters are the session's (fixed widget keys); with the whole period chosen, a file
+    with later trips extends the dates picker and the answers; a period the analyst chose stays."""
+    _load(db_url, write_csv, [row(when="2018-05-28 09:00:00"), row(when="2018-06-04 09:00:00")])
+    at = page()
+    assert [str(d) for d in at.date_input[0].value] == ["2018-05-28", "2018-06-04"]
+    assert core.ingest_file(write_csv(HEADER + row(when="2018-07-02 09:00:00"), name="later.csv"),
+                            url=db_url).status == "completed"
+    at.run()
+    assert not at.exception
+    assert [str(d) for d in at.date_input[0].value] == ["2018-05-28", "2018-07-02"]
+    assert at.metric[4].value == "3" and "from" not in at.query_params  # trips matching: all of them
+
+    at.date_input[0].set_value((dt.date(2018, 5, 28), dt.date(2018, 6, 3))).run()
+    assert at.metric[4].value == "1" and at.query_params["to"] in ("2018-06-03", ["2018-06-03"])
+    assert core.ingest_file(write_csv(HEADER + row(when="2018-08-06 09:00:00"), name="latest.csv"),
+                            url=db_url).status == "completed"
+    at.run()
+    assert [str(d) for d in at.date_input[0].value] == ["2018-05-28", "2018-06-03"]
+    assert at.metric[4].value == "1"
 
 
 def test_weekly_chart_data_counts_zero_weeks(page, db_url, write_csv):
