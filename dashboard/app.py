@@ -208,7 +208,7 @@ if stats["trips"]:
         # Every slot of the page is drawn on every run, empty or not: while the page waits for job
         # events its run does not end, and an element of a previous run that this one does not
         # draw would linger (faded). So conditional content goes into slots (st.empty).
-        question = st.empty()
+        question = st.empty()  # whether to count raw trips, or why there is no answer
         if ask and not st.session_state.get(key):
             with question.container():
                 st.warning(f"These groups are counted from all {stats['trips']:,} raw trips (0.5 km cells or a "
@@ -221,7 +221,8 @@ if stats["trips"]:
             try:
                 res = cached_groups(version, cell=cell, bucket_hours=bucket, limit=limit, **filters)
             except (core.InvalidFilter, core.QueryTooSlow) as e:
-                st.warning(str(e), icon=":material/hourglass_disabled:" if isinstance(e, core.QueryTooSlow) else None)
+                question.warning(str(e), icon=":material/hourglass_disabled:" if isinstance(e, core.QueryTooSlow)
+                                 else None)
         results = st.empty()  # the answer, or a note that nothing matches
         if res is None:
             results.empty()
@@ -455,7 +456,10 @@ def history_table(history: list[dict]) -> None:
 def rejects_browser(history: list[dict]) -> None:
     """The rejected rows of a job chosen among those of ``history`` that have some."""
     names = {j["job_id"]: j["file_name"] for j in history if j["rows_rejected"]}
-    jid = st.selectbox("Rejected rows of job", list(names), format_func=lambda j: f"{j}: {names[j]}")
+    if st.session_state.get("rejects_of") not in names:  # a fixed key: new jobs do not make a new widget
+        st.session_state["rejects_of"] = next(iter(names))
+    jid = st.selectbox("Rejected rows of job", list(names), format_func=lambda j: f"{j}: {names[j]}",
+                       key="rejects_of")
     rej = pd.DataFrame(core.rejects(jid, limit=1000)).fillna("")
     st.dataframe(rej, hide_index=True, column_config={
         "line": st.column_config.NumberColumn("Line", format="%d"), "column": "Column", "reason": "Reason",
