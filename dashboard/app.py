@@ -132,11 +132,13 @@ c4.metric("Weeks of data", f"{stats['weeks']:,}" if stats.get("weeks") else "—
 LIMITS = (100, 250, 500, 1000, 2500, 5000)
 first = pd.Timestamp(stats["first_datetime"]).date() if stats["first_datetime"] else None
 last = pd.Timestamp(stats["last_datetime"]).date() if stats["last_datetime"] else None
-# The widgets have fixed keys and a session's filters start from the URL, once: a widget whose
-# default changed would be a new element each time, and the old one would linger (faded) while the
-# page waits for job events.
+# The widgets have fixed keys and take the URL's view when a session starts and when the URL is not
+# the one the page wrote (the browser's Back and Forward, an edited link). Widgets whose default
+# followed the URL were a new element on each change, the old one lingering (faded) while the page
+# waits for job events.
 state = st.session_state
-if "f_cell" not in state:
+url_now = {k: st.query_params.get_all(k) for k in st.query_params}
+if "f_cell" not in state or url_now != state.get("url_written"):
     view = view_params.read(st.query_params, stats["regions"], stats["datasources"])
     state.update(f_regions=view["regions"], f_sources=view["datasources"], f_days=view["days"],
                  f_hours=view["hours"], f_cell=view["cell"], f_bucket=view["bucket"], f_style=view["style"],
@@ -177,7 +179,9 @@ view = {"regions": regions, "datasources": sources, "date_from": None if whole_p
         "date_to": None if whole_period else date_to, "days": days, "hours": tuple(hours),
         "cell": cell, "bucket": bucket, "style": style, "limit": limit,
         "origin": st.session_state.get("origin_cell")}
-st.query_params.from_dict(view_params.write(view))
+written = view_params.write(view)
+st.query_params.from_dict(written)
+state["url_written"] = {k: v if isinstance(v, list) else [v] for k, v in written.items()}
 filters = {"regions": regions or None, "datasources": sources or None, "date_from": view["date_from"],
            "date_to": view["date_to"], "days": days,
            "hours": None if tuple(hours) == (0, 23) else list(range(hours[0], hours[1] + 1))}
@@ -266,13 +270,13 @@ if stats["trips"]:
                     st.session_state["origin_cell"] = picked[0]["origin_cell"]
                     st.rerun()
                 table = pd.DataFrame([{**{k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips")},
-                                       "share": g["share"], "origin_lon": g["origin"][0], "origin_lat": g["origin"][1],
+                                       "share_percent": 100 * g["share"], "origin_lon": g["origin"][0], "origin_lat": g["origin"][1],
                                        "destination_lon": g["destination"][0], "destination_lat": g["destination"][1]}
                                       for g in shown])
                 st.dataframe(table, hide_index=True, height=280, column_config={
                     "origin_cell": "Origin cell", "destination_cell": "Destination cell", "bucket": "Time of day",
                     "trips": st.column_config.NumberColumn("Trips", format="localized"),
-                    "share": st.column_config.NumberColumn("Share of trips matching", format="percent"),
+                    "share_percent": st.column_config.NumberColumn("Share of trips matching", format="%.2f%%"),
                     "origin_lon": "Origin lon", "origin_lat": "Origin lat",
                     "destination_lon": "Destination lon", "destination_lat": "Destination lat",
                 })
@@ -349,7 +353,7 @@ if stats["trips"]:
                                    "weeks": "Weeks"})
         st.altair_chart(weekly_chart(by_region, stats["regions"]), width="stretch")
         first_r = next(iter(by_region.values()))
-        st.caption(f"{first_r['from']} to {first_r['to']}, {first_r['weeks']} ISO weeks (Monday to Sunday) "
+        st.caption(f"{first_r['from']} to {first_r['to']}, {first_r['weeks']} ISO week{'s' if first_r['weeks'] != 1 else ''} (Monday to Sunday) "
                    f"touching the period; weeks without trips count as zero. {partial_weeks(first_r)}"
                    "Dashed lines: weekly averages. "
                    "Weekly averages count every trip of the area and period: the datasource, days and hours "

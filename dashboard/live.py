@@ -84,13 +84,20 @@ def _rate(job: dict) -> str:
 
 
 SLOTS = 6  # jobs shown in the panel
+ENDED_SHOWN = 3  # of which ended ones: the newest in a box, the others in a line each (History has all)
 
 
-def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True) -> None:
+def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True, brief: bool = False) -> None:
     """Exactly three elements per job (or three empty ones): the panel re-renders in place while
-    the script keeps running, so every render must have the same shape (nothing left over)."""
+    the script keeps running, so every render must have the same shape (nothing left over).
+    ``brief``: an ended job in one line."""
     if job is None:
         st.empty(), st.empty(), st.empty()
+        return
+    if brief and job["status"] not in ACTIVE:
+        icon, words = _brief(job)
+        st.caption(f"{icon} **{job['file_name']}** {words}")
+        st.empty(), st.empty()
         return
     name, status = job["file_name"], job["status"]
     if status in ACTIVE:
@@ -110,7 +117,9 @@ def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True) -
                   on_click=core.cancel_job, args=(job["job_id"],))
         return
     rejected = f", {_count(job['rows_rejected'], 'row')} rejected" if job["rows_rejected"] else ""
-    if status == "completed":
+    if status == "completed" and not job["rows_loaded"]:  # a header only, or every row rejected
+        st.warning(f"**{name}** loaded: no trips{rejected}", icon=":material/check_circle:")
+    elif status == "completed":
         st.success(f"**{name}** loaded: {_count(job['rows_loaded'], 'trip')}{rejected}",
                    icon=":material/check_circle:")
     elif status == "duplicate":
@@ -126,6 +135,18 @@ def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True) -
         error = error if len(error) <= 200 else error[:200].rsplit(" ", 1)[0] + "… (the whole message: History)"
         st.error(f"**{name}** {FINAL_MESSAGES.get(status, status)}: nothing loaded. {error}", icon=":material/error:")
     st.empty(), st.empty()
+
+
+def _brief(job: dict) -> tuple[str, str]:
+    """An ended job's icon and words, in a line."""
+    status = job["status"]
+    if status == "completed":
+        return ":material/check_circle:", f"loaded: {_count(job['rows_loaded'], 'trip')}"
+    if status == "duplicate":
+        return ":material/content_copy:", "was loaded before: nothing added"
+    if status == "cancelled":
+        return ":material/cancel:", "cancelled: nothing loaded"
+    return ":material/error:", f"{FINAL_MESSAGES.get(status, status)}: nothing loaded (why: History)"
 
 
 def _count(n: int, noun: str) -> str:
@@ -151,12 +172,13 @@ def render_jobs(generation: int, can_cancel: bool = True) -> None:
     active = [j for j in jobs if j["status"] in ACTIVE]
     ended = sorted((j for j in jobs if j["status"] not in ACTIVE),  # as instants: offsets may differ (DST)
                    key=lambda j: datetime.fromisoformat(j.get("finished_at") or j["created_at"]), reverse=True)
-    recent = [j for j in ended if _age(j) is not None and _age(j) < RECENT_SECONDS] or ended[:1]
+    recent = ([j for j in ended if _age(j) is not None and _age(j) < RECENT_SECONDS] or ended[:1])[:ENDED_SHOWN]
     shown = (active + recent)[:SLOTS]  # running, then those that ended lately, newest first; the rest is History
     st.subheader("Jobs")
     st.caption("No files loaded yet." if not jobs else f"{len(active)} running" if active else "All done.")
     for i in range(SLOTS):
-        render_job(shown[i] if i < len(shown) else None, generation, can_cancel)
+        job = shown[i] if i < len(shown) else None
+        render_job(job, generation, can_cancel, brief=job in recent[1:])
 
 
 @st.fragment

@@ -146,7 +146,7 @@ def test_weekly_average_rejects_bad_boxes(db_url, bad):
 
 
 def test_a_box_across_the_antimeridian_is_refused_naming_its_two_halves(db_url):
-    with pytest.raises(core.InvalidFilter, match=r"west \(170\) is east of east \(-170\).*antimeridian.*"
+    with pytest.raises(core.InvalidFilter, match=r"west \(170\) must not be greater than east \(-170\).*antimeridian.*"
                                                  r"170,-10,180,10 and -180,-10,-170,10"):
         core.weekly_average(bbox="170,-10,-170,10", url=db_url)
 

@@ -183,3 +183,30 @@ def _shown(elements) -> list[str]:
     """What the elements are (their test id and text), for a failure's message."""
     return [elements.nth(i).evaluate("n => (n.querySelector('[data-testid]')?.getAttribute('data-testid') || '')"
                                      " + ': ' + n.innerText.slice(0, 60)") for i in range(elements.count())]
+
+
+def test_the_browsers_back_button_returns_to_the_previous_view(app_url, db_url, write_csv):
+    """Pass: the view lives in the URL; Back after choosing Weekend returns to all days (the URL
+    stays as Back made it and the answer follows), Forward brings Weekend back."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from conftest import HEADER, row
+    rows = row(when="2020-07-01 09:00:00") * 3 + row(when="2020-07-04 09:00:00")  # Wednesday x3, Saturday
+    assert core.ingest_file(write_csv(HEADER + rows), url=db_url).status == "completed"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        matching = page.locator('[data-testid="stMetric"]', has_text="Trips matching")
+        page.goto(f"{app_url}/?cell=coarse")
+        expect(matching).to_contain_text("4", timeout=60_000)
+        page.get_by_text("Weekend", exact=True).first.click()
+        expect(matching).to_contain_text("1", timeout=30_000)
+        assert "days=weekend" in page.url
+        page.go_back()
+        expect(matching).to_contain_text("4", timeout=30_000)
+        page.wait_for_timeout(3000)  # the page does not write the later view back over it
+        assert "days=weekend" not in page.url and "cell=coarse" in page.url
+        expect(matching).to_contain_text("4")
+        page.go_forward()
+        expect(matching).to_contain_text("1", timeout=30_000)
+        browser.close()

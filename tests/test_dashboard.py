@@ -169,8 +169,10 @@ def test_the_same_file_again_is_a_duplicate_unless_load_again_is_ticked(page, db
 
 
 def test_the_jobs_panel_shows_every_file_that_ended_lately_in_words(page, db_url, write_csv):
-    """Pass: three files loaded one after another all show in the Jobs panel (not only the last),
-    each message says its file once, counts agree in number, and a failure says nothing loaded."""
+    """Pass: files loaded one after another all show in the Jobs panel (not only the last): the
+    newest in a box whose message says its file once, the others in a line each (a long list of
+    boxes pushed the filters off the screen); counts agree in number; a failure says nothing
+    loaded; a file with no trips is no green success."""
     good = write_csv(HEADER + row(), name="one.csv")
     assert core.ingest_file(good, url=db_url).status == "completed"
     assert core.ingest_file(good, url=db_url).status == "duplicate"
@@ -178,11 +180,18 @@ def test_the_jobs_panel_shows_every_file_that_ended_lately_in_words(page, db_url
     assert core.ingest_file(broken, url=db_url).status == "failed"
     at = page()
     assert not at.exception
-    assert any(s.value == "**one.csv** loaded: 1 trip" for s in at.success)
-    assert any("**one.csv** was loaded before as one.csv (job " in i.value for i in at.info)
     [failed] = [e.value for e in at.error]
     assert failed.startswith("**broken.csv** failed: nothing loaded. Line 1: missing column")
     assert failed.count("broken.csv") == 1
+    lines = [c.value for c in at.caption]
+    assert ":material/content_copy: **one.csv** was loaded before: nothing added" in lines
+    assert ":material/check_circle: **one.csv** loaded: 1 trip" in lines
+    assert not at.success
+
+    assert core.ingest_file(write_csv(HEADER, name="empty.csv"), url=db_url).status == "completed"
+    at.run()
+    assert any(w.value == "**empty.csv** loaded: no trips" for w in at.warning) and not at.error
+    assert ":material/error: **broken.csv** failed: nothing loaded (why: History)" in [c.value for c in at.caption]
 
 
 def test_a_bad_row_limit_keeps_the_file_waiting_until_it_is_corrected(page, db_url):
