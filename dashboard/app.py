@@ -270,7 +270,8 @@ if stats["trips"]:
                     st.session_state["origin_cell"] = picked[0]["origin_cell"]
                     st.rerun()
                 table = pd.DataFrame([{**{k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips")},
-                                       "share_percent": 100 * g["share"], "origin_lon": g["origin"][0], "origin_lat": g["origin"][1],
+                                       "share_percent": 100 * g["share"],
+                                       "origin_lon": g["origin"][0], "origin_lat": g["origin"][1],
                                        "destination_lon": g["destination"][0], "destination_lat": g["destination"][1]}
                                       for g in shown])
                 st.dataframe(table, hide_index=True, height=280, column_config={
@@ -353,7 +354,8 @@ if stats["trips"]:
                                    "weeks": "Weeks"})
         st.altair_chart(weekly_chart(by_region, stats["regions"]), width="stretch")
         first_r = next(iter(by_region.values()))
-        st.caption(f"{first_r['from']} to {first_r['to']}, {first_r['weeks']} ISO week{'s' if first_r['weeks'] != 1 else ''} (Monday to Sunday) "
+        weeks = f"{first_r['weeks']} ISO week{'s' if first_r['weeks'] != 1 else ''}"
+        st.caption(f"{first_r['from']} to {first_r['to']}, {weeks} (Monday to Sunday) "
                    f"touching the period; weeks without trips count as zero. {partial_weeks(first_r)}"
                    "Dashed lines: weekly averages. "
                    "Weekly averages count every trip of the area and period: the datasource, days and hours "
