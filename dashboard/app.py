@@ -29,8 +29,10 @@ st.set_page_config(page_title="Trips analytics", page_icon=":material/route:", l
 # Every run ends waiting for job events (the live Jobs panel), so Streamlit's "Running… Stop"
 # indicator would always show, and Stop would end the live status: hidden while running (its
 # other states, such as a lost connection, still show). Answers have spinners of their own.
+# Metrics' numbers shrink with the window (at 800 px they were cut to "1,00…").
 st.html("<style>[data-testid=stStatusWidget]:has([data-testid=stStatusWidgetRunningIcon], "
-        "[data-testid=stStatusWidgetRunningManIcon]) {visibility: hidden}</style>")
+        "[data-testid=stStatusWidgetRunningManIcon]) {visibility: hidden} "
+        "[data-testid=stMetricValue] {font-size: clamp(1.2rem, 2.6vw, 2.25rem)}</style>")
 
 
 # -- who may load data: sign-in with st.login when .streamlit/secrets.toml has an [auth] section;
@@ -422,9 +424,7 @@ if stats["trips"]:
                     st.subheader("Regions where cheap_mobile appears")
                     cheap = ins["bonus"]["cheap_mobile_regions"]
                     st.write(", ".join(cheap) if cheap else "None.")
-                g1, g2, g3 = st.columns(3)
-                st.caption("Over every trip stored: the sidebar's filters apply to the flows. Hours are the trips' "
-                           "local time, as written in the files.")
+                g1, g2 = st.columns(2)
                 def bars(df: pd.DataFrame, name: str, title: str) -> alt.Chart:  # one row per name: every label shows
                     return alt.Chart(df).mark_bar().encode(
                         y=alt.Y(f"{name}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=200)),
@@ -434,10 +434,12 @@ if stats["trips"]:
                 g1.altair_chart(bars(pd.DataFrame(stats["by_region"]), "region", "Trips by region"), width="stretch")
                 g2.altair_chart(bars(pd.DataFrame(stats["by_datasource"]), "datasource", "Trips by datasource"),
                                 width="stretch")
-                g3.altair_chart(alt.Chart(pd.DataFrame(ins["hours"])).mark_bar().encode(
+                st.altair_chart(alt.Chart(pd.DataFrame(ins["hours"])).mark_bar().encode(
                     x=alt.X("hour:O", title="Hour of the day (local time)", axis=alt.Axis(labelAngle=0)),
                     y=alt.Y("trips:Q", title="Trips"), tooltip=["hour", alt.Tooltip("trips:Q", format=",")],
                 ).properties(title="Trips by hour of day", height=260), width="stretch")
+                st.caption("Over every trip stored: the sidebar's filters apply to the flows. Hours are the trips' "
+                           "local time, as written in the files.")
 
 # -- loading ------------------------------------------------------------------------------------------------
 def history_table(history: list[dict]) -> None:
