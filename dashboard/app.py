@@ -245,7 +245,9 @@ if stats["trips"]:
                 m1, m2, m3 = st.columns(3)
                 m1.metric("Trips matching", f"{res['total_trips']:,}")
                 m2.metric("Groups", core.groups_count(res), help="Distinct (origin cell, destination cell, bucket). "
-                          "A range while files loaded since the last compaction may repeat groups it kept.")
+                          "Shown as a range when it is not known exactly: the groups are then read from lists kept "
+                          "by the last compaction of the summaries, and the files loaded since may add to groups "
+                          "already listed or start new ones. The trips counts are exact either way.")
                 if origin:  # the map and table narrowed to one origin cell: say how much it holds
                     m3.metric("From this cell, in the top groups", f"{sum(g['trips'] for g in shown):,}",
                               help=f"In {len(shown):,} of the top {len(groups):,} groups")
