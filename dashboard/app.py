@@ -137,10 +137,12 @@ last = pd.Timestamp(stats["last_datetime"]).date() if stats["last_datetime"] els
 # The widgets have fixed keys and take the URL's view when a session starts and when the URL is not
 # the one the page wrote (the browser's Back and Forward, an edited link). Widgets whose default
 # followed the URL were a new element on each change, the old one lingering (faded) while the page
-# waits for job events.
+# waits for job events. A run that a filter started keeps the filters (its URL may predate the last
+# one written, when the analyst was quicker than the page).
 state = st.session_state
 url_now = {k: st.query_params.get_all(k) for k in st.query_params}
-if "f_cell" not in state or url_now != state.get("url_written"):
+touched = state.pop("filters_touched", False)
+if "f_cell" not in state or (url_now != state.get("url_written") and not touched):
     view = view_params.read(st.query_params, stats["regions"], stats["datasources"])
     state.update(f_regions=view["regions"], f_sources=view["datasources"], f_days=view["days"],
                  f_hours=view["hours"], f_cell=view["cell"], f_bucket=view["bucket"], f_style=view["style"],
@@ -151,28 +153,35 @@ if first and state.get("dates_span") != (first, last):  # new data: the whole pe
         state["f_dates"] = (first, last)
     state["dates_span"] = (first, last)
 
+def filter_changed() -> None:
+    st.session_state["filters_touched"] = True
+
+
 with st.sidebar:
     jobs_box = st.container()  # the live Jobs panel, drawn last (it waits for job events), shown first
     st.divider()
     st.header("Filters")
-    regions = st.multiselect("Regions", stats["regions"], key="f_regions", placeholder="All regions")
-    sources = st.multiselect("Datasources", stats["datasources"], key="f_sources", placeholder="All datasources")
-    dates = st.date_input("Dates", min_value=first, max_value=last, format="YYYY-MM-DD", key="f_dates")
+    regions = st.multiselect("Regions", stats["regions"], placeholder="All regions",
+                             key="f_regions", on_change=filter_changed)
+    sources = st.multiselect("Datasources", stats["datasources"], placeholder="All datasources",
+                             key="f_sources", on_change=filter_changed)
+    dates = st.date_input("Dates", min_value=first, max_value=last, format="YYYY-MM-DD",
+                          key="f_dates", on_change=filter_changed)
     # required=True: clicking the selected option keeps it (it would clear it, the default applying unseen)
     days = st.segmented_control("Days", view_params.DAYS, required=True, format_func=str.capitalize,
-                                key="f_days") or "all"
-    hours = st.slider("Hours of the day", 0, 23, key="f_hours")
+                                key="f_days", on_change=filter_changed) or "all"
+    hours = st.slider("Hours of the day", 0, 23, key="f_hours", on_change=filter_changed)
     st.header("Grouping")
     cell = st.segmented_control("Cell size", view_params.CELLS, required=True,
-                                format_func=view_params.CELL_LABELS.get, key="f_cell",
+                                format_func=view_params.CELL_LABELS.get, key="f_cell", on_change=filter_changed,
                                 help="Trips are similar when origin and destination fall in the same cells "
                                      "and their time of day in the same bucket. 2 and 9 km groups come from "
                                      "summaries kept at ingest; 0.5 km groups, and any date range, count the "
                                      "raw trips: seconds per 10 million trips.") or "medium"
-    bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, key="f_bucket")
-    limit = st.select_slider("Groups on the map", LIMITS, key="f_limit")
+    bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, key="f_bucket", on_change=filter_changed)
+    limit = st.select_slider("Groups on the map", LIMITS, key="f_limit", on_change=filter_changed)
     style = st.segmented_control("Map", view_params.STYLES, required=True, format_func=str.capitalize,
-                                 key="f_style") or "dark"
+                                 key="f_style", on_change=filter_changed) or "dark"
 
 date_from = dates[0] if len(dates) > 0 else None
 date_to = dates[1] if len(dates) > 1 else None
