@@ -148,6 +148,11 @@ if "f_cell" not in state or (url_now != state.get("url_written") and not touched
                  f_hours=view["hours"], f_cell=view["cell"], f_bucket=view["bucket"], f_style=view["style"],
                  f_limit=min(LIMITS, key=lambda x: abs(x - view["limit"])), origin_cell=view["origin"],
                  f_dates=view_params.period(view, first, last))
+    asked = (view["date_from"], view["date_to"])
+    if first and any(asked) and tuple(state["f_dates"]) != tuple(d or e for d, e in zip(asked, (first, last))):
+        st.toast(f"The link's dates ({asked[0] or '…'} to {asked[1] or '…'}) are not within the data's "
+                 f"({first} to {last}): showing {state['f_dates'][0]} to {state['f_dates'][1]}.",
+                 icon=":material/date_range:")
 if first and state.get("dates_span") != (first, last):  # new data: the whole period stays the whole period
     if state.get("dates_span") is not None and tuple(state.get("f_dates") or ()) in (state["dates_span"], ()):
         state["f_dates"] = (first, last)
@@ -462,11 +467,11 @@ def history_table(history: list[dict]) -> None:
                      for e, n in zip(hist["error"], hist["file_name"])]
     st.dataframe(hist, hide_index=True, column_config={
         "job_id": st.column_config.NumberColumn("Job", format="%d"),
-        "file_name": st.column_config.TextColumn("File"),
+        "file_name": st.column_config.TextColumn("File", width="medium"),
         "status": st.column_config.TextColumn("Status"),
-        "rows_loaded": st.column_config.NumberColumn("Loaded", format="localized"),
-        "rows_rejected": st.column_config.NumberColumn("Rejected", format="localized"),
-        "source": st.column_config.TextColumn("From"),
+        "rows_loaded": st.column_config.NumberColumn("Loaded", format="localized", width=100),
+        "rows_rejected": st.column_config.NumberColumn("Rejected", format="localized", width=80),
+        "source": st.column_config.TextColumn("From", width=95),
         "created_at": st.column_config.TextColumn("Submitted (UTC)"),
         "finished_at": st.column_config.TextColumn("Finished (UTC)"),
         "error": st.column_config.TextColumn("Message", width="large", help="Hover a cell to read it all")})

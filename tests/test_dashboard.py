@@ -75,6 +75,10 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     bad = page(cell="huge", bucket="5", hours="x", limit="-3", **{"from": "2018-02-30"})
     assert not bad.exception           # malformed links fall back to defaults
     assert bad.metric[4].value == "5"
+    reversed_dates = page(**{"from": "2020-06-01", "to": "2019-01-01"})
+    assert not reversed_dates.exception and reversed_dates.metric[4].value == "5"
+    assert any("The link's dates (2020-06-01 to 2019-01-01) are not within the data's" in t.value
+               for t in reversed_dates.toast)
 
     # A link with a clicked origin shows that cell's flows only, and keeps it in the URL.
     origin = core.trip_groups(url=db_url, cell="medium")["groups"][0]["origin_cell"]
