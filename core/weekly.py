@@ -39,9 +39,10 @@ def parse_bbox(value) -> tuple[float, float, float, float]:
     if not all(math.isfinite(v) for v in (w, s, e, n)):
         raise InvalidFilter("bounding box values must be finite numbers")
     if -180 <= e < w <= 180 and -90 <= s <= n <= 90:
-        raise InvalidFilter(f"west ({w:g}) must not be greater than east ({e:g}). For a box across the "
+        w, s_, e, n_ = (f"{v:.10g}" for v in (w, s, e, n))
+        raise InvalidFilter(f"west ({w}) must not be greater than east ({e}). For a box across the "
                             f"antimeridian (180°), which is not supported, ask for its two halves: "
-                            f"{w:g},{s:g},180,{n:g} and -180,{s:g},{e:g},{n:g} (by either end, a trip from one "
+                            f"{w},{s_},180,{n_} and -180,{s_},{e},{n_} (by either end, a trip from one "
                             "half to the other is in both)")
     if not (-180 <= w <= e <= 180 and -90 <= s <= n <= 90):
         raise InvalidFilter("bounding box must have -180 <= west <= east <= 180 and -90 <= south <= north <= 90")

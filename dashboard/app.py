@@ -16,6 +16,7 @@ import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 from streamlit.errors import StreamlitAuthError  # noqa: E402
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx  # noqa: E402
 
 import core  # noqa: E402
 import flowmap  # noqa: E402
@@ -134,59 +135,53 @@ c4.metric("Weeks of data", f"{stats['weeks']:,}" if stats.get("weeks") else "—
 LIMITS = (100, 250, 500, 1000, 2500, 5000)
 first = pd.Timestamp(stats["first_datetime"]).date() if stats["first_datetime"] else None
 last = pd.Timestamp(stats["last_datetime"]).date() if stats["last_datetime"] else None
-# The widgets have fixed keys and take the URL's view when a session starts and when the URL is not
-# the one the page wrote (the browser's Back and Forward, an edited link). Widgets whose default
-# followed the URL were a new element on each change, the old one lingering (faded) while the page
-# waits for job events. A run that a filter started keeps the filters (its URL may predate the last
-# one written, when the analyst was quicker than the page).
+# The widgets have fixed keys and take the URL's view when a session starts (a link, a reload) and
+# on the browser's Back and Forward. Widgets whose default followed the URL were a new element on
+# each change, the old one lingering (faded) while the page waits for job events.
 state = st.session_state
-url_now = {k: st.query_params.get_all(k) for k in st.query_params}
-touched = state.pop("filters_touched", False)
-if "f_cell" not in state or (url_now != state.get("url_written") and not touched):
+run = get_script_run_ctx()
+if "f_cell" not in state or getattr(run, "is_history_navigation", False):
     view = view_params.read(st.query_params, stats["regions"], stats["datasources"])
     state.update(f_regions=view["regions"], f_sources=view["datasources"], f_days=view["days"],
                  f_hours=view["hours"], f_cell=view["cell"], f_bucket=view["bucket"], f_style=view["style"],
                  f_limit=min(LIMITS, key=lambda x: abs(x - view["limit"])), origin_cell=view["origin"],
                  f_dates=view_params.period(view, first, last))
+    state["dates_span"] = (first, last) if first else None
     asked = (view["date_from"], view["date_to"])
     if first and any(asked) and tuple(state["f_dates"]) != tuple(d or e for d, e in zip(asked, (first, last))):
         st.toast(f"The link's dates ({asked[0] or '…'} to {asked[1] or '…'}) are not within the data's "
                  f"({first} to {last}): showing {state['f_dates'][0]} to {state['f_dates'][1]}.",
                  icon=":material/date_range:")
 if first and state.get("dates_span") != (first, last):  # new data: the whole period stays the whole period
-    if state.get("dates_span") is not None and tuple(state.get("f_dates") or ()) in (state["dates_span"], ()):
+    if tuple(state.get("f_dates") or ()) in (state.get("dates_span"), ()):
         state["f_dates"] = (first, last)
     state["dates_span"] = (first, last)
-
-def filter_changed() -> None:
-    st.session_state["filters_touched"] = True
-
 
 with st.sidebar:
     jobs_box = st.container()  # the live Jobs panel, drawn last (it waits for job events), shown first
     st.divider()
     st.header("Filters")
     regions = st.multiselect("Regions", stats["regions"], placeholder="All regions",
-                             key="f_regions", on_change=filter_changed)
+                             key="f_regions")
     sources = st.multiselect("Datasources", stats["datasources"], placeholder="All datasources",
-                             key="f_sources", on_change=filter_changed)
+                             key="f_sources")
     dates = st.date_input("Dates", min_value=first, max_value=last, format="YYYY-MM-DD",
-                          key="f_dates", on_change=filter_changed)
+                          key="f_dates")
     # required=True: clicking the selected option keeps it (it would clear it, the default applying unseen)
     days = st.segmented_control("Days", view_params.DAYS, required=True, format_func=str.capitalize,
-                                key="f_days", on_change=filter_changed) or "all"
-    hours = st.slider("Hours of the day", 0, 23, key="f_hours", on_change=filter_changed)
+                                key="f_days") or "all"
+    hours = st.slider("Hours of the day", 0, 23, key="f_hours")
     st.header("Grouping")
     cell = st.segmented_control("Cell size", view_params.CELLS, required=True,
-                                format_func=view_params.CELL_LABELS.get, key="f_cell", on_change=filter_changed,
+                                format_func=view_params.CELL_LABELS.get, key="f_cell",
                                 help="Trips are similar when origin and destination fall in the same cells "
                                      "and their time of day in the same bucket. 2 and 9 km groups come from "
                                      "summaries kept at ingest; 0.5 km groups, and any date range, count the "
                                      "raw trips: seconds per 10 million trips.") or "medium"
-    bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, key="f_bucket", on_change=filter_changed)
-    limit = st.select_slider("Groups on the map", LIMITS, key="f_limit", on_change=filter_changed)
+    bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, key="f_bucket")
+    limit = st.select_slider("Groups on the map", LIMITS, key="f_limit")
     style = st.segmented_control("Map", view_params.STYLES, required=True, format_func=str.capitalize,
-                                 key="f_style", on_change=filter_changed) or "dark"
+                                 key="f_style") or "dark"
 
 date_from = dates[0] if len(dates) > 0 else None
 date_to = dates[1] if len(dates) > 1 else None
@@ -195,9 +190,7 @@ view = {"regions": regions, "datasources": sources, "date_from": None if whole_p
         "date_to": None if whole_period else date_to, "days": days, "hours": tuple(hours),
         "cell": cell, "bucket": bucket, "style": style, "limit": limit,
         "origin": st.session_state.get("origin_cell")}
-written = view_params.write(view)
-st.query_params.from_dict(written)
-state["url_written"] = {k: v if isinstance(v, list) else [v] for k, v in written.items()}
+st.query_params.from_dict(view_params.write(view))
 filters = {"regions": regions or None, "datasources": sources or None, "date_from": view["date_from"],
            "date_to": view["date_to"], "days": days,
            "hours": None if tuple(hours) == (0, 23) else list(range(hours[0], hours[1] + 1))}
@@ -217,6 +210,15 @@ if stats["trips"] == 0:
 extents = cached_extents(version) if stats["trips"] else {}
 
 # -- flows ------------------------------------------------------------------------------------------
+def origin_picked() -> None:
+    """A column clicked on the map: its origin cell's flows only (a callback, so that the chart's
+    selection, which outlives "Show all origins" and Back, acts once)."""
+    selection = (st.session_state.get("flowmap") or {}).get("selection") or {}
+    picked = (selection.get("objects") or {}).get("origins")
+    if picked:
+        st.session_state["origin_cell"] = picked[0].get("origin_cell")
+
+
 if stats["trips"]:
     with flows_tab:
         # Groups that count raw trips (0.5 km cells, a date range) take seconds per 10M trips: past
@@ -254,7 +256,9 @@ if stats["trips"]:
                 groups = res["groups"]
                 origin = st.session_state.get("origin_cell")
                 if origin and not any(g["origin_cell"] == origin for g in groups):
-                    origin = None
+                    origin = None  # not among these groups: forgotten, in the session and the link
+                    st.session_state.pop("origin_cell", None)
+                    st.query_params.pop("origin", None)
                 shown = [g for g in groups if g["origin_cell"] == origin] if origin else groups
                 m1, m2, m3 = st.columns(3)
                 m1.metric("Trips matching", f"{res['total_trips']:,}")
@@ -281,12 +285,8 @@ if stats["trips"]:
                     st.caption(f"Arcs run from orange (origin) to blue (destination); columns are trips by "
                                f"origin. Click a column to see only its flows. The map opens on {focus or 'the data'}.")
                 deck = flowmap.flow_deck(shown, extents=extents, style=style, cell_size_deg=res["cell_size_deg"])
-                event = st.pydeck_chart(deck, height=560, on_select="rerun", selection_mode="single-object",
-                                        key="flowmap")
-                picked = (event.selection.get("objects") or {}).get("origins") if event else None
-                if picked and picked[0].get("origin_cell") != origin:
-                    st.session_state["origin_cell"] = picked[0]["origin_cell"]
-                    st.rerun()
+                st.pydeck_chart(deck, height=560, on_select=origin_picked, selection_mode="single-object",
+                                key="flowmap")
                 table = pd.DataFrame([{**{k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips")},
                                        "share_percent": 100 * g["share"],
                                        "origin_lon": g["origin"][0], "origin_lat": g["origin"][1],

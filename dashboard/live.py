@@ -141,7 +141,8 @@ def _brief(job: dict) -> tuple[str, str]:
     """An ended job's icon and words, in a line."""
     status = job["status"]
     if status == "completed":
-        return ":material/check_circle:", f"loaded: {_count(job['rows_loaded'], 'trip')}"
+        trips = _count(job["rows_loaded"], "trip") if job["rows_loaded"] else "no trips"
+        return ":material/check_circle:" if job["rows_loaded"] else ":material/warning:", f"loaded: {trips}"
     if status == "duplicate":
         return ":material/content_copy:", "was loaded before: nothing added"
     if status == "cancelled":

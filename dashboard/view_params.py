@@ -74,10 +74,11 @@ def write(view: dict) -> dict:
 
 
 def period(view: dict, first: dt.date | None, last: dt.date | None) -> tuple:
-    """The dates picker's range for a view: its dates within the data's, the whole period when
-    they are missing or reversed; () without data."""
+    """The dates picker's range for a view: its dates within the data's; the whole period when
+    they are missing, reversed or wholly outside the data's; () without data."""
     if first is None:
         return ()
-    start = min(max(view["date_from"] or first, first), last)
-    end = min(max(view["date_to"] or last, first), last)
-    return (start, end) if start <= end else (first, last)
+    start, end = view["date_from"] or first, view["date_to"] or last
+    if start > end or start > last or end < first:
+        return first, last
+    return max(start, first), min(end, last)

@@ -149,6 +149,8 @@ def test_a_box_across_the_antimeridian_is_refused_naming_its_two_halves(db_url):
     with pytest.raises(core.InvalidFilter, match=r"west \(170\) must not be greater than east \(-170\).*antimeridian.*"
                                                  r"170,-10,180,10 and -180,-10,-170,10"):
         core.weekly_average(bbox="170,-10,-170,10", url=db_url)
+    with pytest.raises(core.InvalidFilter, match=r"170\.12345,-10,180,10 and -180,-10,-170\.98765,10"):
+        core.weekly_average(bbox="170.12345,-10,-170.98765,10", url=db_url)
 
 
 def test_box_counts_equal_raw_counts_for_random_boxes(db_url, tmp_path):

@@ -113,6 +113,32 @@ def test_the_whole_period_grows_with_new_data_and_a_chosen_one_stays(page, db_ur
     assert at.metric[4].value == "1"
 
 
+def test_the_dates_picker_fills_in_when_the_first_file_arrives(page, db_url, write_csv):
+    at = page()
+    assert not at.exception and any("No trips yet" in i.value for i in at.info)
+    _load(db_url, write_csv, [row(when="2018-05-28 09:00:00"), row(when="2018-06-04 09:00:00")])
+    at.run()
+    assert [str(d) for d in at.date_input[0].value] == ["2018-05-28", "2018-06-04"]
+
+
+def test_a_links_dates_are_kept_within_the_data():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("view_params", ROOT / "dashboard" / "view_params.py")
+    view_params = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(view_params)
+    first, last = dt.date(2018, 1, 1), dt.date(2018, 12, 31)
+
+    def period(f, t):
+        return view_params.period({"date_from": f, "date_to": t}, first, last)
+    assert period(None, None) == (first, last)
+    assert period(dt.date(2018, 3, 1), None) == (dt.date(2018, 3, 1), last)
+    assert period(dt.date(2017, 6, 1), dt.date(2018, 2, 1)) == (first, dt.date(2018, 2, 1))  # clamped
+    assert period(dt.date(2019, 1, 1), None) == (first, last)  # wholly after the data: the whole period
+    assert period(None, dt.date(2017, 1, 1)) == (first, last)  # wholly before
+    assert period(dt.date(2018, 6, 1), dt.date(2018, 5, 1)) == (first, last)  # reversed
+    assert view_params.period({"date_from": None, "date_to": None}, None, None) == ()
+
+
 def test_weekly_chart_data_counts_zero_weeks(page, db_url, write_csv):
     _load(db_url, write_csv, [row(when="2018-01-03 10:00:00"), row(when="2018-01-17 10:00:00"),
                               row(region="Brno", when="2018-01-10 10:00:00", o=(16.6, 49.2), d=(16.6, 49.2))])
