@@ -161,12 +161,9 @@ with st.sidebar:
     jobs_box = st.container()  # the live Jobs panel, drawn last (it waits for job events), shown first
     st.divider()
     st.header("Filters")
-    regions = st.multiselect("Regions", stats["regions"], placeholder="All regions",
-                             key="f_regions")
-    sources = st.multiselect("Datasources", stats["datasources"], placeholder="All datasources",
-                             key="f_sources")
-    dates = st.date_input("Dates", min_value=first, max_value=last, format="YYYY-MM-DD",
-                          key="f_dates")
+    regions = st.multiselect("Regions", stats["regions"], placeholder="All regions", key="f_regions")
+    sources = st.multiselect("Datasources", stats["datasources"], placeholder="All datasources", key="f_sources")
+    dates = st.date_input("Dates", min_value=first, max_value=last, format="YYYY-MM-DD", key="f_dates")
     # required=True: clicking the selected option keeps it (it would clear it, the default applying unseen)
     days = st.segmented_control("Days", view_params.DAYS, required=True, format_func=str.capitalize,
                                 key="f_days") or "all"
