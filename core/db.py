@@ -151,7 +151,7 @@ def migrate(url: str | None = None) -> list[str]:
                 cur.execute(body)
                 cur.execute(
                     "INSERT INTO schema_migrations (name, sha256) VALUES (%s, %s)",
-                    (path.name, hashlib.sha256(body.encode()).hexdigest()),
+                    (path.name, _checksum(body)),
                 )
                 conn.commit()
                 applied.append(path.name)
@@ -166,8 +166,12 @@ def changed_migrations(url: str | None = None) -> list[str]:
     with raw_connection(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT name, sha256 FROM schema_migrations")
         recorded = dict(cur.fetchall())
-    return [p.name for p in migration_files()
-            if p.name in recorded and hashlib.sha256(p.read_text().encode()).hexdigest() != recorded[p.name]]
+    return [p.name for p in migration_files() if p.name in recorded and _checksum(p.read_text()) != recorded[p.name]]
+
+
+def _checksum(body: str) -> str:
+    """What schema_migrations records of a migration file's text."""
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def url_for_database(url: str | None, name: str) -> str:

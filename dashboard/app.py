@@ -139,8 +139,7 @@ last = pd.Timestamp(stats["last_datetime"]).date() if stats["last_datetime"] els
 # on the browser's Back and Forward. Widgets whose default followed the URL were a new element on
 # each change, the old one lingering (faded) while the page waits for job events.
 state = st.session_state
-run = get_script_run_ctx()
-if "f_cell" not in state or getattr(run, "is_history_navigation", False):
+if "f_cell" not in state or getattr(get_script_run_ctx(), "is_history_navigation", False):
     view = view_params.read(st.query_params, stats["regions"], stats["datasources"])
     state.update(f_regions=view["regions"], f_sources=view["datasources"], f_days=view["days"],
                  f_hours=view["hours"], f_cell=view["cell"], f_bucket=view["bucket"], f_style=view["style"],
@@ -148,7 +147,7 @@ if "f_cell" not in state or getattr(run, "is_history_navigation", False):
                  f_dates=view_params.period(view, first, last))
     state["dates_span"] = (first, last) if first else None
     asked = (view["date_from"], view["date_to"])
-    if first and any(asked) and tuple(state["f_dates"]) != tuple(d or e for d, e in zip(asked, (first, last))):
+    if first and any(asked) and tuple(state["f_dates"]) != (asked[0] or first, asked[1] or last):
         st.toast(f"The link's dates ({asked[0] or '…'} to {asked[1] or '…'}) are not within the data's "
                  f"({first} to {last}): showing {state['f_dates'][0]} to {state['f_dates'][1]}.",
                  icon=":material/date_range:")
@@ -383,7 +382,6 @@ if stats["trips"]:
             # would linger, faded); choosing a preset, or a first region in the sidebar, sets them.
             names = list(extents)
             first_region = regions[0] if regions and regions[0] in names else names[0]
-            state = st.session_state
             if state.get("box_first_region") != first_region or state.get("box_preset") not in names:
                 state.update(box_first_region=first_region, box_preset=first_region)
             preset = st.selectbox("Start from a region's extent", names, key="box_preset")
