@@ -1,7 +1,7 @@
 """Similar-trip groups: same origin cell, same destination cell, same bucket of the time of day.
 
 Medium and coarse groups without a date range come from the flow_counts summary; fine groups and
-date ranges count the raw trips (one fine cell id is stored per trip end). Medium and coarse
+date ranges (unless they take in every trip stored) count the raw trips (one fine cell id is stored per trip end). Medium and coarse
 groups with no other filter than one region or one datasource, weekdays or weekend (and hours of
 the day, with 1-hour buckets) are read from the top groups
 that compaction keeps (flow_top), with the rows of the jobs completed since added in, whenever
@@ -9,6 +9,8 @@ that proves the answer exact; ``source`` says which ("kept", "kept+new", "summar
 The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 from sqlalchemy import Engine
 
@@ -43,15 +45,16 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
         raise InvalidFilter(f"bucket hours must be one of {', '.join(map(str, BUCKET_HOURS))}")
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidFilter(f"limit must be between 1 and {MAX_LIMIT}")
-    f = Filters.make(**filters)
+    asked = Filters.make(**filters)
     level = grid.LEVELS[cell]
-    raw = level == 0 or f.date_from is not None or f.date_to is not None
-    params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
-    # Compaction keeps the answers with no filter but one region or one datasource, weekdays or
-    # weekend, and with 1-hour buckets hours of the day.
-    keepable = (not raw and len(f.regions or ()) + len(f.datasources or ()) <= 1
-                and (f.hours is None or bucket_hours == 1))
     with snapshot(eng) as c:
+        f = _period_dropped_if_whole(c, asked) if level else asked
+        raw = level == 0 or f.date_from is not None or f.date_to is not None
+        params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
+        # Compaction keeps the answers with no filter but one region or one datasource, weekdays or
+        # weekend, and with 1-hour buckets hours of the day.
+        keepable = (not raw and len(f.regions or ()) + len(f.datasources or ()) <= 1
+                    and (f.hours is None or bucket_hours == 1))
         rows = None
         if keepable:
             state = c.execute(query("groups_kept_state")).one()
@@ -78,7 +81,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
         })
     return {
         "cell": cell, "cell_size_deg": grid.SIZE_DEG[cell], "bucket_hours": bucket_hours,
-        "source": source, "filters": _jsonable(f),
+        "source": source, "filters": _jsonable(asked),
         "total_trips": total, "total_groups": total_groups[0] if total_groups[0] == total_groups[1] else None,
         "total_groups_bounds": list(total_groups),
         "groups": groups,
@@ -104,6 +107,17 @@ def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
     if len(rows) < params["limit"] or (top.unkept_groups and rows[-1].trips <= top.kept_min + top.unkept_max):
         return None, (0, 0)
     return rows, (top.kept_total_groups, top.kept_total_groups + top.unkept_groups)
+
+
+def _period_dropped_if_whole(c, f: Filters) -> Filters:
+    """``f`` without its dates when they take in every trip stored: the same answer, from the
+    summaries instead of the raw trips."""
+    if f.date_from is None and f.date_to is None:
+        return f
+    first, last = c.execute(query("data_period")).one()
+    if first is None or ((f.date_from or first) <= first and (f.date_to or last) >= last):
+        return replace(f, date_from=None, date_to=None)
+    return f
 
 
 def _jsonable(f: Filters) -> dict:

@@ -51,6 +51,14 @@ def test_groups_cells_buckets_shares_and_total(db_url, write_csv):
     assert core.trip_groups(hours=[23], cell="fine", url=db_url)["total_trips"] == 1
     ranged = core.trip_groups(date_from="2018-05-29", date_to="2018-06-02", url=db_url)
     assert ranged["source"] == "trips" and ranged["total_trips"] == 2   # to is inclusive
+    # A period that takes in every trip is no filter: the summary answers it, and says it was asked.
+    for period in ({"date_from": "2018-05-28", "date_to": "2018-06-02"}, {"date_from": "2000-01-01"},
+                   {"date_to": "2018-06-02"}):
+        whole = core.trip_groups(url=db_url, **period)
+        assert whole["source"] == "summary" and whole["groups"] == hourly["groups"], period
+        assert whole["filters"]["from"] == period.get("date_from")
+    for period in ({"date_from": "2018-05-29"}, {"date_to": "2018-06-01"}):
+        assert core.trip_groups(url=db_url, **period)["source"] == "trips"
     assert core.trip_groups(limit=1, url=db_url)["total_trips"] == 5
     assert len(core.trip_groups(limit=1, url=db_url)["groups"]) == 1
 
@@ -87,10 +95,14 @@ def test_groups_reject_bad_parameters_with_a_message(db_url, bad):
         core.trip_groups(url=db_url, **bad)
 
 
-def test_groups_from_summary_equal_groups_from_raw_trips(db_url, tmp_path):
+def test_groups_from_summary_equal_groups_from_raw_trips(db_url, tmp_path, write_csv):
     path = tmp_path / "g.csv"
     generate(str(path), 30_000, seed=5)
     core.ingest_file(str(path), url=db_url)
+    sources = core.datasources(url=db_url)
+    # One trip after all the others, of a datasource of its own: a period that ends before it
+    # (the raw path) answers what all the other datasources do (the summary path).
+    core.ingest_file(write_csv(HEADER + row(when="2099-01-01 12:00:00", source="sentinel")), url=db_url)
     rng = random.Random(3)
     regions = core.regions(url=db_url)
     for _ in range(6):
@@ -98,8 +110,8 @@ def test_groups_from_summary_equal_groups_from_raw_trips(db_url, tmp_path):
               "regions": rng.sample(regions, rng.randint(1, 3)) if rng.random() < 0.5 else None,
               "days": rng.choice(["all", "weekdays", "weekend"]),
               "hours": sorted(rng.sample(range(24), 5)) if rng.random() < 0.5 else None, "limit": 5000}
-        summary = core.trip_groups(url=db_url, **kw)
-        raw = core.trip_groups(url=db_url, date_from="1900-01-01", **kw)  # a date forces the raw path
+        summary = core.trip_groups(url=db_url, datasources=sources, **kw)
+        raw = core.trip_groups(url=db_url, date_to="2098-12-31", **kw)
         assert (summary["source"], raw["source"]) == ("summary", "trips")
         assert summary["total_trips"] == raw["total_trips"] > 0
         assert summary["groups"] == raw["groups"], kw
