@@ -144,7 +144,8 @@ if "f_cell" not in state or getattr(get_script_run_ctx(), "is_history_navigation
     state.update(f_regions=view["regions"], f_sources=view["datasources"], f_days=view["days"],
                  f_hours=view["hours"], f_cell=view["cell"], f_bucket=view["bucket"], f_style=view["style"],
                  f_limit=min(LIMITS, key=lambda x: abs(x - view["limit"])), origin_cell=view["origin"],
-                 f_dates=view_params.period(view, first, last))
+                 f_dates=view_params.period(view, first, last), box_by=view["by"],
+                 box_linked=view["bbox"] or ())  # the link's box; () for the preset region's extent
     state["dates_span"] = (first, last) if first else None
     asked = (view["date_from"], view["date_to"])
     if first and any(asked) and tuple(state["f_dates"]) != (asked[0] or first, asked[1] or last):
@@ -179,13 +180,30 @@ with st.sidebar:
     style = st.segmented_control("Map", view_params.STYLES, required=True, format_func=str.capitalize,
                                  key="f_style") or "dark"
 
+extents = cached_extents(version) if stats["trips"] else {}
+box, default_box = None, None
+if extents:  # the weekly averages' box, settled before the URL is written
+    first_region = regions[0] if regions and regions[0] in extents else next(iter(extents))
+    if state.get("box_first_region") != first_region or state.get("box_preset") not in extents:
+        state.update(box_first_region=first_region, box_preset=first_region)
+    linked = state.pop("box_linked", None)  # set when the URL's view was taken
+    if linked is not None:
+        state["box_edges_of"] = state["box_preset"] if linked else None
+        state.update({f"box_{k}": v for k, v in zip("wsen", linked)})
+    if state.get("box_edges_of") != state["box_preset"]:  # a preset chosen: its extent
+        state.update(box_edges_of=state["box_preset"],
+                     **{f"box_{k}": float(v) for k, v in zip("wsen", extents[state["box_preset"]])})
+    box = tuple(state[f"box_{k}"] for k in "wsen")
+    default_box = tuple(float(v) for v in extents[first_region])
+
 date_from = dates[0] if len(dates) > 0 else None
 date_to = dates[1] if len(dates) > 1 else None
 whole_period = (date_from in (None, first)) and (date_to in (None, last))
 view = {"regions": regions, "datasources": sources, "date_from": None if whole_period else date_from,
         "date_to": None if whole_period else date_to, "days": days, "hours": tuple(hours),
         "cell": cell, "bucket": bucket, "style": style, "limit": limit,
-        "origin": st.session_state.get("origin_cell")}
+        "origin": st.session_state.get("origin_cell"), "bbox": box if box != default_box else None,
+        "by": state.get("box_by") or "origin"}
 st.query_params.from_dict(view_params.write(view))
 filters = {"regions": regions or None, "datasources": sources or None, "date_from": view["date_from"],
            "date_to": view["date_to"], "days": days,
@@ -203,7 +221,6 @@ if stats["trips"] == 0:
             live.manager().submit(str(SAMPLE), source="dashboard")
             st.toast("Loading the sample…")
 
-extents = cached_extents(version) if stats["trips"] else {}
 
 # -- flows ------------------------------------------------------------------------------------------
 def origin_picked() -> None:
@@ -379,22 +396,15 @@ if stats["trips"]:
         left, right = st.columns([2, 3])
         with left:
             # The widgets keep their keys (a widget under a new key is a new element: the old one
-            # would linger, faded); choosing a preset, or a first region in the sidebar, sets them.
-            names = list(extents)
-            first_region = regions[0] if regions and regions[0] in names else names[0]
-            if state.get("box_first_region") != first_region or state.get("box_preset") not in names:
-                state.update(box_first_region=first_region, box_preset=first_region)
-            preset = st.selectbox("Start from a region's extent", names, key="box_preset")
-            if state.get("box_edges_of") != preset:
-                state.update(box_edges_of=preset, **{f"box_{k}": float(v) for k, v in zip("wsen", extents[preset])})
+            # would linger, faded); a link, a preset, or a first region in the sidebar sets them (above).
+            st.selectbox("Start from a region's extent", list(extents), key="box_preset")
             bw = st.columns(2)
             west = bw[0].number_input("West", -180.0, 180.0, step=0.01, format="%.4f", key="box_w")
             east = bw[1].number_input("East", -180.0, 180.0, step=0.01, format="%.4f", key="box_e")
             bn = st.columns(2)
             south = bn[0].number_input("South", -90.0, 90.0, step=0.01, format="%.4f", key="box_s")
             north = bn[1].number_input("North", -90.0, 90.0, step=0.01, format="%.4f", key="box_n")
-            by = st.segmented_control("Count trips by", ("origin", "destination", "either"), default="origin",
-                                      required=True,
+            by = st.segmented_control("Count trips by", view_params.BY, required=True, key="box_by",
                                       format_func=lambda b: {"either": "Either end"}.get(b, b.capitalize())) or "origin"
         with right:
             answer = st.empty()  # one slot: a warning replaces the previous box's map (see the flows tab)

@@ -3,12 +3,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-DEFAULTS = {"cell": "medium", "bucket": 1, "days": "all", "style": "dark", "limit": 1000}
+DEFAULTS = {"cell": "medium", "bucket": 1, "days": "all", "style": "dark", "limit": 1000, "by": "origin"}
 CELLS = ("fine", "medium", "coarse")
 CELL_LABELS = {"fine": "0.5 km", "medium": "2 km", "coarse": "9 km"}  # how the page names them
 BUCKETS = (1, 2, 3, 4, 6, 24)
 DAYS = ("all", "weekdays", "weekend")
 STYLES = ("dark", "light")
+BY = ("origin", "destination", "either")  # a bounding box counts trips by
+
+
+def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """``west,south,east,north`` within the number inputs' ranges (the page checks the rest)."""
+    try:
+        w, s, e, n = (float(v) for v in (value or "").split(","))
+    except ValueError:
+        return None
+    ok = all(-180 <= v <= 180 for v in (w, e)) and all(-90 <= v <= 90 for v in (s, n))
+    return (w, s, e, n) if ok else None
 
 
 def _list(params, key: str) -> list[str]:
@@ -49,6 +60,7 @@ def read(params, regions: list[str], datasources: list[str]) -> dict:
         "cell": pick("cell", CELLS), "bucket": pick("bucket", BUCKETS, int),
         "style": pick("style", STYLES), "limit": limit,
         "origin": (params.get("origin") or "")[:40] or None,  # a clicked origin cell (the page checks it)
+        "bbox": _bbox(params.get("bbox")), "by": pick("by", BY),  # the weekly averages' box
     }
 
 
@@ -70,6 +82,10 @@ def write(view: dict) -> dict:
             out[key] = str(view[key])
     if view.get("origin"):
         out["origin"] = view["origin"]
+    if view.get("bbox"):
+        out["bbox"] = ",".join(repr(round(float(v), 6)) for v in view["bbox"])
+    if view.get("by", DEFAULTS["by"]) != DEFAULTS["by"]:
+        out["by"] = view["by"]
     return out
 
 

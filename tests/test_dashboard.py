@@ -153,6 +153,34 @@ def test_weekly_chart_data_counts_zero_weeks(page, db_url, write_csv):
     assert not at.exception
 
 
+def test_the_weekly_box_and_what_it_counts_by_are_in_the_url(page, db_url, write_csv):
+    _load(db_url, write_csv, [row(o=(14.41, 50.01), d=(14.45, 50.05)), row(o=(14.45, 50.05), d=(14.49, 50.09)),
+                              row(region="Brno", o=(16.6, 49.2), d=(16.62, 49.3))])
+
+    def box_metric(at):
+        return next(m for m in at.metric if m.label == "Weekly average in the box").value
+
+    at = page()
+    assert "bbox" not in at.query_params and "by" not in at.query_params  # the preset's extent
+    assert box_metric(at) == "1.0"   # the first region's extent (Brno's), by origin
+
+    at = page(bbox="14.44,50.04,14.5,50.1", by="either")
+    assert not at.exception
+    assert [n.value for n in at.number_input] == [14.44, 14.5, 50.04, 50.1]  # west, east, south, north
+    assert at.segmented_control(key="box_by").value == "either"
+    assert at.query_params["bbox"] in ("14.44,50.04,14.5,50.1", ["14.44,50.04,14.5,50.1"])
+    expected = core.weekly_average(bbox=(14.44, 50.04, 14.5, 50.1), by="either", url=db_url)
+    assert expected["trips"] == 2 and box_metric(at) == "2.0"
+    at.number_input(key="box_w").set_value(14.0).run()
+    assert at.query_params["bbox"] in ("14.0,50.04,14.5,50.1", ["14.0,50.04,14.5,50.1"])
+    at.segmented_control(key="box_by").set_value("origin").run()
+    assert "by" not in at.query_params and box_metric(at) == "1.0"
+
+    bad = page(bbox="1,2,3", by="sideways")  # malformed: the preset's extent, by origin
+    assert not bad.exception and "bbox" not in bad.query_params and box_metric(bad) == "1.0"
+    assert bad.segmented_control(key="box_by").value == "origin"
+
+
 def test_upload_is_queued_and_loaded(page, db_url):
     at = page()
     assert at.metric[0].value == "0"
