@@ -183,17 +183,21 @@ with st.sidebar:
 extents = cached_extents(version) if stats["trips"] else {}
 box, default_box = None, None
 if extents:  # the weekly averages' box, settled before the URL is written
+    # The first region chosen (or of all) gives the box; a region's extent chosen as a preset, a
+    # link's box or edges typed in replace it (the preset then shows none: the box is the analyst's).
     first_region = regions[0] if regions and regions[0] in extents else next(iter(extents))
-    if state.get("box_first_region") != first_region or state.get("box_preset") not in extents:
+    if state.get("box_first_region") != first_region or state.get("box_preset", first_region) not in (*extents, None):
         state.update(box_first_region=first_region, box_preset=first_region)
     linked = state.pop("box_linked", None)  # set when the URL's view was taken
     if linked is not None:
-        state["box_edges_of"] = state["box_preset"] if linked else None
-        state.update({f"box_{k}": v for k, v in zip("wsen", linked)})
-    if state.get("box_edges_of") != state["box_preset"]:  # a preset chosen: its extent
-        state.update(box_edges_of=state["box_preset"],
-                     **{f"box_{k}": float(v) for k, v in zip("wsen", extents[state["box_preset"]])})
+        state.update(box_edges_of=None, box_preset=None if linked else first_region,
+                     **{f"box_{k}": v for k, v in zip("wsen", linked)})
+    preset = state["box_preset"]
+    if preset is not None and state.get("box_edges_of") != preset:  # a preset chosen: its extent
+        state.update(box_edges_of=preset, **{f"box_{k}": float(v) for k, v in zip("wsen", extents[preset])})
     box = tuple(state[f"box_{k}"] for k in "wsen")
+    if preset is not None and box != tuple(float(v) for v in extents[preset]):  # edges typed in
+        state.update(box_preset=None, box_edges_of=None)
     default_box = tuple(float(v) for v in extents[first_region])
 
 date_from = dates[0] if len(dates) > 0 else None
@@ -397,7 +401,8 @@ if stats["trips"]:
         with left:
             # The widgets keep their keys (a widget under a new key is a new element: the old one
             # would linger, faded); a link, a preset, or a first region in the sidebar sets them (above).
-            st.selectbox("Start from a region's extent", list(extents), key="box_preset")
+            st.selectbox("Start from a region's extent", list(extents), key="box_preset",
+                         placeholder="A box of your own: choose a region to start again")
             bw = st.columns(2)
             west = bw[0].number_input("West", -180.0, 180.0, step=0.01, format="%.4f", key="box_w")
             east = bw[1].number_input("East", -180.0, 180.0, step=0.01, format="%.4f", key="box_e")

@@ -168,6 +168,7 @@ def test_the_weekly_box_and_what_it_counts_by_are_in_the_url(page, db_url, write
     assert not at.exception
     assert [n.value for n in at.number_input] == [14.44, 14.5, 50.04, 50.1]  # west, east, south, north
     assert at.segmented_control(key="box_by").value == "either"
+    assert at.selectbox(key="box_preset").value is None  # a box of the link's, not a region's extent
     assert at.query_params["bbox"] in ("14.44,50.04,14.5,50.1", ["14.44,50.04,14.5,50.1"])
     expected = core.weekly_average(bbox=(14.44, 50.04, 14.5, 50.1), by="either", url=db_url)
     assert expected["trips"] == 2 and box_metric(at) == "2.0"
@@ -175,6 +176,12 @@ def test_the_weekly_box_and_what_it_counts_by_are_in_the_url(page, db_url, write
     assert at.query_params["bbox"] in ("14.0,50.04,14.5,50.1", ["14.0,50.04,14.5,50.1"])
     at.segmented_control(key="box_by").set_value("origin").run()
     assert "by" not in at.query_params and box_metric(at) == "1.0"
+    at.selectbox(key="box_preset").set_value("Prague").run()  # a region's extent again
+    assert [n.value for n in at.number_input] == list(core.region_extents(url=db_url)["Prague"][::2]) + \
+        list(core.region_extents(url=db_url)["Prague"][1::2])
+    assert box_metric(at) == "2.0" and at.query_params["bbox"]  # not the first region's: in the URL
+    at.number_input(key="box_n").set_value(51.0).run()  # edges typed in: a box of the analyst's
+    assert at.selectbox(key="box_preset").value is None and not at.exception
 
     bad = page(bbox="1,2,3", by="sideways")  # malformed: the preset's extent, by origin
     assert not bad.exception and "bbox" not in bad.query_params and box_metric(bad) == "1.0"
