@@ -31,7 +31,7 @@ def cmd_ingest(a) -> int:
 
     from core.db import not_a_loader, role_url
     from core.ingest.eta import estimate
-    from core.ingest.jobs import Job
+    from core.ingest.jobs import Job, JobResult
 
     ok, loaded = True, False
     for path in a.paths:
@@ -43,9 +43,8 @@ def cmd_ingest(a) -> int:
             trouble = _database_trouble(e)
             if trouble is None and not isinstance(e, (OSError, ValueError)):
                 raise
-            res = {"job_id": None, "file": os.path.basename(path), "status": "failed", "rows_loaded": 0,
-                   "rows_rejected": 0, "seconds": 0,
-                   "error": f"{path}: {trouble}; nothing loaded" if trouble else f"{path}: {e}"}
+            res = JobResult(None, os.path.basename(path), "failed",
+                            error=f"{path}: {trouble}; nothing loaded" if trouble else f"{path}: {e}").as_dict()
             ok = False
             _print_json(res) if a.json else print(res["error"], file=sys.stderr)
             continue
@@ -63,7 +62,7 @@ def cmd_ingest(a) -> int:
 
         t = threading.Thread(target=report, daemon=True)
         t.start()
-        res = job.run()
+        res, interrupted = _run_cancelled_by_ctrl_c(job)
         done.set()
         d = res.as_dict()
         ok = ok and res.status in ("completed", "duplicate")
@@ -74,9 +73,46 @@ def cmd_ingest(a) -> int:
                   f"{res.rows_rejected:,} rejected in {res.seconds}s" + (f" - {res.error}" if res.error else ""),
                   file=sys.stderr)
         loaded = loaded or res.status == "completed"
+        if interrupted:
+            left = a.paths[a.paths.index(path) + 1:]
+            if left:
+                print(f"not loaded, after Ctrl-C: {', '.join(left)}", file=sys.stderr)
+            return 130
     if loaded:
         _hint_compaction()
     return 0 if ok else 1
+
+
+def _run_cancelled_by_ctrl_c(job):
+    """Run ``job`` (in a thread); Ctrl-C cancels it as `cancel JOB_ID` does and waits for it to
+    end, cancelled, which takes a few seconds; a second Ctrl-C quits at once (the database then
+    drops the file's rows and the job shows as interrupted). Returns the result and whether Ctrl-C was pressed."""
+    out: dict = {}
+    ended = threading.Event()  # (not Thread.join: interrupted, it may take a running thread for ended)
+
+    def run() -> None:
+        try:
+            out["result"] = job.run()
+        except BaseException as e:  # re-raised in the main thread
+            out["error"] = e
+        finally:
+            ended.set()
+
+    threading.Thread(target=run, name=f"job-{job.job_id}", daemon=True).start()
+    interrupted = False
+    while not ended.is_set():
+        try:
+            ended.wait(0.5)
+        except KeyboardInterrupt:
+            if interrupted:
+                print(f"job {job.job_id}: quit; nothing of the file is loaded", file=sys.stderr)
+                raise SystemExit(130) from None
+            interrupted = True
+            print(f"job {job.job_id}: cancelling (Ctrl-C again to quit at once)", file=sys.stderr)
+            core.cancel_job(job.job_id)
+    if "error" in out:
+        raise out["error"]
+    return out["result"], interrupted
 
 
 def _hint_compaction() -> None:
@@ -130,6 +166,8 @@ def cmd_stats(a) -> int:
     s = core.stats()
     if a.json:
         _print_json(s)
+    elif not s["trips"]:
+        print("0 trips stored")
     else:
         print(f"{s['trips']:,} trips, regions: {', '.join(s['regions'])}; "
               f"{s['first_datetime']} .. {s['last_datetime']}")
@@ -276,7 +314,7 @@ def main(argv=None) -> int:
     p.add_argument("--to", dest="date_to", help="last date, inclusive (YYYY-MM-DD)")
     p.add_argument("--days", choices=["all", "weekdays", "weekend"], default="all")
     p.add_argument("--hours", help="hours of the day, like 7-9,17")
-    p.add_argument("--limit", type=_whole, default=1000, help="top N groups (at most 5000)")
+    p.add_argument("--limit", type=_positive, default=1000, help="top N groups (at most 5000)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_groups)
     p = sub.add_parser("weekly-avg", help="weekly average of trips for a region or a bounding box")
@@ -313,6 +351,9 @@ def main(argv=None) -> int:
     except core.TripsError as e:
         print(str(e), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # e.g. `jobs | head`: the reader has gone, which is no error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -335,6 +376,9 @@ def _database_trouble(e: BaseException) -> str | None:
     if isinstance(e, sqlalchemy.exc.ArgumentError) or "Could not parse SQLAlchemy URL" in str(e):
         return f"the database URL is not valid ({str(e).splitlines()[0]})"
     orig = getattr(e, "orig", e)  # SQLAlchemy wraps the driver's error
+    if getattr(orig, "pgcode", None) in ("42P01", "42883"):  # undefined table, undefined function
+        return ("the database lacks the trips schema, or has an older one: run `python -m core migrate` "
+                "as its owner (`make setup` does)")
     if isinstance(orig, psycopg2.OperationalError):
         if orig.pgcode:  # the server answered: a cancelled statement, a lock timeout, a full disk...
             return database_trouble(orig)

@@ -252,6 +252,33 @@ def test_cli_takes_values_starting_with_a_dash_and_hours_past_midnight(db_url, w
     missing = _cli(db_url, "rejects", "999999")
     assert missing.returncode == 1 and "no job 999999" in missing.stderr
     assert _cli(db_url, "generate", "--rows", "-3", "/dev/null").returncode == 2
+    for limit in ("0", "-1"):  # one message for both
+        bad = _cli(db_url, "groups", "--limit", limit)
+        assert bad.returncode == 2 and "must be a whole number, 1 or more" in bad.stderr
+
+
+def test_cli_on_a_database_without_the_schema_says_to_migrate(template_db):
+    """Pass: every command on a database the schema was never applied to says, in one line, to
+    run migrate (it printed a traceback); ingest --json still answers with every key of a job."""
+    import uuid
+    from core.db import create_database, dispose_all, drop_database
+    server, _ = template_db
+    name = f"trips_test_{uuid.uuid4().hex[:10]}"
+    url = create_database(server, name)
+    try:
+        for args in (("stats", "--json"), ("groups", "--json"), ("weekly-avg", "--region", "x"), ("bonus", "--json"),
+                     ("jobs",)):
+            r = _cli(url, *args)
+            assert r.returncode == 1 and "run `python -m core migrate`" in r.stderr, (args, r.stderr)
+            assert "Traceback" not in r.stderr
+        ingest = _cli(url, "ingest", str(ROOT / "data" / "trips.csv"), "--json")
+        [answer] = [json.loads(line) for line in ingest.stdout.splitlines()]
+        assert answer["status"] == "failed" and "python -m core migrate" in answer["error"]
+        assert set(answer) == {"job_id", "file", "status", "rows_read", "rows_loaded", "rows_rejected", "seconds",
+                               "error", "duplicate_of"}
+    finally:
+        dispose_all()
+        drop_database(server, name)
 
 
 def test_cli_without_a_database_or_a_writable_path_says_so_in_one_line(db_url, write_csv, tmp_path):

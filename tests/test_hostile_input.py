@@ -8,6 +8,7 @@ Big inputs (a line above ``max_line_bytes``, a 1 GB line, gzip bombs) must end i
 with the ingesting process staying under 300 MB of memory.
 """
 import gzip
+import zlib
 import json
 import os
 import subprocess
@@ -632,21 +633,39 @@ def test_property_a_point_is_read_alike_whatever_else_is_in_its_batch(x, y):
         assert (alone[0][0], alone[1][0]) == (beside[0][0], beside[1][0]), point
 
 
-def test_damaged_gzip_names_a_line_near_the_damage(tmp_path):
-    """Pass: a gzip cut in the middle of 60,000 records fails as a whole with a line number near
-    the cut (within the reader's 1 MB of buffering), not the first line of the block being read."""
+@pytest.mark.parametrize("damage", ["cut", "junk after", "corrupt"])
+def test_damaged_gzip_names_the_line_where_the_damage_starts(tmp_path, damage):
+    """Pass: a gzip of 60,000 records cut in the middle, followed by bytes that are not gzip, or
+    with bytes overwritten in the middle, fails as a whole naming the line in which its readable
+    data ends (the reader's 1 MB read-ahead once made it name the start of the block)."""
     from core.synth import generate
     plain = tmp_path / "t.csv"
     generate(str(plain), 60_000, seed=3)
-    data = gzip.compress(plain.read_bytes(), compresslevel=1)
-    cut = tmp_path / "cut.csv.gz"
-    cut.write_bytes(data[: len(data) // 2])
-    src = open_source(str(cut), "cut.csv.gz")
+    text = plain.read_bytes()
+    stored = gzip.compress(text, compresslevel=0)  # stored blocks: a byte of the file is a byte of the text
+    if damage == "cut":
+        data, readable = stored[: len(stored) // 2], None
+    elif damage == "junk after":
+        data, readable = stored + b"not gzip", text
+    else:
+        data, readable = gzip.compress(text, compresslevel=1), None
+        data = data[: len(data) // 2] + bytes(64) + data[len(data) // 2 + 64:]
+    if damage == "cut":  # what zlib gives before the cut
+        readable = zlib.decompressobj(wbits=31).decompress(data)
+    damaged = tmp_path / "damaged.csv.gz"
+    damaged.write_bytes(data)
+    src = open_source(str(damaged), "damaged.csv.gz")
     with pytest.raises(FileRejected) as e:
         for _ in batches(src, MAX_LINE, 25_000):
             pass
     assert "damaged" in e.value.reason
-    assert 15_000 < e.value.line <= 31_000, e.value.line  # the cut is near line 30,000
+    if damage == "cut":
+        assert 25_000 < e.value.line < 35_000  # the cut is near line 30,000
+        assert e.value.line == readable.count(b"\n") + 1
+    elif damage == "junk after":
+        assert e.value.line == 60_002  # the header, 60,000 records, then the junk
+    else:
+        assert 20_000 < e.value.line < 40_000, e.value.line
 
 
 def test_a_look_alike_character_is_named_in_the_message(db_url, write_csv):

@@ -165,6 +165,34 @@ def test_killed_process_leaves_nothing_and_job_becomes_interrupted(db_url, tmp_p
     assert res.status == "completed" and sql_value(db_url) == 300_000
 
 
+def test_ctrl_c_cancels_the_cli_ingest_and_says_so(db_url, tmp_path):
+    """Pass: Ctrl-C (SIGINT) while the CLI loads a file cancels its job as `cancel` would: the job
+    is cancelled (not failed, not an internal error), its JSON line is printed, nothing of the file
+    remains, the exit status is 130 and no traceback is shown; the files after it are not loaded."""
+    import signal
+    from core.synth import generate
+    big = tmp_path / "big.csv"
+    generate(str(big), 800_000, seed=4)  # loads for seconds: the cancel (within a second) comes first
+    env = {"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "core", "ingest", str(big), str(big), "--force", "--json"],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stderr:  # wait until rows are flowing
+        seen.append(line)
+        if "rows read" in line and not line.split(": ")[1].startswith("0 rows"):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    err = "".join(seen) + err
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "cancelling (Ctrl-C again to quit at once)" in err
+    assert f"not loaded, after Ctrl-C: {big}" in err
+    [res] = [json.loads(line) for line in out.splitlines()]
+    assert res["status"] == "cancelled" and res["rows_loaded"] == 0, res
+    assert core.job(res["job_id"], url=db_url)["status"] == "cancelled"
+    assert sql_value(db_url) == 0
+
+
 def test_a_file_that_loads_nothing_leaves_no_names_behind(db_url, write_csv):
     """Pass: names added while reading a file that then failed are forgotten with their ids, so
     failed files can never use up the ids good ones need; not while another job is under way."""

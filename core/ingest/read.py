@@ -51,6 +51,16 @@ class Source:
     counter: CountingReader
     stream: BinaryIO
     bad_utf8_lines: set[int] = field(default_factory=set)  # not UTF-8, or holding a NUL byte
+    path: str | None = None
+
+    def damaged(self, error: BaseException, near_line: int) -> FileRejected:
+        """The file fails: its compressed data is damaged from the line this returns names on
+        (the read-ahead buffer hides where; the file is read again to find it)."""
+        try:
+            line = _line_of_damage(self.path) if self.path else near_line
+        except OSError:
+            line = near_line
+        return FileRejected(self.file_name, f"the compressed data is damaged ({error})", line)
 
 
 def open_source(path: str, file_name: str | None = None) -> Source:
@@ -62,7 +72,26 @@ def open_source(path: str, file_name: str | None = None) -> Source:
     stream: BinaryIO = buffered
     if head == _GZIP_MAGIC:
         stream = io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), buffer_size=1 << 20)
-    return Source(file_name, counter, stream)
+    return Source(file_name, counter, stream, path=str(path))
+
+
+def _line_of_damage(path: str) -> int:
+    """The physical line in which a gzip file's readable data ends: one past its whole lines."""
+    lines = 0
+    with open(path, "rb") as f:
+        d, data = zlib.decompressobj(wbits=31), f.read(1 << 16)
+        while data:
+            try:
+                lines += d.decompress(data, 1 << 20).count(b"\n")
+            except zlib.error:
+                break
+            if d.unconsumed_tail:
+                data = d.unconsumed_tail
+            elif d.eof:  # the next member, if any (gzip allows zero padding between them)
+                d, data = zlib.decompressobj(wbits=31), d.unused_data.lstrip(b"\0") or f.read(1 << 16)
+            else:
+                data = f.read(1 << 16)
+    return lines + 1
 
 
 def _decoded_lines(src: Source, stream: BinaryIO, max_line_bytes: int, first_line: int = 1) -> Iterator[str]:
@@ -73,7 +102,7 @@ def _decoded_lines(src: Source, stream: BinaryIO, max_line_bytes: int, first_lin
         try:
             raw = readline(max_line_bytes + 1)
         except (OSError, EOFError, zlib.error) as e:  # corrupt or truncated gzip
-            raise FileRejected(src.file_name, f"the compressed data is damaged ({e})", line_no + 1) from None
+            raise src.damaged(e, line_no + 1) from None
         if not raw:
             return
         line_no += 1
@@ -191,8 +220,7 @@ def _read_block(src: Source, size: int, max_line_bytes: int, line: int) -> bytes
         if block and not block.endswith(b"\n"):
             block += src.stream.readline(max_line_bytes + 1)
     except (OSError, EOFError, zlib.error) as e:
-        read = sum(p.count(b"\n") for p in parts)
-        raise FileRejected(src.file_name, f"the compressed data is damaged ({e})", line + read) from None
+        raise src.damaged(e, line + sum(p.count(b"\n") for p in parts)) from None
     return block
 
 
