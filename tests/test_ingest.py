@@ -53,6 +53,21 @@ def test_bad_rows_are_rejected_with_line_column_and_reason(db_url, write_csv):
     assert rej[2]["reason"] == "invalid_point"
 
 
+def test_a_reject_is_kept_as_a_csv_record_that_can_be_loaded_again(db_url, write_csv):
+    """Pass: a rejected record with quoted fields (a comma, a quote, a line end inside) is kept as
+    CSV (it was kept with its fields joined by commas, which no CSV reader reads back); corrected,
+    it loads."""
+    record = '"Prague, CZ",POINT (14.4 50),"POINT (14,5 50.1)",2018-05-28 09:03:40,"funny ""car""\nline two"'
+    res = core.ingest_file(write_csv(HEADER + row() + record + "\n" + row(when="x")), url=db_url, max_bad_rows="2")
+    rejected = core.rejects(res.job_id, url=db_url)
+    assert [(r["line"], r["column"]) for r in rejected] == [(3, "destination_coord"), (5, "datetime")]
+    assert rejected[0]["raw"] == record
+    fixed = rejected[0]["raw"].replace("(14,5 50.1)", "(14.5 50.1)")
+    again = core.ingest_file(write_csv(HEADER + fixed + "\n", name="fixed.csv"), url=db_url)
+    assert again.status == "completed" and again.rows_loaded == 1
+    assert core.stats(url=db_url)["regions"] == ["Prague", "Prague, CZ"]
+
+
 def test_too_many_bad_rows_loads_nothing(db_url, write_csv):
     p = write_csv(HEADER + row() * 10 + row(o=(1000, 1)) * 2)
     res = core.ingest_file(p, url=db_url, max_bad_rows="1")

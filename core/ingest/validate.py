@@ -5,6 +5,8 @@ are looked at one by one, to say exactly what is wrong with them.
 """
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 import unicodedata
@@ -209,9 +211,17 @@ def _parse_datetime(s: str) -> int | None:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def _as_csv(rec: list[str]) -> str:
+    """The record as a CSV line again (fields with commas, quotes or line ends quoted), so that a
+    reject, corrected, can be loaded again."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(rec)
+    return out.getvalue()
+
+
 def _explain(line: int, rec: list[str], bad_utf8: bool) -> Reject:
     """Why a record was rejected: the first problem found, in words."""
-    raw = ",".join(rec)[:RAW_MAX_CHARS]
+    raw = _as_csv(rec)[:RAW_MAX_CHARS]
     if bad_utf8:
         if any("\x00" in f for f in rec):
             return Reject(line, None, "invalid_encoding",
