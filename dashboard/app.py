@@ -30,10 +30,13 @@ st.set_page_config(page_title="Trips analytics", page_icon=":material/route:", l
 # Every run ends waiting for job events (the live Jobs panel), so Streamlit's "Running… Stop"
 # indicator would always show, and Stop would end the live status: hidden while running (its
 # other states, such as a lost connection, still show). Answers have spinners of their own.
-# Metrics' numbers shrink with the window (at 800 px they were cut to "1,00…").
+# Metrics' numbers shrink with the window (at 800 px they were cut to "1,00…"). A Cancel button of
+# the Jobs panel drawn over in a later run stays on the page, faded, until a run ends, which a
+# page's run never does: hidden while stale (a redrawn panel draws it again).
 st.html("<style>[data-testid=stStatusWidget]:has([data-testid=stStatusWidgetRunningIcon], "
         "[data-testid=stStatusWidgetRunningManIcon]) {visibility: hidden} "
-        "[data-testid=stMetricValue] {font-size: clamp(1.2rem, 2.6vw, 2.25rem)}</style>")
+        "[data-testid=stMetricValue] {font-size: clamp(1.2rem, 2.6vw, 2.25rem)} "
+        "[data-stale=true][class*=st-key-cancel-] {display: none}</style>")
 
 
 # -- who may load data: sign-in with st.login when .streamlit/secrets.toml has an [auth] section;

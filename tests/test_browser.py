@@ -85,6 +85,7 @@ def test_upload_progress_map_and_chart_live_in_a_real_browser(app_url, db_url, t
         started = time.monotonic()
         # Progress appears and advances, pushed by the server.
         expect(page.get_by_text("rows read").first).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("button", name="Cancel")).to_be_visible()
         page.screenshot(path=str(SHOTS / "progress.png"))
         # The final state arrives without a reload.
         try:
@@ -92,6 +93,7 @@ def test_upload_progress_map_and_chart_live_in_a_real_browser(app_url, db_url, t
         finally:
             page.screenshot(path=str(SHOTS / "final.png"), full_page=True)
         finished = time.monotonic()
+        expect(page.get_by_role("button", name="Cancel")).to_have_count(0, timeout=10_000)
         job = core.jobs(limit=1, url=db_url)[0]
         assert (job["status"], job["rows_loaded"]) == ("completed", ROWS)
 
@@ -119,6 +121,16 @@ def test_upload_progress_map_and_chart_live_in_a_real_browser(app_url, db_url, t
         time.sleep(1)
         page.screenshot(path=str(SHOTS / "insights.png"), full_page=True)
         assert not page.get_by_text("Traceback").count()
+
+        # A load by the CLI shows live, with its Cancel button, which goes with it: it stayed,
+        # faded and clickable, while the page waited for the next job event.
+        cli = subprocess.Popen([sys.executable, "-m", "core", "ingest", str(csv_path), "--force"], cwd=ROOT,
+                               env={**os.environ, "DATABASE_URL": db_url}, stderr=subprocess.DEVNULL)
+        expect(page.get_by_role("button", name="Cancel")).to_be_visible(timeout=30_000)
+        assert cli.wait(timeout=120) == 0
+        expect(page.get_by_text(f"{2 * ROWS:,}").first).to_be_visible(timeout=30_000)
+        time.sleep(2)
+        expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
         browser.close()
 
 
