@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections import Counter
 from datetime import datetime, timezone
 
 import streamlit as st
@@ -173,13 +174,23 @@ def render_jobs(generation: int, can_cancel: bool = True) -> None:
     active = [j for j in jobs if j["status"] in ACTIVE]
     ended = sorted((j for j in jobs if j["status"] not in ACTIVE),  # as instants: offsets may differ (DST)
                    key=lambda j: datetime.fromisoformat(j.get("finished_at") or j["created_at"]), reverse=True)
-    recent = ([j for j in ended if _age(j) is not None and _age(j) < RECENT_SECONDS] or ended[:1])[:ENDED_SHOWN]
+    lately = [j for j in ended if _age(j) is not None and _age(j) < RECENT_SECONDS] or ended[:1]
+    # The newest ended job, then failures before successes: a failure of a batch must not scroll away.
+    picked = lately[:1] + sorted(lately[1:], key=lambda j: j["status"] not in ("failed", "interrupted"))[:ENDED_SHOWN - 1]
+    recent = [j for j in lately if j in picked]
     shown = (active + recent)[:SLOTS]  # running, then those that ended lately, newest first; the rest is History
     st.subheader("Jobs")
     st.caption("No files loaded yet." if not jobs else f"{len(active)} running" if active else "All done.")
     for i in range(SLOTS):
         job = shown[i] if i < len(shown) else None
         render_job(job, generation, can_cancel, brief=job in recent[1:])
+    rest = [j for j in lately if j not in shown]
+    if rest:
+        counts = Counter("loaded" if j["status"] == "completed" else j["status"] for j in rest)
+        st.caption(f"{len(rest)} more ended lately ({', '.join(f'{n} {s}' for s, n in counts.most_common())}): "
+                   "**Load data › History** has them all.")
+    else:
+        st.empty()
 
 
 @st.fragment

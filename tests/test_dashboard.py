@@ -257,6 +257,17 @@ def test_the_jobs_panel_shows_every_file_that_ended_lately_in_words(page, db_url
     at.run()
     assert any(w.value == "**empty.csv** loaded: no trips" for w in at.warning) and not at.error
     assert ":material/error: **broken.csv** failed: nothing loaded (why: History)" in [c.value for c in at.caption]
+    assert "1 more ended lately (1 loaded): **Load data › History** has them all." in [c.value for c in at.caption]
+
+    # A batch of files: the failure, older than three other files, still shows; the rest are counted.
+    for i in range(3):
+        file = write_csv(HEADER + row(when=f"2018-05-2{i} 10:00:00"), name=f"ok{i}.csv")
+        assert core.ingest_file(file, url=db_url).status == "completed"
+    at.run()
+    lines = [c.value for c in at.caption]
+    assert ":material/error: **broken.csv** failed: nothing loaded (why: History)" in lines
+    assert ":material/check_circle: **ok1.csv** loaded: 1 trip" in lines
+    assert "4 more ended lately (3 loaded, 1 duplicate): **Load data › History** has them all." in lines
 
 
 def test_a_bad_row_limit_keeps_the_file_waiting_until_it_is_corrected(page, db_url):
