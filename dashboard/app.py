@@ -242,10 +242,11 @@ def origin_picked() -> None:
 if stats["trips"]:
     with flows_tab:
         # Groups that count raw trips (0.5 km cells, a date range) take seconds per 10M trips: past
-        # TRIPS_RAW_GROUPS_ASK trips with no region, the analyst decides (the answer is then cached).
+        # TRIPS_RAW_GROUPS_ASK trips with no region, the analyst decides, once for the session
+        # (asked again on every filter change, the question got in the way).
         raw = cell == "fine" or filters["date_from"] is not None or filters["date_to"] is not None
         ask = raw and not filters["regions"] and stats["trips"] > settings().raw_groups_ask
-        key = ("count raw", version, cell, bucket, limit, repr(sorted(filters.items(), key=str)))
+        key = "count_raw_trips"
         res = None
         # Every slot of the page is drawn on every run, empty or not: while the page waits for job
         # events its run does not end, and an element of a previous run that this one does not
@@ -255,7 +256,8 @@ if stats["trips"]:
             with question.container():
                 st.warning(f"These groups are counted from all {stats['trips']:,} raw trips (0.5 km cells or a "
                            "date range have no summary): expect seconds per 10 million trips. Choose a region "
-                           "in the sidebar to make it quick, or count anyway.", icon=":material/hourglass_top:")
+                           "in the sidebar to make it quick, or count anyway (from now on, in this "
+                           "session).", icon=":material/hourglass_top:")
                 if st.button("Count anyway", key="count-raw"):
                     st.session_state[key] = True
                     st.rerun()
@@ -416,11 +418,18 @@ if stats["trips"]:
                                       format_func=lambda b: {"either": "Either end"}.get(b, b.capitalize())) or "origin"
         with right:
             answer = st.empty()  # one slot: a warning replaces the previous box's map (see the flows tab)
-            try:
-                box = cached_weekly(version, bbox=(west, south, east, north), by=by, **period)
-            except (core.InvalidFilter, core.QueryTooSlow) as e:
-                answer.warning(str(e))
-                box = None
+            box = None
+            flipped = [(edge, other, lo, hi) for edge, other, lo, hi in
+                       (("West", "east", west, east), ("South", "north", south, north)) if lo > hi]
+            if flipped:  # a typo, most likely (the CLI explains boxes across 180°)
+                edge, other, lo, hi = flipped[0]
+                answer.warning(f"{edge} ({lo:g}) is past {other} ({hi:g}): the box holds nothing. "
+                               "Swap them, or start again from a region.")
+            else:
+                try:
+                    box = cached_weekly(version, bbox=(west, south, east, north), by=by, **period)
+                except (core.InvalidFilter, core.QueryTooSlow) as e:
+                    answer.warning(str(e))
             if box is not None:
                 with answer.container():
                     st.pydeck_chart(flowmap.box_deck((west, south, east, north), style), height=220)

@@ -182,6 +182,9 @@ def test_the_weekly_box_and_what_it_counts_by_are_in_the_url(page, db_url, write
     assert box_metric(at) == "2.0" and at.query_params["bbox"]  # not the first region's: in the URL
     at.number_input(key="box_n").set_value(51.0).run()  # edges typed in: a box of the analyst's
     assert at.selectbox(key="box_preset").value is None and not at.exception
+    at.number_input(key="box_w").set_value(20.0).run()  # past east: a typo, said plainly
+    east = at.number_input(key="box_e").value
+    assert f"West (20) is past east ({east:g}): the box holds nothing." in at.warning[0].value
 
     bad = page(bbox="1,2,3", by="sideways")  # malformed: the preset's extent, by origin
     assert not bad.exception and "bbox" not in bad.query_params and box_metric(bad) == "1.0"
@@ -394,6 +397,8 @@ def test_raw_counted_groups_wait_for_a_click_on_large_data(page, db_url, write_c
     assert any("raw trips" in w.value for w in at.warning) and not flow_map(at)
     at.button(key="count-raw").click().run()
     assert not at.exception and flow_map(at)
+    at.segmented_control(key="f_days").set_value("weekdays").run()  # the session said yes: not asked again
+    assert flow_map(at) and not any("raw trips" in w.value for w in at.warning)
     assert flow_map(page(cell="medium"))
     assert flow_map(page(cell="fine", region="Prague"))
 
