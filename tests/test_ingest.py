@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import core
 from conftest import HEADER, ROOT, row, sql_value
 
@@ -82,6 +84,20 @@ def test_missing_column_fails_the_file_and_names_it(db_url, write_csv):
     p = write_csv("region,origin_coord,datetime,datasource\n" + "a,b,c,d\n")
     res = core.ingest_file(p, url=db_url)
     assert res.status == "failed" and "destination_coord" in res.error and "line 1" in res.error
+    assert sql_value(db_url) == 0
+
+
+@pytest.mark.parametrize("sep, name", [(";", "semicolons"), ("\t", "tabs")])
+def test_a_file_separated_by_semicolons_or_tabs_says_so(db_url, write_csv, sep, name):
+    """Pass: a spreadsheet's export with semicolons (or tabs) between fields, quoted or not, fails
+    naming its separator (it was "a quoted field has more text after its closing quote")."""
+    for quote in ("", '"'):
+        fields = ["region", "origin_coord", "destination_coord", "datetime", "datasource"]
+        text = sep.join(f"{quote}{f}{quote}" for f in fields) + "\n" + \
+            sep.join(f"{quote}{v}{quote}" for v in ["Prague", "POINT (14.4 50)", "POINT (14.5 50.1)",
+                                                    "2018-05-28 09:03:40", "funny_car"]) + "\n"
+        res = core.ingest_file(write_csv("\ufeff" + text, name=f"excel{quote and 'q'}.csv"), url=db_url)
+        assert res.status == "failed" and f"line 1: the fields are separated by {name}, not commas" in res.error, res.error
     assert sql_value(db_url) == 0
 
 

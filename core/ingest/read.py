@@ -172,6 +172,7 @@ def batches(src: Source, max_line_bytes: int, batch_rows: int, fast: bool = True
     records come from the csv module. Both give the same records (tests/test_hostile_input.py).
     """
     csv.field_size_limit(max_line_bytes)
+    _check_separator(src)
     reader = csv.reader(_decoded_lines(src, src.stream, max_line_bytes), strict=True)
     not_text = FileRejected(src.file_name, "the first line is not UTF-8 text; this is not a CSV of trips "
                             "(a binary file, or text in another encoding?)", 1)
@@ -312,6 +313,22 @@ class _Prefixed(io.RawIOBase):
 def clip(text: str, n: int = 80) -> str:
     """``text``, cut after ``n`` characters (for messages that quote the input)."""
     return text if len(text) <= n else text[:n] + "..."
+
+
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def _check_separator(src: Source) -> None:
+    """A header without a comma that names the columns between semicolons, tabs or bars: a
+    spreadsheet's export in a locale whose lists use them, said plainly (the csv module would
+    see one odd field, or a quote followed by text)."""
+    first = src.stream.peek(1 << 16)[: 1 << 16].split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
+    if "," in first:
+        return
+    for sep, name in _OTHER_SEPARATORS.items():
+        if sum(f.strip().strip('"').strip().lower() in COLUMNS for f in first.split(sep)) >= 3:
+            raise FileRejected(src.file_name, f"the fields are separated by {name}, not commas: save the file as "
+                               f"comma-separated CSV (columns {', '.join(COLUMNS)})", 1)
 
 
 def _column_order(file_name: str, header: list[str]) -> list[int]:
