@@ -322,7 +322,11 @@ def _check_separator(src: Source) -> None:
     """A header without a comma that names the columns between semicolons, tabs or bars: a
     spreadsheet's export in a locale whose lists use them, said plainly (the csv module would
     see one odd field, or a quote followed by text)."""
-    first = src.stream.peek(1 << 16)[: 1 << 16].split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
+    try:
+        head = src.stream.peek(1 << 16)[: 1 << 16]
+    except (OSError, EOFError, zlib.error):  # damaged gzip: the reading says where
+        return
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
     if "," in first:
         return
     for sep, name in _OTHER_SEPARATORS.items():
