@@ -150,6 +150,11 @@ if "f_cell" not in state or getattr(get_script_run_ctx(), "is_history_navigation
                  f_dates=view_params.period(view, first, last), box_by=view["by"],
                  box_linked=view["bbox"] or ())  # the link's box; () for the preset region's extent
     state["dates_span"] = (first, last) if first else None
+    unknown = [v for key, known in (("region", stats["regions"]), ("datasource", stats["datasources"]))
+               for v in st.query_params.get_all(key) if v and v not in known]
+    if unknown and stats["trips"]:
+        st.toast(f"Not in the data, so left out of the link's view: {', '.join(u[:40] for u in unknown[:5])}.",
+                 icon=":material/filter_alt_off:")
     asked = (view["date_from"], view["date_to"])
     if first and any(asked) and tuple(state["f_dates"]) != (asked[0] or first, asked[1] or last):
         st.toast(f"The link's dates ({asked[0] or '…'} to {asked[1] or '…'}) are not within the data's "
@@ -437,7 +442,8 @@ if stats["trips"]:
                               help=f"{box['trips']:,} trips over {box['weeks']} weeks, by {by}")
         chart = st.empty()
         if box is not None:
-            chart.altair_chart(weekly_chart({f"Box, by {by}": box}), width="stretch")
+            chart.altair_chart(weekly_chart({f"Box, by {by}{' end' if by == 'either' else ''}": box}),
+                               width="stretch")
         else:
             chart.empty()
 

@@ -87,6 +87,9 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     assert any("Showing only flows from" in c.value for c in at.caption)
     assert all(f["origin_cell"] == origin for f in _deck(at)["layers"][1]["data"])
     assert at.query_params["origin"] in (origin, [origin])
+    atlantis = page(region="Atlantis")
+    assert atlantis.metric[4].value == "5"
+    assert any("Not in the data, so left out of the link's view: Atlantis." in t.value for t in atlantis.toast)
     gone = page(origin="no such cell")  # one not among the groups: everything is shown
     assert not gone.exception and not any("Showing only flows from" in c.value for c in gone.caption)
 
