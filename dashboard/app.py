@@ -111,6 +111,14 @@ def cached_insights(version: str) -> dict:
     return {"bonus": core.bonus_answers(), "hours": core.hour_totals()}
 
 
+def short(n: int) -> str:
+    """A count in three digits at most: 453,863 -> 454k (a range of two long counts did not fit)."""
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= size * 0.9995:
+            return f"{n / size:.3g}{unit}"
+    return f"{n:,}"
+
+
 def fmt(n: float) -> str:
     return f"{n:,.0f}" if abs(n) >= 100 or n == 0 else f"{n:,.1f}"
 
@@ -289,7 +297,10 @@ if stats["trips"]:
                 shown = [g for g in groups if g["origin_cell"] == origin] if origin else groups
                 m1, m2, m3 = st.columns(3)
                 m1.metric("Trips matching", f"{res['total_trips']:,}")
-                m2.metric("Groups", core.groups_count(res), help="Distinct (origin cell, destination cell, bucket). "
+                lo, hi = res["total_groups_bounds"]
+                m2.metric("Groups", f"{lo:,}" if lo == hi else f"{short(lo)}–{short(hi)}",
+                          help="Distinct (origin cell, destination cell, bucket)"
+                          + ("." if lo == hi else f": between {lo:,} and {hi:,}.") + " "
                           "Shown as a range when it is not known exactly: the groups are then read from lists kept "
                           "by the last compaction of the summaries, and the files loaded since may add to groups "
                           "already listed or start new ones. The trips counts are exact either way.")

@@ -88,7 +88,31 @@ def focus_points(rows: list[dict]) -> list[list[float]]:
     return [r["source"] for r in mine] + [r["target"] for r in mine]
 
 
-MAX_OPENING_ZOOM = 11
+MAX_OPENING_ZOOM = 12
+MAP_PIXELS = (880, 460)  # about the flow map's size on the page (560 px high), less its arcs' height
+
+
+def fit_view(points: list[list[float]], width: int, height: int) -> pdk.ViewState:
+    """The view that frames the points (lon, lat) in a map of ``width`` x ``height`` pixels, with a
+    margin; the farthest 2 % of them on each side left out, so that one long flow does not shrink
+    a city's flows to a corner (pydeck's compute_view fits the points in 256 to 512 pixels)."""
+    def x(lon):
+        return (lon + 180) / 360
+
+    def y(lat):
+        lat = max(min(lat, 85.05), -85.05)
+        return (1 - math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) / math.pi) / 2
+
+    def span(values):
+        v = sorted(values)
+        cut = int(len(v) * 0.02)
+        return v[cut], v[len(v) - 1 - cut]
+
+    (x0, x1), (y0, y1) = span([x(p[0]) for p in points]), span([y(p[1]) for p in points])
+    zoom = math.log2(min(width / max(x1 - x0, 1e-9), height / max(y1 - y0, 1e-9)) / 512 * 0.8)
+    cy = (y0 + y1) / 2
+    lat = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * cy))))
+    return pdk.ViewState(longitude=(x0 + x1) / 2 * 360 - 180, latitude=lat, zoom=min(max(zoom, 1), 20))
 
 
 def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_size_deg: float = 0.02,
@@ -114,13 +138,12 @@ def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_si
             get_source_color=ORIGIN_RGB + [200], get_target_color=DESTINATION_RGB + [200],
             pickable=True, auto_highlight=True,
         ))
-    view = pdk.data_utils.compute_view(focus_points(rows)) if rows else pdk.ViewState(latitude=50, longitude=10, zoom=3)
+    view = fit_view(focus_points(rows), *MAP_PIXELS) if rows else pdk.ViewState(latitude=50, longitude=10, zoom=3)
     # The busiest groups often sit in a few central cells: fitting them alone zooms in so far that
     # the columns fill the map. At most a city's width: the flows keep their surroundings.
-    # One step further out per 4x larger cell (9 km cells: zoom 10), so that large cells' columns
+    # One step further out per 4x larger cell (9 km cells: zoom 11), so that large cells' columns
     # do not fill the map.
-    # Half a step out of the tight fit leaves room for the arcs' height under the 40 degree pitch.
-    view.zoom = min(view.zoom - 0.5, MAX_OPENING_ZOOM - math.log2(cell_size_deg / 0.02) / 2)
+    view.zoom = min(view.zoom, MAX_OPENING_ZOOM - math.log2(cell_size_deg / 0.02) / 2)
     view.pitch, view.bearing = 40, 0
     return pdk.Deck(layers=layers, initial_view_state=view, map_style=STYLES.get(style, "dark"),
                     tooltip=_TOOLTIP)

@@ -125,10 +125,7 @@ def test_the_dates_picker_fills_in_when_the_first_file_arrives(page, db_url, wri
 
 
 def test_a_links_dates_are_kept_within_the_data():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("view_params", ROOT / "dashboard" / "view_params.py")
-    view_params = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(view_params)
+    view_params = _dashboard_module("view_params")
     first, last = dt.date(2018, 1, 1), dt.date(2018, 12, 31)
 
     def period(f, t):
@@ -140,6 +137,30 @@ def test_a_links_dates_are_kept_within_the_data():
     assert period(None, dt.date(2017, 1, 1)) == (first, last)  # wholly before
     assert period(dt.date(2018, 6, 1), dt.date(2018, 5, 1)) == (first, last)  # reversed
     assert view_params.period({"date_from": None, "date_to": None}, None, None) == ()
+
+
+def _dashboard_module(name: str):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, ROOT / "dashboard" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_flow_map_opens_framing_its_flows():
+    """Pass: the opening view holds the flows' points with a margin and fills most of the map in
+    one direction (pydeck's compute_view left a city's flows in a corner of the map); one far
+    point of a hundred does not shrink the rest."""
+    import math
+    flowmap = _dashboard_module("flowmap")
+    points = [[14.3 + 0.2 * i / 99, 50.0 + 0.1 * ((i * 37) % 100) / 99] for i in range(100)]
+    view = flowmap.fit_view(points + [[16.6, 49.2]], 880, 460)
+    assert abs(view.longitude - 14.4) < 0.01 and abs(view.latitude - 50.05) < 0.01
+    px_per_degree = 512 * 2 ** view.zoom / 360
+    width = 0.2 * px_per_degree
+    height = 0.1 * px_per_degree / math.cos(math.radians(50.05))  # Web Mercator stretches latitudes
+    assert width <= 880 and height <= 460
+    assert max(width / 880, height / 460) > 0.7, (width, height)
 
 
 def test_weekly_chart_data_counts_zero_weeks(page, db_url, write_csv):
