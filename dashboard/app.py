@@ -549,6 +549,7 @@ with load_tab:
         submitted = st.session_state.setdefault("submitted_uploads", set())
         refused = st.session_state.setdefault("refused_uploads", {})  # file_id: why, while it is listed
         waiting = []  # files held back until the bad-row limit is corrected
+        queued = []
         for f in files or []:
             if f.file_id not in submitted:
                 try:
@@ -562,8 +563,11 @@ with load_tab:
                     refused[f.file_id] = f"{f.name}: {e}"
                 else:
                     st.session_state["untick_load_again"] = force
-                    st.toast(f"{f.name}: queued as job {job_id}")
+                    queued.append(f"{f.name} (job {job_id})")
                 submitted.add(f.file_id)
+        if queued:  # one toast for the files added at once (one each covered the page's header)
+            st.toast(f"Queued: {', '.join(queued[:3])}" + (f" and {len(queued) - 3} more" if len(queued) > 3 else "")
+                     + ". The Jobs panel follows them.")
         problems = waiting + [refused[f.file_id] for f in files or [] if f.file_id in refused]
         upload_problems = st.empty()  # one element, drawn on every run (see the flows tab)
         if problems:

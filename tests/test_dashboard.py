@@ -222,6 +222,8 @@ def test_upload_is_queued_and_loaded(page, db_url):
     at.text_input[0].set_value("5")
     at.file_uploader[0].set_value([("mine.csv", data, "text/csv")]).run()
     assert not at.exception
+    [queued] = [t.value for t in at.toast]
+    assert queued.startswith("Queued: mine.csv (job ")
     deadline = time.monotonic() + 60
     while (job := core.jobs(limit=1, url=db_url)[0])["status"] in ("queued", "running"):
         assert time.monotonic() < deadline
