@@ -338,9 +338,10 @@ if stats["trips"]:
                     "destination_lon": "Destination lon", "destination_lat": "Destination lat",
                 })
                 d1, d2, _ = st.columns([1, 1, 4])
-                d1.download_button("CSV", table.to_csv(index=False), "trip_groups.csv", "text/csv",
+                name = f"trip_groups_{view_params.CELL_LABELS[cell].replace(' ', '')}_{bucket}h"
+                d1.download_button("CSV", table.to_csv(index=False), f"{name}.csv", "text/csv",
                                    icon=":material/download:", on_click="ignore")
-                d2.download_button("GeoJSON", flowmap.groups_geojson(shown), "trip_groups.geojson",
+                d2.download_button("GeoJSON", flowmap.groups_geojson(shown), f"{name}.geojson",
                                    "application/geo+json", icon=":material/download:", on_click="ignore")
 
 # -- weekly averages -----------------------------------------------------------------------------------

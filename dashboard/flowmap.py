@@ -168,6 +168,7 @@ def groups_geojson(groups: list[dict]) -> str:
         "type": "Feature",
         "geometry": {"type": "LineString", "coordinates": [list(g["origin"]), list(g["destination"])]}
         if g["origin"] != g["destination"] else {"type": "Point", "coordinates": list(g["origin"])},  # within one cell
-        "properties": {k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips", "share")},
+        "properties": {**{k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips")},
+                       "share_percent": 100 * g["share"]},  # as in the CSV
     } for g in groups]
     return json.dumps({"type": "FeatureCollection", "features": features})

@@ -163,6 +163,19 @@ def test_the_flow_map_opens_framing_its_flows():
     assert max(width / 880, height / 460) > 0.7, (width, height)
 
 
+def test_the_geojson_export_has_a_line_per_group_and_the_csvs_shares(db_url, write_csv):
+    """Pass: one LineString per group from origin to destination (a Point within one cell), with
+    its trips and its share in percent, as the CSV has it (the GeoJSON had it as a fraction)."""
+    import json as json_
+    flowmap = _dashboard_module("flowmap")
+    _load(db_url, write_csv, [row(o=(14.41, 50.01), d=(14.45, 50.05))] * 3 + [row(o=(14.41, 50.01), d=(14.41, 50.01))])
+    groups = core.trip_groups(url=db_url)["groups"]
+    features = json_.loads(flowmap.groups_geojson(groups))["features"]
+    assert [f["geometry"]["type"] for f in features] == ["LineString", "Point"]
+    assert [(f["properties"]["trips"], f["properties"]["share_percent"]) for f in features] == [(3, 75.0), (1, 25.0)]
+    assert features[0]["geometry"]["coordinates"] == [list(groups[0]["origin"]), list(groups[0]["destination"])]
+
+
 def test_weekly_chart_data_counts_zero_weeks(page, db_url, write_csv):
     _load(db_url, write_csv, [row(when="2018-01-03 10:00:00"), row(when="2018-01-17 10:00:00"),
                               row(region="Brno", when="2018-01-10 10:00:00", o=(16.6, 49.2), d=(16.6, 49.2))])
