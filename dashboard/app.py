@@ -390,10 +390,12 @@ if stats["trips"]:
         if not regions and len(stats["regions"]) > 6:
             note.caption("The six regions with the most trips; choose regions in the sidebar.")
         by_region = {r: cached_weekly(version, region=r, **period) for r in chosen}
-        averages = st.empty()  # six metrics (some empty), or a table past six regions
+        averages = st.empty()  # six metrics in two rows of three (some empty), or a table past six regions
         if len(by_region) <= 6:
             with averages.container():
-                for col, name in zip(st.columns(6), [*by_region, *[None] * 6]):
+                # Two rows of three: in one row of six, names were cut ("Hamb…") in a 1000 px window.
+                cols = [c for _ in range(2) for c in st.columns(3)]
+                for col, name in zip(cols, [*by_region, *[None] * 6]):
                     if name is None:
                         col.empty()
                     else:
