@@ -34,7 +34,7 @@ def cmd_ingest(a) -> int:
     from core.ingest.jobs import Job, JobResult
 
     ok, loaded = True, False
-    for path in a.paths:
+    for i, path in enumerate(a.paths):
         try:
             job = Job(path, max_bad_rows=a.max_bad_rows, force=a.force, source="cli", url=role_url("loader"))
         except InsufficientPrivilege as e:
@@ -74,7 +74,7 @@ def cmd_ingest(a) -> int:
                   file=sys.stderr)
         loaded = loaded or res.status == "completed"
         if interrupted:
-            left = a.paths[a.paths.index(path) + 1:]
+            left = a.paths[i + 1:]
             if left:
                 print(f"not loaded, after Ctrl-C: {', '.join(left)}", file=sys.stderr)
             return 130
@@ -105,11 +105,14 @@ def _run_cancelled_by_ctrl_c(job):
             ended.wait(0.5)
         except KeyboardInterrupt:
             if interrupted:
-                print(f"job {job.job_id}: quit; nothing of the file is loaded", file=sys.stderr)
-                raise SystemExit(130) from None
+                print(f"job {job.job_id}: quit; nothing of the file is loaded", file=sys.stderr, flush=True)
+                os._exit(130)  # at once: the job's threads are still running (the database rolls back)
             interrupted = True
             print(f"job {job.job_id}: cancelling (Ctrl-C again to quit at once)", file=sys.stderr)
-            core.cancel_job(job.job_id)
+            try:
+                core.cancel_job(job.job_id)
+            except Exception as e:  # the database gone: the job fails by itself
+                print(f"job {job.job_id}: could not ask it to cancel ({type(e).__name__})", file=sys.stderr)
     if "error" in out:
         raise out["error"]
     return out["result"], interrupted

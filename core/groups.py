@@ -1,11 +1,11 @@
 """Similar-trip groups: same origin cell, same destination cell, same bucket of the time of day.
 
-Medium and coarse groups without a date range come from the flow_counts summary; fine groups and
-date ranges (unless they take in every trip stored) count the raw trips (one fine cell id is stored per trip end). Medium and coarse
-groups with no other filter than one region or one datasource, weekdays or weekend (and hours of
-the day, with 1-hour buckets) are read from the top groups
-that compaction keeps (flow_top), with the rows of the jobs completed since added in, whenever
-that proves the answer exact; ``source`` says which ("kept", "kept+new", "summary" or "trips").
+Medium and coarse groups without a date range come from the flow_counts summary (a range that
+takes in every trip stored is no range); fine groups and date ranges count the raw trips (one fine
+cell id is stored per trip end). Medium and coarse groups with no other filter than one region or
+one datasource, weekdays or weekend (and hours of the day, with 1-hour buckets) are read from the
+top groups that compaction keeps (flow_top), with the rows of the jobs completed since added in,
+whenever that proves the answer exact; ``source`` says which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations

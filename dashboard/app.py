@@ -158,10 +158,8 @@ if "f_cell" not in state or getattr(get_script_run_ctx(), "is_history_navigation
                  f_dates=view_params.period(view, first, last), box_by=view["by"],
                  box_linked=view["bbox"] or ())  # the link's box; () for the preset region's extent
     state["dates_span"] = (first, last) if first else None
-    unknown = [v for key, known in (("region", stats["regions"]), ("datasource", stats["datasources"]))
-               for v in st.query_params.get_all(key) if v and v not in known]
-    if unknown and stats["trips"]:
-        st.toast(f"Not in the data, so left out of the link's view: {', '.join(u[:40] for u in unknown[:5])}.",
+    if view["unknown"] and stats["trips"]:
+        st.toast(f"Not in the data, so left out of the link's view: {', '.join(u[:40] for u in view['unknown'][:5])}.",
                  icon=":material/filter_alt_off:")
     asked = (view["date_from"], view["date_to"])
     if first and any(asked) and tuple(state["f_dates"]) != (asked[0] or first, asked[1] or last):
@@ -298,7 +296,8 @@ if stats["trips"]:
                 m1, m2, m3 = st.columns(3)
                 m1.metric("Trips matching", f"{res['total_trips']:,}")
                 lo, hi = res["total_groups_bounds"]
-                m2.metric("Groups", f"{lo:,}" if lo == hi else f"{short(lo)}–{short(hi)}",
+                m2.metric("Groups", f"{lo:,}" if lo == hi else f"{short(lo)}–{short(hi)}" if short(lo) != short(hi)
+                          else f"{lo:,}–{hi:,}",
                           help="Distinct (origin cell, destination cell, bucket)"
                           + ("." if lo == hi else f": between {lo:,} and {hi:,}.") + " "
                           "Shown as a range when it is not known exactly: the groups are then read from lists kept "

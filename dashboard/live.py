@@ -170,14 +170,16 @@ RECENT_SECONDS = 15 * 60  # ended jobs stay in the panel this long (the last one
 
 
 def render_jobs(generation: int, can_cancel: bool = True) -> None:
-    jobs = core.jobs(limit=SLOTS * 3)
+    jobs = core.jobs(limit=50)
     active = [j for j in jobs if j["status"] in ACTIVE]
     ended = sorted((j for j in jobs if j["status"] not in ACTIVE),  # as instants: offsets may differ (DST)
                    key=lambda j: datetime.fromisoformat(j.get("finished_at") or j["created_at"]), reverse=True)
-    lately = [j for j in ended if _age(j) is not None and _age(j) < RECENT_SECONDS] or ended[:1]
-    # The newest ended job, then failures before successes: a failure of a batch must not scroll away.
-    picked = lately[:1] + sorted(lately[1:], key=lambda j: j["status"] not in ("failed", "interrupted"))[:ENDED_SHOWN - 1]
-    recent = [j for j in lately if j in picked]
+    lately = [j for j in ended if _age(j) is not None and _age(j) < RECENT_SECONDS]
+    pool = lately or ended[:1]  # the last job that ended stays, however long ago
+    # The newest ended job, and failures chosen before successes (a failure in a batch of files
+    # must not drop out of the panel); shown newest first.
+    picked = pool[:1] + sorted(pool[1:], key=lambda j: j["status"] not in ("failed", "interrupted"))[:ENDED_SHOWN - 1]
+    recent = [j for j in pool if j in picked]
     shown = (active + recent)[:SLOTS]  # running, then those that ended lately, newest first; the rest is History
     st.subheader("Jobs")
     st.caption("No files loaded yet." if not jobs else f"{len(active)} running" if active else "All done.")

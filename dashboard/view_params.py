@@ -34,7 +34,8 @@ def _date(value: str | None) -> dt.date | None:
 
 
 def read(params, regions: list[str], datasources: list[str]) -> dict:
-    """The view in the URL, with anything unknown or malformed replaced by its default."""
+    """The view in the URL, with anything unknown or malformed replaced by its default (``unknown``:
+    the regions and datasources named that are not in the data)."""
     def pick(key, allowed, cast=str):
         try:
             v = cast(params.get(key, DEFAULTS[key]))
@@ -55,6 +56,8 @@ def read(params, regions: list[str], datasources: list[str]) -> dict:
     return {
         "regions": [r for r in _list(params, "region") if r in regions],
         "datasources": [d for d in _list(params, "datasource") if d in datasources],
+        "unknown": [v for key, known in (("region", regions), ("datasource", datasources))
+                    for v in _list(params, key) if v not in known],  # names not in the data (left out)
         "date_from": _date(params.get("from")), "date_to": _date(params.get("to")),
         "days": pick("days", DAYS), "hours": hours,
         "cell": pick("cell", CELLS), "bucket": pick("bucket", BUCKETS, int),

@@ -129,7 +129,6 @@ def test_upload_progress_map_and_chart_live_in_a_real_browser(app_url, db_url, t
         expect(page.get_by_role("button", name="Cancel")).to_be_visible(timeout=30_000)
         assert cli.wait(timeout=120) == 0
         expect(page.get_by_text(f"{2 * ROWS:,}").first).to_be_visible(timeout=30_000)
-        time.sleep(2)
         expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
         browser.close()
 

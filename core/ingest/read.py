@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
+import stat
 import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
@@ -56,8 +58,9 @@ class Source:
     def damaged(self, error: BaseException, near_line: int) -> FileRejected:
         """The file fails: its compressed data is damaged from the line this returns names on
         (the read-ahead buffer hides where; the file is read again to find it)."""
-        try:
-            line = _line_of_damage(self.path) if self.path else near_line
+        try:  # a regular file only: a pipe cannot be read again (opening it could wait for ever)
+            regular = self.path is not None and stat.S_ISREG(os.stat(self.path).st_mode)
+            line = _line_of_damage(self.path) if regular else near_line
         except OSError:
             line = near_line
         return FileRejected(self.file_name, f"the compressed data is damaged ({error})", line)

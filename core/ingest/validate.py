@@ -214,9 +214,9 @@ def _parse_datetime(s: str) -> int | None:
 def _as_csv(rec: list[str]) -> str:
     """The record as a CSV line again (fields with commas, quotes or line ends quoted), so that a
     reject, corrected, can be loaded again."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(rec)
-    return out.getvalue()
+    out = io.StringIO()  # (with no line terminator, the writer would not quote a field's line end)
+    csv.writer(out, lineterminator="\r\n").writerow(rec)
+    return out.getvalue().removesuffix("\r\n")
 
 
 def _explain(line: int, rec: list[str], bad_utf8: bool) -> Reject:
