@@ -150,12 +150,18 @@ last = pd.Timestamp(stats["last_datetime"]).date() if stats["last_datetime"] els
 # on the browser's Back and Forward. Widgets whose default followed the URL were a new element on
 # each change, the old one lingering (faded) while the page waits for job events.
 state = st.session_state
+# Streamlit forgets the state of a widget that a run does not draw: those of the tabs not open are
+# kept (assigning a widget's state to itself makes it the session's).
+for key in ("box_preset", "box_w", "box_s", "box_e", "box_n", "box_by", "max_bad", "load_again", "rejects_of"):
+    if key in state:
+        state[key] = state[key]
+state.setdefault("max_bad", "1%")
 if "f_cell" not in state or getattr(get_script_run_ctx(), "is_history_navigation", False):
     view = view_params.read(st.query_params, stats["regions"], stats["datasources"])
     state.update(f_regions=view["regions"], f_sources=view["datasources"], f_days=view["days"],
                  f_hours=view["hours"], f_cell=view["cell"], f_bucket=view["bucket"], f_style=view["style"],
                  f_limit=min(LIMITS, key=lambda x: abs(x - view["limit"])), origin_cell=view["origin"],
-                 f_dates=view_params.period(view, first, last), box_by=view["by"],
+                 f_dates=view_params.period(view, first, last), box_by=view["by"], tab=view["tab"],
                  box_linked=view["bbox"] or ())  # the link's box; () for the preset region's extent
     state["dates_span"] = (first, last) if first else None
     if view["unknown"] and stats["trips"]:
@@ -200,8 +206,9 @@ if extents:  # the weekly averages' box, settled before the URL is written
     # The first region chosen (or of all) gives the box; a region's extent chosen as a preset, a
     # link's box or edges typed in replace it (the preset then shows none: the box is the analyst's).
     first_region = regions[0] if regions and regions[0] in extents else next(iter(extents))
-    if state.get("box_first_region") != first_region or state.get("box_preset", first_region) not in (*extents, None):
-        state.update(box_first_region=first_region, box_preset=first_region)
+    if (state.get("box_first_region") != first_region or state.get("box_preset", first_region) not in (*extents, None)
+            or not all(f"box_{k}" in state for k in "wsen")):
+        state.update(box_first_region=first_region, box_preset=first_region, box_edges_of=None)
     linked = state.pop("box_linked", None)  # set when the URL's view was taken
     if linked is not None:
         state.update(box_edges_of=None, box_preset=None if linked else first_region,
@@ -221,17 +228,17 @@ view = {"regions": regions, "datasources": sources, "date_from": None if whole_p
         "date_to": None if whole_period else date_to, "days": days, "hours": tuple(hours),
         "cell": cell, "bucket": bucket, "style": style, "limit": limit,
         "origin": st.session_state.get("origin_cell"), "bbox": box if box != default_box else None,
-        "by": state.get("box_by") or "origin"}
+        "by": state.get("box_by") or "origin", "tab": state.get("tab") or view_params.TABS[0]}
 st.query_params.from_dict(view_params.write(view))
 filters = {"regions": regions or None, "datasources": sources or None, "date_from": view["date_from"],
            "date_to": view["date_to"], "days": days,
            "hours": None if tuple(hours) == (0, 23) else list(range(hours[0], hours[1] + 1))}
 
-flows_tab, weekly_tab, insights_tab, load_tab = st.tabs(
-    [":material/conversion_path: Flows", ":material/calendar_month: Weekly averages",
-     ":material/insights: Insights", ":material/upload: Load data"])
+# Only the open tab is drawn (a filter change no longer counts the weekly averages too, nor a box
+# the flows); the open tab is in the URL with the view (tab=...).
+flows_tab, weekly_tab, insights_tab, load_tab = st.tabs(list(view_params.TABS), key="tab", on_change="rerun")
 
-if stats["trips"] == 0:
+if stats["trips"] == 0 and flows_tab.open:
     with flows_tab:
         st.info("No trips yet. Load the sample to look around, or add your own files in **Load data**.",
                 icon=":material/travel_explore:")
@@ -250,7 +257,7 @@ def origin_picked() -> None:
         st.session_state["origin_cell"] = picked[0].get("origin_cell")
 
 
-if stats["trips"]:
+if stats["trips"] and flows_tab.open:
     with flows_tab:
         # Groups that count raw trips (0.5 km cells, a date range) take seconds per 10M trips: past
         # TRIPS_RAW_GROUPS_ASK trips with no region, the analyst decides, once for the session
@@ -380,7 +387,7 @@ def partial_weeks(r: dict) -> str:
     return f"Only part of {' and of '.join(parts)} is in the period: expect fewer trips there. " if parts else ""
 
 
-if stats["trips"]:
+if stats["trips"] and weekly_tab.open:
     with weekly_tab:
         period = {"date_from": view["date_from"], "date_to": view["date_to"]}
         st.subheader("By region")
@@ -461,7 +468,7 @@ if stats["trips"]:
             chart.empty()
 
 # -- insights ---------------------------------------------------------------------------------------------
-if stats["trips"]:
+if stats["trips"] and insights_tab.open:
     with insights_tab:
         insights = st.empty()  # the answers, or why they are missing
         try:
@@ -534,65 +541,66 @@ def rejects_browser(history: list[dict]) -> None:
                        f"rejects_job_{jid}.csv", "text/csv", icon=":material/download:", on_click="ignore")
 
 
-with load_tab:
-    st.subheader("Add CSV files")
-    if can_upload:
-        files = st.file_uploader("CSV or gzip-compressed CSV (region, origin_coord, destination_coord, "
-                                 "datetime, datasource)", type=["csv", "gz"], accept_multiple_files=True)
-        max_bad = st.text_input("Most bad rows a file may have", "1%", max_chars=12,
-                                help="A number of rows (like 100) or a percentage (like 1%). Past it, nothing "
-                                     "of the file is loaded; below it, good rows load and bad ones are listed.")
-        if st.session_state.pop("untick_load_again", False):  # it applies to the files added while ticked
-            st.session_state["load_again"] = False
-        force = st.checkbox("Load again", key="load_again",
-                            help="A file with the same bytes as one loaded before is a duplicate and loads "
-                                 "nothing. Tick this, then add the file again, to load its trips a second time "
-                                 "(it unticks itself once used).")
-        submitted = st.session_state.setdefault("submitted_uploads", set())
-        refused = st.session_state.setdefault("refused_uploads", {})  # file_id: why, while it is listed
-        waiting = []  # files held back until the bad-row limit is corrected
-        queued = []
-        for f in files or []:
-            if f.file_id not in submitted:
-                try:
-                    job_id = live.submit_upload(f, max_bad, force)
-                except ValueError as e:  # the bad-row limit: the file waits until it is corrected
-                    waiting.append(f"Most bad rows a file may have: "
-                                   f"{str(e).replace('--max-bad-rows must be', 'must be')}. "
-                                   f"{f.name} loads once it is corrected.")
-                    continue
-                except core.TripsError as e:
-                    refused[f.file_id] = f"{f.name}: {e}"
-                else:
-                    st.session_state["untick_load_again"] = force
-                    queued.append(f"{f.name} (job {job_id})")
-                submitted.add(f.file_id)
-        if queued:  # one toast for the files added at once (one each covered the page's header)
-            st.toast(f"Queued: {', '.join(queued[:3])}" + (f" and {len(queued) - 3} more" if len(queued) > 3 else "")
-                     + ". The Jobs panel follows them.")
-        problems = waiting + [refused[f.file_id] for f in files or [] if f.file_id in refused]
-        upload_problems = st.empty()  # one element, drawn on every run (see the flows tab)
-        if problems:
-            upload_problems.error("\n\n".join(problems))
-        st.caption("Each file loads in the background, all or nothing; closing the tab does not stop it. "
-                   "For files too big for a browser, use the command line on the server: "
-                   "`python -m core ingest FILE.csv.gz` (its jobs appear here too).")
-    else:
-        st.info("Only some users may load data here; everyone may explore. "
-                + (f"{email} is not one of them: ask the operator to add you to TRIPS_UPLOADERS." if email
-                   else "Sign in (in the sidebar) if you are one of them." if providers is not None
-                   else "Sign-in is not configured on this server: ask its operator."),
-                icon=":material/lock:")
-    st.subheader("History", help="Updated when a job ends; the Jobs panel follows running jobs live.")
-    history = core.jobs(limit=50)
-    history_slot = st.empty()  # the table and the rejects, once there are jobs (see the flows tab)
-    if history:
-        with history_slot.container():
-            history_table(history)
-            rejects_slot = st.empty()
-            if any(j["rows_rejected"] for j in history):
-                with rejects_slot.container():
-                    rejects_browser(history)
+if load_tab.open:
+    with load_tab:
+        st.subheader("Add CSV files")
+        if can_upload:
+            files = st.file_uploader("CSV or gzip-compressed CSV (region, origin_coord, destination_coord, "
+                                     "datetime, datasource)", type=["csv", "gz"], accept_multiple_files=True)
+            max_bad = st.text_input("Most bad rows a file may have", max_chars=12, key="max_bad",
+                                    help="A number of rows (like 100) or a percentage (like 1%). Past it, nothing "
+                                         "of the file is loaded; below it, good rows load and bad ones are listed.")
+            if st.session_state.pop("untick_load_again", False):  # it applies to the files added while ticked
+                st.session_state["load_again"] = False
+            force = st.checkbox("Load again", key="load_again",
+                                help="A file with the same bytes as one loaded before is a duplicate and loads "
+                                     "nothing. Tick this, then add the file again, to load its trips a second time "
+                                     "(it unticks itself once used).")
+            submitted = st.session_state.setdefault("submitted_uploads", set())
+            refused = st.session_state.setdefault("refused_uploads", {})  # file_id: why, while it is listed
+            waiting = []  # files held back until the bad-row limit is corrected
+            queued = []
+            for f in files or []:
+                if f.file_id not in submitted:
+                    try:
+                        job_id = live.submit_upload(f, max_bad, force)
+                    except ValueError as e:  # the bad-row limit: the file waits until it is corrected
+                        waiting.append(f"Most bad rows a file may have: "
+                                       f"{str(e).replace('--max-bad-rows must be', 'must be')}. "
+                                       f"{f.name} loads once it is corrected.")
+                        continue
+                    except core.TripsError as e:
+                        refused[f.file_id] = f"{f.name}: {e}"
+                    else:
+                        st.session_state["untick_load_again"] = force
+                        queued.append(f"{f.name} (job {job_id})")
+                    submitted.add(f.file_id)
+            if queued:  # one toast for the files added at once (one each covered the page's header)
+                more = f" and {len(queued) - 3} more" if len(queued) > 3 else ""
+                st.toast(f"Queued: {', '.join(queued[:3])}{more}. The Jobs panel follows them.")
+            problems = waiting + [refused[f.file_id] for f in files or [] if f.file_id in refused]
+            upload_problems = st.empty()  # one element, drawn on every run (see the flows tab)
+            if problems:
+                upload_problems.error("\n\n".join(problems))
+            st.caption("Each file loads in the background, all or nothing; closing the tab does not stop it. "
+                       "For files too big for a browser, use the command line on the server: "
+                       "`python -m core ingest FILE.csv.gz` (its jobs appear here too).")
+        else:
+            st.info("Only some users may load data here; everyone may explore. "
+                    + (f"{email} is not one of them: ask the operator to add you to TRIPS_UPLOADERS." if email
+                       else "Sign in (in the sidebar) if you are one of them." if providers is not None
+                       else "Sign-in is not configured on this server: ask its operator."),
+                    icon=":material/lock:")
+        st.subheader("History", help="Updated when a job ends; the Jobs panel follows running jobs live.")
+        history = core.jobs(limit=50)
+        history_slot = st.empty()  # the table and the rejects, once there are jobs (see the flows tab)
+        if history:
+            with history_slot.container():
+                history_table(history)
+                rejects_slot = st.empty()
+                if any(j["rows_rejected"] for j in history):
+                    with rejects_slot.container():
+                        rejects_browser(history)
 
 with jobs_box:
     live.job_status(can_cancel=can_upload, jobs_ended=jobs_ended)  # last: it waits for job events

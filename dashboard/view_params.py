@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-DEFAULTS = {"cell": "medium", "bucket": 1, "days": "all", "style": "dark", "limit": 1000, "by": "origin"}
+DEFAULTS = {"cell": "medium", "bucket": 1, "days": "all", "style": "dark", "limit": 1000, "by": "origin",
+            "tab": "Flows"}
 CELLS = ("fine", "medium", "coarse")
 CELL_LABELS = {"fine": "0.5 km", "medium": "2 km", "coarse": "9 km"}  # how the page names them
 BUCKETS = (1, 2, 3, 4, 6, 24)
 DAYS = ("all", "weekdays", "weekend")
 STYLES = ("dark", "light")
 BY = ("origin", "destination", "either")  # a bounding box counts trips by
+TABS = ("Flows", "Weekly averages", "Insights", "Load data")
 
 
 def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -64,6 +66,7 @@ def read(params, regions: list[str], datasources: list[str]) -> dict:
         "style": pick("style", STYLES), "limit": limit,
         "origin": (params.get("origin") or "")[:40] or None,  # a clicked origin cell (the page checks it)
         "bbox": _bbox(params.get("bbox")), "by": pick("by", BY),  # the weekly averages' box
+        "tab": pick("tab", TABS),
     }
 
 
@@ -80,8 +83,8 @@ def write(view: dict) -> dict:
         out["to"] = view["date_to"].isoformat()
     if tuple(view["hours"]) != (0, 23):
         out["hours"] = f"{view['hours'][0]}-{view['hours'][1]}"
-    for key in ("days", "cell", "bucket", "style", "limit"):
-        if view[key] != DEFAULTS[key]:
+    for key in ("days", "cell", "bucket", "style", "limit", "tab"):
+        if view.get(key, DEFAULTS[key]) != DEFAULTS[key]:
             out[key] = str(view[key])
     if view.get("origin"):
         out["origin"] = view["origin"]

@@ -4,6 +4,7 @@ Everything live comes over Streamlit's websocket, pushed by the server: while th
 sends nothing (no timer-driven rerun requests) and repeats no HTTP request to the app.
 Screenshots go to artifacts/."""
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -171,8 +172,9 @@ def test_no_element_of_a_previous_answer_lingers_when_the_next_draws_less(db_url
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            # Faded leftovers (an empty slot, stEmpty, shows nothing whatever its state).
-            stale = page.locator('[data-stale="true"]:not(:has([data-testid="stEmpty"]))')
+            # Faded leftovers on screen (an empty slot, stEmpty, shows nothing whatever its state;
+            # the tabs not open keep what they showed last, out of sight, until they are opened).
+            stale = page.locator('[data-stale="true"]:not(:has([data-testid="stEmpty"])):visible')
             page.goto(f"{url}/?cell=fine")
             expect(page.get_by_text("Count anyway")).to_be_visible(timeout=60_000)
             page.get_by_text("2 km", exact=True).first.click()  # the question goes, the answer comes
@@ -220,4 +222,11 @@ def test_the_browsers_back_button_returns_to_the_previous_view(app_url, db_url, 
         expect(matching).to_contain_text("4")
         page.go_forward()
         expect(matching).to_contain_text("1", timeout=30_000)
+        # The open tab is part of the view: in the URL, and Back returns to the tab before.
+        page.get_by_role("tab", name="Weekly averages").click()
+        expect(page.get_by_text("By bounding box")).to_be_visible(timeout=30_000)
+        expect(page).to_have_url(re.compile(r"tab=Weekly\+averages"), timeout=10_000)
+        page.go_back()
+        expect(page.get_by_role("tab", selected=True)).to_have_text("Flows", timeout=30_000)
+        assert "tab=" not in page.url and "days=weekend" in page.url
         browser.close()

@@ -179,7 +179,7 @@ def test_the_geojson_export_has_a_line_per_group_and_the_csvs_shares(db_url, wri
 def test_weekly_chart_data_counts_zero_weeks(page, db_url, write_csv):
     _load(db_url, write_csv, [row(when="2018-01-03 10:00:00"), row(when="2018-01-17 10:00:00"),
                               row(region="Brno", when="2018-01-10 10:00:00", o=(16.6, 49.2), d=(16.6, 49.2))])
-    at = page()
+    at = page(tab="Weekly averages")
     charts = at.get("vega_lite_chart")
     spec = json.loads(charts[0].proto.spec)
     assert spec["layer"][0]["mark"]["type"] == "line"
@@ -197,11 +197,11 @@ def test_the_weekly_box_and_what_it_counts_by_are_in_the_url(page, db_url, write
     def box_metric(at):
         return next(m for m in at.metric if m.label == "Weekly average in the box").value
 
-    at = page()
+    at = page(tab="Weekly averages")
     assert "bbox" not in at.query_params and "by" not in at.query_params  # the preset's extent
     assert box_metric(at) == "1.0"   # the first region's extent (Brno's), by origin
 
-    at = page(bbox="14.44,50.04,14.5,50.1", by="either")
+    at = page(bbox="14.44,50.04,14.5,50.1", by="either", tab="Weekly averages")
     assert not at.exception
     assert [n.value for n in at.number_input] == [14.44, 14.5, 50.04, 50.1]  # west, east, south, north
     assert at.segmented_control(key="box_by").value == "either"
@@ -223,13 +223,22 @@ def test_the_weekly_box_and_what_it_counts_by_are_in_the_url(page, db_url, write
     east = at.number_input(key="box_e").value
     assert f"West (20) is past east ({east:g}): the box holds nothing." in at.warning[0].value
 
-    bad = page(bbox="1,2,3", by="sideways")  # malformed: the preset's extent, by origin
+    at.number_input(key="box_w").set_value(14.2).run()
+    at.session_state["tab"] = "Flows"
+    at.run()
+    assert not any(m.label == "Weekly average in the box" for m in at.metric)  # only the open tab is drawn
+    at.session_state["tab"] = "Weekly averages"
+    at.run()
+    assert at.number_input(key="box_w").value == 14.2  # the box outlives a visit to another tab
+    assert at.segmented_control(key="box_by").value == "origin"
+
+    bad = page(bbox="1,2,3", by="sideways", tab="Weekly averages")  # malformed: the preset's extent, by origin
     assert not bad.exception and "bbox" not in bad.query_params and box_metric(bad) == "1.0"
     assert bad.segmented_control(key="box_by").value == "origin"
 
 
 def test_upload_is_queued_and_loaded(page, db_url):
-    at = page()
+    at = page(tab="Load data")
     assert at.metric[0].value == "0"
     data = (HEADER + row() + row(region="Brno") + "Brno,POINT (1 2),oops,2018-01-01 00:00:00,x\n").encode()
     at.text_input[0].set_value("5")
@@ -257,7 +266,7 @@ def _wait_for_jobs(db_url):
 
 
 def test_the_same_file_again_is_a_duplicate_unless_load_again_is_ticked(page, db_url):
-    at = page()
+    at = page(tab="Load data")
     data = (HEADER + row() + row(region="Brno")).encode()
     at.file_uploader[0].set_value([("mine.csv", data, "text/csv")]).run()
     assert _wait_for_jobs(db_url)["status"] == "completed"
@@ -315,7 +324,7 @@ def test_the_jobs_panel_shows_every_file_that_ended_lately_in_words(page, db_url
 def test_a_bad_row_limit_keeps_the_file_waiting_until_it_is_corrected(page, db_url):
     """Pass: an upload with an invalid "most bad rows" value is not queued, the message names the
     page's field, and the same file loads once the value is corrected (it used to be dropped)."""
-    at = page()
+    at = page(tab="Load data")
     at.text_input[0].set_value("abc")
     at.file_uploader[0].set_value([("mine.csv", (HEADER + row()).encode(), "text/csv")]).run()
     assert any("Most bad rows a file may have: must be a number" in e.value and "mine.csv loads once" in e.value
@@ -369,15 +378,15 @@ def _uploader_shown(at) -> bool:
 def test_uploaders_set_and_nobody_signed_in_may_explore_but_not_upload(page, db_url, write_csv, monkeypatch):
     _load(db_url, write_csv, [row(), row(region="Brno", o=(16.6, 49.2), d=(16.62, 49.3))])
     monkeypatch.setenv("TRIPS_UPLOADERS", "ana@example.com")
-    at = page()
+    at = page(tab="Load data")
     assert not at.exception
     assert not _uploader_shown(at)
     assert any("Only some users may load data" in i.value and "Sign-in is not configured" in i.value
                for i in at.info)
-    assert at.metric[0].value == "2" and _deck(at)["layers"]   # exploring works
+    assert at.metric[0].value == "2" and _deck(page())["layers"]   # exploring works
     assert not any(b.label.startswith("Sign in") for b in at.button)  # no [auth]: no sign-in button
 
-    at = page(secrets=AUTH)                                      # sign-in configured, not signed in
+    at = page(secrets=AUTH, tab="Load data")                                      # sign-in configured, not signed in
     assert not at.exception and not _uploader_shown(at)
     assert any(b.label == "Sign in" for b in at.sidebar.button)
     assert any("Sign in (in the sidebar)" in i.value for i in at.info)
@@ -385,21 +394,23 @@ def test_uploaders_set_and_nobody_signed_in_may_explore_but_not_upload(page, db_
 
 def test_signed_in_uploader_gets_the_upload_form(page, monkeypatch):
     monkeypatch.setenv("TRIPS_UPLOADERS", "ana@example.com,bo@example.com")
-    at = page(secrets=AUTH, user={"is_logged_in": True, "email": "Ana@example.com", "name": "Ana"})
+    ana = {"is_logged_in": True, "email": "Ana@example.com", "name": "Ana"}
+    at = page(secrets=AUTH, user=ana, tab="Load data")
     assert not at.exception
     assert _uploader_shown(at)
     assert any("Signed in as Ana@example.com" in c.value for c in at.sidebar.caption)
     assert any(b.label == "Sign out" for b in at.sidebar.button)
-    assert any("sample" in b.label for b in at.button)
+    assert any("sample" in b.label for b in page(secrets=AUTH, user=ana).button)  # on the Flows tab
 
-    at = page(secrets=AUTH, user={"is_logged_in": True, "email": "eve@example.com"})
+    eve = {"is_logged_in": True, "email": "eve@example.com"}
+    at = page(secrets=AUTH, user=eve, tab="Load data")
     assert not at.exception and not _uploader_shown(at)
     assert any("eve@example.com is not one of them" in i.value for i in at.info)
-    assert not any("sample" in b.label for b in at.button)
+    assert not any("sample" in b.label for b in page(secrets=AUTH, user=eve).button)
 
 
 def test_without_uploaders_everyone_uploads(page):
-    at = page()
+    at = page(tab="Load data")
     assert not at.exception and _uploader_shown(at)
     assert not any("Only some users" in i.value for i in at.info)
 
@@ -411,7 +422,7 @@ def test_history_lists_jobs_and_the_rejects_of_a_job(page, db_url, write_csv):
     res = core.ingest_file(write_csv(HEADER + row() * 3 + bad, "with_bad.csv"), max_bad_rows="1",
                            url=db_url)
     assert res.status == "completed" and res.rows_rejected == 1
-    at = page()
+    at = page(tab="Load data")
     assert not at.exception
     frames = [d.value for d in at.dataframe]
     history = next(f for f in frames if "file_name" in f.columns)
