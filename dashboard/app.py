@@ -201,7 +201,7 @@ with st.sidebar:
                                  key="f_style") or "dark"
 
 extents = cached_extents(version) if stats["trips"] else {}
-box, default_box = None, None
+edges, default_edges = None, None
 if extents:  # the weekly averages' box, settled before the URL is written
     # The first region chosen (or of all) gives the box; a region's extent chosen as a preset, a
     # link's box or edges typed in replace it (the preset then shows none: the box is the analyst's).
@@ -216,10 +216,10 @@ if extents:  # the weekly averages' box, settled before the URL is written
     preset = state["box_preset"]
     if preset is not None and state.get("box_edges_of") != preset:  # a preset chosen: its extent
         state.update(box_edges_of=preset, **{f"box_{k}": float(v) for k, v in zip("wsen", extents[preset])})
-    box = tuple(state[f"box_{k}"] for k in "wsen")
-    if preset is not None and box != tuple(float(v) for v in extents[preset]):  # edges typed in
+    edges = tuple(state[f"box_{k}"] for k in "wsen")
+    if preset is not None and edges != tuple(float(v) for v in extents[preset]):  # edges typed in
         state.update(box_preset=None, box_edges_of=None)
-    default_box = tuple(float(v) for v in extents[first_region])
+    default_edges = tuple(float(v) for v in extents[first_region])
 
 date_from = dates[0] if len(dates) > 0 else None
 date_to = dates[1] if len(dates) > 1 else None
@@ -227,7 +227,7 @@ whole_period = (date_from in (None, first)) and (date_to in (None, last))
 view = {"regions": regions, "datasources": sources, "date_from": None if whole_period else date_from,
         "date_to": None if whole_period else date_to, "days": days, "hours": tuple(hours),
         "cell": cell, "bucket": bucket, "style": style, "limit": limit,
-        "origin": st.session_state.get("origin_cell"), "bbox": box if box != default_box else None,
+        "origin": st.session_state.get("origin_cell"), "bbox": edges if edges != default_edges else None,
         "by": state.get("box_by") or "origin", "tab": state.get("tab") or view_params.TABS[0]}
 st.query_params.from_dict(view_params.write(view))
 filters = {"regions": regions or None, "datasources": sources or None, "date_from": view["date_from"],
