@@ -234,8 +234,8 @@ filters = {"regions": regions or None, "datasources": sources or None, "date_fro
            "date_to": view["date_to"], "days": days,
            "hours": None if tuple(hours) == (0, 23) else list(range(hours[0], hours[1] + 1))}
 
-# Only the open tab is drawn (a filter change no longer counts the weekly averages too, nor a box
-# the flows); the open tab is in the URL with the view (tab=...).
+# Only the open tab of the answers is drawn (a filter change no longer counts the weekly averages
+# too, nor a box the flows); the open tab is in the URL with the view (tab=...).
 flows_tab, weekly_tab, insights_tab, load_tab = st.tabs(list(view_params.TABS), key="tab", on_change="rerun")
 
 if stats["trips"] == 0 and flows_tab.open:
@@ -541,66 +541,66 @@ def rejects_browser(history: list[dict]) -> None:
                        f"rejects_job_{jid}.csv", "text/csv", icon=":material/download:", on_click="ignore")
 
 
-if load_tab.open:
-    with load_tab:
-        st.subheader("Add CSV files")
-        if can_upload:
-            files = st.file_uploader("CSV or gzip-compressed CSV (region, origin_coord, destination_coord, "
-                                     "datetime, datasource)", type=["csv", "gz"], accept_multiple_files=True)
-            max_bad = st.text_input("Most bad rows a file may have", max_chars=12, key="max_bad",
-                                    help="A number of rows (like 100) or a percentage (like 1%). Past it, nothing "
-                                         "of the file is loaded; below it, good rows load and bad ones are listed.")
-            if st.session_state.pop("untick_load_again", False):  # it applies to the files added while ticked
-                st.session_state["load_again"] = False
-            force = st.checkbox("Load again", key="load_again",
-                                help="A file with the same bytes as one loaded before is a duplicate and loads "
-                                     "nothing. Tick this, then add the file again, to load its trips a second time "
-                                     "(it unticks itself once used).")
-            submitted = st.session_state.setdefault("submitted_uploads", set())
-            refused = st.session_state.setdefault("refused_uploads", {})  # file_id: why, while it is listed
-            waiting = []  # files held back until the bad-row limit is corrected
-            queued = []
-            for f in files or []:
-                if f.file_id not in submitted:
-                    try:
-                        job_id = live.submit_upload(f, max_bad, force)
-                    except ValueError as e:  # the bad-row limit: the file waits until it is corrected
-                        waiting.append(f"Most bad rows a file may have: "
-                                       f"{str(e).replace('--max-bad-rows must be', 'must be')}. "
-                                       f"{f.name} loads once it is corrected.")
-                        continue
-                    except core.TripsError as e:
-                        refused[f.file_id] = f"{f.name}: {e}"
-                    else:
-                        st.session_state["untick_load_again"] = force
-                        queued.append(f"{f.name} (job {job_id})")
-                    submitted.add(f.file_id)
-            if queued:  # one toast for the files added at once (one each covered the page's header)
-                more = f" and {len(queued) - 3} more" if len(queued) > 3 else ""
-                st.toast(f"Queued: {', '.join(queued[:3])}{more}. The Jobs panel follows them.")
-            problems = waiting + [refused[f.file_id] for f in files or [] if f.file_id in refused]
-            upload_problems = st.empty()  # one element, drawn on every run (see the flows tab)
-            if problems:
-                upload_problems.error("\n\n".join(problems))
-            st.caption("Each file loads in the background, all or nothing; closing the tab does not stop it. "
-                       "For files too big for a browser, use the command line on the server: "
-                       "`python -m core ingest FILE.csv.gz` (its jobs appear here too).")
-        else:
-            st.info("Only some users may load data here; everyone may explore. "
-                    + (f"{email} is not one of them: ask the operator to add you to TRIPS_UPLOADERS." if email
-                       else "Sign in (in the sidebar) if you are one of them." if providers is not None
-                       else "Sign-in is not configured on this server: ask its operator."),
-                    icon=":material/lock:")
-        st.subheader("History", help="Updated when a job ends; the Jobs panel follows running jobs live.")
-        history = core.jobs(limit=50)
-        history_slot = st.empty()  # the table and the rejects, once there are jobs (see the flows tab)
-        if history:
-            with history_slot.container():
-                history_table(history)
-                rejects_slot = st.empty()
-                if any(j["rows_rejected"] for j in history):
-                    with rejects_slot.container():
-                        rejects_browser(history)
+# Load data is always drawn (it is cheap): the file input is on the page whichever tab is open.
+with load_tab:
+    st.subheader("Add CSV files")
+    if can_upload:
+        files = st.file_uploader("CSV or gzip-compressed CSV (region, origin_coord, destination_coord, "
+                                 "datetime, datasource)", type=["csv", "gz"], accept_multiple_files=True)
+        max_bad = st.text_input("Most bad rows a file may have", max_chars=12, key="max_bad",
+                                help="A number of rows (like 100) or a percentage (like 1%). Past it, nothing "
+                                     "of the file is loaded; below it, good rows load and bad ones are listed.")
+        if st.session_state.pop("untick_load_again", False):  # it applies to the files added while ticked
+            st.session_state["load_again"] = False
+        force = st.checkbox("Load again", key="load_again",
+                            help="A file with the same bytes as one loaded before is a duplicate and loads "
+                                 "nothing. Tick this, then add the file again, to load its trips a second time "
+                                 "(it unticks itself once used).")
+        submitted = st.session_state.setdefault("submitted_uploads", set())
+        refused = st.session_state.setdefault("refused_uploads", {})  # file_id: why, while it is listed
+        waiting = []  # files held back until the bad-row limit is corrected
+        queued = []
+        for f in files or []:
+            if f.file_id not in submitted:
+                try:
+                    job_id = live.submit_upload(f, max_bad, force)
+                except ValueError as e:  # the bad-row limit: the file waits until it is corrected
+                    waiting.append(f"Most bad rows a file may have: "
+                                   f"{str(e).replace('--max-bad-rows must be', 'must be')}. "
+                                   f"{f.name} loads once it is corrected.")
+                    continue
+                except core.TripsError as e:
+                    refused[f.file_id] = f"{f.name}: {e}"
+                else:
+                    st.session_state["untick_load_again"] = force
+                    queued.append(f"{f.name} (job {job_id})")
+                submitted.add(f.file_id)
+        if queued:  # one toast for the files added at once (one each covered the page's header)
+            more = f" and {len(queued) - 3} more" if len(queued) > 3 else ""
+            st.toast(f"Queued: {', '.join(queued[:3])}{more}. The Jobs panel follows them.")
+        problems = waiting + [refused[f.file_id] for f in files or [] if f.file_id in refused]
+        upload_problems = st.empty()  # one element, drawn on every run (see the flows tab)
+        if problems:
+            upload_problems.error("\n\n".join(problems))
+        st.caption("Each file loads in the background, all or nothing; closing the tab does not stop it. "
+                   "For files too big for a browser, use the command line on the server: "
+                   "`python -m core ingest FILE.csv.gz` (its jobs appear here too).")
+    else:
+        st.info("Only some users may load data here; everyone may explore. "
+                + (f"{email} is not one of them: ask the operator to add you to TRIPS_UPLOADERS." if email
+                   else "Sign in (in the sidebar) if you are one of them." if providers is not None
+                   else "Sign-in is not configured on this server: ask its operator."),
+                icon=":material/lock:")
+    st.subheader("History", help="Updated when a job ends; the Jobs panel follows running jobs live.")
+    history = core.jobs(limit=50)
+    history_slot = st.empty()  # the table and the rejects, once there are jobs (see the flows tab)
+    if history:
+        with history_slot.container():
+            history_table(history)
+            rejects_slot = st.empty()
+            if any(j["rows_rejected"] for j in history):
+                with rejects_slot.container():
+                    rejects_browser(history)
 
 with jobs_box:
     live.job_status(can_cancel=can_upload, jobs_ended=jobs_ended)  # last: it waits for job events
