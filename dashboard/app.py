@@ -30,13 +30,13 @@ st.set_page_config(page_title="Trips analytics", page_icon=":material/route:", l
 # Every run ends waiting for job events (the live Jobs panel), so Streamlit's "Running… Stop"
 # indicator would always show, and Stop would end the live status: hidden while running (its
 # other states, such as a lost connection, still show). Answers have spinners of their own.
-# Metrics' numbers shrink with the window (at 800 px they were cut to "1,00…"). A Cancel button of
-# the Jobs panel drawn over in a later run stays on the page, faded, until a run ends, which a
-# page's run never does: hidden while stale (a redrawn panel draws it again).
+# Metrics' numbers shrink with the window (at 800 px they were cut to "1,00…"). A button drawn
+# over in a later run (a job's Cancel, the empty page's sample button) stays on the page, faded,
+# until a run ends, which a page's run never does: hidden while stale.
 st.html("<style>[data-testid=stStatusWidget]:has([data-testid=stStatusWidgetRunningIcon], "
         "[data-testid=stStatusWidgetRunningManIcon]) {visibility: hidden} "
         "[data-testid=stMetricValue] {font-size: clamp(1.2rem, 2.6vw, 2.25rem)} "
-        "[data-stale=true][class*=st-key-cancel-] {display: none}</style>")
+        "[data-stale=true][class*=st-key-cancel-], [data-stale=true].st-key-load-sample {display: none}</style>")
 
 
 # -- who may load data: sign-in with st.login when .streamlit/secrets.toml has an [auth] section;
@@ -238,11 +238,17 @@ filters = {"regions": regions or None, "datasources": sources or None, "date_fro
 # too, nor a box the flows); the open tab is in the URL with the view (tab=...).
 flows_tab, weekly_tab, insights_tab, load_tab = st.tabs(list(view_params.TABS), key="tab", on_change="rerun")
 
+for tab in (weekly_tab, insights_tab):
+    if stats["trips"] == 0 and tab.open:
+        tab.info("No trips yet: load the sample on **Flows**, or add your own files in **Load data**.",
+                 icon=":material/travel_explore:")
+
 if stats["trips"] == 0 and flows_tab.open:
     with flows_tab:
         st.info("No trips yet. Load the sample to look around, or add your own files in **Load data**.",
                 icon=":material/travel_explore:")
-        if can_upload and SAMPLE.exists() and st.button("Load the sample (100 trips)", type="primary"):
+        if can_upload and SAMPLE.exists() and st.button("Load the sample (100 trips)", type="primary",
+                                                          key="load-sample"):
             live.manager().submit(str(SAMPLE), source="dashboard")
             st.toast("Loading the sample…")
 

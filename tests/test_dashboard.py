@@ -46,6 +46,8 @@ def test_empty_database_greets_with_a_sample_button(page):
     assert any("No trips yet" in i.value for i in at.info)
     assert any("sample" in b.label for b in at.button)
     assert at.metric[0].value == "0"
+    weekly = page(tab="Weekly averages")  # a link to another tab says where to start, not nothing
+    assert any("No trips yet" in i.value and "Flows" in i.value for i in weekly.info)
 
 
 def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
