@@ -119,6 +119,16 @@ def short(n: int) -> str:
     return f"{n:,}"
 
 
+def count_range(lo: int, hi: int) -> str:
+    """A count known within [lo, hi], short: the number, or its bounds in three digits each
+    (in full when three digits would not tell them apart)."""
+    if lo == hi:
+        return f"{lo:,}"
+    if short(lo) == short(hi):
+        return f"{lo:,}–{hi:,}"
+    return f"{short(lo)}–{short(hi)}"
+
+
 def fmt(n: float) -> str:
     return f"{n:,.0f}" if abs(n) >= 100 or n == 0 else f"{n:,.1f}"
 
@@ -309,8 +319,7 @@ if stats["trips"] and flows_tab.open:
                 m1, m2, m3 = st.columns(3)
                 m1.metric("Trips matching", f"{res['total_trips']:,}")
                 lo, hi = res["total_groups_bounds"]
-                m2.metric("Groups", f"{lo:,}" if lo == hi else f"{short(lo)}–{short(hi)}" if short(lo) != short(hi)
-                          else f"{lo:,}–{hi:,}",
+                m2.metric("Groups", count_range(lo, hi),
                           help="Distinct (origin cell, destination cell, bucket)"
                           + ("." if lo == hi else f": between {lo:,} and {hi:,}.") + " "
                           "Shown as a range when it is not known exactly: the groups are then read from lists kept "
