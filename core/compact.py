@@ -1,7 +1,7 @@
 """Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql),
 and keep the top groups of every level and bucket size, for everything, each region and each
-datasource, all days, weekdays and weekend (sql/06_flow_top.sql, sql/09), with the totals of each
-hour for 1-hour buckets (sql/08_flow_top_hours.sql)."""
+datasource (fine cells: everything only), all days, weekdays and weekend (sql/06_flow_top.sql,
+sql/09, sql/15), with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql)."""
 from __future__ import annotations
 
 from .db import raw_connection
@@ -49,8 +49,6 @@ def compact_summaries(url: str) -> dict[str, dict[str, int]]:
 
 
 def _compact(conn) -> dict[str, dict[str, int]]:
-    from psycopg2.extras import execute_values
-
     from .filters import Filters
     from .groups import BUCKET_HOURS, KEPT_DAYS, KEPT_TOP
     conn.autocommit = False
@@ -82,14 +80,17 @@ def _compact(conn) -> dict[str, dict[str, int]]:
             # the live query itself, with the filters' own parameters: the same order and totals
             cur.execute(pg("groups_from_summary"), {
                 **filters, "level": level, "bucket_hours": hours, "limit": KEPT_TOP})
-            rows = cur.fetchall()
-            if not rows:
-                continue
-            execute_values(cur, "INSERT INTO flow_top (level, bucket_hours, region_id, datasource_id, days, "
-                                "o_cell, d_cell, bucket, trips) VALUES %s",
-                           [(level, hours, region_id, datasource_id, days, o, d, b, n) for o, d, b, n, _, _ in rows])
-            cur.execute(pg("compact_flow_top_totals"), {
-                **ids, "bucket_hours": hours, "total_trips": rows[0][4], "total_groups": rows[0][5]})
+            _keep(cur, ids, hours, cur.fetchall())
+        # Fine cells, all regions and datasources only: counted once from the raw trips.
+        cur.execute(pg("compact_fine_hours"))
+        for hours in BUCKET_HOURS:
+            cur.execute(pg("compact_fine_groups"), {"bucket_hours": hours})
+            for day_name, days in KEPT_DAYS.items():
+                weekend = Filters.make(days=day_name).params()["weekend"]
+                if hours == 1:
+                    cur.execute(pg("compact_fine_top_hours"), {"days": days, "weekend": weekend})
+                cur.execute(pg("compact_fine_top"), {"weekend": weekend, "limit": KEPT_TOP})
+                _keep(cur, {"level": 0, "region_id": 0, "datasource_id": 0, "days": days}, hours, cur.fetchall())
         cur.execute(pg("compact_state"))
         cur.execute(pg("summary_rows"))
         after = dict(zip([d[0] for d in cur.description], cur.fetchone()))
@@ -99,3 +100,18 @@ def _compact(conn) -> dict[str, dict[str, int]]:
         cur.execute(pg("compact_vacuum"))
         cur.execute(pg("compact_resummarize"))
     return {t: {"before": int(before[t]), "after": int(after[t])} for t in TABLES}
+
+
+def _keep(cur, ids: dict, bucket_hours: int, rows: list) -> None:
+    """Write one kept list (rows of o_cell, d_cell, bucket, trips, total_trips, total_groups) and
+    its totals; an empty list keeps nothing (it reads as no trips)."""
+    from psycopg2.extras import execute_values
+
+    if not rows:
+        return
+    execute_values(cur, "INSERT INTO flow_top (level, bucket_hours, region_id, datasource_id, days, "
+                        "o_cell, d_cell, bucket, trips) VALUES %s",
+                   [(ids["level"], bucket_hours, ids["region_id"], ids["datasource_id"], ids["days"], o, d, b, n)
+                    for o, d, b, n, _, _ in rows])
+    cur.execute(pg("compact_flow_top_totals"), {
+        **ids, "bucket_hours": bucket_hours, "total_trips": rows[0][4], "total_groups": rows[0][5]})

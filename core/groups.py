@@ -2,10 +2,11 @@
 
 Medium and coarse groups without a date range come from the flow_counts summary (a range that
 takes in every trip stored is no range); fine groups and date ranges count the raw trips (one fine
-cell id is stored per trip end). Medium and coarse groups with no other filter than one region or
-one datasource, weekdays or weekend (and hours of the day, with 1-hour buckets) are read from the
-top groups that compaction keeps (flow_top), with the rows of the jobs completed since added in,
-whenever that proves the answer exact; ``source`` says which ("kept", "kept+new", "summary" or "trips").
+cell id is stored per trip end). Groups with no other filter than weekdays or weekend (and hours
+of the day, with 1-hour buckets), and for medium and coarse cells one region or one datasource,
+are read from the top groups that compaction keeps (flow_top), with the rows of the jobs completed
+since added in, whenever that proves the answer exact; ``source`` says which ("kept", "kept+new",
+"summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations
@@ -48,21 +49,14 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     asked = Filters.make(**filters)
     level = grid.LEVELS[cell]
     with snapshot(eng) as c:
-        f = _period_dropped_if_whole(c, asked) if level else asked
-        raw = level == 0 or f.date_from is not None or f.date_to is not None
+        f, raw, state = _plan(c, level, bucket_hours, asked)
         params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
-        # Compaction keeps the answers with no filter but one region or one datasource, weekdays or
-        # weekend, and with 1-hour buckets hours of the day.
-        keepable = (not raw and len(f.regions or ()) + len(f.datasources or ()) <= 1
-                    and (f.hours is None or bucket_hours == 1))
         rows = None
-        if keepable:
-            state = c.execute(query("groups_kept_state")).one()
-            if state.compacted:
-                rows, total_groups = _kept(c, {**params, "region": f.regions[0] if f.regions else None,
-                                               "datasource": f.datasources[0] if f.datasources else None,
-                                               "days": KEPT_DAYS[f.days], "new_jobs": state.new_jobs})
-                source = "kept" if not state.new_jobs else "kept+new"
+        if state is not None:
+            rows, total_groups = _kept(c, {**params, "region": f.regions[0] if f.regions else None,
+                                           "datasource": f.datasources[0] if f.datasources else None,
+                                           "days": KEPT_DAYS[f.days], "new_jobs": state.new_jobs})
+            source = "kept" if not state.new_jobs else "kept+new"
         if rows is None:
             source = "trips" if raw else "summary"
             if not raw:
@@ -86,6 +80,30 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
         "total_groups_bounds": list(total_groups),
         "groups": groups,
     }
+
+
+def counts_raw_trips(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, **filters) -> bool:
+    """Whether :func:`trip_groups` counts these groups from the raw trips (seconds per 10M trips):
+    fine cells or a date range, unless compaction keeps the answer. (A kept answer that the jobs
+    loaded since leave unproven is counted too; that is not foreseen here.)"""
+    with snapshot(eng) as c:
+        _, raw, kept = _plan(c, grid.LEVELS[cell], int(bucket_hours), Filters.make(**filters))
+    return raw and kept is None
+
+
+def _plan(c, level: int, bucket_hours: int, asked: Filters):
+    """(the filters as answered, whether an aggregated answer counts raw trips, the kept lists'
+    state when they may answer). Compaction keeps the answers with no date range and, for medium and coarse
+    cells, at most one region or one datasource (fine cells: neither), all days, weekdays or
+    weekend, and with 1-hour buckets hours of the day."""
+    f = _period_dropped_if_whole(c, asked)
+    dated = f.date_from is not None or f.date_to is not None
+    named = len(f.regions or ()) + len(f.datasources or ())
+    if not dated and named <= (1 if level else 0) and (f.hours is None or bucket_hours == 1):
+        state = c.execute(query("groups_kept_state")).one()
+        if state.compacted:
+            return f, level == 0, state
+    return f, level == 0 or dated, None
 
 
 def groups_count(res: dict) -> str:

@@ -204,7 +204,8 @@ with st.sidebar:
                                 help="Trips are similar when origin and destination fall in the same cells "
                                      "and their time of day in the same bucket. 2 and 9 km groups come from "
                                      "summaries kept at ingest; 0.5 km groups, and any date range, count the "
-                                     "raw trips: seconds per 10 million trips.") or "medium"
+                                     "raw trips (seconds per 10 million trips), except 0.5 km groups of all "
+                                     "regions and datasources once the summaries are compacted.") or "medium"
     bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, key="f_bucket")
     limit = st.select_slider("Groups on the map", LIMITS, key="f_limit")
     style = st.segmented_control("Map", view_params.STYLES, required=True, format_func=str.capitalize,
@@ -275,11 +276,12 @@ def origin_picked() -> None:
 
 if stats["trips"] and flows_tab.open:
     with flows_tab:
-        # Groups that count raw trips (0.5 km cells, a date range) take seconds per 10M trips: past
-        # TRIPS_RAW_GROUPS_ASK trips with no region, the analyst decides, once for the session
-        # (asked again on every filter change, the question got in the way).
-        raw = cell == "fine" or filters["date_from"] is not None or filters["date_to"] is not None
-        ask = raw and not filters["regions"] and stats["trips"] > settings().raw_groups_ask
+        # Groups that count raw trips (0.5 km cells, a date range, unless compaction keeps them)
+        # take seconds per 10M trips: past TRIPS_RAW_GROUPS_ASK trips with no region, the analyst
+        # decides, once for the session (asked again on every filter change, the question got in
+        # the way).
+        ask = (not filters["regions"] and stats["trips"] > settings().raw_groups_ask
+               and core.counts_raw_trips(cell=cell, bucket_hours=bucket, **filters))
         key = "count_raw_trips"
         res = None
         # Every slot of the page is drawn on every run, empty or not: while the page waits for job

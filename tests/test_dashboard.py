@@ -438,7 +438,8 @@ def test_history_lists_jobs_and_the_rejects_of_a_job(page, db_url, write_csv):
 def test_raw_counted_groups_wait_for_a_click_on_large_data(page, db_url, write_csv, monkeypatch):
     """Pass: past TRIPS_RAW_GROUPS_ASK trips, 0.5 km groups with no region are not counted until the
     analyst clicks "Count anyway" (they read every raw trip); 2 km groups and a chosen region are
-    counted at once."""
+    counted at once, and after compaction (which keeps them) 0.5 km groups of every region too,
+    but not those of a date range."""
     _load(db_url, write_csv, [row(), row(when="2018-05-28 10:00:00")])
     monkeypatch.setenv("TRIPS_RAW_GROUPS_ASK", "1")
     def flow_map(at) -> bool:
@@ -453,6 +454,13 @@ def test_raw_counted_groups_wait_for_a_click_on_large_data(page, db_url, write_c
     assert flow_map(at) and not any("raw trips" in w.value for w in at.warning)
     assert flow_map(page(cell="medium"))
     assert flow_map(page(cell="fine", region="Prague"))
+    core.compact_summaries(url=db_url)
+    at = page(cell="fine")
+    assert flow_map(at) and not any("raw trips" in w.value for w in at.warning)
+    _load(db_url, write_csv, [row(when="2018-06-04 10:00:00")])
+    core.compact_summaries(url=db_url)
+    at = page(cell="fine", **{"from": "2018-06-01"})
+    assert any("raw trips" in w.value for w in at.warning) and not flow_map(at)
 
 
 def test_an_answer_past_its_time_limit_is_a_message(page, db_url, write_csv, monkeypatch):

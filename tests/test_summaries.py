@@ -133,11 +133,12 @@ def test_compaction_keeps_every_answer_and_folds_rows(db_url, tmp_path):
 
 
 def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
-    """Pass: after compaction, medium and coarse groups of every bucket size, for all regions or
+    """Pass: after compaction, groups of every bucket size, for all regions or (medium and coarse)
     one (also one that does not exist) and all days, weekdays or weekend, are read from the kept
-    top groups ("kept") and equal the live aggregation, at any limit; other filters aggregate; after
-    a job completed since, they are the kept groups with that job's rows added ("kept+new"), the
-    same as after the next compaction; a compaction with no new job changes nothing."""
+    top groups ("kept") and equal the live aggregation, at any limit; other filters aggregate (fine
+    cells of one region count the raw trips); after a job completed since, they are the kept
+    groups with that job's rows added ("kept+new"), the same as after the next compaction; a
+    compaction with no new job changes nothing."""
     from core.groups import BUCKET_HOURS
     for i, n in enumerate((4_000, 3_000)):
         generate(str(tmp_path / f"{i}.csv"), n, seed=10 + i)
@@ -148,16 +149,28 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
     def answers():
         return {(cell, h, limit, days, *region): core.trip_groups(cell=cell, bucket_hours=h, limit=limit,
                                                                   regions=region, days=days, url=db_url)
-                for cell in ("medium", "coarse") for h in BUCKET_HOURS for limit in (5000, 7)
+                for cell in ("fine", "medium", "coarse") for h in BUCKET_HOURS for limit in (5000, 7)
                 for region in regions for days in ("all", "weekdays", "weekend")}
+
+    def sources(a, fine_of_a_region: bool) -> set:  # fine groups of a region are never kept
+        return {v["source"] for k, v in a.items() if (k[0] == "fine" and len(k) > 4) == fine_of_a_region}
     drop = lambda a: {k: {**v, "source": None} for k, v in a.items()}  # noqa: E731
     live = answers()
-    assert {a["source"] for a in live.values()} == {"summary"}
+    assert {a["source"] for a in live.values()} == {"summary", "trips"}
     assert any(a["total_groups"] > 7 for a in live.values())
+    assert any(a["total_groups"] > 5000 for k, a in live.items() if k[0] == "fine")  # lists short of all groups
     core.compact_summaries(url=db_url)
     kept = answers()
-    assert {a["source"] for a in kept.values()} == {"kept"}
+    assert sources(kept, False) == {"kept"} and sources(kept, True) == {"trips"}
     assert drop(kept) == drop(live)
+    for cell in ("fine", "medium"):
+        eight = core.trip_groups(cell=cell, hours=[8], limit=7, url=db_url)
+        assert eight["source"] == "kept"  # one-hour buckets: hours of the day are whole buckets
+        eight_live = core.trip_groups(cell=cell, hours=[8], limit=7, datasources=core.datasources(url=db_url),
+                                      url=db_url)
+        assert eight_live["source"] in ("summary", "trips")
+        same = ("groups", "total_trips", "total_groups", "total_groups_bounds")
+        assert [eight[k] for k in same] == [eight_live[k] for k in same]
     every = kept[("medium", 1, 7, "all")]["total_trips"]
     assert kept[("medium", 1, 7, "all", regions[1][0])]["total_trips"] < every
     assert (kept[("medium", 1, 7, "weekdays")]["total_trips"] + kept[("medium", 1, 7, "weekend")]["total_trips"]
@@ -165,12 +178,7 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
     assert kept[("medium", 1, 7, "all", "Nowhere")]["total_trips"] == 0
     both = core.regions(url=db_url)[:2]
     assert core.trip_groups(cell="medium", regions=both, url=db_url)["source"] == "summary"
-    eight = core.trip_groups(cell="medium", hours=[8], limit=7, url=db_url)
-    assert eight["source"] == "kept"  # one-hour buckets: hours of the day are whole buckets
-    eight_live = core.trip_groups(cell="medium", hours=[8], limit=7, datasources=core.datasources(url=db_url), url=db_url)
-    assert eight_live["source"] == "summary"
-    same = ("groups", "total_trips", "total_groups", "total_groups_bounds")
-    assert [eight[k] for k in same] == [eight_live[k] for k in same]
+    assert core.trip_groups(cell="fine", datasources=["x"], url=db_url)["source"] == "trips"
     assert core.trip_groups(cell="medium", bucket_hours=3, hours=[8], url=db_url)["source"] == "summary"
     assert core.trip_groups(cell="medium", datasources=["x"], url=db_url)["source"] == "kept"
     assert core.trip_groups(cell="medium", datasources=["x"], url=db_url)["total_trips"] == 0
@@ -178,11 +186,12 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
     generate(str(tmp_path / "2.csv"), 2_000, seed=12)
     assert core.ingest_file(str(tmp_path / "2.csv"), url=db_url).status == "completed"
     newer = answers()
-    assert "kept+new" in {a["source"] for a in newer.values()} <= {"kept+new", "summary"}
-    assert newer[("medium", 1, 5000, "all")]["total_trips"] == 9_000
+    assert "kept+new" in sources(newer, False) <= {"kept+new", "summary", "trips"}
+    assert "kept+new" in {v["source"] for k, v in newer.items() if k[0] == "fine"}
+    assert newer[("medium", 1, 5000, "all")]["total_trips"] == newer[("fine", 2, 7, "all")]["total_trips"] == 9_000
     core.compact_summaries(url=db_url)
     compacted = answers()
-    assert {a["source"] for a in compacted.values()} == {"kept"}
+    assert sources(compacted, False) == {"kept"}
     for key, a in newer.items():
         assert (a["groups"], a["total_trips"]) == (compacted[key]["groups"], compacted[key]["total_trips"]), key
         lo, hi = a["total_groups_bounds"]
@@ -221,22 +230,25 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     areas = ((None, None), ([core.regions(url=db_url)[0]], None), (["Lifted"], None), (["Nowhere"], None),
              (None, one), (None, ["funny_car"]), (None, ["nosuch"]))
     for cell, hours, (region, source), days, of_day, limit in itertools.product(
-            ("medium", "coarse"), (1, 6), areas, ("all", "weekdays", "weekend"),
+            ("fine", "medium", "coarse"), (1, 6), areas, ("all", "weekdays", "weekend"),
             (None, [3], [7, 8, 9], [22, 23, 0, 1]), (1, 5, 21)):
         kw = dict(cell=cell, bucket_hours=hours, regions=region, datasources=source, days=days, hours=of_day,
                   limit=limit, url=db_url)
         a = core.trip_groups(**kw)
         b = core.trip_groups(**{**kw, "datasources": source or every_source, "regions": region or every_region})
-        assert b["source"] == "summary"
+        assert b["source"] == ("trips" if cell == "fine" else "summary")
         assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
         lo, hi = a["total_groups_bounds"]
         assert lo <= b["total_groups"] <= hi and a["total_groups"] in (None, b["total_groups"]), kw
-        assert a["source"] == "summary" or of_day is None or hours == 1
-        sources.append((a["source"], limit))
-    assert ("kept+new", 5) in sources and ("summary", 5) in sources  # the lifted group: not provable
-    assert ("summary", 21) in sources and ("kept+new", 21) in sources  # past the list: only when it keeps all
-    top = core.trip_groups(cell="medium", limit=1, url=db_url)
-    assert top["source"] == "summary" and top["groups"][0]["bucket"] == "03:00-04:00"
+        assert a["source"] in ("summary", "trips") or of_day is None or hours == 1
+        assert a["source"] == "trips" or cell != "fine" or not (region or source)
+        sources.append((cell == "fine", a["source"], limit))
+    assert (False, "kept+new", 5) in sources and (False, "summary", 5) in sources  # the lifted group: not provable
+    assert (False, "summary", 21) in sources and (False, "kept+new", 21) in sources  # past the list: only when it keeps all
+    assert (True, "trips", 5) in sources  # fine groups: the lifted one too (kept+new: the test above)
+    for cell, aggregated in (("medium", "summary"), ("fine", "trips")):
+        top = core.trip_groups(cell=cell, limit=1, url=db_url)
+        assert top["source"] == aggregated and top["groups"][0]["bucket"] == "03:00-04:00"
 
 
 def test_compaction_during_an_ingest_loses_nothing(db_url, tmp_path):

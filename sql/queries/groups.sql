@@ -62,7 +62,7 @@ SELECT EXISTS (SELECT FROM compaction_state) AS compacted,
        coalesce((SELECT array_agg(job_id ORDER BY job_id) FROM jobs_since_compaction), '{}') AS new_jobs
 
 -- name: groups_kept_and_new
--- The top groups as compaction kept them (sql/06_flow_top.sql), in the live order, for all
+-- The top groups as compaction kept them (sql/06_flow_top.sql; fine cells: sql/15), in the live order, for all
 -- regions (:region NULL) or one (none at all if it does not exist), all datasources
 -- (:datasource NULL) or one (sql/09), :days 0 all, 1 weekdays, 2 weekend, and with 1-hour buckets only, some hours of the day (:hours; the totals are then
 -- those of these hours, sql/08_flow_top_hours.sql); with the flow rows of the jobs completed since
@@ -97,10 +97,18 @@ WITH ctx AS (
              WHERE t.level = :level AND t.region_id = ctx.region_id AND t.datasource_id = ctx.datasource_id
                AND t.days = :days AND t.hour = ANY(CAST(:hours AS int[]))) totals
 ), n AS (
-    SELECT o_cell, d_cell, (hour / :bucket_hours)::smallint AS bucket, sum(trips::int)::bigint AS trips
-      FROM flow_counts
+    SELECT o_cell, d_cell, (hour / :bucket_hours)::smallint AS bucket, sum(trips)::bigint AS trips
+      FROM (-- medium and coarse: the new jobs' flow rows
+            SELECT o_cell, d_cell, hour, trips::int AS trips, region_id, datasource_id, weekend
+              FROM flow_counts
+             WHERE :level > 0 AND level = :level AND job_id = ANY(CAST(:new_jobs AS int[]))
+            UNION ALL
+            -- fine: the new jobs' raw trips (their partitions only)
+            SELECT o_cell, d_cell, extract(hour FROM ts)::int, 1, region_id, datasource_id,
+                   extract(isodow FROM ts) >= 6
+              FROM trips
+             WHERE :level = 0 AND job_id = ANY(CAST(:new_jobs AS int[]))) new_rows
      WHERE cardinality(CAST(:new_jobs AS int[])) > 0   -- none: no scan at all
-       AND level = :level AND job_id = ANY(CAST(:new_jobs AS int[]))
        AND (CAST(:region AS text) IS NULL OR region_id = (SELECT region_id FROM ctx))
        AND (CAST(:datasource AS text) IS NULL OR datasource_id = (SELECT datasource_id FROM ctx))
        AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
