@@ -25,6 +25,7 @@ def main() -> None:
             for _ in range(files):
                 assert core.ingest_file(path, force=True, url=url).status == "completed"
         answers = {
+            "groups fine, no filter": lambda: core.trip_groups(cell="fine", url=url),
             "groups medium, no filter": lambda: core.trip_groups(cell="medium", url=url),
             "groups medium, weekend": lambda: core.trip_groups(cell="medium", days="weekend", url=url),
             "groups medium, weekdays 7-9h": lambda: core.trip_groups(cell="medium", days="weekdays",
