@@ -31,12 +31,13 @@ st.set_page_config(page_title="Trips analytics", page_icon=":material/route:", l
 # indicator would always show, and Stop would end the live status: hidden while running (its
 # other states, such as a lost connection, still show). Answers have spinners of their own.
 # Metrics' numbers shrink with the window (at 800 px they were cut to "1,00…"). A button drawn
-# over in a later run (a job's Cancel, the empty page's sample button) stays on the page, faded,
+# over in a later run (a job's Cancel, the empty page's sample button, "Show all origins") stays on the page, faded,
 # until a run ends, which a page's run never does: hidden while stale.
 st.html("<style>[data-testid=stStatusWidget]:has([data-testid=stStatusWidgetRunningIcon], "
         "[data-testid=stStatusWidgetRunningManIcon]) {visibility: hidden} "
         "[data-testid=stMetricValue] {font-size: clamp(1.2rem, 2.6vw, 2.25rem)} "
-        "[data-stale=true][class*=st-key-cancel-], [data-stale=true].st-key-load-sample {display: none}</style>")
+        "[data-stale=true][class*=st-key-cancel-], [data-stale=true].st-key-load-sample, "
+        "[data-stale=true].st-key-show-all-origins {display: none}</style>")
 
 
 # -- who may load data: sign-in with st.login when .streamlit/secrets.toml has an [auth] section;
@@ -265,10 +266,16 @@ if stats["trips"] == 0 and flows_tab.open:
 
 
 # -- flows ------------------------------------------------------------------------------------------
+def flowmap_key() -> str:
+    """The flow map's key: a new one each time the map goes back to all origins, so that the
+    column clicked before is no longer drawn as selected (a chart keeps its selection)."""
+    return f"flowmap-{st.session_state.get('flowmap_resets', 0)}"
+
+
 def origin_picked() -> None:
     """A column clicked on the map: its origin cell's flows only (a callback, so that the chart's
     selection, which outlives "Show all origins" and Back, acts once)."""
-    selection = (st.session_state.get("flowmap") or {}).get("selection") or {}
+    selection = (st.session_state.get(flowmap_key()) or {}).get("selection") or {}
     picked = (selection.get("objects") or {}).get("origins")
     if picked:
         st.session_state["origin_cell"] = picked[0].get("origin_cell")
@@ -318,6 +325,9 @@ if stats["trips"] and flows_tab.open:
                     st.session_state.pop("origin_cell", None)
                     st.query_params.pop("origin", None)
                 shown = [g for g in groups if g["origin_cell"] == origin] if origin else groups
+                if st.session_state.get("flowmap_origin") and not origin:  # back to all origins, however
+                    st.session_state["flowmap_resets"] = st.session_state.get("flowmap_resets", 0) + 1
+                st.session_state["flowmap_origin"] = origin
                 m1, m2, m3 = st.columns(3)
                 m1.metric("Trips matching", f"{res['total_trips']:,}")
                 lo, hi = res["total_groups_bounds"]
@@ -338,7 +348,7 @@ if stats["trips"] and flows_tab.open:
                     centre = next(g["origin"] for g in groups if g["origin_cell"] == origin)
                     st.caption(f"Showing only flows from the {view_params.CELL_LABELS[cell]} cell around "
                                f"**{flowmap.place(centre)}** (lat, lon; cell {origin}).")
-                    if show_all.button("Show all origins", icon=":material/close:"):
+                    if show_all.button("Show all origins", icon=":material/close:", key="show-all-origins"):
                         st.session_state.pop("origin_cell", None)
                         st.rerun()
                 else:
@@ -347,7 +357,7 @@ if stats["trips"] and flows_tab.open:
                                f"origin. Click a column to see only its flows. The map opens on {focus or 'the data'}.")
                 deck = flowmap.flow_deck(shown, extents=extents, style=style, cell_size_deg=res["cell_size_deg"])
                 st.pydeck_chart(deck, height=560, on_select=origin_picked, selection_mode="single-object",
-                                key="flowmap")
+                                key=flowmap_key())
                 table = pd.DataFrame([{**{k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips")},
                                        "share_percent": 100 * g["share"],
                                        "origin_lon": g["origin"][0], "origin_lat": g["origin"][1],

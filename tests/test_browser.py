@@ -158,7 +158,8 @@ def test_an_answer_that_empties_leaves_nothing_of_the_previous_one(app_url, db_u
 def test_no_element_of_a_previous_answer_lingers_when_the_next_draws_less(db_url, write_csv):
     """Pass: the page's run never ends (the Jobs panel waits for job events), so whatever a run
     does not draw again would stay on the page, faded (Streamlit's stale elements). After a view
-    with more elements (six regions' weekly averages; the question before counting raw trips) the
+    with more elements (six regions' weekly averages; the question before counting raw trips; one
+    origin's flows with "Show all origins") the
     next view with fewer leaves no stale element."""
     from playwright.sync_api import expect, sync_playwright
 
@@ -190,6 +191,12 @@ def test_no_element_of_a_previous_answer_lingers_when_the_next_draws_less(db_url
             labels = page.locator('[data-testid="stMetricLabel"]')
             expect(labels.filter(has_text="Hamburg")).to_have_count(0, timeout=30_000)  # nor a faded copy
             expect(labels.filter(has_text="Turin")).to_have_count(1)
+            expect(stale).to_have_count(0, timeout=15_000)
+            # One origin's flows (a link, as after a click on its column), then all origins again.
+            origin = core.trip_groups(cell="coarse", url=db_url)["groups"][0]["origin_cell"]
+            page.goto(f"{url}/?cell=coarse&origin={origin}")
+            page.get_by_text("Show all origins").click(timeout=60_000)
+            expect(page.get_by_text("Click a column to see only its flows", exact=False)).to_be_visible(timeout=30_000)
             expect(stale).to_have_count(0, timeout=15_000)
             browser.close()
     finally:

@@ -89,6 +89,10 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     assert any("Showing only flows from" in c.value for c in at.caption)
     assert all(f["origin_cell"] == origin for f in _deck(at)["layers"][1]["data"])
     assert at.query_params["origin"] in (origin, [origin])
+    picked_map = at.get("deck_gl_json_chart")[0].proto.id
+    next(b for b in at.button if b.label == "Show all origins").click().run()  # every flow, on a map with no column selected
+    assert not at.exception and not any("Showing only flows from" in c.value for c in at.caption)
+    assert at.get("deck_gl_json_chart")[0].proto.id != picked_map
     atlantis = page(region="Atlantis")
     assert atlantis.metric[4].value == "5"
     assert any("Not in the data, so left out of the link's view: Atlantis." in t.value for t in atlantis.toast)
