@@ -125,8 +125,9 @@ def _hint_compaction() -> None:
     except Exception:  # only a hint
         return
     if due:
-        print("tip: `python -m core compact` (as the database owner) makes groups with no filter, one "
-              "region or one datasource read kept rows instead of aggregating every summary row",
+        print("tip: `python -m core compact` (as the database owner) makes groups with no filter (fine "
+              "cells too), one region or one datasource read kept rows instead of aggregating every "
+              "summary row or raw trip",
               file=sys.stderr)
 
 
