@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import FileRejected, InvalidFilter, JobCancelled, QueryTooSlow, TooManyBadRows, TripsError
+from .errors import (FileRejected, InvalidFilter, JobCancelled, QueryTooSlow, RawCountNeeded, TooManyBadRows,
+                     TripsError)
 
 if TYPE_CHECKING:
     from .events import JobWatcher
@@ -36,9 +37,9 @@ if TYPE_CHECKING:
 __all__ = [
     "migrate", "changed_migrations", "ingest_file", "JobManager", "JobWatcher", "jobs", "job", "rejects", "cancel_job",
     "reap_interrupted", "stats", "regions", "datasources", "hour_totals", "region_extents",
-    "trip_groups", "groups_count", "counts_raw_trips", "weekly_average", "bonus_answers", "data_version", "compact_summaries",
+    "trip_groups", "groups_count", "weekly_average", "bonus_answers", "data_version", "compact_summaries",
     "compaction_due",
-    "TripsError", "FileRejected", "TooManyBadRows", "JobCancelled", "InvalidFilter", "QueryTooSlow",
+    "TripsError", "FileRejected", "TooManyBadRows", "JobCancelled", "InvalidFilter", "QueryTooSlow", "RawCountNeeded",
 ]
 
 
@@ -182,13 +183,6 @@ def groups_count(res: dict[str, Any]) -> str:
     """A groups answer's number of groups for people; see :func:`core.groups.groups_count`."""
     from .groups import groups_count as _count
     return _count(res)
-
-
-def counts_raw_trips(**kwargs) -> bool:
-    """Whether these groups are counted from the raw trips; see :func:`core.groups.counts_raw_trips`."""
-    from .groups import counts_raw_trips as _raw
-    url = kwargs.pop("url", None)
-    return _raw(_engine("reader", url), **kwargs)
 
 
 def weekly_average(**kwargs) -> dict[str, Any]:

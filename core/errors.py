@@ -27,6 +27,15 @@ class InvalidFilter(TripsError, ValueError):
     """A filter value is not acceptable (an unknown cell size, a box with west > east, ...)."""
 
 
+class RawCountNeeded(TripsError):
+    """The answer would count more raw trips than the caller allowed (``count_raw_above``): the
+    caller asks its user first. ``trips`` is how many it would count."""
+
+    def __init__(self, trips: int):
+        self.trips = trips
+        super().__init__(f"these groups are counted from {trips:,} raw trips")
+
+
 class QueryTooSlow(TripsError):
     """An answer ran past its time limit (statement_timeout: TRIPS_QUERY_TIMEOUT_MS, or the
     role's own if lower) and was stopped by the server."""

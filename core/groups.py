@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from . import grid
 from .db import snapshot
-from .errors import InvalidFilter
+from .errors import InvalidFilter, RawCountNeeded
 from .filters import Filters
 from .queries import query
 
@@ -31,11 +31,12 @@ _WORK_MEM = "256MB"
 
 
 def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, limit: int = DEFAULT_LIMIT,
-                **filters) -> dict:
+                count_raw_above: int | None = None, **filters) -> dict:
     """The top ``limit`` groups by trips, with ``total_trips`` (trips matching the filters, the
     sum over all groups) and ``total_groups`` (None when the kept groups with jobs loaded since
     bound it but do not know it: ``total_groups_bounds`` gives the range). Filters: see
-    :class:`core.filters.Filters`."""
+    :class:`core.filters.Filters`. With ``count_raw_above``, an answer that would count more raw
+    trips than that (seconds per 10M) raises :class:`RawCountNeeded` instead: the caller asks."""
     if cell not in grid.LEVELS:
         raise InvalidFilter(f"cell must be one of {', '.join(grid.LEVELS)}, not {str(cell)[:40]!r}")
     try:
@@ -52,12 +53,17 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
         f, raw, state = _plan(c, level, bucket_hours, asked)
         params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
         rows = None
-        if state is not None:
+        # fine cells: the jobs since are added from their raw trips
+        if state is not None and not (raw and count_raw_above is not None and state.new_trips > count_raw_above):
             rows, total_groups = _kept(c, {**params, "region": f.regions[0] if f.regions else None,
                                            "datasource": f.datasources[0] if f.datasources else None,
                                            "days": KEPT_DAYS[f.days], "new_jobs": state.new_jobs})
             source = "kept" if not state.new_jobs else "kept+new"
         if rows is None:
+            if raw and count_raw_above is not None:
+                stored = c.execute(query("trips_stored")).scalar()
+                if stored > count_raw_above:
+                    raise RawCountNeeded(stored)
             source = "trips" if raw else "summary"
             if not raw:
                 c.execute(query("groups_work_mem"), {"work_mem": _WORK_MEM})
@@ -82,15 +88,6 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     }
 
 
-def counts_raw_trips(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, **filters) -> bool:
-    """Whether :func:`trip_groups` counts these groups from the raw trips (seconds per 10M trips):
-    fine cells or a date range, unless compaction keeps the answer. (A kept answer that the jobs
-    loaded since leave unproven is counted too; that is not foreseen here.)"""
-    with snapshot(eng) as c:
-        _, raw, kept = _plan(c, grid.LEVELS[cell], int(bucket_hours), Filters.make(**filters))
-    return raw and kept is None
-
-
 def _plan(c, level: int, bucket_hours: int, asked: Filters):
     """(the filters as answered, whether an aggregated answer counts raw trips, the kept lists'
     state when they may answer). Compaction keeps the answers with no date range and, for medium and coarse
@@ -100,7 +97,7 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
     dated = f.date_from is not None or f.date_to is not None
     named = len(f.regions or ()) + len(f.datasources or ())
     if not dated and named <= (1 if level else 0) and (f.hours is None or bucket_hours == 1):
-        state = c.execute(query("groups_kept_state")).one()
+        state = c.execute(query("groups_kept_state"), {"level": level}).one()
         if state.compacted:
             return f, level == 0, state
     return f, level == 0 or dated, None

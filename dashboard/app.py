@@ -286,30 +286,29 @@ if stats["trips"] and flows_tab.open:
         # Groups that count raw trips (0.5 km cells, a date range, unless compaction keeps them)
         # take seconds per 10M trips: past TRIPS_RAW_GROUPS_ASK trips with no region, the analyst
         # decides, once for the session (asked again on every filter change, the question got in
-        # the way).
-        ask = (not filters["regions"] and stats["trips"] > settings().raw_groups_ask
-               and core.counts_raw_trips(cell=cell, bucket_hours=bucket, **filters))
+        # the way). The answer itself says when it would count them (RawCountNeeded).
         key = "count_raw_trips"
+        ask_above = None if filters["regions"] or st.session_state.get(key) else settings().raw_groups_ask
         res = None
         # Every slot of the page is drawn on every run, empty or not: while the page waits for job
         # events its run does not end, and an element of a previous run that this one does not
         # draw would linger (faded). So conditional content goes into slots (st.empty).
         question = st.empty()  # whether to count raw trips, or why there is no answer
-        if ask and not st.session_state.get(key):
+        try:
+            res = cached_groups(version, cell=cell, bucket_hours=bucket, limit=limit, count_raw_above=ask_above,
+                                **filters)
+        except core.RawCountNeeded as e:
             with question.container():
-                st.warning(f"These groups are counted from all {stats['trips']:,} raw trips (0.5 km cells or a "
-                           "date range have no summary): expect seconds per 10 million trips. Choose a region "
-                           "in the sidebar to make it quick, or count anyway (from now on, in this "
-                           "session).", icon=":material/hourglass_top:")
+                st.warning(f"These groups are counted from all {e.trips:,} raw trips, not from a summary "
+                           "(0.5 km cells or a date range): expect seconds per 10 million trips. Choose a region "
+                           "in the sidebar to make it quick, or count anyway (from now on, in this session).",
+                           icon=":material/hourglass_top:")
                 if st.button("Count anyway", key="count-raw"):
                     st.session_state[key] = True
                     st.rerun()
-        else:
-            try:
-                res = cached_groups(version, cell=cell, bucket_hours=bucket, limit=limit, **filters)
-            except (core.InvalidFilter, core.QueryTooSlow) as e:
-                question.warning(str(e), icon=":material/hourglass_disabled:" if isinstance(e, core.QueryTooSlow)
-                                 else None)
+        except (core.InvalidFilter, core.QueryTooSlow) as e:
+            question.warning(str(e), icon=":material/hourglass_disabled:" if isinstance(e, core.QueryTooSlow)
+                             else None)
         results = st.empty()  # the answer, or a note that nothing matches
         if res is None:
             results.empty()

@@ -187,7 +187,12 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
     assert core.ingest_file(str(tmp_path / "2.csv"), url=db_url).status == "completed"
     newer = answers()
     assert "kept+new" in sources(newer, False) <= {"kept+new", "summary", "trips"}
-    assert "kept+new" in {v["source"] for k, v in newer.items() if k[0] == "fine"}
+    fine_new = next(k for k, v in newer.items() if k[0] == "fine" and v["source"] == "kept+new")
+    kw = dict(cell="fine", bucket_hours=fine_new[1], limit=fine_new[2], days=fine_new[3], url=db_url)
+    assert core.trip_groups(**kw, count_raw_above=2_000) == newer[fine_new]  # a caller that asks first
+    with pytest.raises(core.RawCountNeeded) as asked:  # the new file's 2,000 raw trips: more than allowed
+        core.trip_groups(**kw, count_raw_above=1_999)
+    assert asked.value.trips == 9_000
     assert newer[("medium", 1, 5000, "all")]["total_trips"] == newer[("fine", 2, 7, "all")]["total_trips"] == 9_000
     core.compact_summaries(url=db_url)
     compacted = answers()
@@ -198,6 +203,18 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
         assert lo <= compacted[key]["total_groups"] <= hi and a["total_groups"] in (None, compacted[key]["total_groups"])
     with engine(db_url).connect() as conn:
         before = conn.execute(sa.text("SELECT compacted_at FROM compaction_state")).scalar()
+    with engine(db_url).begin() as conn:  # as left by a compaction of a version that kept no fine lists
+        rows = {t: conn.execute(sa.text(f"SELECT * FROM {t} WHERE level = 0")).all()
+                for t in ("flow_top", "flow_top_totals", "flow_top_hours")}
+        for t in rows:
+            conn.execute(sa.text(f"DELETE FROM {t} WHERE level = 0"))
+    unkept = core.trip_groups(cell="fine", url=db_url)
+    assert (unkept["source"], unkept["total_trips"]) == ("trips", 9_000)  # not "kept", with no trips
+    with engine(db_url).begin() as conn:
+        for t, kept_rows in rows.items():
+            conn.execute(sa.text(f"INSERT INTO {t} VALUES ({', '.join(f':c{i}' for i in range(len(kept_rows[0])))})"),
+                         [{f"c{i}": v for i, v in enumerate(r)} for r in kept_rows])
+    assert core.trip_groups(cell="fine", url=db_url)["source"] == "kept"
     again = core.compact_summaries(url=db_url)
     assert all(n["before"] == n["after"] for n in again.values())
     with engine(db_url).connect() as conn:
@@ -249,6 +266,12 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     for cell, aggregated in (("medium", "summary"), ("fine", "trips")):
         top = core.trip_groups(cell=cell, limit=1, url=db_url)
         assert top["source"] == aggregated and top["groups"][0]["bucket"] == "03:00-04:00"
+    # A caller that asks before counting many raw trips (the dashboard) is told when the answer would.
+    with pytest.raises(core.RawCountNeeded) as asked:  # past the kept list: every trip would be counted
+        core.trip_groups(cell="fine", limit=21, count_raw_above=8_849, url=db_url)
+    assert asked.value.trips == 8_850
+    assert core.trip_groups(cell="fine", limit=21, count_raw_above=8_850, url=db_url)["source"] == "trips"
+    assert core.trip_groups(cell="medium", limit=21, count_raw_above=0, url=db_url)["source"] == "summary"
 
 
 def test_compaction_during_an_ingest_loses_nothing(db_url, tmp_path):

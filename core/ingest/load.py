@@ -180,6 +180,8 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
             args=(q, failure, stop, _Dimensions(dims_conn, file_name), rollup, job_id, path, file_name, limit, progress,
                   spool, batch_rows, max_line_bytes))
         producer.start()
+        # Not FREEZE (the table is this transaction's own): frozen rows are seen by snapshots taken
+        # before the commit, and compaction's snapshot must see a job's rows and its state together.
         copy = pgsql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(pgsql.Identifier(table))
         try:
             cur.copy_expert(copy, _Pipe(q), size=1 << 20)

@@ -110,7 +110,7 @@ SELECT o_cell, d_cell, extract(hour FROM ts)::int AS hour, count(*)::int AS trip
 
 -- name: compact_fine_groups
 -- The fine groups of one bucket size, from fine_hours (1-hour buckets are its rows as they are).
-DROP TABLE IF EXISTS fine_groups;
+DROP TABLE IF EXISTS pg_temp.fine_groups;
 CREATE TEMP TABLE fine_groups ON COMMIT DROP AS
 SELECT o_cell, d_cell, hour AS bucket, trips, weekend_trips FROM fine_hours WHERE :bucket_hours = 1
  UNION ALL

@@ -56,10 +56,18 @@ SELECT o_cell, d_cell, bucket, trips,
  LIMIT :limit
 
 -- name: groups_kept_state
--- Whether compaction has kept top groups (flow_top), and the completed jobs it has not folded
--- (their rows are merged with the kept ones: groups_kept_and_new).
-SELECT EXISTS (SELECT FROM compaction_state) AS compacted,
-       coalesce((SELECT array_agg(job_id ORDER BY job_id) FROM jobs_since_compaction), '{}') AS new_jobs
+-- Whether compaction has kept top groups (flow_top) of :level, the completed jobs it has not
+-- folded (their rows are merged with the kept ones: groups_kept_and_new) and their trips. Fine
+-- lists (level 0) are used only when there are some: a compaction by a version from before
+-- sql/15 keeps none, and a missing list reads as no trips (with any trip folded, the fine lists
+-- of all days have a totals row; without, the raw trips answer as quickly).
+SELECT EXISTS (SELECT FROM compaction_state)
+       AND (:level > 0 OR EXISTS (SELECT FROM flow_top_totals WHERE level = 0)) AS compacted,
+       coalesce((SELECT array_agg(job_id ORDER BY job_id) FROM jobs_since_compaction), '{}') AS new_jobs,
+       (SELECT coalesce(sum(rows_loaded), 0) FROM jobs_since_compaction)::bigint AS new_trips
+
+-- name: trips_stored
+SELECT coalesce(sum(trips), 0)::bigint FROM region_datasources
 
 -- name: groups_kept_and_new
 -- The top groups as compaction kept them (sql/06_flow_top.sql; fine cells: sql/15), in the live order, for all
