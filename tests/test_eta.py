@@ -22,6 +22,11 @@ def test_reading_moves_the_bar_through_its_share_and_counts_the_later_phases_in_
     assert done == end and left == pytest.approx(20.0 / end - 20.0)
 
 
+def test_an_ended_job_is_all_done_not_back_at_zero():
+    """Pass: the CLI's last progress report may come after the job ended (phase "done"): 100 %."""
+    assert estimate("done", 1000, 1000, 30.0) == (1.0, None)
+
+
 @pytest.mark.parametrize("phase", ["indexing", "summarising", "committing", "hashing", "queued", None])
 def test_outside_reading_the_bar_sits_at_the_phase_start_and_no_time_is_guessed(phase):
     assert estimate(phase, 1000, 1000, 30.0) == (SPANS[phase or "queued"][0], None)

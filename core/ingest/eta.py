@@ -16,6 +16,7 @@ SPANS = {
     "indexing": (0.55, 0.82),
     "summarising": (0.82, 0.99),
     "committing": (0.99, 1.0),
+    "done": (1.0, 1.0),  # ended (a last progress report may see it before the job's answer is out)
 }
 
 
