@@ -1,8 +1,10 @@
 """Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql),
 and keep the top groups of every level and bucket size, for everything, each region and each
-datasource (fine cells: everything only), all days, weekdays and weekend (sql/06_flow_top.sql,
+datasource (fine cells: everything and each region), all days, weekdays and weekend (sql/06_flow_top.sql,
 sql/09, sql/15), with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql)."""
 from __future__ import annotations
+
+import itertools
 
 from .db import raw_connection
 from .queries import pg
@@ -81,16 +83,17 @@ def _compact(conn) -> dict[str, dict[str, int]]:
             cur.execute(pg("groups_from_summary"), {
                 **filters, "level": level, "bucket_hours": hours, "limit": KEPT_TOP})
             _keep(cur, ids, hours, cur.fetchall())
-        # Fine cells, all regions and datasources only: counted once from the raw trips.
+        # Fine cells, for all regions and each region (all datasources): counted once from the raw trips.
         cur.execute(pg("compact_fine_hours"))
         for hours in BUCKET_HOURS:
             cur.execute(pg("compact_fine_groups"), {"bucket_hours": hours})
-            for day_name, days in KEPT_DAYS.items():
-                weekend = Filters.make(days=day_name).params()["weekend"]
+            for (region_id, _), (day_name, days) in itertools.product([(0, None)] + regions, KEPT_DAYS.items()):
+                ids = {"level": 0, "region_id": region_id, "datasource_id": 0, "days": days}
+                context = {"region_id": region_id, "days": days, "weekend": Filters.make(days=day_name).params()["weekend"]}
                 if hours == 1:
-                    cur.execute(pg("compact_fine_top_hours"), {"days": days, "weekend": weekend})
-                cur.execute(pg("compact_fine_top"), {"weekend": weekend, "limit": KEPT_TOP})
-                _keep(cur, {"level": 0, "region_id": 0, "datasource_id": 0, "days": days}, hours, cur.fetchall())
+                    cur.execute(pg("compact_fine_top_hours"), context)
+                cur.execute(pg("compact_fine_top"), {**context, "limit": KEPT_TOP})
+                _keep(cur, ids, hours, cur.fetchall())
         cur.execute(pg("compact_state"))
         cur.execute(pg("summary_rows"))
         after = dict(zip([d[0] for d in cur.description], cur.fetchone()))

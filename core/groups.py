@@ -2,8 +2,8 @@
 
 Medium and coarse groups without a date range come from the flow_counts summary (a range that
 takes in every trip stored is no range); fine groups and date ranges count the raw trips (one fine
-cell id is stored per trip end). Groups with no other filter than weekdays or weekend (and hours
-of the day, with 1-hour buckets), and for medium and coarse cells one region or one datasource,
+cell id is stored per trip end). Groups with no other filter than one region, weekdays or weekend
+(and hours of the day, with 1-hour buckets), or for medium and coarse cells one datasource,
 are read from the top groups that compaction keeps (flow_top), with the rows of the jobs completed
 since added in, whenever that proves the answer exact; ``source`` says which ("kept", "kept+new",
 "summary" or "trips").
@@ -90,13 +90,13 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
 
 def _plan(c, level: int, bucket_hours: int, asked: Filters):
     """(the filters as answered, whether an aggregated answer counts raw trips, the kept lists'
-    state when they may answer). Compaction keeps the answers with no date range and, for medium and coarse
-    cells, at most one region or one datasource (fine cells: neither), all days, weekdays or
-    weekend, and with 1-hour buckets hours of the day."""
+    state when they may answer). Compaction keeps the answers with no date range and at most one
+    region or (medium and coarse cells) one datasource, all days, weekdays or weekend, and with
+    1-hour buckets hours of the day."""
     f = _period_dropped_if_whole(c, asked)
     dated = f.date_from is not None or f.date_to is not None
     named = len(f.regions or ()) + len(f.datasources or ())
-    if not dated and named <= (1 if level else 0) and (f.hours is None or bucket_hours == 1):
+    if not dated and named <= 1 and (level or not f.datasources) and (f.hours is None or bucket_hours == 1):
         state = c.execute(query("groups_kept_state"), {"level": level}).one()
         if state.compacted:
             return f, level == 0, state

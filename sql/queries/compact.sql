@@ -99,34 +99,43 @@ SELECT :level, :region_id, :datasource_id, :days, hour, sum(trips), count(*)
 
 -- name: compact_fine_hours
 -- Fine groups are counted from the raw trips (flow_counts has no fine level), once per
--- compaction: the trips of each origin fine cell, destination fine cell and hour of the day, and
--- how many of them on a weekend, as groups_from_trips counts them. Only the kept lists of all
--- regions and datasources are made from it (sql/15_flow_top_fine.sql).
+-- compaction: the trips of each region, origin fine cell, destination fine cell and hour of the
+-- day, and how many of them on a weekend, as groups_from_trips counts them. The kept lists of all
+-- regions and of each region (all datasources) are made from it (sql/15_flow_top_fine.sql).
 CREATE TEMP TABLE fine_hours ON COMMIT DROP AS
-SELECT o_cell, d_cell, extract(hour FROM ts)::int AS hour, count(*)::int AS trips,
+SELECT region_id, o_cell, d_cell, extract(hour FROM ts)::int AS hour, count(*)::int AS trips,
        (count(*) FILTER (WHERE extract(isodow FROM ts) >= 6))::int AS weekend_trips
   FROM trips
- GROUP BY 1, 2, 3
+ GROUP BY 1, 2, 3, 4
 
 -- name: compact_fine_groups
--- The fine groups of one bucket size, from fine_hours (1-hour buckets are its rows as they are).
-DROP TABLE IF EXISTS pg_temp.fine_groups;
+-- The fine groups of one bucket size, per region (fine_groups; 1-hour buckets are fine_hours'
+-- rows as they are) and of all regions together (fine_groups_all).
+DROP TABLE IF EXISTS pg_temp.fine_groups, pg_temp.fine_groups_all;
 CREATE TEMP TABLE fine_groups ON COMMIT DROP AS
-SELECT o_cell, d_cell, hour AS bucket, trips, weekend_trips FROM fine_hours WHERE :bucket_hours = 1
+SELECT region_id, o_cell, d_cell, hour AS bucket, trips, weekend_trips FROM fine_hours WHERE :bucket_hours = 1
  UNION ALL
-SELECT o_cell, d_cell, hour / :bucket_hours, sum(trips)::int, sum(weekend_trips)::int
+SELECT region_id, o_cell, d_cell, hour / :bucket_hours, sum(trips)::int, sum(weekend_trips)::int
   FROM fine_hours WHERE :bucket_hours > 1
+ GROUP BY 1, 2, 3, 4;
+CREATE INDEX ON fine_groups (region_id);
+CREATE TEMP TABLE fine_groups_all ON COMMIT DROP AS
+SELECT o_cell, d_cell, bucket, sum(trips)::int AS trips, sum(weekend_trips)::int AS weekend_trips
+  FROM fine_groups
  GROUP BY 1, 2, 3
 
 -- name: compact_fine_top
--- The top fine groups for all days (:weekend NULL), weekdays or weekend, in the live order
--- (groups_from_trips), with the totals over all groups.
+-- The top fine groups of all regions (:region_id 0) or one, for all days (:weekend NULL),
+-- weekdays or weekend, in the live order (groups_from_trips), with the totals over all groups.
 WITH g AS (
     SELECT o_cell, d_cell, bucket,
            CASE WHEN CAST(:weekend AS boolean) IS NULL THEN trips
                 WHEN CAST(:weekend AS boolean) THEN weekend_trips
                 ELSE trips - weekend_trips END AS trips
-      FROM fine_groups
+      FROM (SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM fine_groups_all WHERE :region_id = 0
+             UNION ALL
+            SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM fine_groups
+             WHERE :region_id > 0 AND region_id = :region_id) context
 ), t AS (
     SELECT sum(trips)::bigint AS total_trips, count(*) FILTER (WHERE trips > 0) AS total_groups FROM g
 )
@@ -137,14 +146,18 @@ SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
  LIMIT :limit
 
 -- name: compact_fine_top_hours
--- The totals of the 1-hour fine groups per hour, for all days (:weekend NULL), weekdays or weekend.
+-- The totals of the 1-hour fine groups per hour (run with the 1-hour fine_groups), for all
+-- regions (:region_id 0) or one, all days (:weekend NULL), weekdays or weekend.
 INSERT INTO flow_top_hours (level, region_id, datasource_id, days, hour, total_trips, total_groups)
-SELECT 0, 0, 0, :days, hour, sum(trips), count(*) FILTER (WHERE trips > 0)
-  FROM (SELECT hour, CASE WHEN CAST(:weekend AS boolean) IS NULL THEN trips
-                          WHEN CAST(:weekend AS boolean) THEN weekend_trips
-                          ELSE trips - weekend_trips END AS trips
-          FROM fine_hours) h
- GROUP BY hour
+SELECT 0, :region_id, 0, :days, bucket, sum(trips), count(*) FILTER (WHERE trips > 0)
+  FROM (SELECT bucket, CASE WHEN CAST(:weekend AS boolean) IS NULL THEN trips
+                            WHEN CAST(:weekend AS boolean) THEN weekend_trips
+                            ELSE trips - weekend_trips END AS trips
+          FROM (SELECT bucket, trips, weekend_trips FROM fine_groups_all WHERE :region_id = 0
+                 UNION ALL
+                SELECT bucket, trips, weekend_trips FROM fine_groups
+                 WHERE :region_id > 0 AND region_id = :region_id) context) h
+ GROUP BY bucket
 HAVING sum(trips) > 0
 
 -- name: compact_regions
