@@ -1,7 +1,7 @@
 """Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql),
 and keep the top groups of every level and bucket size, for everything, each region and each
 datasource (fine cells: everything and each region), all days, weekdays and weekend (sql/06_flow_top.sql,
-sql/09, sql/15), with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql)."""
+sql/09, sql/15, sql/16), with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql)."""
 from __future__ import annotations
 
 import itertools

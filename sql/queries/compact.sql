@@ -101,7 +101,8 @@ SELECT :level, :region_id, :datasource_id, :days, hour, sum(trips), count(*)
 -- Fine groups are counted from the raw trips (flow_counts has no fine level), once per
 -- compaction: the trips of each region, origin fine cell, destination fine cell and hour of the
 -- day, and how many of them on a weekend, as groups_from_trips counts them. The kept lists of all
--- regions and of each region (all datasources) are made from it (sql/15_flow_top_fine.sql).
+-- regions and of each region (all datasources) are made from it (sql/15_flow_top_fine.sql,
+-- sql/16_flow_top_fine_regions.sql).
 CREATE TEMP TABLE fine_hours ON COMMIT DROP AS
 SELECT region_id, o_cell, d_cell, extract(hour FROM ts)::int AS hour, count(*)::int AS trips,
        (count(*) FILTER (WHERE extract(isodow FROM ts) >= 6))::int AS weekend_trips
