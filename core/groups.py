@@ -53,7 +53,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
         f, raw, state = _plan(c, level, bucket_hours, asked)
         params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
         rows = None
-        # fine cells: the jobs since are added from their raw trips
+        # (fine cells: the jobs loaded since are added from their raw trips, which count against the cap)
         if state is not None and not (raw and count_raw_above is not None and state.new_trips > count_raw_above):
             rows, total_groups = _kept(c, {**params, "region": f.regions[0] if f.regions else None,
                                            "datasource": f.datasources[0] if f.datasources else None,
