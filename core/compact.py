@@ -89,10 +89,9 @@ def _compact(conn) -> dict[str, dict[str, int]]:
             cur.execute(pg("compact_fine_groups"), {"bucket_hours": hours})
             for (region_id, _), (day_name, days) in itertools.product([(0, None)] + regions, KEPT_DAYS.items()):
                 ids = {"level": 0, "region_id": region_id, "datasource_id": 0, "days": days}
-                context = {"region_id": region_id, "days": days, "weekend": Filters.make(days=day_name).params()["weekend"]}
-                if hours == 1:
-                    cur.execute(pg("compact_fine_top_hours"), context)
-                cur.execute(pg("compact_fine_top"), {**context, "limit": KEPT_TOP})
+                weekend = Filters.make(days=day_name).params()["weekend"]
+                cur.execute(pg("compact_fine_top"), {"region_id": region_id, "days": days, "weekend": weekend,
+                                                     "bucket_hours": hours, "limit": KEPT_TOP})
                 _keep(cur, ids, hours, cur.fetchall())
         cur.execute(pg("compact_state"))
         cur.execute(pg("summary_rows"))

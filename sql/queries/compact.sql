@@ -127,7 +127,8 @@ SELECT o_cell, d_cell, bucket, sum(trips)::int AS trips, sum(weekend_trips)::int
 
 -- name: compact_fine_top
 -- The top fine groups of all regions (:region_id 0) or one, for all days (:weekend NULL),
--- weekdays or weekend, in the live order (groups_from_trips), with the totals over all groups.
+-- weekdays or weekend, in the live order (groups_from_trips), with the totals over all groups;
+-- with 1-hour buckets it also writes the totals of each hour (flow_top_hours) for :days.
 WITH g AS (
     SELECT o_cell, d_cell, bucket,
            CASE WHEN CAST(:weekend AS boolean) IS NULL THEN trips
@@ -139,27 +140,18 @@ WITH g AS (
              WHERE :region_id > 0 AND region_id = :region_id) context
 ), t AS (
     SELECT sum(trips)::bigint AS total_trips, count(*) FILTER (WHERE trips > 0) AS total_groups FROM g
+), hours AS (
+    INSERT INTO flow_top_hours (level, region_id, datasource_id, days, hour, total_trips, total_groups)
+    SELECT 0, :region_id, 0, :days, bucket, sum(trips), count(*)
+      FROM g
+     WHERE :bucket_hours = 1 AND trips > 0
+     GROUP BY bucket
 )
 SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
   FROM g, t
  WHERE trips > 0
  ORDER BY trips DESC, o_cell, d_cell, bucket
  LIMIT :limit
-
--- name: compact_fine_top_hours
--- The totals of the 1-hour fine groups per hour (run with the 1-hour fine_groups), for all
--- regions (:region_id 0) or one, all days (:weekend NULL), weekdays or weekend.
-INSERT INTO flow_top_hours (level, region_id, datasource_id, days, hour, total_trips, total_groups)
-SELECT 0, :region_id, 0, :days, bucket, sum(trips), count(*) FILTER (WHERE trips > 0)
-  FROM (SELECT bucket, CASE WHEN CAST(:weekend AS boolean) IS NULL THEN trips
-                            WHEN CAST(:weekend AS boolean) THEN weekend_trips
-                            ELSE trips - weekend_trips END AS trips
-          FROM (SELECT bucket, trips, weekend_trips FROM fine_groups_all WHERE :region_id = 0
-                 UNION ALL
-                SELECT bucket, trips, weekend_trips FROM fine_groups
-                 WHERE :region_id > 0 AND region_id = :region_id) context) h
- GROUP BY bucket
-HAVING sum(trips) > 0
 
 -- name: compact_regions
 SELECT region_id, name FROM regions ORDER BY region_id
