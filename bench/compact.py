@@ -30,8 +30,12 @@ def main() -> None:
             "groups medium, weekend": lambda: core.trip_groups(cell="medium", days="weekend", url=url),
             "groups medium, weekdays 7-9h": lambda: core.trip_groups(cell="medium", days="weekdays",
                                                                      hours=[7, 8, 9], url=url),
-            "groups medium, one datasource (aggregated)": lambda: core.trip_groups(
+            "groups medium, one datasource": lambda: core.trip_groups(
                 cell="medium", datasources=core.datasources(url=url)[:1], url=url),
+            "groups medium, two regions": lambda: core.trip_groups(
+                cell="medium", regions=core.regions(url=url)[:2], url=url),
+            "groups fine, two regions": lambda: core.trip_groups(
+                cell="fine", regions=core.regions(url=url)[:2], url=url),
             "weekly average, 20 km box by origin": lambda: core.weekly_average(
                 bbox=(14.3, 49.95, 14.55, 50.15), url=url),
         }

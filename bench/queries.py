@@ -48,6 +48,7 @@ CASES = [
     ("groups medium 3h buckets", 300, "groups", {"cell": "medium", "bucket_hours": 3}),
     ("groups medium region", 300, "groups", {"cell": "medium", "regions": [REGION]}),
     ("groups medium datasource", 300, "groups", {"cell": "medium", "datasources": [SOURCE]}),
+    ("groups medium two regions", 300, "groups", {"cell": "medium", "regions": [REGION, "Vienna"]}),
     ("groups medium region+datasource", 300, "groups",
      {"cell": "medium", "regions": [REGION], "datasources": [SOURCE]}),
     ("groups medium weekend", 300, "groups", {"cell": "medium", "days": "weekend"}),

@@ -2,11 +2,12 @@
 
 Medium and coarse groups without a date range come from the flow_counts summary (a range that
 takes in every trip stored is no range); fine groups and date ranges count the raw trips (one fine
-cell id is stored per trip end). Groups with no other filter than one region, weekdays or weekend
-(and hours of the day, with 1-hour buckets), or for medium and coarse cells one datasource,
-are read from the top groups that compaction keeps (flow_top), with the rows of the jobs completed
-since added in, whenever that proves the answer exact; ``source`` says which ("kept", "kept+new",
-"summary" or "trips").
+cell id is stored per trip end). Groups with no other filter than regions, weekdays or weekend
+(and hours of the day, with 1-hour buckets), or for medium and coarse cells datasources, are read
+from the top groups that compaction keeps (flow_top) for everything, each region and each
+datasource (several: their lists summed), with the rows of the jobs completed since added in,
+whenever that proves the answer exact; ``source`` says which ("kept", "kept+new", "summary" or
+"trips").
 The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ KEPT_DAYS = {"all": 0, "weekdays": 1, "weekend": 2}  # flow_top.days (sql/06_flo
 # For the groups query's transaction only: every group is hashed (about 1M medium groups, 170 MB,
 # at 10M trips); with the server's 64 MB the hash table spilled to disk in batches (docs/SCALE.md).
 _WORK_MEM = "256MB"
+_MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_and_new)
 
 
 def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, limit: int = DEFAULT_LIMIT,
@@ -55,9 +57,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
         rows = None
         # (fine cells: the jobs loaded since are added from their raw trips, which count against the cap)
         if state is not None and not (raw and count_raw_above is not None and state.new_trips > count_raw_above):
-            rows, total_groups = _kept(c, {**params, "region": f.regions[0] if f.regions else None,
-                                           "datasource": f.datasources[0] if f.datasources else None,
-                                           "days": KEPT_DAYS[f.days], "new_jobs": state.new_jobs})
+            rows, total_groups = _kept(c, {**params, "days": KEPT_DAYS[f.days], "new_jobs": state.new_jobs})
             source = "kept" if not state.new_jobs else "kept+new"
         if rows is None:
             if raw and count_raw_above is not None:
@@ -90,13 +90,14 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
 
 def _plan(c, level: int, bucket_hours: int, asked: Filters):
     """(the filters as answered, whether an aggregated answer counts raw trips, the kept lists'
-    state when they may answer). Compaction keeps the answers with no date range and at most one
-    region or (medium and coarse cells) one datasource, all days, weekdays or weekend, and with
-    1-hour buckets hours of the day."""
+    state when they may answer). Compaction keeps the answers with no date range for everything,
+    each region and (medium and coarse cells) each datasource, all days, weekdays or weekend, and
+    with 1-hour buckets hours of the day: several regions or datasources merge their lists."""
     f = _period_dropped_if_whole(c, asked)
     dated = f.date_from is not None or f.date_to is not None
-    named = len(f.regions or ()) + len(f.datasources or ())
-    if not dated and named <= 1 and (level or not f.datasources) and (f.hours is None or bucket_hours == 1):
+    if (not dated and not (f.regions and f.datasources) and (level or not f.datasources)
+            and len(f.regions or f.datasources or ()) <= _MAX_LISTS
+            and (f.hours is None or bucket_hours == 1)):
         state = c.execute(query("groups_kept_state"), {"level": level}).one()
         if state.compacted:
             return f, level == 0, state
@@ -110,18 +111,22 @@ def groups_count(res: dict) -> str:
 
 
 def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
-    """The kept top groups with the jobs completed since merged in (groups_kept_and_new), and the
-    bounds of the number of groups (equal when it is known); ``None`` rows when the kept list
-    cannot prove the answer exact (the caller aggregates)."""
+    """The kept top groups of the lists asked for, summed, with the jobs completed since merged in
+    (groups_kept_and_new), and the bounds of the number of groups (equal when it is known);
+    ``None`` rows when the lists cannot prove the answer exact (the caller aggregates)."""
     answer = c.execute(query("groups_kept_and_new"), params).all()
     top, rows = answer[0], [r for r in answer if r.o_cell is not None]
-    if top.kept_groups == top.kept_total_groups:  # the list keeps every group: every count is exact
-        return rows, (top.kept_total_groups + top.unkept_groups,) * 2
-    # A group outside the list counted at most kept_min (and came after the list among equals) and
-    # gained at most unkept_max: the answer is exact when none of them can reach its last row.
-    if len(rows) < params["limit"] or (top.unkept_groups and rows[-1].trips <= top.kept_min + top.unkept_max):
+    if not top.incomplete:  # the lists keep every group: every count is exact
+        return rows, (top.seen_groups,) * 2
+    # Each answer row must know its count, and no group outside them may reach the last one: a group
+    # seen (rest_max, when it may count more than it shows) or one in no list and no new job (with one
+    # list, it comes after the list among equals).
+    if (len(rows) < params["limit"] or any(r.most > r.trips for r in rows)
+            or (top.rest_max is not None and rows[-1].trips <= top.rest_max)
+            or rows[-1].trips < top.unseen_max + (top.lists > 1)):
         return None, (0, 0)
-    return rows, (top.kept_total_groups, top.kept_total_groups + top.unkept_groups)
+    low = max(top.seen_groups, top.listed_groups_sum if top.disjoint else top.listed_groups_max)
+    return rows, (low, top.listed_groups_sum + top.unlisted_groups)
 
 
 def _period_dropped_if_whole(c, f: Filters) -> Filters:

@@ -165,7 +165,7 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
         eight = core.trip_groups(cell=cell, hours=[8], limit=7, url=db_url)
         assert eight["source"] == "kept"  # one-hour buckets: hours of the day are whole buckets
         eight_live = core.trip_groups(cell=cell, hours=[8], limit=7, datasources=core.datasources(url=db_url),
-                                      url=db_url)
+                                      regions=core.regions(url=db_url), url=db_url)
         assert eight_live["source"] in ("summary", "trips")
         same = ("groups", "total_trips", "total_groups", "total_groups_bounds")
         assert [eight[k] for k in same] == [eight_live[k] for k in same]
@@ -176,7 +176,11 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
     assert kept[("medium", 1, 7, "all", "Nowhere")]["total_trips"] == kept[("fine", 1, 7, "all", "Nowhere")]["total_trips"] == 0
     assert kept[("fine", 1, 7, "all", regions[1][0])]["total_trips"] == kept[("medium", 1, 7, "all", regions[1][0])]["total_trips"]
     both = core.regions(url=db_url)[:2]
-    assert core.trip_groups(cell="medium", regions=both, url=db_url)["source"] == "summary"
+    for cell in ("fine", "medium"):  # several regions: their lists summed, the same answer as aggregated
+        summed = core.trip_groups(cell=cell, regions=both, url=db_url)
+        live_both = core.trip_groups(cell=cell, regions=both, datasources=core.datasources(url=db_url), url=db_url)
+        assert summed["source"] == "kept" and live_both["source"] in ("summary", "trips")
+        assert [summed[k] for k in same] == [live_both[k] for k in same]
     assert core.trip_groups(cell="fine", datasources=["x"], url=db_url)["source"] == "trips"
     assert core.trip_groups(cell="medium", bucket_hours=3, hours=[8], url=db_url)["source"] == "summary"
     assert core.trip_groups(cell="medium", datasources=["x"], url=db_url)["source"] == "kept"
@@ -241,10 +245,12 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     (tmp_path / "3.csv").write_text(HEADER + lifted)
     assert core.ingest_file(str(tmp_path / "3.csv"), url=db_url).status == "completed"
     every_source, every_region = core.datasources(url=db_url), core.regions(url=db_url)
-    sources = []
+    sources, several = [], []
     one = [core.datasources(url=db_url)[0]]
     areas = ((None, None), ([core.regions(url=db_url)[0]], None), (["Lifted"], None), (["Nowhere"], None),
-             (None, one), (None, ["funny_car"]), (None, ["nosuch"]))
+             (None, one), (None, ["funny_car"]), (None, ["nosuch"]),
+             (every_region[:2], None), ([every_region[0], "Lifted"], None), (every_region, None),
+             (["Lifted", "Nowhere"], None), (None, every_source[:2]), (None, [every_source[0], "nosuch"]))
     for cell, hours, (region, source), days, of_day, limit in itertools.product(
             ("fine", "medium", "coarse"), (1, 6), areas, ("all", "weekdays", "weekend"),
             (None, [3], [7, 8, 9], [22, 23, 0, 1]), (1, 5, 21)):
@@ -259,7 +265,10 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
         assert a["source"] in ("summary", "trips") or of_day is None or hours == 1
         assert a["source"] == "trips" or cell != "fine" or not source
         sources.append((cell == "fine", a["source"], limit))
+        if len(region or source or ()) > 1:
+            several.append((a["source"], region, source))
     assert (False, "kept+new", 5) in sources and (False, "summary", 5) in sources  # the lifted group: not provable
+    assert {"kept+new", "summary"} <= {src for src, region, source in several}  # lists summed, or not provable
     assert (False, "summary", 21) in sources and (False, "kept+new", 21) in sources  # past the list: only when it keeps all
     assert (True, "trips", 5) in sources  # fine groups: the lifted one too (kept+new: the test above)
     for cell, aggregated in (("medium", "summary"), ("fine", "trips")):
@@ -271,6 +280,32 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     assert asked.value.trips == 8_850
     assert core.trip_groups(cell="fine", limit=21, count_raw_above=8_850, url=db_url)["source"] == "trips"
     assert core.trip_groups(cell="medium", limit=21, count_raw_above=0, url=db_url)["source"] == "summary"
+
+
+def test_summed_lists_of_regions_that_share_cells_are_proved_or_aggregated(db_url, write_csv, monkeypatch):
+    """Pass: with lists of 2 groups, regions A and B (the same cells) and C (far away): A's busiest
+    group also has trips in B, below B's list, so A + B cannot be read from the lists (it aggregates,
+    and counts that group's trips of both); A + C can, with the exact number of groups (their cells
+    do not meet); every answer equals the aggregated one."""
+    import core.groups
+    monkeypatch.setattr(core.groups, "KEPT_TOP", 2)
+    at = lambda n, region, o, d, hour: [row(region=region, o=o, d=d, when=f"2018-05-28 {hour:02d}:10:00")] * n  # noqa: E731
+    p, q, r = (14.401, 50.001), (14.451, 50.051), (14.501, 50.101)
+    far1, far2 = (16.301, 48.201), (16.351, 48.251)
+    rows = (at(30, "A", p, q, 8) + at(3, "A", q, r, 8) + at(1, "A", p, r, 9)
+            + at(4, "B", q, p, 8) + at(3, "B", r, q, 8) + at(2, "B", p, q, 8)
+            + at(6, "C", far1, far2, 8) + at(4, "C", far2, far1, 8) + at(3, "C", far1, far1, 8))
+    assert core.ingest_file(write_csv(HEADER + "".join(rows)), url=db_url).status == "completed"
+    core.compact_summaries(url=db_url)
+    every_source = core.datasources(url=db_url)
+    for cell in ("fine", "medium"):
+        for regions, source in ((["A", "B"], "summary"), (["A", "C"], "kept"), (["A", "B", "C"], "summary")):
+            a = core.trip_groups(cell=cell, regions=regions, limit=1, url=db_url)
+            live = core.trip_groups(cell=cell, regions=regions, datasources=every_source, limit=1, url=db_url)
+            assert a["source"] == (source if cell == "medium" else source.replace("summary", "trips")), (cell, regions)
+            assert (a["groups"], a["total_trips"], a["total_groups"]) == (live["groups"], live["total_trips"], live["total_groups"])
+        assert core.trip_groups(cell=cell, regions=["A", "B"], limit=1, url=db_url)["groups"][0]["trips"] == 32
+        assert core.trip_groups(cell=cell, regions=["A", "C"], limit=3, url=db_url)["total_groups"] == 6
 
 
 def test_compaction_during_an_ingest_loses_nothing(db_url, tmp_path):

@@ -71,40 +71,58 @@ SELECT EXISTS (SELECT FROM compaction_state)
 SELECT coalesce(sum(trips), 0)::bigint FROM region_datasources
 
 -- name: groups_kept_and_new
--- The top groups as compaction kept them (sql/06_flow_top.sql; fine cells: sql/15, sql/16), in the live order, for all
--- regions (:region NULL) or one (none at all if it does not exist), all datasources
--- (:datasource NULL) or one (sql/09), :days 0 all, 1 weekdays, 2 weekend, and with 1-hour buckets only, some hours of the day (:hours; the totals are then
--- those of these hours, sql/08_flow_top_hours.sql); with the flow rows of the jobs completed since
--- compaction (:new_jobs) added in. A kept group's count is then exact. Any other group counted at
--- most kept_min trips (the least count of the whole list) before and comes after the list among
--- equals, plus its new trips (at most unkept_max): when the list keeps every group that passes the
--- filter (kept_groups = kept_total_groups) every count is exact; otherwise the top :limit kept
--- groups are the exact answer when no new job added to a group outside the list, or when the last
--- of them counts more than kept_min + unkept_max (core/groups.py checks, and aggregates when not).
-WITH ctx AS (
-    SELECT CASE WHEN CAST(:region AS text) IS NULL THEN 0
-                ELSE (SELECT region_id FROM regions WHERE name = CAST(:region AS text)) END AS region_id,
-           CASE WHEN CAST(:datasource AS text) IS NULL THEN 0
-                ELSE (SELECT datasource_id FROM datasources WHERE name = CAST(:datasource AS text)) END AS datasource_id
-), kept_list AS (
-    SELECT t.o_cell, t.d_cell, t.bucket, t.trips
-      FROM flow_top t, ctx
-     WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = ctx.region_id
-       AND t.datasource_id = ctx.datasource_id AND t.days = :days
-), k AS (
-    SELECT * FROM kept_list WHERE CAST(:hours AS int[]) IS NULL OR bucket = ANY(CAST(:hours AS int[]))
-), s AS (
-    SELECT coalesce(sum(total_trips), 0)::bigint AS total_trips, coalesce(sum(total_groups), 0)::bigint AS total_groups
-      FROM (SELECT t.total_trips, t.total_groups
-              FROM flow_top_totals t, ctx
-             WHERE CAST(:hours AS int[]) IS NULL
-               AND t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = ctx.region_id
-               AND t.datasource_id = ctx.datasource_id AND t.days = :days
+-- The top groups as compaction kept them (sql/06_flow_top.sql; fine cells: sql/15, sql/16), in the
+-- live order: the list of all regions and datasources, or those of each region named, or (medium and
+-- coarse) of each datasource named (sql/09); :days 0 all, 1 weekdays, 2 weekend; with 1-hour buckets
+-- only, some hours of the day (:hours; the totals are then those of these hours,
+-- sql/08_flow_top_hours.sql). The lists are summed per group, with the flow rows of the jobs
+-- completed since compaction (:new_jobs) added in: the least each group counts (trips). A list that
+-- keeps every group that passes the filter (kept_groups = total_groups, "complete") knows every
+-- count; a group missing from one that does not counted at most its least count (kept_min) there,
+-- and nothing if its cells lie outside the area of that list's trips (region_datasources' extents):
+-- so each group also has the most it may count (most). core/groups.py takes the top :limit as
+-- exact when each of them is exact and no other group can reach the last of them: a group seen
+-- here (rest_max) or in no list and no new job (unseen_max; with one list such a group comes after
+-- the list among equals).
+WITH lists AS (
+    SELECT r.region_id, d.datasource_id,
+           1::bigint << (row_number() OVER (ORDER BY r.region_id, d.datasource_id) - 1)::int AS list  -- one bit each (core/groups.py: at most 63)
+      FROM (SELECT 0::smallint AS region_id WHERE CAST(:regions AS text[]) IS NULL
             UNION ALL
-            SELECT t.total_trips, t.total_groups
-              FROM flow_top_hours t, ctx
-             WHERE t.level = :level AND t.region_id = ctx.region_id AND t.datasource_id = ctx.datasource_id
-               AND t.days = :days AND t.hour = ANY(CAST(:hours AS int[]))) totals
+            SELECT region_id FROM regions WHERE name = ANY(CAST(:regions AS text[]))) r,
+           (SELECT 0::smallint AS datasource_id WHERE CAST(:datasources AS text[]) IS NULL
+            UNION ALL
+            SELECT datasource_id FROM datasources WHERE name = ANY(CAST(:datasources AS text[]))) d
+), k AS (
+    SELECT lists.list, t.o_cell, t.d_cell, t.bucket, t.trips
+      FROM flow_top t JOIN lists USING (region_id, datasource_id)
+     WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
+       AND (CAST(:hours AS int[]) IS NULL OR t.bucket = ANY(CAST(:hours AS int[])))
+), l AS (
+    SELECT lists.list,
+           coalesce((SELECT min(t.trips) FROM flow_top t
+                      WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
+                        AND t.region_id = lists.region_id AND t.datasource_id = lists.datasource_id), 0) AS kept_min,
+           (SELECT count(*) FROM k WHERE k.list = lists.list) AS kept_groups,
+           tot.total_trips, tot.total_groups, ext.*
+      FROM lists
+     CROSS JOIN LATERAL (
+            SELECT coalesce(sum(total_trips), 0)::bigint AS total_trips, coalesce(sum(total_groups), 0)::bigint AS total_groups
+              FROM (SELECT t.total_trips, t.total_groups
+                      FROM flow_top_totals t
+                     WHERE CAST(:hours AS int[]) IS NULL
+                       AND t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = lists.region_id
+                       AND t.datasource_id = lists.datasource_id AND t.days = :days
+                    UNION ALL
+                    SELECT t.total_trips, t.total_groups
+                      FROM flow_top_hours t
+                     WHERE t.level = :level AND t.region_id = lists.region_id AND t.datasource_id = lists.datasource_id
+                       AND t.days = :days AND t.hour = ANY(CAST(:hours AS int[]))) totals) tot
+     CROSS JOIN LATERAL (  -- in fine cell columns and rows (an extent not known: the whole world)
+            SELECT min(coalesce(s.cx0, -1)) * 4 AS x0, max(coalesce(s.cx1, 18000)) * 4 + 3 AS x1,
+                   min(coalesce(s.cy0, -1)) * 4 AS y0, max(coalesce(s.cy1, 9000)) * 4 + 3 AS y1
+              FROM region_datasources s
+             WHERE lists.region_id IN (0, s.region_id) AND lists.datasource_id IN (0, s.datasource_id)) ext
 ), n AS (
     SELECT o_cell, d_cell, (hour / :bucket_hours)::smallint AS bucket, sum(trips)::bigint AS trips
       FROM (-- medium and coarse: the new jobs' flow rows
@@ -118,26 +136,48 @@ WITH ctx AS (
               FROM trips
              WHERE :level = 0 AND job_id = ANY(CAST(:new_jobs AS int[]))) new_rows
      WHERE cardinality(CAST(:new_jobs AS int[])) > 0   -- none: no scan at all
-       AND (CAST(:region AS text) IS NULL OR region_id = (SELECT region_id FROM ctx))
-       AND (CAST(:datasource AS text) IS NULL OR datasource_id = (SELECT datasource_id FROM ctx))
+       AND (CAST(:regions AS text[]) IS NULL OR region_id IN (SELECT region_id FROM lists))
+       AND (CAST(:datasources AS text[]) IS NULL OR datasource_id IN (SELECT datasource_id FROM lists))
        AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
        AND (CAST(:hours AS int[]) IS NULL OR hour = ANY(CAST(:hours AS int[])))
      GROUP BY 1, 2, 3
 ), m AS (
-    SELECT o_cell, d_cell, bucket, coalesce(k.trips, 0) + coalesce(n.trips, 0) AS trips,
-           k.trips IS NOT NULL AS kept, coalesce(n.trips, 0) AS new_trips
-      FROM k FULL JOIN n USING (o_cell, d_cell, bucket)
-), x AS (
-    SELECT (SELECT count(*) FROM k) AS kept_groups, coalesce((SELECT min(trips) FROM kept_list), 0) AS kept_min,
-           coalesce(max(trips) FILTER (WHERE NOT kept), 0) AS unkept_max,
-           count(*) FILTER (WHERE NOT kept) AS unkept_groups, coalesce(sum(new_trips), 0)::bigint AS new_trips
+    SELECT o_cell, d_cell, bucket, sum(trips)::bigint AS trips, sum(new_trips)::bigint AS new_trips,
+           bit_or(list) AS listed   -- the lists that hold it (NULL: none)
+      FROM (SELECT o_cell, d_cell, bucket, trips, 0 AS new_trips, list FROM k
+            UNION ALL
+            SELECT o_cell, d_cell, bucket, trips, trips, 0 FROM n) seen
+     GROUP BY 1, 2, 3
+), u AS (
+    SELECT m.*, row_number() OVER (ORDER BY m.trips DESC, m.o_cell, m.d_cell, m.bucket) AS rank,
+           m.trips + coalesce((
+               SELECT sum(l.kept_min)::bigint FROM l
+                WHERE l.kept_groups < l.total_groups AND m.listed & l.list = 0
+                  AND (m.o_cell / 100000) << (2 * :level) <= l.x1 AND ((m.o_cell / 100000 + 1) << (2 * :level)) > l.x0
+                  AND (m.o_cell % 100000) << (2 * :level) <= l.y1 AND ((m.o_cell % 100000 + 1) << (2 * :level)) > l.y0
+                  AND (m.d_cell / 100000) << (2 * :level) <= l.x1 AND ((m.d_cell / 100000 + 1) << (2 * :level)) > l.x0
+                  AND (m.d_cell % 100000) << (2 * :level) <= l.y1 AND ((m.d_cell % 100000 + 1) << (2 * :level)) > l.y0
+           ), 0) AS most
       FROM m
+), x AS (
+    SELECT (SELECT count(*) FROM l) AS lists,
+           (SELECT bool_or(kept_groups < total_groups) FROM l) AS incomplete,
+           ((SELECT coalesce(sum(total_trips), 0) FROM l) + (SELECT coalesce(sum(new_trips), 0) FROM m))::bigint AS total_trips,
+           (SELECT count(*) FROM m) AS seen_groups,
+           (SELECT count(*) FROM m WHERE listed = 0) AS unlisted_groups,
+           (SELECT coalesce(sum(total_groups), 0) FROM l)::bigint AS listed_groups_sum,
+           (SELECT coalesce(max(total_groups), 0) FROM l) AS listed_groups_max,
+           -- any two lists whose trips' areas meet may count the same group
+           NOT EXISTS (SELECT FROM l a JOIN l b ON a.list < b.list
+                        WHERE a.x0 <= b.x1 AND b.x0 <= a.x1 AND a.y0 <= b.y1 AND b.y0 <= a.y1) AS disjoint,
+           -- a group in no list: at most the least counts of one list and of those that meet it
+           (SELECT coalesce(max(a.kept_min + (SELECT coalesce(sum(b.kept_min), 0)::bigint FROM l b
+                                               WHERE b.list <> a.list AND b.kept_groups < b.total_groups
+                                                 AND a.x0 <= b.x1 AND b.x0 <= a.x1 AND a.y0 <= b.y1 AND b.y0 <= a.y1)), 0)
+              FROM l a WHERE a.kept_groups < a.total_groups) AS unseen_max,
+           (SELECT max(most) FROM u WHERE rank > :limit AND most > trips) AS rest_max
 )
-SELECT top.o_cell, top.d_cell, top.bucket, top.trips, s.total_trips + x.new_trips AS total_trips,
-       s.total_groups AS kept_total_groups, x.kept_groups, x.kept_min, x.unkept_max, x.unkept_groups
-  FROM s CROSS JOIN x
-  LEFT JOIN LATERAL (SELECT * FROM m
-                      WHERE m.kept OR x.kept_groups = s.total_groups
-                      ORDER BY m.trips DESC, m.o_cell, m.d_cell, m.bucket
-                      LIMIT :limit) top ON true   -- one row of NULLs when no group qualifies
- ORDER BY top.trips DESC, top.o_cell, top.d_cell, top.bucket
+SELECT top.o_cell, top.d_cell, top.bucket, top.trips, top.most, x.*
+  FROM x
+  LEFT JOIN LATERAL (SELECT * FROM u WHERE rank <= :limit) top ON true   -- one row of NULLs when no group
+ ORDER BY top.rank
