@@ -4,7 +4,7 @@ datasource (fine cells: everything and each region), all days, weekdays and week
 sql/09, sql/15, sql/16), with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql)."""
 from __future__ import annotations
 
-import itertools
+import functools
 
 from .db import raw_connection
 from .queries import pg
@@ -80,19 +80,20 @@ def _compact(conn) -> dict[str, dict[str, int]]:
             if hours == 1:
                 cur.execute(pg("compact_flow_top_hours"), {**ids, "weekend": filters["weekend"]})
             # the live query itself, with the filters' own parameters: the same order and totals
-            cur.execute(pg("groups_from_summary"), {
-                **filters, "level": level, "bucket_hours": hours, "limit": KEPT_TOP})
-            _keep(cur, ids, hours, cur.fetchall())
+            cur.execute(_keep("groups_from_summary"), {
+                **filters, **ids, "bucket_hours": hours, "limit": KEPT_TOP})
         # Fine cells, for all regions and each region (all datasources): counted once from the raw trips.
         cur.execute(pg("compact_fine_hours"))
         for hours in BUCKET_HOURS:
             cur.execute(pg("compact_fine_groups"), {"bucket_hours": hours})
-            for (region_id, _), (day_name, days) in itertools.product([(0, None)] + regions, KEPT_DAYS.items()):
-                ids = {"level": 0, "region_id": region_id, "datasource_id": 0, "days": days}
-                weekend = Filters.make(days=day_name).params()["weekend"]
-                cur.execute(pg("compact_fine_top"), {"region_id": region_id, "days": days, "weekend": weekend,
-                                                     "bucket_hours": hours, "limit": KEPT_TOP})
-                _keep(cur, ids, hours, cur.fetchall())
+            for region_id, _ in [(0, None)] + regions:
+                if hours == 1:
+                    cur.execute(pg("compact_fine_hour_totals"), {"region_id": region_id})
+                for day_name, days in KEPT_DAYS.items():
+                    weekend = Filters.make(days=day_name).params()["weekend"]
+                    cur.execute(_keep("compact_fine_top"), {
+                        "level": 0, "region_id": region_id, "datasource_id": 0, "days": days, "weekend": weekend,
+                        "bucket_hours": hours, "limit": KEPT_TOP})
         cur.execute(pg("compact_state"))
         cur.execute(pg("summary_rows"))
         after = dict(zip([d[0] for d in cur.description], cur.fetchone()))
@@ -104,16 +105,8 @@ def _compact(conn) -> dict[str, dict[str, int]]:
     return {t: {"before": int(before[t]), "after": int(after[t])} for t in TABLES}
 
 
-def _keep(cur, ids: dict, bucket_hours: int, rows: list) -> None:
-    """Write one kept list (rows of o_cell, d_cell, bucket, trips, total_trips, total_groups) and
-    its totals; an empty list keeps nothing (it reads as no trips)."""
-    from psycopg2.extras import execute_values
-
-    if not rows:
-        return
-    execute_values(cur, "INSERT INTO flow_top (level, bucket_hours, region_id, datasource_id, days, "
-                        "o_cell, d_cell, bucket, trips) VALUES %s",
-                   [(ids["level"], bucket_hours, ids["region_id"], ids["datasource_id"], ids["days"], o, d, b, n)
-                    for o, d, b, n, _, _ in rows])
-    cur.execute(pg("compact_flow_top_totals"), {
-        **ids, "bucket_hours": bucket_hours, "total_trips": rows[0][4], "total_groups": rows[0][5]})
+@functools.lru_cache(maxsize=None)
+def _keep(groups: str) -> str:
+    """compact_keep with the named query of a list's groups in its place: the list and its
+    totals are written on the server, with no round trip through Python."""
+    return pg("compact_keep").replace("{groups}", pg(groups))

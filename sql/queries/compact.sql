@@ -78,9 +78,16 @@ DELETE FROM flow_top;
 DELETE FROM flow_top_totals;
 DELETE FROM flow_top_hours
 
--- name: compact_flow_top_totals
+-- name: compact_keep
+-- One kept list, written on the server: the top groups that the query put in place of "groups"
+-- returns (the live query itself, groups_from_summary, or compact_fine_top), with its totals; an
+-- empty list keeps nothing (it reads as no trips).
+WITH top AS ({groups}), kept AS (
+    INSERT INTO flow_top (level, bucket_hours, region_id, datasource_id, days, o_cell, d_cell, bucket, trips)
+    SELECT :level, :bucket_hours, :region_id, :datasource_id, :days, o_cell, d_cell, bucket, trips FROM top
+)
 INSERT INTO flow_top_totals (level, bucket_hours, region_id, datasource_id, days, total_trips, total_groups)
-VALUES (:level, :bucket_hours, :region_id, :datasource_id, :days, :total_trips, :total_groups)
+SELECT :level, :bucket_hours, :region_id, :datasource_id, :days, total_trips, total_groups FROM top LIMIT 1
 
 -- name: compact_flow_top_hours
 -- The totals of the 1-hour groups per hour, for all regions (:region_id 0) or one, all
@@ -127,8 +134,8 @@ SELECT o_cell, d_cell, bucket, sum(trips)::int AS trips, sum(weekend_trips)::int
 
 -- name: compact_fine_top
 -- The top fine groups of all regions (:region_id 0) or one, for all days (:weekend NULL),
--- weekdays or weekend, in the live order (groups_from_trips), with the totals over all groups;
--- with 1-hour buckets it also writes the totals of each hour (flow_top_hours) for :days.
+-- weekdays or weekend, in the live order (groups_from_trips), with the totals over all groups
+-- (written by compact_keep).
 WITH g AS (
     SELECT o_cell, d_cell, bucket,
            CASE WHEN CAST(:weekend AS boolean) IS NULL THEN trips
@@ -140,18 +147,30 @@ WITH g AS (
              WHERE :region_id > 0 AND region_id = :region_id) context
 ), t AS (
     SELECT sum(trips)::bigint AS total_trips, count(*) FILTER (WHERE trips > 0) AS total_groups FROM g
-), hours AS (
-    INSERT INTO flow_top_hours (level, region_id, datasource_id, days, hour, total_trips, total_groups)
-    SELECT 0, :region_id, 0, :days, bucket, sum(trips), count(*)
-      FROM g
-     WHERE :bucket_hours = 1 AND trips > 0
-     GROUP BY bucket
 )
 SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
   FROM g, t
  WHERE trips > 0
  ORDER BY trips DESC, o_cell, d_cell, bucket
  LIMIT :limit
+
+-- name: compact_fine_hour_totals
+-- The totals of each hour of the fine groups (fine_groups of 1-hour buckets) of all regions
+-- (:region_id 0) or one, for all days, weekdays and weekend at once (flow_top_hours.days 0, 1, 2).
+INSERT INTO flow_top_hours (level, region_id, datasource_id, days, hour, total_trips, total_groups)
+SELECT 0, :region_id, 0, d.days, h.bucket, d.trips, d.groups
+  FROM (SELECT bucket,
+               sum(trips) AS all_trips, count(*) FILTER (WHERE trips > 0) AS all_groups,
+               sum(trips - weekend_trips) AS weekday_trips, count(*) FILTER (WHERE trips > weekend_trips) AS weekday_groups,
+               sum(weekend_trips) AS weekend_trips, count(*) FILTER (WHERE weekend_trips > 0) AS weekend_groups
+          FROM (SELECT bucket, trips, weekend_trips FROM fine_groups_all WHERE :region_id = 0
+                 UNION ALL
+                SELECT bucket, trips, weekend_trips FROM fine_groups
+                 WHERE :region_id > 0 AND region_id = :region_id) context
+         GROUP BY bucket) h,
+       LATERAL (VALUES (0, all_trips, all_groups), (1, weekday_trips, weekday_groups),
+                       (2, weekend_trips, weekend_groups)) d (days, trips, groups)
+ WHERE d.groups > 0
 
 -- name: compact_regions
 SELECT region_id, name FROM regions ORDER BY region_id

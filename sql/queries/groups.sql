@@ -142,12 +142,18 @@ WITH lists AS (
        AND (CAST(:hours AS int[]) IS NULL OR hour = ANY(CAST(:hours AS int[])))
      GROUP BY 1, 2, 3
 ), m AS (
-    SELECT o_cell, d_cell, bucket, sum(trips)::bigint AS trips, sum(new_trips)::bigint AS new_trips,
-           bit_or(list) AS listed   -- the lists that hold it (NULL: none)
-      FROM (SELECT o_cell, d_cell, bucket, trips, 0 AS new_trips, list FROM k
-            UNION ALL
-            SELECT o_cell, d_cell, bucket, trips, trips, 0 FROM n) seen
-     GROUP BY 1, 2, 3
+    SELECT o_cell, d_cell, bucket, coalesce(kept.trips, 0) + coalesce(n.trips, 0) AS trips,
+           coalesce(n.trips, 0) AS new_trips, coalesce(kept.listed, 0) AS listed   -- the lists that hold it
+      FROM (SELECT o_cell, d_cell, bucket, sum(trips)::bigint AS trips, bit_or(list) AS listed
+              FROM k GROUP BY 1, 2, 3) kept
+      FULL JOIN n USING (o_cell, d_cell, bucket)
+), near AS (  -- the groups that can rank among the answer: at most the lists' least counts below the last
+    SELECT m.*
+      FROM m,
+           (SELECT coalesce(sum(kept_min) FILTER (WHERE kept_groups < total_groups), 0) AS most_extra FROM l) e,
+           (SELECT min(trips) AS trips
+              FROM (SELECT trips FROM m ORDER BY trips DESC, o_cell, d_cell, bucket LIMIT :limit) answer) last
+     WHERE m.trips + e.most_extra >= last.trips
 ), u AS (
     SELECT m.*, row_number() OVER (ORDER BY m.trips DESC, m.o_cell, m.d_cell, m.bucket) AS rank,
            m.trips + coalesce((
@@ -158,13 +164,12 @@ WITH lists AS (
                   AND (m.d_cell / 100000) << (2 * :level) <= l.x1 AND ((m.d_cell / 100000 + 1) << (2 * :level)) > l.x0
                   AND (m.d_cell % 100000) << (2 * :level) <= l.y1 AND ((m.d_cell % 100000 + 1) << (2 * :level)) > l.y0
            ), 0) AS most
-      FROM m
+      FROM near m
 ), x AS (
     SELECT (SELECT count(*) FROM l) AS lists,
            (SELECT bool_or(kept_groups < total_groups) FROM l) AS incomplete,
-           ((SELECT coalesce(sum(total_trips), 0) FROM l) + (SELECT coalesce(sum(new_trips), 0) FROM m))::bigint AS total_trips,
-           (SELECT count(*) FROM m) AS seen_groups,
-           (SELECT count(*) FROM m WHERE listed = 0) AS unlisted_groups,
+           ((SELECT coalesce(sum(total_trips), 0) FROM l) + seen.new_trips)::bigint AS total_trips,
+           seen.groups AS seen_groups, seen.unlisted AS unlisted_groups,
            (SELECT coalesce(sum(total_groups), 0) FROM l)::bigint AS listed_groups_sum,
            (SELECT coalesce(max(total_groups), 0) FROM l) AS listed_groups_max,
            -- any two lists whose trips' areas meet may count the same group
@@ -176,6 +181,8 @@ WITH lists AS (
                                                  AND a.x0 <= b.x1 AND b.x0 <= a.x1 AND a.y0 <= b.y1 AND b.y0 <= a.y1)), 0)
               FROM l a WHERE a.kept_groups < a.total_groups) AS unseen_max,
            (SELECT max(most) FROM u WHERE rank > :limit AND most > trips) AS rest_max
+      FROM (SELECT count(*) AS groups, count(*) FILTER (WHERE listed = 0) AS unlisted,
+                   coalesce(sum(new_trips), 0) AS new_trips FROM m) seen
 )
 SELECT top.o_cell, top.d_cell, top.bucket, top.trips, top.most, x.*
   FROM x
