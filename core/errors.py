@@ -29,11 +29,14 @@ class InvalidFilter(TripsError, ValueError):
 
 class RawCountNeeded(TripsError):
     """The answer would count more raw trips than the caller allowed (``count_raw_above``): the
-    caller asks its user first. ``trips`` is how many it would count."""
+    caller asks its user first. ``trips`` is how many it would count: every trip stored, or
+    (``since_compaction``) those loaded since the last compaction, added to its kept groups (all of
+    them if those cannot prove the answer exact)."""
 
-    def __init__(self, trips: int):
-        self.trips = trips
-        super().__init__(f"these groups are counted from {trips:,} raw trips")
+    def __init__(self, trips: int, since_compaction: bool = False):
+        self.trips, self.since_compaction = trips, since_compaction
+        super().__init__(f"these groups are counted from {trips:,} raw trips"
+                         + (" loaded since the last compaction" if since_compaction else ""))
 
 
 class QueryTooSlow(TripsError):

@@ -55,8 +55,10 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
         f, raw, state = _plan(c, level, bucket_hours, asked)
         params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
         rows = None
-        # (fine cells: the jobs loaded since are added from their raw trips, which count against the cap)
-        if state is not None and not (raw and count_raw_above is not None and state.new_trips > count_raw_above):
+        if state is not None:
+            # (fine cells: the jobs loaded since are added from their raw trips, which count against the cap)
+            if raw and count_raw_above is not None and state.new_trips > count_raw_above:
+                raise RawCountNeeded(state.new_trips, since_compaction=True)
             rows, total_groups = _kept(c, {**params, "days": KEPT_DAYS[f.days], "new_jobs": state.new_jobs})
             source = "kept" if not state.new_jobs else "kept+new"
         if rows is None:

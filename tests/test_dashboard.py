@@ -461,10 +461,13 @@ def test_raw_counted_groups_wait_for_a_click_on_large_data(page, db_url, write_c
     core.compact_summaries(url=db_url)
     at = page(cell="fine")
     assert flow_map(at) and not any("raw trips" in w.value for w in at.warning)
-    _load(db_url, write_csv, [row(when="2018-06-04 10:00:00")])
+    _load(db_url, write_csv, [row(when="2018-06-04 10:00:00"), row(when="2018-06-04 11:00:00")])
+    at = page(cell="fine")  # 2 trips loaded since compaction would be read raw: the question names them
+    assert any("The 2 trips loaded since the summaries were last compacted" in w.value for w in at.warning)
+    assert not flow_map(at)
     core.compact_summaries(url=db_url)
     at = page(cell="fine", **{"from": "2018-06-01"})
-    assert any("raw trips" in w.value for w in at.warning) and not flow_map(at)
+    assert any("all 4 raw trips" in w.value for w in at.warning) and not flow_map(at)
 
 
 def test_an_answer_past_its_time_limit_is_a_message(page, db_url, write_csv, monkeypatch):

@@ -195,7 +195,7 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
     assert core.trip_groups(**kw, count_raw_above=2_000) == newer[fine_new]  # a caller that asks first
     with pytest.raises(core.RawCountNeeded) as asked:  # the new file's 2,000 raw trips: more than allowed
         core.trip_groups(**kw, count_raw_above=1_999)
-    assert asked.value.trips == 9_000
+    assert (asked.value.trips, asked.value.since_compaction) == (2_000, True)
     assert newer[("medium", 1, 5000, "all")]["total_trips"] == newer[("fine", 2, 7, "all")]["total_trips"] == 9_000
     core.compact_summaries(url=db_url)
     compacted = answers()
