@@ -109,4 +109,6 @@ def _compact(conn) -> dict[str, dict[str, int]]:
 def _keep(groups: str) -> str:
     """compact_keep with the named query of a list's groups in its place: the list and its
     totals are written on the server, with no round trip through Python."""
-    return pg("compact_keep").replace("{groups}", pg(groups))
+    keep = pg("compact_keep")
+    assert keep.count("{groups}") == 1, "compact_keep has one place for the list's query"
+    return keep.replace("{groups}", pg(groups))

@@ -29,7 +29,8 @@ KEPT_DAYS = {"all": 0, "weekdays": 1, "weekend": 2}  # flow_top.days (sql/06_flo
 # For the groups query's transaction only: every group is hashed (about 1M medium groups, 170 MB,
 # at 10M trips); with the server's 64 MB the hash table spilled to disk in batches (docs/SCALE.md).
 _WORK_MEM = "256MB"
-_MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_and_new)
+_MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_and_new); names
+# are counted as given, unknown ones too
 
 
 def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, limit: int = DEFAULT_LIMIT,
@@ -120,12 +121,16 @@ def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
     top, rows = answer[0], [r for r in answer if r.o_cell is not None]
     if not top.incomplete:  # the lists keep every group: every count is exact
         return rows, (top.seen_groups,) * 2
-    # Each answer row must know its count, and no group outside them may reach the last one: a group
-    # seen (rest_max, when it may count more than it shows) or one in no list and no new job (with one
-    # list, it comes after the list among equals).
-    if (len(rows) < params["limit"] or any(r.most > r.trips for r in rows)
-            or (top.rest_max is not None and rows[-1].trips <= top.rest_max)
-            or rows[-1].trips < top.unseen_max + (top.lists > 1)):
+    # Each answer row must know its count, and no group outside them may reach the last one.
+    last = rows[-1].trips if len(rows) == params["limit"] else None
+    every_row_known = last is not None and all(r.most == r.trips for r in rows)
+    # a group seen (in a list or a new job) that may count more than it shows
+    seen_below = top.rest_max is None or (last is not None and last > top.rest_max)
+    # a group in no list and no new job: with one list it comes after the list among equals, so the
+    # last row may equal its most (that row is then a listed one: a group only of the new jobs lies
+    # in its list's extent, which counts every job's trips, so it is not known exactly).
+    unseen_below = last is not None and (last >= top.unseen_max if top.lists == 1 else last > top.unseen_max)
+    if not (every_row_known and seen_below and unseen_below):
         return None, (0, 0)
     low = max(top.seen_groups, top.listed_groups_sum if top.disjoint else top.listed_groups_max)
     return rows, (low, top.listed_groups_sum + top.unlisted_groups)

@@ -98,7 +98,7 @@ WITH lists AS (
       FROM flow_top t JOIN lists USING (region_id, datasource_id)
      WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
        AND (CAST(:hours AS int[]) IS NULL OR t.bucket = ANY(CAST(:hours AS int[])))
-), l AS (
+), l AS (   -- kept_min: the least count of the whole list (of any hour: no less safe with :hours)
     SELECT lists.list,
            coalesce((SELECT min(t.trips) FROM flow_top t
                       WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
@@ -118,7 +118,7 @@ WITH lists AS (
                       FROM flow_top_hours t
                      WHERE t.level = :level AND t.region_id = lists.region_id AND t.datasource_id = lists.datasource_id
                        AND t.days = :days AND t.hour = ANY(CAST(:hours AS int[]))) totals) tot
-     CROSS JOIN LATERAL (  -- in fine cell columns and rows (an extent not known: the whole world)
+     CROSS JOIN LATERAL (  -- in fine cell columns and rows (every row has one since sql/05; else: the whole world)
             SELECT min(coalesce(s.cx0, -1)) * 4 AS x0, max(coalesce(s.cx1, 18000)) * 4 + 3 AS x1,
                    min(coalesce(s.cy0, -1)) * 4 AS y0, max(coalesce(s.cy1, 9000)) * 4 + 3 AS y1
               FROM region_datasources s
