@@ -126,8 +126,8 @@ def _hint_compaction() -> None:
         return
     if due:
         print("tip: `python -m core compact` (as the database owner) makes groups with no filter (fine "
-              "cells too), one region or one datasource read kept rows instead of aggregating every "
-              "summary row or raw trip",
+              "cells too), regions or datasources read kept rows instead of aggregating every summary "
+              "row or raw trip",
               file=sys.stderr)
 
 
