@@ -121,15 +121,17 @@ def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
     top, rows = answer[0], [r for r in answer if r.o_cell is not None]
     if not top.incomplete:  # the lists keep every group: every count is exact
         return rows, (top.seen_groups,) * 2
+    if len(rows) < params["limit"]:  # a group outside the lists may belong to the answer
+        return None, (0, 0)
     # Each answer row must know its count, and no group outside them may reach the last one.
-    last = rows[-1].trips if len(rows) == params["limit"] else None
-    every_row_known = last is not None and all(r.most == r.trips for r in rows)
+    last = rows[-1].trips
+    every_row_known = all(r.most == r.trips for r in rows)
     # a group seen (in a list or a new job) that may count more than it shows
-    seen_below = top.rest_max is None or (last is not None and last > top.rest_max)
+    seen_below = top.rest_max is None or last > top.rest_max
     # a group in no list and no new job: with one list it comes after the list among equals, so the
     # last row may equal its most (that row is then a listed one: a group only of the new jobs lies
     # in its list's extent, which counts every job's trips, so it is not known exactly).
-    unseen_below = last is not None and (last >= top.unseen_max if top.lists == 1 else last > top.unseen_max)
+    unseen_below = last >= top.unseen_max if top.lists == 1 else last > top.unseen_max
     if not (every_row_known and seen_below and unseen_below):
         return None, (0, 0)
     low = max(top.seen_groups, top.listed_groups_sum if top.disjoint else top.listed_groups_max)

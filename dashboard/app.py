@@ -300,13 +300,13 @@ if stats["trips"] and flows_tab.open:
                                 **filters)
         except core.RawCountNeeded as e:
             with question.container():
-                counted = (f"the {e.trips:,} trips loaded since the summaries were last compacted are "
+                counted = (f"The {e.trips:,} trips loaded since the summaries were last compacted are "
                            "counted from the raw rows (compaction, due after such a load, makes them quick again)"
                            if e.since_compaction else
-                           f"these groups are counted from all {e.trips:,} raw trips, not from a summary "
+                           f"These groups are counted from all {e.trips:,} raw trips, not from a summary "
                            "(0.5 km cells or a date range)")
-                st.warning(f"{counted[0].upper()}{counted[1:]}: expect seconds per 10 million trips. Choose a "
-                           "region in the sidebar to make it quick, or count anyway (from now on, in this session).",
+                st.warning(f"{counted}: expect seconds per 10 million trips. Choose a region in the sidebar to "
+                           "make it quick, or count anyway (from now on, in this session).",
                            icon=":material/hourglass_top:")
                 if st.button("Count anyway", key="count-raw"):
                     st.session_state[key] = True
