@@ -576,8 +576,12 @@ def rejects_browser(history: list[dict]) -> None:
 with load_tab:
     st.subheader("Add CSV files")
     if can_upload:
+        # Once every file listed is queued, the list empties (a new key): the Jobs panel follows them,
+        # and a file listed after its job ended read as if it were still waiting to load.
+        uploads_key = f"uploads_{st.session_state.setdefault('uploads_cleared', 0)}"
         files = st.file_uploader("CSV or gzip-compressed CSV (region, origin_coord, destination_coord, "
-                                 "datetime, datasource)", type=["csv", "gz"], accept_multiple_files=True)
+                                 "datetime, datasource)", type=["csv", "gz"], accept_multiple_files=True,
+                                 key=uploads_key)
         max_bad = st.text_input("Most bad rows a file may have", max_chars=12, key="max_bad",
                                 help="A number of rows (like 100) or a percentage (like 1%). Past it, nothing "
                                      "of the file is loaded; below it, good rows load and bad ones are listed.")
@@ -609,6 +613,8 @@ with load_tab:
         if queued:  # one toast for the files added at once (one each covered the page's header)
             more = f" and {len(queued) - 3} more" if len(queued) > 3 else ""
             st.toast(f"Queued: {', '.join(queued[:3])}{more}. The Jobs panel follows them.")
+            if not waiting and not any(f.file_id in refused for f in files):
+                st.session_state["uploads_cleared"] += 1  # the next run (the job's first event) draws it empty
         problems = waiting + [refused[f.file_id] for f in files or [] if f.file_id in refused]
         upload_problems = st.empty()  # one element, drawn on every run (see the flows tab)
         if problems:

@@ -88,7 +88,7 @@ def focus_points(rows: list[dict]) -> list[list[float]]:
     return [r["source"] for r in mine] + [r["target"] for r in mine]
 
 
-MAX_OPENING_ZOOM = 12
+MAX_OPENING_ZOOM = 11
 MAP_PIXELS = (880, 460)  # about the flow map's size on the page (560 px high), less its arcs' height
 
 

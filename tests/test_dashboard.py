@@ -257,8 +257,9 @@ def test_upload_is_queued_and_loaded(page, db_url):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert (job["file_name"], job["status"], job["rows_loaded"], job["rows_rejected"]) == ("mine.csv", "completed", 2, 1)
-    at.run()  # the same session: the upload is not queued twice
+    at.run()  # the same session: the upload is not queued twice, and the list of files empties
     assert len(core.jobs(url=db_url)) == 1
+    assert not at.file_uploader[0].value
     assert at.metric[0].value == "2"
     assert any("loaded: 2 trips, 1 row rejected" in s.value for s in at.success)
 
@@ -276,8 +277,10 @@ def test_the_same_file_again_is_a_duplicate_unless_load_again_is_ticked(page, db
     data = (HEADER + row() + row(region="Brno")).encode()
     at.file_uploader[0].set_value([("mine.csv", data, "text/csv")]).run()
     assert _wait_for_jobs(db_url)["status"] == "completed"
+    at.run()  # as the job's events rerun the page: the list of files is empty again
     at.file_uploader[0].set_value([("again.csv", data, "text/csv")]).run()
     job = _wait_for_jobs(db_url)
+    at.run()
     assert job["status"] == "duplicate" and "Load again" in job["error"] and "--force" in job["error"]
     [load_again] = [c for c in at.checkbox if c.label == "Load again"]
     load_again.check().run()
