@@ -169,7 +169,7 @@ SELECT t::text AS table_name,
        sum(pg_indexes_size(r))::bigint AS index_bytes,
        sum(pg_total_relation_size(r))::bigint AS total_bytes,
        sum(greatest(c.reltuples, 0))::bigint AS est_rows
-  FROM unnest(ARRAY['trips', 'flow_counts', 'area_days', 'daily_counts', 'region_datasources',
+  FROM unnest(ARRAY['trips', 'trip_times', 'flow_counts', 'area_days', 'daily_counts', 'region_datasources',
                     'rejects', 'jobs', 'job_events']::regclass[]) t
   CROSS JOIN LATERAL (SELECT relid FROM pg_partition_tree(t) WHERE isleaf
                       UNION ALL SELECT t WHERE NOT EXISTS (SELECT FROM pg_partition_tree(t))) p(r)

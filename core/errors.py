@@ -29,9 +29,10 @@ class InvalidFilter(TripsError, ValueError):
 
 class RawCountNeeded(TripsError):
     """The answer would count more raw trips than the caller allowed (``count_raw_above``): the
-    caller asks its user first. ``trips`` is how many it would count: every trip stored, or
-    (``since_compaction``) those loaded since the last compaction, added to its kept groups (all of
-    them if those cannot prove the answer exact)."""
+    caller asks its user first. ``trips`` is how many it would count at most: those of the period
+    (every trip stored without dates) and those loaded since the last compaction, or
+    (``since_compaction``) those loaded since, added to its kept groups (then all of the period's
+    if those cannot prove the answer exact)."""
 
     def __init__(self, trips: int, since_compaction: bool = False):
         self.trips, self.since_compaction = trips, since_compaction

@@ -2,7 +2,8 @@
 
 Medium and coarse groups without a date range come from the flow_counts summary (a range that
 takes in every trip stored is no range); fine groups and date ranges count the raw trips (one fine
-cell id is stored per trip end). Groups with no other filter than regions, weekdays or weekend
+cell id is stored per trip end): those of the period, in time order (trip_times, kept by compaction),
+and every trip of the jobs completed since. Groups with no other filter than regions, weekdays or weekend
 (and hours of the day, with 1-hour buckets), or for medium and coarse cells datasources, are read
 from the top groups that compaction keeps (flow_top) for everything, each region and each
 datasource (several: their lists summed), with the rows of the jobs completed since added in,
@@ -63,13 +64,14 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
             rows, total_groups = _kept(c, {**params, "days": KEPT_DAYS[f.days], "new_jobs": state.new_jobs})
             source = "kept" if not state.new_jobs else "kept+new"
         if rows is None:
-            if raw and count_raw_above is not None:
-                stored = c.execute(query("trips_stored")).scalar()
-                if stored > count_raw_above:
-                    raise RawCountNeeded(stored)
+            if raw:  # the jobs whose trips compaction has not yet copied in time order (trip_times)
+                params["raw_jobs"] = c.execute(query("trip_times_missing")).scalar()
+                if count_raw_above is not None:
+                    read = c.execute(query("raw_trips_read"), params).scalar()
+                    if read > count_raw_above:
+                        raise RawCountNeeded(read)
             source = "trips" if raw else "summary"
-            if not raw:
-                c.execute(query("groups_work_mem"), {"work_mem": _WORK_MEM})
+            c.execute(query("groups_work_mem"), {"work_mem": _WORK_MEM})
             rows = c.execute(query("groups_from_trips" if raw else "groups_from_summary"), params).all()
             total_groups = (int(rows[0].total_groups),) * 2 if rows else (0, 0)
     total = int(rows[0].total_trips) if rows else 0

@@ -303,7 +303,7 @@ if stats["trips"] and flows_tab.open:
                 counted = (f"The {e.trips:,} trips loaded since the summaries were last compacted are "
                            "counted from the raw rows (compaction, due after such a load, makes them quick again)"
                            if e.since_compaction else
-                           f"These groups are counted from all {e.trips:,} raw trips, not from a summary "
+                           f"These groups are counted from up to {e.trips:,} raw trips, not from a summary "
                            "(0.5 km cells or a date range)")
                 st.warning(f"{counted}: expect seconds per 10 million trips. Choose a region in the sidebar to "
                            "make it quick, or count anyway (from now on, in this session).",

@@ -436,3 +436,93 @@ def test_two_compactions_at_once_both_end_well(db_url, tmp_path):
         for table in _KEYS:
             recount = {tuple(r) for r in conn.execute(sa.text(_RECOUNT[table]))}
             assert _summed(conn, table) == recount, table
+
+
+def _dated_groups_recount(conn, level: int, bucket: int, date_from: str, date_to: str, weekend, hours) -> tuple:
+    """Groups over a period counted straight from the raw trips (the definition), as a set."""
+    from core import grid
+    cell = {v: k for k, v in grid.LEVELS.items()}[level]
+    rows = conn.execute(sa.text(
+        "SELECT grid_parent(o_cell, CAST(:l AS smallint)), grid_parent(d_cell, CAST(:l AS smallint)),"
+        "       extract(hour FROM ts)::int / :b, count(*) FROM trips"
+        " WHERE ts >= CAST(:f AS date) AND ts < CAST(:t AS date) + 1"
+        "   AND (CAST(:w AS boolean) IS NULL OR (extract(isodow FROM ts) >= 6) = CAST(:w AS boolean))"
+        "   AND (CAST(:h AS int[]) IS NULL OR extract(hour FROM ts)::int = ANY(CAST(:h AS int[])))"
+        " GROUP BY 1, 2, 3"), {"l": level, "b": bucket, "f": date_from, "t": date_to, "w": weekend, "h": hours}).all()
+    return (sum(r[3] for r in rows),
+            {(grid.label(r[0], cell), grid.label(r[1], cell), r[2] * bucket, r[3]) for r in rows})
+
+
+def test_trip_times_hold_every_folded_trip_in_time_order_and_dated_groups_stay_exact(db_url, tmp_path, write_csv):
+    """Pass: compaction copies the trips of the jobs completed since into trip_times, in time order,
+    once (not a failed or duplicate job's); groups over a period (fine and medium cells, with days
+    and hours) equal a count of the raw trips before compaction, after it, with a job loaded since
+    (its trips read from its own partition), and after trip_times was emptied as in a database
+    compacted before it existed (a compaction with nothing to fold fills it)."""
+    for i, n in enumerate((3_000, 2_000)):
+        generate(str(tmp_path / f"{i}.csv"), n, seed=10 + i)
+        assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
+    assert core.ingest_file(str(tmp_path / "0.csv"), url=db_url).status == "duplicate"
+    bad = write_csv(HEADER + row() + "x,POINT (1 2),oops,2018-01-01 00:00:00,s\n", "bad.csv")
+    assert core.ingest_file(bad, max_bad_rows="0", url=db_url).status == "failed"
+    cases = [("fine", 1, "2019-02-01", "2019-05-31", None, None), ("medium", 2, "2018-12-24", "2019-01-06", None, None),
+             ("medium", 3, "2019-03-01", "2020-02-29", True, None), ("fine", 4, "2018-05-01", "2019-10-31", False, [7, 8, 17])]
+
+    def check():
+        with engine(db_url).connect() as conn:
+            for cell, bucket, f, t, weekend, hours in cases:
+                days = {None: "all", True: "weekend", False: "weekdays"}[weekend]
+                res = core.trip_groups(cell=cell, bucket_hours=bucket, limit=5000, date_from=f, date_to=t,
+                                       days=days, hours=hours, url=db_url)
+                total, groups = _dated_groups_recount(conn, grid_level(cell), bucket, f, t, weekend, hours)
+                assert res["source"] == "trips" and 0 < total < 5_000 and len(groups) < 5000
+                assert res["total_trips"] == total
+                assert {(g["origin_cell"], g["destination_cell"], g["bucket_start_hour"], g["trips"])
+                        for g in res["groups"]} == groups
+
+    def copied():
+        with engine(db_url).connect() as conn:
+            jobs = [r[0] for r in conn.execute(sa.text("SELECT job_id FROM trip_times_jobs ORDER BY 1"))]
+            cols = "ts, o_cell, d_cell, region_id, datasource_id"
+            differ = conn.execute(sa.text(
+                f"SELECT count(*) FROM ((SELECT {cols} FROM trip_times EXCEPT ALL SELECT {cols} FROM trips"
+                f"   WHERE job_id = ANY(CAST(:j AS int[])))"
+                f" UNION ALL (SELECT {cols} FROM trips WHERE job_id = ANY(CAST(:j AS int[]))"
+                f"   EXCEPT ALL SELECT {cols} FROM trip_times)) d"), {"j": jobs}).scalar()
+            unordered = conn.execute(sa.text(
+                "SELECT count(*) FROM (SELECT ts < lag(ts) OVER (ORDER BY ctid) AS back FROM trip_times) o"
+                " WHERE back")).scalar()
+            return jobs, differ, unordered
+
+    def asks(read):  # a caller that asks before reading many raw trips is told how many at most
+        kw = dict(cell="fine", date_from="2019-02-01", date_to="2019-05-31", url=db_url)
+        assert core.trip_groups(**kw, count_raw_above=read)["source"] == "trips"
+        with pytest.raises(core.RawCountNeeded) as asked:
+            core.trip_groups(**kw, count_raw_above=read - 1)
+        assert asked.value.trips == read and not asked.value.since_compaction
+
+    from core.grid import LEVELS
+    grid_level = LEVELS.__getitem__
+    with engine(db_url).connect() as conn:
+        period = conn.execute(sa.text("SELECT count(*) FROM trips WHERE ts >= '2019-02-01' AND ts < '2019-06-01'")).scalar()
+    check()
+    asks(5_000)  # every trip, in trips
+    core.compact_summaries(url=db_url)
+    jobs, differ, unordered = copied()
+    assert jobs == [1, 2] and differ == 0 and unordered == 0
+    check()
+    asks(period)  # the period's only
+    generate(str(tmp_path / "late.csv"), 1_000, seed=12)
+    assert core.ingest_file(str(tmp_path / "late.csv"), url=db_url).status == "completed"
+    check()  # the late job's trips from trips, the others from trip_times
+    core.compact_summaries(url=db_url)
+    jobs, differ, _ = copied()
+    assert jobs == [1, 2, 5] and differ == 0
+    check()
+    with engine(db_url).begin() as conn:
+        conn.execute(sa.text("DELETE FROM trip_times; DELETE FROM trip_times_jobs"))
+    check()  # every job's trips from trips
+    core.compact_summaries(url=db_url)  # nothing to fold: trip_times filled all the same
+    jobs, differ, unordered = copied()
+    assert jobs == [1, 2, 5] and differ == 0 and unordered == 0
+    check()

@@ -43,10 +43,25 @@ SELECT max(job_id), endpoint, cx, cy, day, sum(trips)
   FROM gone GROUP BY endpoint, cx, cy, day
  ORDER BY endpoint, cx, cy, day
 
+-- name: trip_times_missing
+-- Completed jobs whose trips are not yet in trip_times (sql/17_trip_times.sql): every one of them
+-- the first time; the query below names them as constants, so that only their partitions are read.
+SELECT coalesce(array_agg(job_id ORDER BY job_id), '{}') FROM jobs
+ WHERE status = 'completed' AND job_id NOT IN (SELECT job_id FROM trip_times_jobs)
+
+-- name: compact_trip_times
+-- Their trips, in time order (a period's rows then lie together: BRIN on ts), and the jobs, once.
+INSERT INTO trip_times (ts, o_cell, d_cell, region_id, datasource_id)
+SELECT ts, o_cell, d_cell, region_id, datasource_id
+  FROM trips WHERE job_id = ANY(CAST(:jobs AS int[])) ORDER BY ts;
+INSERT INTO trip_times_jobs (job_id) SELECT unnest(CAST(:jobs AS int[]));
+-- BRIN summarises new pages only when asked: unsummarised ranges are read whole by every query.
+SELECT brin_summarize_new_values('trip_times_ts'::regclass)
+
 -- name: compact_vacuum
 -- After the commit (VACUUM runs outside a transaction): reclaim the deleted rows, fresh statistics.
 VACUUM ANALYZE daily_counts, region_datasources, flow_counts, area_days, flow_top, flow_top_totals,
-               flow_top_hours
+               flow_top_hours, trip_times, trip_times_jobs
 
 -- name: compact_resummarize
 -- The BRIN on area_days (sql/11) still summarises the rows compaction deleted: summaries only
@@ -109,11 +124,12 @@ SELECT :level, :region_id, :datasource_id, :days, hour, sum(trips), count(*)
 -- compaction: the trips of each region, origin fine cell, destination fine cell and hour of the
 -- day, and how many of them on a weekend, as groups_from_trips counts them. The kept lists of all
 -- regions and of each region (all datasources) are made from it (sql/15_flow_top_fine.sql,
--- sql/16_flow_top_fine_regions.sql).
+-- sql/16_flow_top_fine_regions.sql). Read from trip_times, which compact_trip_times has just
+-- brought up to every completed job of this snapshot: the same trips, in half the bytes.
 CREATE TEMP TABLE fine_hours ON COMMIT DROP AS
-SELECT region_id, o_cell, d_cell, extract(hour FROM ts)::int AS hour, count(*)::int AS trips,
-       (count(*) FILTER (WHERE extract(isodow FROM ts) >= 6))::int AS weekend_trips
-  FROM trips
+SELECT region_id, o_cell, d_cell, date_part('hour', ts)::int AS hour, count(*)::int AS trips,
+       (count(*) FILTER (WHERE date_part('isodow', ts) >= 6))::int AS weekend_trips
+  FROM trip_times
  GROUP BY 1, 2, 3, 4
 
 -- name: compact_fine_groups
