@@ -90,7 +90,8 @@ def _compact(conn) -> dict[str, dict[str, int]]:
                 cur.execute(pg("compact_flow_top_hours"), {**ids, "weekend": filters["weekend"]})
             # the live query itself, with the filters' own parameters: the same order and totals
             cur.execute(_keep("groups_from_summary"), {
-                **filters, **ids, "bucket_hours": hours, "limit": KEPT_TOP})
+                **filters, **ids, "region_ids": [region_id] if region_id else None,
+                "bucket_hours": hours, "limit": KEPT_TOP})
         # Fine cells, for all regions and each region (all datasources): counted once from the raw trips.
         cur.execute(pg("compact_fine_hours"))
         for hours in BUCKET_HOURS:

@@ -70,6 +70,8 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                     read = c.execute(query("raw_trips_read"), params).scalar()
                     if read > count_raw_above:
                         raise RawCountNeeded(read)
+            else:
+                params["region_ids"] = c.execute(query("region_ids"), params).scalar()
             source = "trips" if raw else "summary"
             c.execute(query("groups_work_mem"), {"work_mem": _WORK_MEM})
             rows = c.execute(query("groups_from_trips" if raw else "groups_from_summary"), params).all()

@@ -129,6 +129,13 @@ def test_compaction_keeps_every_answer_and_folds_rows(db_url, tmp_path):
                 f"SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY {keys} HAVING count(*) > 1) d")).scalar() == 0
             recount = {tuple(r) for r in conn.execute(sa.text(_RECOUNT[table]))}
             assert _summed(conn, table) == recount, table
+        # each level's rows in (hour, region) order, for the BRINs of sql/18, every range summarised
+        for part in ("flow_counts_medium", "flow_counts_coarse"):
+            assert conn.execute(sa.text(
+                f"SELECT count(*) FROM (SELECT (hour, region_id) < lag((hour, region_id)) OVER (ORDER BY ctid) AS back"
+                f" FROM {part}) o WHERE back")).scalar() == 0, part
+            for index in (f"{part}_hour", f"{part}_region"):  # nothing left to summarise
+                assert conn.execute(sa.text(f"SELECT brin_summarize_new_values('{index}')")).scalar() == 0, index
     assert core.compact_summaries(url=db_url)["flow_counts"]["after"] == res["flow_counts"]["after"]
 
 

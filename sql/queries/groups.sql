@@ -11,14 +11,22 @@
 -- 10M trips) so that it does not spill to disk in batches.
 SELECT set_config('work_mem', :work_mem, true)
 
+-- name: region_ids
+-- The ids of the regions named (none for unknown names; NULL: all regions), for groups_from_summary.
+SELECT CASE WHEN CAST(:regions AS text[]) IS NOT NULL
+            THEN coalesce((SELECT array_agg(region_id::int ORDER BY region_id) FROM regions
+                            WHERE name = ANY(CAST(:regions AS text[]))), '{}') END
+
 -- name: groups_from_summary
--- Medium and coarse cells without a date filter: from flow_counts (one level partition).
+-- Medium and coarse cells without a date filter: from flow_counts (one level partition); the
+-- regions as their ids (:region_ids, from region_ids: constants, which the planner can match
+-- against the BRIN by region).
 WITH g AS MATERIALIZED (
     SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, sum(trips::int)::bigint AS trips
       FROM flow_counts
      WHERE level = :level
-       AND (CAST(:regions AS text[]) IS NULL
-            OR region_id IN (SELECT region_id FROM regions WHERE name = ANY(CAST(:regions AS text[]))))
+       AND (CAST(:region_ids AS int[]) IS NULL  -- ids as constants, for the BRIN by region (sql/18)
+            OR region_id = ANY(CAST(:region_ids AS int[])))
        AND (CAST(:datasources AS text[]) IS NULL
             OR datasource_id IN (SELECT datasource_id FROM datasources WHERE name = ANY(CAST(:datasources AS text[]))))
        AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
