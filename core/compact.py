@@ -15,23 +15,26 @@ _LEVELS = (1, 2)  # medium, coarse: the levels flow_counts keeps
 
 def compaction_due(url: str) -> bool:
     """Whether the trips loaded since the last compaction are at least TRIPS_COMPACT_SHARE of those
-    it folded (any at all before the first). Below that, the kept groups with the new rows added
-    answer (core/groups.py), and folding every summary row again would cost more than it gains."""
+    it folded (any at all before the first), or the trips it folded are not all in trip_times yet
+    (a database compacted by a version before it). Below that share, the kept groups with the new
+    rows added answer (core/groups.py), and folding every summary row again would cost more than
+    it gains."""
     from .config import settings
     share = settings().compact_share
     if share <= 0:
         return False
     with raw_connection(url) as conn, conn.cursor() as cur:
         cur.execute(pg("compaction_due"))
-        folded, new = cur.fetchone()
-    return new > 0 and new >= share * folded
+        folded, new, uncopied = cur.fetchone()
+    return uncopied or (new > 0 and new >= share * folded)
 
 
 def compact_summaries(url: str) -> dict[str, dict[str, int]]:
     """Compact every summary in one transaction (one snapshot: REPEATABLE READ), keep the top
     groups (everything, each region, each datasource; all days, weekdays and weekend), then VACUUM
-    ANALYZE; returns the rows of each table before and after. Nothing is done when no job has completed since the
-    last compaction. One compaction at a time: a second waits for the first, then finds nothing
+    ANALYZE; returns the rows of each table before and after. The trips of the completed jobs not
+    yet in trip_times are copied there first, in time order; nothing else is done when no job has
+    completed since the last compaction. One compaction at a time: a second waits for the first, then finds nothing
     new."""
     import psycopg2
 

@@ -30,9 +30,9 @@ class InvalidFilter(TripsError, ValueError):
 class RawCountNeeded(TripsError):
     """The answer would count more raw trips than the caller allowed (``count_raw_above``): the
     caller asks its user first. ``trips`` is how many it would count at most: those of the period
-    (every trip stored without dates) and those loaded since the last compaction, or
-    (``since_compaction``) those loaded since, added to its kept groups (then all of the period's
-    if those cannot prove the answer exact)."""
+    (every trip stored without dates) among the trips compaction copied in time order, and every
+    trip of the jobs not copied yet (before a compaction of this version: all of them); or
+    (``since_compaction``) those loaded since the last compaction, added to its kept groups."""
 
     def __init__(self, trips: int, since_compaction: bool = False):
         self.trips, self.since_compaction = trips, since_compaction

@@ -613,8 +613,8 @@ with load_tab:
         if queued:  # one toast for the files added at once (one each covered the page's header)
             more = f" and {len(queued) - 3} more" if len(queued) > 3 else ""
             st.toast(f"Queued: {', '.join(queued[:3])}{more}. The Jobs panel follows them.")
-            if not waiting and not any(f.file_id in refused for f in files):
-                st.session_state["uploads_cleared"] += 1  # the next run (the job's first event) draws it empty
+        if files and not waiting and all(f.file_id in submitted and f.file_id not in refused for f in files):
+            st.session_state["uploads_cleared"] += 1  # the next run (the job's first event) draws it empty
         problems = waiting + [refused[f.file_id] for f in files or [] if f.file_id in refused]
         upload_problems = st.empty()  # one element, drawn on every run (see the flows tab)
         if problems:

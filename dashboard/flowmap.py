@@ -141,7 +141,7 @@ def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_si
     view = fit_view(focus_points(rows), *MAP_PIXELS) if rows else pdk.ViewState(latitude=50, longitude=10, zoom=3)
     # The busiest groups often sit in a few central cells: fitting them alone zooms in so far that
     # the columns fill the map. At most a city's width: the flows keep their surroundings.
-    # One step further out per 4x larger cell (9 km cells: zoom 11), so that large cells' columns
+    # One step further out per 4x larger cell (9 km cells: zoom 10), so that large cells' columns
     # do not fill the map.
     view.zoom = min(view.zoom, MAX_OPENING_ZOOM - math.log2(cell_size_deg / 0.02) / 2)
     view.pitch, view.bearing = 40, 0

@@ -301,7 +301,7 @@ def test_reader_reads_everything(logins, write_csv, db_url):
     assert core.bonus_answers(url=reader)
     with raw_connection(reader) as conn, conn.cursor() as cur:
         for table in ("trips", "jobs", "job_events", "rejects", "daily_counts", "region_datasources",
-                      "flow_counts", "area_days", "latest_datasource_of_top_regions"):
+                      "flow_counts", "area_days", "trip_times", "trip_times_jobs", "latest_datasource_of_top_regions"):
             cur.execute(f"SELECT count(*) FROM {table}")
 
 

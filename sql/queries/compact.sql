@@ -50,7 +50,8 @@ SELECT coalesce(array_agg(job_id ORDER BY job_id), '{}') FROM jobs
  WHERE status = 'completed' AND job_id NOT IN (SELECT job_id FROM trip_times_jobs)
 
 -- name: compact_trip_times
--- Their trips, in time order (a period's rows then lie together: BRIN on ts), and the jobs, once.
+-- Their trips, in time order, appended as one run (a period's rows then lie in one stretch per
+-- compaction: BRIN on ts), and the jobs, once.
 INSERT INTO trip_times (ts, o_cell, d_cell, region_id, datasource_id)
 SELECT ts, o_cell, d_cell, region_id, datasource_id
   FROM trips WHERE job_id = ANY(CAST(:jobs AS int[])) ORDER BY ts;
@@ -89,8 +90,14 @@ SELECT (SELECT count(*) FROM daily_counts) AS daily_counts,
 SELECT count(*) AS new_jobs FROM jobs_since_compaction
 
 -- name: compaction_due
--- The trips of completed jobs folded by the last compaction, and of those completed since.
-SELECT completed - new AS folded_trips, new AS new_trips
+-- The trips of completed jobs folded by the last compaction, and of those completed since; and
+-- whether a folded job's trips are missing from trip_times (a database compacted before
+-- sql/17_trip_times.sql: the next compaction copies them, even with nothing to fold).
+SELECT completed - new AS folded_trips, new AS new_trips,
+       EXISTS (SELECT FROM jobs
+                WHERE status = 'completed'
+                  AND job_id NOT IN (SELECT job_id FROM jobs_since_compaction)
+                  AND job_id NOT IN (SELECT job_id FROM trip_times_jobs)) AS uncopied
   FROM (SELECT coalesce(sum(rows_loaded), 0)::bigint AS completed FROM jobs WHERE status = 'completed') c,
        (SELECT coalesce(sum(rows_loaded), 0)::bigint AS new FROM jobs_since_compaction) n
 
