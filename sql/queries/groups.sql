@@ -87,7 +87,7 @@ SELECT EXISTS (SELECT FROM compaction_state)
 SELECT (SELECT coalesce(sum(trips), 0) FROM daily_counts
          WHERE day >= coalesce(CAST(:date_from AS date), '-infinity')
            AND day <= coalesce(CAST(:date_to AS date), 'infinity')
-           AND job_id <> ALL(CAST(:raw_jobs AS int[])))::bigint
+           AND job_id NOT IN (SELECT unnest(CAST(:raw_jobs AS int[]))))::bigint  -- hashed: many jobs stay cheap
      + (SELECT coalesce(sum(rows_loaded), 0) FROM jobs WHERE job_id = ANY(CAST(:raw_jobs AS int[])))::bigint
 
 -- name: groups_kept_and_new
