@@ -37,6 +37,7 @@ from sqlalchemy import text  # noqa: E402
 REGION, SOURCE = "Prague", "cheap_mobile"
 BOX = (14.3712, 50.0311, 14.5123, 50.1187)          # central Prague, about 10 x 10 km
 SMALL_BOX = (14.4183, 50.0702, 14.4431, 50.0897)    # the old town, about 2 x 2 km
+WEEK = {"date_from": "2019-03-04", "date_to": "2019-03-10"}
 MONTH = {"date_from": "2019-03-01", "date_to": "2019-03-31"}
 YEAR = {"date_from": "2018-06-01", "date_to": "2019-05-31"}
 
@@ -53,7 +54,9 @@ CASES = [
      {"cell": "medium", "regions": [REGION], "datasources": [SOURCE]}),
     ("groups medium weekend", 300, "groups", {"cell": "medium", "days": "weekend"}),
     ("groups medium weekdays 7-9h", 300, "groups", {"cell": "medium", "days": "weekdays", "hours": [7, 8, 9]}),
+    ("groups medium one week", 300, "groups", {"cell": "medium", **WEEK}),
     ("groups medium one month", 300, "groups", {"cell": "medium", **MONTH}),
+    ("groups fine one month", 300, "groups", {"cell": "fine", **MONTH}),
     ("groups medium one year", 300, "groups", {"cell": "medium", **YEAR}),
     ("groups coarse all filters", 300, "groups",
      {"cell": "coarse", "regions": [REGION], "datasources": [SOURCE], "days": "weekdays",
