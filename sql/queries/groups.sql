@@ -42,7 +42,7 @@ SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
 
 -- name: groups_from_trips
 -- Fine cells, or a date range: from the raw trips (fine cell ids are stored per trip end), those
--- compaction copied in time order (trip_times: a period's rows lie together) and those of the jobs
+-- compaction copied in time order (trip_times: a period lies in one stretch per compaction) and those of the jobs
 -- completed since (:raw_jobs, constants: only their partitions are read).
 WITH g AS (
     SELECT grid_parent(o_cell, CAST(:level AS smallint)) AS o_cell,
