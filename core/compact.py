@@ -1,7 +1,6 @@
 """Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql),
 and keep the top groups of every level and bucket size, for everything, each region and each
-datasource (fine cells: everything and each region), all days, weekdays and weekend (sql/06_flow_top.sql,
-sql/09, sql/15, sql/16), with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql)."""
+datasource, all days, weekdays and weekend (sql/06_flow_top.sql, sql/09, sql/15, sql/16, sql/19), with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql)."""
 from __future__ import annotations
 
 import functools
@@ -95,18 +94,19 @@ def _compact(conn) -> dict[str, dict[str, int]]:
             cur.execute(_keep("groups_from_summary"), {
                 **filters, **ids, "region_ids": [region_id] if region_id else None,
                 "bucket_hours": hours, "limit": KEPT_TOP})
-        # Fine cells, for all regions and each region (all datasources): counted once from the raw trips.
+        # Fine cells, for everything, each region and each datasource: counted once from the trips.
         cur.execute(pg("compact_fine_hours"))
+        fine_contexts = [(0, 0)] + [(rid, 0) for rid, _ in regions] + [(0, did) for did, _ in sources]
         for hours in BUCKET_HOURS:
             cur.execute(pg("compact_fine_groups"), {"bucket_hours": hours})
-            for region_id, _ in [(0, None)] + regions:
+            for region_id, datasource_id in fine_contexts:
+                ids = {"region_id": region_id, "datasource_id": datasource_id}
                 if hours == 1:
-                    cur.execute(pg("compact_fine_hour_totals"), {"region_id": region_id})
+                    cur.execute(pg("compact_fine_hour_totals"), ids)
                 for day_name, days in KEPT_DAYS.items():
                     weekend = Filters.make(days=day_name).params()["weekend"]
                     cur.execute(_keep("compact_fine_top"), {
-                        "level": 0, "region_id": region_id, "datasource_id": 0, "days": days, "weekend": weekend,
-                        "bucket_hours": hours, "limit": KEPT_TOP})
+                        **ids, "level": 0, "days": days, "weekend": weekend, "bucket_hours": hours, "limit": KEPT_TOP})
         cur.execute(pg("compact_state"))
         cur.execute(pg("summary_rows"))
         after = dict(zip([d[0] for d in cur.description], cur.fetchone()))

@@ -4,7 +4,7 @@ Medium and coarse groups without a date range come from the flow_counts summary 
 takes in every trip stored is no range); fine groups and date ranges count the raw trips (one fine
 cell id is stored per trip end): those of the period, in time order (trip_times, kept by compaction),
 and every trip of the jobs completed since. Groups with no other filter than regions, weekdays or weekend
-(and hours of the day, with 1-hour buckets), or for medium and coarse cells datasources, are read
+(and hours of the day, with 1-hour buckets), or datasources, are read
 from the top groups that compaction keeps (flow_top) for everything, each region and each
 datasource (several: their lists summed), with the rows of the jobs completed since added in,
 whenever that proves the answer exact; ``source`` says which ("kept", "kept+new", "summary" or
@@ -99,14 +99,14 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
 def _plan(c, level: int, bucket_hours: int, asked: Filters):
     """(the filters as answered, whether an aggregated answer counts raw trips, the kept lists'
     state when they may answer). Compaction keeps the answers with no date range for everything,
-    each region and (medium and coarse cells) each datasource, all days, weekdays or weekend, and
+    each region and each datasource, all days, weekdays or weekend, and
     with 1-hour buckets hours of the day: several regions or datasources merge their lists."""
     f = _period_dropped_if_whole(c, asked)
     dated = f.date_from is not None or f.date_to is not None
-    if (not dated and not (f.regions and f.datasources) and (level or not f.datasources)
+    if (not dated and not (f.regions and f.datasources)
             and len(f.regions or f.datasources or ()) <= _MAX_LISTS
             and (f.hours is None or bucket_hours == 1)):
-        state = c.execute(query("groups_kept_state"), {"level": level}).one()
+        state = c.execute(query("groups_kept_state"), {"level": level, "datasources": f.params()["datasources"]}).one()
         if state.compacted:
             return f, level == 0, state
     return f, level == 0 or dated, None

@@ -153,12 +153,18 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
         assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
 
     regions = [[], *([r] for r in core.regions(url=db_url)[:2]), ["Nowhere"]]
+    sources = [[s] for s in core.datasources(url=db_url)[:2]]
 
     def answers():
-        return {(cell, h, limit, days, *region): core.trip_groups(cell=cell, bucket_hours=h, limit=limit,
-                                                                  regions=region, days=days, url=db_url)
-                for cell in ("fine", "medium", "coarse") for h in BUCKET_HOURS for limit in (5000, 7)
-                for region in regions for days in ("all", "weekdays", "weekend")}
+        by_region = {(cell, h, limit, days, *region): core.trip_groups(cell=cell, bucket_hours=h, limit=limit,
+                                                                       regions=region, days=days, url=db_url)
+                     for cell in ("fine", "medium", "coarse") for h in BUCKET_HOURS for limit in (5000, 7)
+                     for region in regions for days in ("all", "weekdays", "weekend")}
+        by_source = {(cell, h, limit, days, "datasource", *source): core.trip_groups(
+                         cell=cell, bucket_hours=h, limit=limit, datasources=source, days=days, url=db_url)
+                     for cell in ("fine", "medium") for h in (1, 3) for limit in (5000, 7)
+                     for source in sources for days in ("all", "weekend")}
+        return {**by_region, **by_source}
     drop = lambda a: {k: {**v, "source": None} for k, v in a.items()}  # noqa: E731
     live = answers()
     assert {a["source"] for a in live.values()} == {"summary", "trips"}
@@ -188,7 +194,8 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
         live_both = core.trip_groups(cell=cell, regions=both, datasources=core.datasources(url=db_url), url=db_url)
         assert summed["source"] == "kept" and live_both["source"] in ("summary", "trips")
         assert [summed[k] for k in same] == [live_both[k] for k in same]
-    assert core.trip_groups(cell="fine", datasources=["x"], url=db_url)["source"] == "trips"
+    assert core.trip_groups(cell="fine", datasources=["x"], url=db_url)["source"] == "kept"
+    assert core.trip_groups(cell="fine", datasources=["x"], url=db_url)["total_trips"] == 0
     assert core.trip_groups(cell="medium", bucket_hours=3, hours=[8], url=db_url)["source"] == "summary"
     assert core.trip_groups(cell="medium", datasources=["x"], url=db_url)["source"] == "kept"
     assert core.trip_groups(cell="medium", datasources=["x"], url=db_url)["total_trips"] == 0
@@ -252,7 +259,7 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     (tmp_path / "3.csv").write_text(HEADER + lifted)
     assert core.ingest_file(str(tmp_path / "3.csv"), url=db_url).status == "completed"
     every_source, every_region = core.datasources(url=db_url), core.regions(url=db_url)
-    sources, several = [], []
+    sources, several, fine_by_source = [], [], set()
     one = [core.datasources(url=db_url)[0]]
     areas = ((None, None), ([core.regions(url=db_url)[0]], None), (["Lifted"], None), (["Nowhere"], None),
              (None, one), (None, ["funny_car"]), (None, ["nosuch"]),
@@ -270,7 +277,8 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
         lo, hi = a["total_groups_bounds"]
         assert lo <= b["total_groups"] <= hi and a["total_groups"] in (None, b["total_groups"]), kw
         assert a["source"] in ("summary", "trips") or of_day is None or hours == 1
-        assert a["source"] == "trips" or cell != "fine" or not source
+        if cell == "fine" and source:
+            fine_by_source.add(a["source"])
         sources.append((cell == "fine", a["source"], limit))
         if len(region or source or ()) > 1:
             several.append((a["source"], region, source))
@@ -278,6 +286,7 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     assert {"kept+new", "summary"} <= {src for src, region, source in several}  # lists summed, or not provable
     assert (False, "summary", 21) in sources and (False, "kept+new", 21) in sources  # past the list: only when it keeps all
     assert (True, "trips", 5) in sources  # fine groups: the lifted one too (kept+new: the test above)
+    assert {"kept+new", "trips"} <= fine_by_source  # fine groups of datasources: lists (sql/19), or not provable
     for cell, aggregated in (("medium", "summary"), ("fine", "trips")):
         top = core.trip_groups(cell=cell, limit=1, url=db_url)
         assert top["source"] == aggregated and top["groups"][0]["bucket"] == "03:00-04:00"

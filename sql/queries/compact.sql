@@ -134,46 +134,53 @@ SELECT :level, :region_id, :datasource_id, :days, hour, sum(trips), count(*)
 
 -- name: compact_fine_hours
 -- Fine groups are counted from the raw trips (flow_counts has no fine level), once per
--- compaction: the trips of each region, origin fine cell, destination fine cell and hour of the
--- day, and how many of them on a weekend, as groups_from_trips counts them. The kept lists of all
--- regions and of each region (all datasources) are made from it (sql/15_flow_top_fine.sql,
--- sql/16_flow_top_fine_regions.sql). Read from trip_times, which compact_trip_times has just
--- brought up to every completed job of this snapshot: the same trips, in half the bytes.
+-- compaction: the trips of each region (side 1) and of each datasource (side 2), origin fine
+-- cell, destination fine cell and hour of the day, and how many of them on a weekend, as
+-- groups_from_trips counts them, in one pass (two grouping sets). The kept lists of all regions,
+-- of each region and of each datasource are made from it (sql/15_flow_top_fine.sql,
+-- sql/16_flow_top_fine_regions.sql, sql/19). Read from trip_times, which compact_trip_times has
+-- just brought up to every completed job of this snapshot: the same trips, in half the bytes.
 CREATE TEMP TABLE fine_hours ON COMMIT DROP AS
-SELECT region_id, o_cell, d_cell, date_part('hour', ts)::int AS hour, count(*)::int AS trips,
+SELECT CASE WHEN GROUPING(region_id) = 0 THEN 1 ELSE 2 END AS side,
+       coalesce(region_id, datasource_id) AS id,
+       o_cell, d_cell, date_part('hour', ts)::int AS hour, count(*)::int AS trips,
        (count(*) FILTER (WHERE date_part('isodow', ts) >= 6))::int AS weekend_trips
   FROM trip_times
- GROUP BY 1, 2, 3, 4
+ GROUP BY GROUPING SETS ((region_id, o_cell, d_cell, date_part('hour', ts)::int),
+                         (datasource_id, o_cell, d_cell, date_part('hour', ts)::int))
 
 -- name: compact_fine_groups
--- The fine groups of one bucket size, per region (fine_groups; 1-hour buckets are fine_hours'
--- rows as they are) and of all regions together (fine_groups_all).
+-- The fine groups of one bucket size, per region and per datasource (fine_groups; 1-hour buckets
+-- are fine_hours' rows as they are) and of all regions together (fine_groups_all: the regions'
+-- groups summed, since every trip has one region).
 DROP TABLE IF EXISTS pg_temp.fine_groups, pg_temp.fine_groups_all;
 CREATE TEMP TABLE fine_groups ON COMMIT DROP AS
-SELECT region_id, o_cell, d_cell, hour AS bucket, trips, weekend_trips FROM fine_hours WHERE :bucket_hours = 1
+SELECT side, id, o_cell, d_cell, hour AS bucket, trips, weekend_trips FROM fine_hours WHERE :bucket_hours = 1
  UNION ALL
-SELECT region_id, o_cell, d_cell, hour / :bucket_hours, sum(trips)::int, sum(weekend_trips)::int
+SELECT side, id, o_cell, d_cell, hour / :bucket_hours, sum(trips)::int, sum(weekend_trips)::int
   FROM fine_hours WHERE :bucket_hours > 1
- GROUP BY 1, 2, 3, 4;
-CREATE INDEX ON fine_groups (region_id);
+ GROUP BY 1, 2, 3, 4, 5;
+CREATE INDEX ON fine_groups (side, id);
 CREATE TEMP TABLE fine_groups_all ON COMMIT DROP AS
 SELECT o_cell, d_cell, bucket, sum(trips)::int AS trips, sum(weekend_trips)::int AS weekend_trips
-  FROM fine_groups
+  FROM fine_groups WHERE side = 1
  GROUP BY 1, 2, 3
 
 -- name: compact_fine_top
--- The top fine groups of all regions (:region_id 0) or one, for all days (:weekend NULL),
--- weekdays or weekend, in the live order (groups_from_trips), with the totals over all groups
--- (written by compact_keep).
+-- The top fine groups of everything (:region_id and :datasource_id 0), one region or one
+-- datasource, for all days (:weekend NULL), weekdays or weekend, in the live order
+-- (groups_from_trips), with the totals over all groups (written by compact_keep).
 WITH g AS (
     SELECT o_cell, d_cell, bucket,
            CASE WHEN CAST(:weekend AS boolean) IS NULL THEN trips
                 WHEN CAST(:weekend AS boolean) THEN weekend_trips
                 ELSE trips - weekend_trips END AS trips
-      FROM (SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM fine_groups_all WHERE :region_id = 0
+      FROM (SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM fine_groups_all
+             WHERE :region_id = 0 AND :datasource_id = 0
              UNION ALL
             SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM fine_groups
-             WHERE :region_id > 0 AND region_id = :region_id) context
+             WHERE (side, id) = (CASE WHEN :region_id > 0 THEN 1 ELSE 2 END, :region_id + :datasource_id)
+               AND :region_id + :datasource_id > 0) context
 ), t AS (
     SELECT sum(trips)::bigint AS total_trips, count(*) FILTER (WHERE trips > 0) AS total_groups FROM g
 )
@@ -184,18 +191,21 @@ SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
  LIMIT :limit
 
 -- name: compact_fine_hour_totals
--- The totals of each hour of the fine groups (fine_groups of 1-hour buckets) of all regions
--- (:region_id 0) or one, for all days, weekdays and weekend at once (flow_top_hours.days 0, 1, 2).
+-- The totals of each hour of the fine groups (fine_groups of 1-hour buckets) of everything, one
+-- region or one datasource (as compact_fine_top), for all days, weekdays and weekend at once
+-- (flow_top_hours.days 0, 1, 2).
 INSERT INTO flow_top_hours (level, region_id, datasource_id, days, hour, total_trips, total_groups)
-SELECT 0, :region_id, 0, d.days, h.bucket, d.trips, d.groups
+SELECT 0, :region_id, :datasource_id, d.days, h.bucket, d.trips, d.groups
   FROM (SELECT bucket,
                sum(trips) AS all_trips, count(*) FILTER (WHERE trips > 0) AS all_groups,
                sum(trips - weekend_trips) AS weekday_trips, count(*) FILTER (WHERE trips > weekend_trips) AS weekday_groups,
                sum(weekend_trips) AS weekend_trips, count(*) FILTER (WHERE weekend_trips > 0) AS weekend_groups
-          FROM (SELECT bucket, trips, weekend_trips FROM fine_groups_all WHERE :region_id = 0
+          FROM (SELECT bucket, trips, weekend_trips FROM fine_groups_all
+                 WHERE :region_id = 0 AND :datasource_id = 0
                  UNION ALL
                 SELECT bucket, trips, weekend_trips FROM fine_groups
-                 WHERE :region_id > 0 AND region_id = :region_id) context
+                 WHERE (side, id) = (CASE WHEN :region_id > 0 THEN 1 ELSE 2 END, :region_id + :datasource_id)
+                   AND :region_id + :datasource_id > 0) context
          GROUP BY bucket) h,
        LATERAL (VALUES (0, all_trips, all_groups), (1, weekday_trips, weekday_groups),
                        (2, weekend_trips, weekend_groups)) d (days, trips, groups)

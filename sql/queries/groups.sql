@@ -71,12 +71,15 @@ SELECT o_cell, d_cell, bucket, trips,
 -- name: groups_kept_state
 -- Whether compaction has kept top groups (flow_top) of :level, the completed jobs it has not
 -- folded (their rows are merged with the kept ones: groups_kept_and_new) and their trips. Fine
--- lists (level 0) are used only when there are lists of regions: a compaction by a version from
--- before sql/15 keeps no fine lists, one from before sql/16 none of a region, and a missing list
--- reads as no trips (with any trip folded, the fine lists of its region have a totals row;
--- without, the raw trips answer as quickly).
+-- lists (level 0) are used only when there are lists of regions, and with datasources named, of
+-- datasources: a compaction by a version from before sql/15 keeps no fine lists, one from before
+-- sql/16 none of a region, one from before sql/19 none of a datasource, and a missing list reads
+-- as no trips (with any trip folded, the fine lists of its region and datasource have a totals
+-- row; without, the raw trips answer as quickly).
 SELECT EXISTS (SELECT FROM compaction_state)
-       AND (:level > 0 OR EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND region_id > 0)) AS compacted,
+       AND (:level > 0 OR (EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND region_id > 0)
+                           AND (CAST(:datasources AS text[]) IS NULL
+                                OR EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND datasource_id > 0)))) AS compacted,
        coalesce((SELECT array_agg(job_id ORDER BY job_id) FROM jobs_since_compaction), '{}') AS new_jobs,
        (SELECT coalesce(sum(rows_loaded), 0) FROM jobs_since_compaction)::bigint AS new_trips
 
@@ -91,9 +94,9 @@ SELECT (SELECT coalesce(sum(trips), 0) FROM daily_counts
      + (SELECT coalesce(sum(rows_loaded), 0) FROM jobs WHERE job_id = ANY(CAST(:raw_jobs AS int[])))::bigint
 
 -- name: groups_kept_and_new
--- The top groups as compaction kept them (sql/06_flow_top.sql; fine cells: sql/15, sql/16), in the
--- live order: the list of all regions and datasources, or those of each region named, or (medium and
--- coarse) of each datasource named (sql/09); :days 0 all, 1 weekdays, 2 weekend; with 1-hour buckets
+-- The top groups as compaction kept them (sql/06_flow_top.sql; fine cells: sql/15, sql/16, sql/19),
+-- in the live order: the list of all regions and datasources, or those of each region named, or of
+-- each datasource named (sql/09); :days 0 all, 1 weekdays, 2 weekend; with 1-hour buckets
 -- only, some hours of the day (:hours; the totals are then those of these hours,
 -- sql/08_flow_top_hours.sql). The lists are summed per group, with the flow rows of the jobs
 -- completed since compaction (:new_jobs) added in: the least each group counts (trips). A list that
