@@ -62,6 +62,7 @@ CASES = [
      {"cell": "coarse", "regions": [REGION], "datasources": [SOURCE], "days": "weekdays",
       "hours": [17, 18], **MONTH}),
     ("groups fine region+weekend", 300, "groups", {"cell": "fine", "regions": [REGION], "days": "weekend"}),
+    ("groups fine datasource", 300, "groups", {"cell": "fine", "datasources": [SOURCE]}),
     ("weekly region", 100, "weekly", {"region": REGION}),
     ("weekly region one year", 100, "weekly", {"region": REGION, **YEAR}),
     ("weekly box origin", 300, "weekly", {"bbox": BOX, "by": "origin"}),
