@@ -147,10 +147,12 @@ def _box_counts(c, box, by: str, period: dict) -> dict:
             _add(counts, c.execute(query("weekly_box_trips"), {
                 "o_cells": edge[0] if endpoint == 0 else [], "d_cells": edge[1] if endpoint == 1 else [], **coords}))
     if by == "either":
-        near = None
+        near, whole = None, []
         if len(tx) * len(ty) <= _MAX_BOTH_CELLS:
             near = [grid.join(i, j) for i in tx for j in ty]
-        _add(counts, c.execute(query("weekly_box_both_ends"), {"o_cells": near, "d_cells": near, **coords}), -1)
+            whole = [grid.join(i, j) for i in ix for j in iy]
+        _add(counts, c.execute(query("weekly_box_both_ends"),
+                               {"o_cells": near, "d_cells": near, "whole": whole, **coords}), -1)
     return counts
 
 

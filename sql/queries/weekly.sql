@@ -62,13 +62,16 @@ SELECT date_trunc('week', ts)::date AS week, count(*) AS trips
 
 -- name: weekly_box_both_ends
 -- Trips with both ends in the box, subtracted once for --by either (by origin + by destination -
--- both). The cell lists (fine cells that may hold a point of the box) only narrow the search;
--- NULL when too long to be worth it.
+-- both). The cell lists (fine cells that may hold a point of the box) narrow the search, NULL when
+-- too long to be worth it; an end in a fine cell wholly inside the box (:whole) is in it without
+-- reading its coordinates.
 SELECT date_trunc('week', ts)::date AS week, count(*) AS trips
   FROM trips
  WHERE ts >= CAST(:date_from AS timestamp) AND ts < CAST(:date_to AS timestamp) + interval '1 day'
    AND (CAST(:o_cells AS bigint[]) IS NULL OR o_cell = ANY(CAST(:o_cells AS bigint[])))
    AND (CAST(:d_cells AS bigint[]) IS NULL OR d_cell = ANY(CAST(:d_cells AS bigint[])))
-   AND ST_X(origin) BETWEEN :west AND :east AND ST_Y(origin) BETWEEN :south AND :north
-   AND ST_X(destination) BETWEEN :west AND :east AND ST_Y(destination) BETWEEN :south AND :north
+   AND (o_cell = ANY(CAST(:whole AS bigint[]))
+        OR (ST_X(origin) BETWEEN :west AND :east AND ST_Y(origin) BETWEEN :south AND :north))
+   AND (d_cell = ANY(CAST(:whole AS bigint[]))
+        OR (ST_X(destination) BETWEEN :west AND :east AND ST_Y(destination) BETWEEN :south AND :north))
  GROUP BY 1
