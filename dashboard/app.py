@@ -205,9 +205,9 @@ with st.sidebar:
                                 help="Trips are similar when origin and destination fall in the same cells "
                                      "and their time of day in the same bucket. 2 and 9 km groups come from "
                                      "summaries kept at ingest; 0.5 km groups, and any date range, count the "
-                                     "raw trips (seconds per 10 million trips), except 0.5 km groups of all "
-                                     "regions or of the regions chosen (all datasources) once the summaries "
-                                     "are compacted.") or "medium"
+                                     "raw trips (seconds per 10 million trips), except 0.5 km groups with no "
+                                     "date range of all trips, of the regions chosen or of the datasources "
+                                     "chosen (not both) once the summaries are compacted.") or "medium"
     bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, key="f_bucket")
     limit = st.select_slider("Groups on the map", LIMITS, key="f_limit")
     style = st.segmented_control("Map", view_params.STYLES, required=True, format_func=str.capitalize,
