@@ -9,7 +9,7 @@ Ingestion::
 
 Analytics (exact, from summaries kept current at ingest)::
 
-    trip_groups(cell="medium", bucket_hours=3, regions=..., ...) -> dict
+    trip_groups(cell="medium", bucket_hours=1, regions=..., ...) -> dict
     weekly_average(region=... | bbox=(west, south, east, north), by="origin", ...) -> dict
     bonus_answers() -> dict
     stats(), regions(), datasources(), hour_totals(), region_extents()

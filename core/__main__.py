@@ -43,7 +43,7 @@ def cmd_ingest(a) -> int:
             trouble = _database_trouble(e)
             if trouble is None and not isinstance(e, (OSError, ValueError)):
                 raise
-            res = JobResult(None, os.path.basename(path), "failed",
+            res = JobResult(None, os.path.basename(os.path.normpath(path)), "failed",
                             error=f"{path}: {trouble}; nothing loaded" if trouble else f"{path}: {e}").as_dict()
             ok = False
             _print_json(res) if a.json else print(res["error"], file=sys.stderr)
@@ -281,13 +281,22 @@ def cmd_load_sample(a) -> int:
     return 0
 
 
+def _bad_row_limit(text: str) -> str:
+    """--max-bad-rows checked when the command line is read: a usage error, not a failed file each."""
+    from core.ingest.load import BadRowLimit
+    try:
+        return str(BadRowLimit.parse(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--max-bad-rows ")) from None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core", description="Trips analytics: ingest and query.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("migrate", help="apply the schema").set_defaults(fn=cmd_migrate)
     p = sub.add_parser("ingest", help="load CSV / gzip CSV files, each atomically")
     p.add_argument("paths", nargs="+")
-    p.add_argument("--max-bad-rows", default=None, help="N rows or P%% (default 1%%)")
+    p.add_argument("--max-bad-rows", default=None, type=_bad_row_limit, help="N rows or P%% (default 1%%)")
     p.add_argument("--force", action="store_true", help="load even if the same file was loaded")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_ingest)

@@ -206,10 +206,19 @@ def test_a_file_of_known_names_draws_no_new_ids(db_url, write_csv):
 
 
 def test_a_missing_file_fails_its_job_with_a_reason(db_url, tmp_path):
-    """Pass: a path that does not exist, or is a directory, fails its job saying it cannot be read."""
-    for path in (tmp_path / "nowhere.csv", tmp_path):
-        res = core.ingest_file(str(path), url=db_url)
-        assert res.status == "failed" and "cannot read the file" in res.error and "internal" not in res.error
+    """Pass: a path that does not exist, a directory (also written with a trailing slash) or a
+    named pipe fails its job naming it and saying why, at once (a pipe is not waited on: it could
+    be read only once, and a file is read twice)."""
+    res = core.ingest_file(str(tmp_path / "nowhere.csv"), url=db_url)
+    assert res.status == "failed" and res.error.startswith("nowhere.csv: cannot read the file"), res.error
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for path in (str(folder), f"{folder}/"):
+        res = core.ingest_file(path, url=db_url)
+        assert (res.status, res.file) == ("failed", "folder") and res.error.startswith("folder: a directory"), res.error
+    os.mkfifo(tmp_path / "pipe.csv")
+    res = core.ingest_file(str(tmp_path / "pipe.csv"), url=db_url)
+    assert res.status == "failed" and res.error.startswith("pipe.csv: not a regular file"), res.error
 
 
 def test_more_names_than_ids_fail_the_file_with_a_reason(db_url, write_csv):

@@ -149,7 +149,9 @@ def test_cli_ingest_json_and_stats(db_url, write_csv):
                              (["generate", "--rows", "3", "--seed", "-1", p], 2, "--seed: must be a whole number, 0 or more"),
                              (["generate", "--rows", "1_0", p], 2, "--rows: must be a whole number, 1 or more"),
                              (["groups", "--limit", "1_0"], 2, "--limit: must be a whole number"),
-                             (["rejects", "\u0663"], 2, "job_id: must be a whole number")):
+                             (["rejects", "\u0663"], 2, "job_id: must be a whole number"),
+                             (["ingest", "--max-bad-rows", "150%", p], 2, "--max-bad-rows: must be a number of rows"),
+                             (["ingest", "--max-bad-rows=", p], 2, "--max-bad-rows: must be a number of rows")):
         out = subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, env=env, cwd=ROOT)
         assert (out.returncode, "Traceback" in out.stderr) == (code, False) and said in out.stderr, out.stderr
 

@@ -33,6 +33,52 @@ def test_watcher_receives_events_and_cancel_rolls_back(db_url, tmp_path):
         watcher.stop()
 
 
+def test_a_cancel_asked_after_the_last_progress_write_still_cancels(db_url, tmp_path, monkeypatch):
+    """Progress (and the cancel check with it) is written every second at most; a cancel asked
+    after the last write, in the indexing or summarising phases, must still stop the job: the
+    final write does not complete a job asked to stop."""
+    monkeypatch.setenv("TRIPS_PROGRESS_SECONDS", "3600")  # no progress write during the job
+    path = tmp_path / "t.csv"
+    generate(str(path), 200_000, seed=3)
+    job = Job(str(path), url=db_url)
+    t = threading.Thread(target=lambda: setattr(job, "result", job.run()))
+    t.start()
+    deadline = time.time() + 30
+    while core.job(job.job_id, url=db_url)["status"] == "queued" and time.time() < deadline:
+        time.sleep(0.01)
+    assert core.cancel_job(job.job_id, url=db_url) == "running"
+    t.join(60)
+    assert job.result.status == "cancelled" and job.result.rows_loaded == 0
+    assert core.job(job.job_id, url=db_url)["status"] == "cancelled"
+    assert core.stats(url=db_url)["trips"] == 0
+
+
+def test_a_cancel_that_meets_the_job_starting_asks_the_running_job_to_stop(db_url, tmp_path):
+    """A cancel that reaches the job's row while the job is starting (queued -> running, not yet
+    committed) waits for it, then asks the running job to stop: it is not lost."""
+    import psycopg2
+    from core.ingest.jobs import _dsn
+    path = tmp_path / "t.csv"
+    generate(str(path), 10, seed=3)
+    job = Job(str(path), url=db_url)
+    starting = psycopg2.connect(_dsn(db_url))
+    try:
+        with starting.cursor() as cur:
+            cur.execute("UPDATE jobs SET status = 'running' WHERE job_id = %s", (job.job_id,))
+        answer = {}
+        t = threading.Thread(target=lambda: answer.update(status=core.cancel_job(job.job_id, url=db_url)))
+        t.start()
+        time.sleep(0.5)
+        assert t.is_alive()  # waiting for the start to commit
+        starting.commit()
+        t.join(10)
+        assert answer["status"] == "running"
+        assert core.job(job.job_id, url=db_url)["cancel_requested"] is True
+    finally:
+        starting.close()
+        job._close_owner()
+
+
 def test_job_manager_runs_uploads_in_the_background(db_url, tmp_path):
     p = tmp_path / "t.csv"
     generate(str(p), 5_000, seed=9)

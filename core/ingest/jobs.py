@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ class Job:
                  force: bool = False, source: str = "cli", url: str | None = None):
         self.url = url
         self.path = path
-        self.file_name = file_name or os.path.basename(path)
+        self.file_name = file_name or os.path.basename(os.path.normpath(path))  # (dir/: dir)
         self.limit = BadRowLimit.parse(max_bad_rows or settings().max_bad_rows)
         self.force = force
         self.progress = Progress(file_size=_size(path))
@@ -115,8 +116,16 @@ class Job:
             return self.result_from_db()
         self.progress.lap("hashing")
         try:
+            mode = os.stat(self.path).st_mode
+            if stat.S_ISDIR(mode):
+                return self._finish_outside("failed", f"{self.file_name}: a directory, not a file (name the "
+                                            "files in it); nothing loaded")
+            if not stat.S_ISREG(mode):
+                return self._finish_outside("failed", f"{self.file_name}: not a regular file (a pipe or a "
+                                            "device is read once, and a file is read twice: to hash it, "
+                                            "then to load it); save it to a file first; nothing loaded")
             sha = _sha256(self.path)
-        except OSError as e:  # missing, a directory, not readable
+        except OSError as e:  # missing, not readable
             return self._finish_outside("failed", f"{self.file_name}: cannot read the file "
                                         f"({e.strerror or e}); nothing loaded")
         with self._owner_lock, self._owner.cursor() as cur:
@@ -146,13 +155,12 @@ class Job:
             with conn.cursor() as cur:
                 finished = self._write_final(cur, "completed", None)
             if not finished:
-                # Another process ended the job meanwhile (reaped as interrupted when its owner
-                # session died): its state says nothing was loaded, so the rows must not land.
+                # Asked to stop since the last progress write (job_finish does not complete such a
+                # job), or ended by another process meanwhile (reaped as interrupted when its owner
+                # session died): either way the rows must not land. A reaped job stays interrupted.
                 _rollback(conn)
                 self.progress.lap("done")
-                return self.result_from_db(fallback=self._result(
-                    "interrupted", f"{self.file_name}: the job was ended by another process before its "
-                    "rows were committed; nothing of the file was loaded"))
+                return self._finish_outside("cancelled", f"{self.file_name}: cancelled; nothing of the file was loaded")
             conn.commit()
             _summarize_new_rows(conn)
             self.progress.lap("done")

@@ -39,12 +39,15 @@ RETURNING cancel_requested
 
 -- name: job_finish
 -- The final state. For a completed job this runs in the loading transaction, so the rows and
--- the state become visible together. A job already marked interrupted or cancelled keeps that.
+-- the state become visible together. A job already marked interrupted or cancelled keeps that,
+-- and one asked to stop (job_cancel) is not completed, however late the request came: the
+-- worker then rolls back.
 UPDATE jobs
    SET status = :status, phase = NULL, rows_read = :rows_read, rows_loaded = :rows_loaded,
        rows_rejected = :rows_rejected, bytes_read = :bytes_read, error = :error,
        duplicate_of = :duplicate_of, updated_at = clock_timestamp(), finished_at = clock_timestamp()
  WHERE job_id = :job_id AND status IN ('queued', 'running')
+   AND NOT (cancel_requested AND :status = 'completed')
 RETURNING job_id
 
 -- name: job_summarize_new_rows
@@ -56,18 +59,16 @@ SET LOCAL lock_timeout = '500ms';
 SELECT summarize_area_days();
 
 -- name: job_cancel
--- A queued job is cancelled at once; a running one is asked to stop (its worker rolls back).
-WITH queued AS (
-    UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = clock_timestamp(),
-                    updated_at = clock_timestamp(), error = 'cancelled before it started; nothing was loaded'
-     WHERE job_id = :job_id AND status = 'queued'
-    RETURNING job_id, status
-), running AS (
-    UPDATE jobs SET cancel_requested = true, updated_at = clock_timestamp()
-     WHERE job_id = :job_id AND status = 'running'
-    RETURNING job_id, status
-)
-SELECT job_id, status::text FROM queued UNION ALL SELECT job_id, status::text FROM running
+-- A queued job is cancelled at once; a running one is asked to stop (its worker rolls back, and
+-- its final write, job_finish, refuses to complete a job asked to stop). One UPDATE: a job that
+-- starts meanwhile is re-read once it has, and asked to stop as a running job.
+UPDATE jobs
+   SET cancel_requested = true, updated_at = clock_timestamp(),
+       status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+       finished_at = CASE WHEN status = 'queued' THEN clock_timestamp() END,
+       error = CASE WHEN status = 'queued' THEN 'cancelled before it started; nothing was loaded' END
+ WHERE job_id = :job_id AND status IN ('queued', 'running')
+RETURNING job_id, status::text
 
 -- name: forget_unused_names
 -- Names left by files that loaded nothing (sql/14_forget_unused_names.sql); the count forgotten,
