@@ -65,8 +65,8 @@ SELECT summarize_area_days();
 UPDATE jobs
    SET cancel_requested = true, updated_at = clock_timestamp(),
        status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
-       finished_at = CASE WHEN status = 'queued' THEN clock_timestamp() END,
-       error = CASE WHEN status = 'queued' THEN 'cancelled before it started; nothing was loaded' END
+       finished_at = CASE WHEN status = 'queued' THEN clock_timestamp() ELSE finished_at END,
+       error = CASE WHEN status = 'queued' THEN 'cancelled before it started; nothing was loaded' ELSE error END
  WHERE job_id = :job_id AND status IN ('queued', 'running')
 RETURNING job_id, status::text
 
