@@ -79,6 +79,17 @@ def test_a_cancel_that_meets_the_job_starting_asks_the_running_job_to_stop(db_ur
         job._close_owner()
 
 
+def test_a_queued_job_is_cancelled_at_once_and_never_runs(db_url, tmp_path):
+    path = tmp_path / "t.csv"
+    generate(str(path), 10, seed=3)
+    job = Job(str(path), url=db_url)
+    assert core.cancel_job(job.job_id, url=db_url) == "cancelled"
+    row = core.job(job.job_id, url=db_url)
+    assert row["status"] == "cancelled" and row["finished_at"] and "before it started" in row["error"]
+    assert core.cancel_job(job.job_id, url=db_url) is None  # ended: nothing to cancel
+    assert job.run().status == "cancelled" and core.stats(url=db_url)["trips"] == 0
+
+
 def test_job_manager_runs_uploads_in_the_background(db_url, tmp_path):
     p = tmp_path / "t.csv"
     generate(str(p), 5_000, seed=9)
