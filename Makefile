@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
+# apt-get as root, or through sudo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup venv db roles browser run test bench loadtest stop clean
 
@@ -11,7 +13,7 @@ venv: .venv/.installed
 .venv/.installed: requirements.txt
 	@command -v python3 >/dev/null || { echo "python3 is required"; exit 1; }
 	@python3 -c 'import venv, ensurepip' 2>/dev/null || { \
-	  echo "installing python3-venv"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+	  echo "installing python3-venv"; $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
 	python3 -m venv .venv
 	.venv/bin/pip install -q --upgrade pip
 	.venv/bin/pip install -q -r requirements.txt
@@ -28,7 +30,7 @@ roles:  ## the loader and reader login users on the local cluster (docker/initdb
 
 browser:  ## Debian's Chromium, for the end-to-end tests (Playwright drives it)
 	@command -v chromium >/dev/null || { echo "installing chromium (Debian package)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 run: setup  ## apply the schema, load the sample when empty, serve http://localhost:8501
 	$(PY) -m core load-sample-if-empty data/trips.csv

@@ -190,7 +190,13 @@ def cmd_compact(a) -> int:
             if a.json:
                 _print_json({})  # no table was compacted
             return 0
-    res = core.compact_summaries()
+    from psycopg2.errors import InsufficientPrivilege
+    try:
+        res = core.compact_summaries()
+    except InsufficientPrivilege as e:
+        detail = e.diag.message_primary or str(e).strip().splitlines()[0]
+        raise core.TripsError(f"this database user may not compact ({detail}): compaction runs as the "
+                              "owner of the tables, DATABASE_URL (make run and docker-compose set it so)") from e
     if a.json:
         _print_json(res)
     else:
@@ -315,19 +321,23 @@ def main(argv=None) -> int:
     p = sub.add_parser("stats", help="what is stored")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_stats)
-    p = sub.add_parser("bonus", help="the two bonus questions, as JSON")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("bonus", help="the two bonus questions, as JSON: the datasource of the latest trip "
+                       "of each of the two regions with the most trips; the regions where cheap_mobile appears")
+    p.add_argument("--json", action="store_true", help="(the answer is always JSON)")
     p.set_defaults(fn=cmd_bonus)
     p = sub.add_parser("groups", help="similar-trip groups: same origin cell, destination cell and time bucket")
-    p.add_argument("--cell", choices=["fine", "medium", "coarse"], default="medium")
-    p.add_argument("--bucket-hours", type=_whole, choices=[1, 2, 3, 4, 6, 24], default=1)
+    p.add_argument("--cell", choices=["fine", "medium", "coarse"], default="medium",
+                   help="grid cells of 0.005, 0.02 or 0.08 degrees (about 0.5, 2, 9 km; default: medium)")
+    p.add_argument("--bucket-hours", type=_whole, choices=[1, 2, 3, 4, 6, 24], default=1,
+                   help="time-of-day buckets of this many hours (default: 1)")
     p.add_argument("--region", action="append", help="repeat for several")
     p.add_argument("--datasource", action="append", help="repeat for several")
     p.add_argument("--from", dest="date_from", help="first date, inclusive (YYYY-MM-DD)")
     p.add_argument("--to", dest="date_to", help="last date, inclusive (YYYY-MM-DD)")
-    p.add_argument("--days", choices=["all", "weekdays", "weekend"], default="all")
+    p.add_argument("--days", choices=["all", "weekdays", "weekend"], default="all",
+                   help="weekdays: Monday to Friday; weekend: Saturday and Sunday (default: all)")
     p.add_argument("--hours", help="hours of the day, like 7-9,17")
-    p.add_argument("--limit", type=_positive, default=1000, help="top N groups (at most 5000)")
+    p.add_argument("--limit", type=_positive, default=1000, help="top N groups (default 1000, at most 5000)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_groups)
     p = sub.add_parser("weekly-avg", help="weekly average of trips for a region or a bounding box")

@@ -51,7 +51,7 @@ class Settings:
                                 metadata={"help": "past this many trips, the page asks before counting groups "
                                                   "from raw trips (0.5 km cells, date ranges) with no region"})
     query_timeout_ms: int = field(default_factory=lambda: _env("TRIPS_QUERY_TIMEOUT_MS", 30_000, int),
-                                  metadata={"help": "statement_timeout of the dashboard's read queries"})
+                                  metadata={"help": "statement_timeout of every answer's read queries, the page's and the CLI's (0: the role's own)"})
     compact_share: float = field(default_factory=lambda: _env("TRIPS_COMPACT_SHARE", 0.2, float),
                                  metadata={"help": "compaction is due once the trips loaded since the last one "
                                                    "are this share of those it folded (the first: any); a "
