@@ -227,10 +227,15 @@ if extents:  # the weekly averages' box, settled before the URL is written
         state.update(box_edges_of=None, box_preset=None if linked else first_region,
                      **{f"box_{k}": v for k, v in zip("wsen", linked)})
     preset = state["box_preset"]
-    if preset is not None and state.get("box_edges_of") != preset:  # a preset chosen: its extent
-        state.update(box_edges_of=preset, **{f"box_{k}": float(v) for k, v in zip("wsen", extents[preset])})
+    extent = tuple(float(v) for v in extents[preset]) if preset is not None else None
+    shown = state.get("box_edges_of")  # (the preset, the extent its edges were given)
+    if preset is not None and shown != (preset, extent):
+        # A preset chosen: its extent; the same preset, its region grown with new data: the new
+        # extent, unless edges were typed in since.
+        if shown is None or shown[0] != preset or tuple(state[f"box_{k}"] for k in "wsen") == shown[1]:
+            state.update(box_edges_of=(preset, extent), **{f"box_{k}": v for k, v in zip("wsen", extent)})
     edges = tuple(state[f"box_{k}"] for k in "wsen")
-    if preset is not None and edges != tuple(float(v) for v in extents[preset]):  # edges typed in
+    if preset is not None and edges != extent:  # edges typed in
         state.update(box_preset=None, box_edges_of=None)
     default_edges = tuple(float(v) for v in extents[first_region])
 
@@ -558,11 +563,14 @@ def history_table(history: list[dict]) -> None:
 
 def rejects_browser(history: list[dict]) -> None:
     """The rejected rows of a job chosen among those of ``history`` that have some."""
-    names = {j["job_id"]: j["file_name"] for j in history if j["rows_rejected"]}
-    if st.session_state.get("rejects_of") not in names:  # a fixed key: new jobs do not make a new widget
-        st.session_state["rejects_of"] = next(iter(names))
-    jid = st.selectbox("Rejected rows of job", list(names), format_func=lambda j: f"{j}: {names[j]}",
-                       key="rejects_of")
+    names = {j["job_id"]: f'{j["job_id"]}: {j["file_name"]} ({j["status"]}, {j["rows_rejected"]:,} rejected)'
+             for j in history if j["rows_rejected"]}
+    newest = max(names)
+    # A fixed key (new jobs do not make a new widget); a job with rejects that ends is shown first.
+    if st.session_state.get("rejects_of") not in names or st.session_state.get("rejects_newest") != newest:
+        st.session_state["rejects_of"] = newest
+    st.session_state["rejects_newest"] = newest
+    jid = st.selectbox("Rejected rows of job", list(names), format_func=names.get, key="rejects_of")
     rej = pd.DataFrame(core.rejects(jid, limit=1000)).fillna("")
     st.dataframe(rej, hide_index=True, column_config={
         "line": st.column_config.NumberColumn("Line", format="%d"), "column": "Column", "reason": "Reason",

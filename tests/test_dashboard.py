@@ -196,6 +196,25 @@ def test_weekly_chart_data_counts_zero_weeks(page, db_url, write_csv):
     assert not at.exception
 
 
+def test_the_weekly_box_follows_its_region_when_new_data_widens_it(page, db_url, write_csv):
+    """Pass: the box a region's extent gave grows with the region when a load widens it (its
+    preset stays, the URL holds no box); edges typed in stay as typed."""
+    _load(db_url, write_csv, [row(region="Brno", o=(16.6, 49.2), d=(16.62, 49.3))])
+    at = page(tab="Weekly averages")
+    assert at.selectbox(key="box_preset").value == "Brno"
+    _load(db_url, write_csv, [row(region="Brno", o=(16.5, 49.1), d=(16.7, 49.35))])
+    at.run()
+    wide = core.region_extents(url=db_url)["Brno"]
+    assert not at.exception and at.selectbox(key="box_preset").value == "Brno"
+    assert [at.number_input(key=f"box_{k}").value for k in "wsen"] == [float(v) for v in wide]
+    assert "bbox" not in at.query_params
+    at.number_input(key="box_n").set_value(49.5).run()  # typed in: the analyst's box
+    _load(db_url, write_csv, [row(region="Brno", o=(16.4, 49.0), d=(16.8, 49.4))])
+    at.run()
+    assert at.selectbox(key="box_preset").value is None and at.number_input(key="box_n").value == 49.5
+    assert at.number_input(key="box_w").value == float(wide[0])
+
+
 def test_the_weekly_box_and_what_it_counts_by_are_in_the_url(page, db_url, write_csv):
     _load(db_url, write_csv, [row(o=(14.41, 50.01), d=(14.45, 50.05)), row(o=(14.45, 50.05), d=(14.49, 50.09)),
                               row(region="Brno", o=(16.6, 49.2), d=(16.62, 49.3))])
@@ -440,6 +459,15 @@ def test_history_lists_jobs_and_the_rejects_of_a_job(page, db_url, write_csv):
         (res.job_id, "with_bad.csv", "completed", 3, 1)
     rejects = next(f for f in frames if "line" in f.columns)
     assert rejects[["line", "column", "reason"]].values.tolist() == [[5, "destination_coord", "out_of_range"]]
+    # A later job with rejects is shown once it ends (the list was on the first one), named with its status.
+    later = core.ingest_file(write_csv(HEADER + row() * 2 + bad.replace("400 50", "14.4 95"), "with_bad.csv"),
+                             max_bad_rows="1", url=db_url)
+    assert later.rows_rejected == 1
+    at.run()
+    assert at.selectbox(key="rejects_of").value == later.job_id
+    assert f"{later.job_id}: with_bad.csv (completed, 1 rejected)" in at.selectbox(key="rejects_of").options
+    rejects = next(d.value for d in at.dataframe if "line" in d.value.columns)
+    assert rejects[["line", "column", "reason"]].values.tolist() == [[4, "destination_coord", "out_of_range"]]
 
 
 def test_raw_counted_groups_wait_for_a_click_on_large_data(page, db_url, write_csv, monkeypatch):
