@@ -10,7 +10,7 @@ import time
 import pytest
 
 import core
-from conftest import HEADER, ROOT, row, sql_value
+from conftest import HEADER, ROOT, row, sql_rows, sql_value
 
 
 def test_sample_loads_every_row_and_summaries_match(db_url):
@@ -35,6 +35,35 @@ def test_same_file_again_is_a_duplicate_unless_forced(db_url, write_csv):
     assert sql_value(db_url) == 2
     forced = core.ingest_file(p, force=True, url=db_url)
     assert forced.status == "completed" and sql_value(db_url) == 4
+
+
+def test_the_same_data_gzip_compressed_or_not_is_a_duplicate_too(db_url, write_csv, tmp_path):
+    """Pass: a gzip of a loaded file, and the plain text of a loaded .gz, are duplicates of it (the
+    SHA-256 of the CSV text is compared too, not only the file's bytes); --force loads them; two
+    completed unforced jobs can never share the text's hash (concurrent loads: the index)."""
+    import psycopg2
+    import sqlalchemy as sa
+    text = HEADER + row() + row(region="Turin")
+    plain = write_csv(text, name="a.csv")
+    packed = tmp_path / "b.csv.gz"
+    packed.write_bytes(gzip.compress(text.encode()))
+    first = core.ingest_file(plain, url=db_url)
+    again = core.ingest_file(str(packed), url=db_url)
+    assert (again.status, again.duplicate_of) == ("duplicate", first.job_id), again.error
+    assert "the same data, gzip-compressed or not" in again.error and sql_value(db_url) == 2
+    forced = core.ingest_file(str(packed), force=True, url=db_url)
+    assert forced.status == "completed" and sql_value(db_url) == 4
+    other = write_csv(HEADER + row(region="Milan"), name="c.csv")
+    packed2 = tmp_path / "c.gz"
+    packed2.write_bytes(gzip.compress(open(other, "rb").read()))
+    first_gz = core.ingest_file(str(packed2), url=db_url)
+    unpacked = core.ingest_file(other, url=db_url)
+    assert (first_gz.status, unpacked.status, unpacked.duplicate_of) == ("completed", "duplicate", first_gz.job_id)
+    sha = sql_rows(db_url, f"SELECT content_sha256 FROM jobs WHERE job_id = {first.job_id}")[0][0]
+    with pytest.raises(sa.exc.IntegrityError) as e:
+        sql_rows(db_url, "INSERT INTO jobs (file_name, file_size, max_bad_rows, status, sha256, content_sha256) "
+                         f"VALUES ('x.csv', 1, '1%', 'completed', 'not-the-same-bytes', '{sha}')")
+    assert isinstance(e.value.orig, psycopg2.errors.UniqueViolation)
 
 
 def test_bad_rows_are_rejected_with_line_column_and_reason(db_url, write_csv):

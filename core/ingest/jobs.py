@@ -14,6 +14,7 @@ and only if that final state could still be written: a job ended meanwhile by an
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ import os
 import stat
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +33,7 @@ from ..db import raw_connection
 from ..errors import FileRejected, JobCancelled, TooManyBadRows, database_trouble
 from ..queries import pg
 from .load import BadRowLimit, Progress, RejectSpool, load_file
+from .read import GZIP_MAGIC
 
 log = logging.getLogger(__name__)
 FINAL = ("completed", "failed", "duplicate", "interrupted", "cancelled")
@@ -124,18 +127,21 @@ class Job:
                 return self._finish_outside("failed", f"{self.file_name}: not a regular file (a pipe or a "
                                             "device is read once, and a file is read twice: to hash it, "
                                             "then to load it); save it to a file first; nothing loaded")
-            sha = _sha256(self.path)
+            sha, text_sha = _hashes(self.path)
         except OSError as e:  # missing, not readable
             return self._finish_outside("failed", f"{self.file_name}: cannot read the file "
                                         f"({e.strerror or e}); nothing loaded")
         with self._owner_lock, self._owner.cursor() as cur:
-            cur.execute(pg("job_set_hash"), {"job_id": self.job_id, "sha256": sha})
-            cur.execute(pg("job_find_loaded"), {"job_id": self.job_id, "sha256": sha})
+            hashes = {"job_id": self.job_id, "sha256": sha, "content_sha256": text_sha}
+            cur.execute(pg("job_set_hash"), hashes)
+            cur.execute(pg("job_find_loaded"), hashes)
             earlier = cur.fetchone()
         if earlier and not self.force:
-            return self._finish_outside("duplicate", f"{self.file_name}: the same file (sha256 {sha[:12]}…) "
-                                        f"was already loaded by job {earlier[0]}; nothing loaded (to load it again: "
-                                        "--force on the command line, \"Load again\" on the page)", duplicate_of=earlier[0])
+            same = (f"the same file (sha256 {sha[:12]}…)" if earlier[1] else
+                    f"the same data, gzip-compressed or not (sha256 of the CSV text {text_sha[:12]}…),")
+            return self._finish_outside("duplicate", f"{self.file_name}: {same} was already loaded by job "
+                                        f"{earlier[0]}; nothing loaded (to load it again: --force on the command "
+                                        "line, \"Load again\" on the page)", duplicate_of=earlier[0])
         self.progress.lap("reading")
         try:
             conn = psycopg2.connect(_dsn(self.url), application_name=f"trips-job-{self.job_id}")
@@ -237,9 +243,9 @@ class Job:
 
     def _loaded_by(self) -> int | None:
         with raw_connection(self.url) as conn, conn.cursor() as cur:
-            cur.execute("SELECT sha256 FROM jobs WHERE job_id = %s", (self.job_id,))
-            sha = cur.fetchone()[0]
-            cur.execute(pg("job_find_loaded"), {"job_id": self.job_id, "sha256": sha})
+            cur.execute("SELECT sha256, content_sha256 FROM jobs WHERE job_id = %s", (self.job_id,))
+            sha, text_sha = cur.fetchone()
+            cur.execute(pg("job_find_loaded"), {"job_id": self.job_id, "sha256": sha, "content_sha256": text_sha})
             row = cur.fetchone()
             return row[0] if row else None
 
@@ -335,12 +341,25 @@ def _size(path: str) -> int:
         return 0
 
 
-def _sha256(path: str) -> str:
+def _hashes(path: str) -> tuple[str, str | None]:
+    """The SHA-256 of the file's bytes, and of its CSV text: the same for a plain file, that of the
+    decompressed bytes for gzip (None when the gzip data is damaged: the load then says where)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()
+        f.seek(0)
+        if f.read(2) != GZIP_MAGIC:
+            return h.hexdigest(), h.hexdigest()
+        f.seek(0)
+        text = hashlib.sha256()
+        try:
+            with gzip.GzipFile(fileobj=f, mode="rb") as z:
+                for chunk in iter(lambda: z.read(1 << 20), b""):
+                    text.update(chunk)
+        except (OSError, EOFError, zlib.error):
+            return h.hexdigest(), None
+    return h.hexdigest(), text.hexdigest()
 
 
 def ingest_file(path: str, *, file_name: str | None = None, max_bad_rows: str | None = None,

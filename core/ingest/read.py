@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from ..errors import FileRejected
 
 COLUMNS = ("region", "origin_coord", "destination_coord", "datetime", "datasource")
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class CountingReader(io.RawIOBase):
@@ -73,7 +73,7 @@ def open_source(path: str, file_name: str | None = None) -> Source:
     buffered = io.BufferedReader(counter, buffer_size=1 << 20)
     head = buffered.peek(2)[:2]
     stream: BinaryIO = buffered
-    if head == _GZIP_MAGIC:
+    if head == GZIP_MAGIC:
         stream = io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), buffer_size=1 << 20)
     return Source(file_name, counter, stream, path=str(path))
 

@@ -24,10 +24,14 @@ UPDATE jobs SET status = 'running', phase = 'hashing', started_at = clock_timest
 RETURNING job_id
 
 -- name: job_set_hash
-UPDATE jobs SET sha256 = :sha256, phase = 'reading', updated_at = clock_timestamp() WHERE job_id = :job_id
+UPDATE jobs SET sha256 = :sha256, content_sha256 = :content_sha256, phase = 'reading', updated_at = clock_timestamp()
+ WHERE job_id = :job_id
 
 -- name: job_find_loaded
-SELECT job_id FROM jobs WHERE sha256 = :sha256 AND status = 'completed' AND job_id <> :job_id
+-- The earliest completed job with the same bytes, or the same CSV text (sql/20_content_sha256.sql),
+-- and whether its bytes were the same.
+SELECT job_id, sha256 = :sha256 AS same_bytes FROM jobs
+ WHERE (sha256 = :sha256 OR content_sha256 = :content_sha256) AND status = 'completed' AND job_id <> :job_id
  ORDER BY job_id LIMIT 1
 
 -- name: job_progress
