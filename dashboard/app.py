@@ -398,7 +398,8 @@ def weekly_chart(series: dict[str, dict], names: list[str] | None = None) -> alt
     df, av = pd.DataFrame(rows), pd.DataFrame(avg)
     df["week"] = pd.to_datetime(df["week"])
     colour = alt.Color("area:N", title=None, legend=alt.Legend(orient="top", values=list(series)),
-                       scale=alt.Scale(domain=names) if names else alt.Undefined)
+                       # tableau10: ten distinct hues (Streamlit's default pairs light and dark shades)
+                       scale=alt.Scale(domain=names, scheme="tableau10") if names else alt.Scale(scheme="tableau10"))
     # A tick on every week's Monday while they fit (Vega's own ticks fall on days or Sundays there);
     # months past that.
     weeks = sorted(df["week"].unique())
