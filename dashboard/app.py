@@ -155,6 +155,7 @@ c4.metric("Weeks of data", f"{stats['weeks']:,}" if stats.get("weeks") else "—
           help=f"{stats['first_datetime']} to {stats['last_datetime']} (local time)" if stats["trips"] else None)
 
 LIMITS = (100, 250, 500, 1000, 2500, 5000)
+_RAW_SECONDS_PER_TRIP = 1.5e-6  # fine groups of 10M raw trips: 14-15 s here (docs/SCALE.md)
 first = pd.Timestamp(stats["first_datetime"]).date() if stats["first_datetime"] else None
 last = pd.Timestamp(stats["last_datetime"]).date() if stats["last_datetime"] else None
 # The widgets have fixed keys and take the URL's view when a session starts (a link, a reload) and
@@ -310,8 +311,10 @@ if stats["trips"] and flows_tab.open:
                            if e.since_compaction else
                            f"These groups are counted from up to {e.trips:,} raw trips, not from a summary "
                            "(0.5 km cells or a date range)")
-                st.warning(f"{counted}: expect seconds per 10 million trips. Choose a region in the sidebar to "
-                           "make it quick, or count anyway (from now on, in this session).",
+                guess = max(1, round(e.trips * _RAW_SECONDS_PER_TRIP))
+                st.warning(f"{counted}: expect up to about {guess:,} s (about 1.5 s per million trips on two "
+                           "cores). Choose a region in the sidebar to make it quick, or count anyway (from now "
+                           "on, in this session).",
                            icon=":material/hourglass_top:")
                 if st.button("Count anyway", key="count-raw"):
                     st.session_state[key] = True
