@@ -291,7 +291,8 @@ def _bad_row_limit(text: str) -> str:
     """--max-bad-rows checked when the command line is read: a usage error, not a failed file each."""
     from core.ingest.load import BadRowLimit
     try:
-        return str(BadRowLimit.parse(text))
+        BadRowLimit.parse(text)
+        return text  # as typed: the job applies it exactly
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e).removeprefix("--max-bad-rows ")) from None
 

@@ -568,7 +568,7 @@ def history_table(history: list[dict]) -> None:
 def rejects_browser(history: list[dict]) -> None:
     """The rejected rows of a job chosen among those of ``history`` that have some."""
     names = {j["job_id"]: f'{j["job_id"]}: {j["file_name"]} ({j["status"]}, {j["rows_rejected"]:,} rejected)'
-             for j in history if j["rows_rejected"]}
+             for j in history if j["rows_rejected"] and j["status"] not in ("queued", "running")}
     newest = max(names)
     # A fixed key (new jobs do not make a new widget); a job with rejects that ends is shown first.
     if st.session_state.get("rejects_of") not in names or st.session_state.get("rejects_newest") != newest:
@@ -600,7 +600,8 @@ with load_tab:
         if st.session_state.pop("untick_load_again", False):  # it applies to the files added while ticked
             st.session_state["load_again"] = False
         force = st.checkbox("Load again", key="load_again",
-                            help="A file with the same bytes as one loaded before is a duplicate and loads "
+                            help="A file with the same bytes, or the same data gzip-compressed or not, as one "
+                                 "loaded before is a duplicate and loads "
                                  "nothing. Tick this, then add the file again, to load its trips a second time "
                                  "(it unticks itself once used).")
         submitted = st.session_state.setdefault("submitted_uploads", set())
@@ -647,7 +648,7 @@ with load_tab:
         with history_slot.container():
             history_table(history)
             rejects_slot = st.empty()
-            if any(j["rows_rejected"] for j in history):
+            if any(j["rows_rejected"] and j["status"] not in ("queued", "running") for j in history):
                 with rejects_slot.container():
                     rejects_browser(history)
 

@@ -11,3 +11,8 @@ COMMENT ON COLUMN jobs.content_sha256 IS
 UPDATE jobs SET content_sha256 = sha256 WHERE content_sha256 IS NULL AND sha256 IS NOT NULL;
 CREATE UNIQUE INDEX jobs_content_loaded_once ON jobs (content_sha256)
     WHERE status = 'completed' AND NOT forced;
+COMMENT ON TYPE job_status IS
+    'queued: waiting for a worker; running: being read and loaded; completed: all good rows visible; '
+    'failed: nothing loaded (bad file, too many bad rows, database error); duplicate: same bytes, or '
+    'the same CSV text gzip-compressed or not, as an earlier completed job, nothing loaded; '
+    'interrupted: the process running it died, nothing loaded; cancelled: stopped on request, nothing loaded.';

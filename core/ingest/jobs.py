@@ -137,11 +137,7 @@ class Job:
             cur.execute(pg("job_find_loaded"), hashes)
             earlier = cur.fetchone()
         if earlier and not self.force:
-            same = (f"the same file (sha256 {sha[:12]}…)" if earlier[1] else
-                    f"the same data, gzip-compressed or not (sha256 of the CSV text {text_sha[:12]}…),")
-            return self._finish_outside("duplicate", f"{self.file_name}: {same} was already loaded by job "
-                                        f"{earlier[0]}; nothing loaded (to load it again: --force on the command "
-                                        "line, \"Load again\" on the page)", duplicate_of=earlier[0])
+            return self._duplicate(earlier)
         self.progress.lap("reading")
         try:
             conn = psycopg2.connect(_dsn(self.url), application_name=f"trips-job-{self.job_id}")
@@ -159,6 +155,13 @@ class Job:
                           self.progress, spool, batch_rows=cfg.batch_rows, max_line_bytes=cfg.max_line_bytes)
             reporter.stop()
             with conn.cursor() as cur:
+                if self.progress.text_sha256 is not None:  # gzip: its text, now hashed
+                    cur.execute(pg("job_find_loaded"), {"job_id": self.job_id, "sha256": None,
+                                                        "content_sha256": self.progress.text_sha256})
+                    earlier = cur.fetchone()
+                    if earlier and not self.force:
+                        _rollback(conn)
+                        return self._duplicate(earlier)
                 finished = self._write_final(cur, "completed", None)
             if not finished:
                 # Asked to stop since the last progress write (job_finish does not complete such a
@@ -191,7 +194,7 @@ class Job:
             _rollback(conn)
             reporter.stop()
             earlier = self._loaded_by()
-            return self._finish_outside("duplicate", f"{self.file_name}: the same file was loaded by job "
+            return self._finish_outside("duplicate", f"{self.file_name}: the same file or data was loaded by job "
                                         f"{earlier} while this job ran; nothing loaded", duplicate_of=earlier)
         except psycopg2.Error as e:
             _rollback(conn)
@@ -209,7 +212,7 @@ class Job:
         p = self.progress
         loaded = p.rows_loaded if status == "completed" else 0
         cur.execute(pg("job_finish"), {
-            "job_id": self.job_id, "status": status, "rows_read": p.rows_read, "rows_loaded": loaded,
+            "job_id": self.job_id, "status": status, "content_sha256": p.text_sha256, "rows_read": p.rows_read, "rows_loaded": loaded,
             "rows_rejected": p.rows_rejected, "bytes_read": p.bytes_read, "error": error,
             "duplicate_of": duplicate_of})
         changed = cur.fetchone() is not None
@@ -217,6 +220,15 @@ class Job:
             cur.execute(pg("job_event"), {"job_id": self.job_id, "status": status, "message": error})
             cur.execute(pg("job_notify"), {"job_id": self.job_id, "status": status})
         return changed
+
+    def _duplicate(self, earlier) -> JobResult:
+        """Finish as a duplicate of ``earlier`` (job_find_loaded's row): the same bytes, or the same
+        CSV text, gzip-compressed or not."""
+        job_id, same_bytes = earlier
+        same = ("the same file" if same_bytes else "the same data, gzip-compressed or not, as the file that")
+        return self._finish_outside("duplicate", f"{self.file_name}: {same} was already loaded by job {job_id}; "
+                                    "nothing loaded (to load it again: --force on the command line, \"Load "
+                                    "again\" on the page)", duplicate_of=job_id)
 
     def _finish_outside(self, status: str, error: str | None, duplicate_of: int | None = None) -> JobResult:
         """Write a final state that carries no rows (its own short transaction)."""
@@ -245,7 +257,8 @@ class Job:
         with raw_connection(self.url) as conn, conn.cursor() as cur:
             cur.execute("SELECT sha256, content_sha256 FROM jobs WHERE job_id = %s", (self.job_id,))
             sha, text_sha = cur.fetchone()
-            cur.execute(pg("job_find_loaded"), {"job_id": self.job_id, "sha256": sha, "content_sha256": text_sha})
+            cur.execute(pg("job_find_loaded"), {"job_id": self.job_id, "sha256": sha,
+                                                "content_sha256": text_sha or self.progress.text_sha256})
             row = cur.fetchone()
             return row[0] if row else None
 
@@ -342,24 +355,16 @@ def _size(path: str) -> int:
 
 
 def _hashes(path: str) -> tuple[str, str | None]:
-    """The SHA-256 of the file's bytes, and of its CSV text: the same for a plain file, that of the
-    decompressed bytes for gzip (None when the gzip data is damaged: the load then says where)."""
+    """The SHA-256 of the file's bytes, and of its CSV text when it is that (a plain file); for
+    gzip the text's is taken while loading (core/ingest/read.py, HashingReader), not here: a
+    decompression up front could not be cancelled and would hold a loader slot for a long time."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
+        head = f.read(2)
+        h.update(head)
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-        f.seek(0)
-        if f.read(2) != GZIP_MAGIC:
-            return h.hexdigest(), h.hexdigest()
-        f.seek(0)
-        text = hashlib.sha256()
-        try:
-            with gzip.GzipFile(fileobj=f, mode="rb") as z:
-                for chunk in iter(lambda: z.read(1 << 20), b""):
-                    text.update(chunk)
-        except (OSError, EOFError, zlib.error):
-            return h.hexdigest(), None
-    return h.hexdigest(), text.hexdigest()
+    return h.hexdigest(), None if head == GZIP_MAGIC else h.hexdigest()
 
 
 def ingest_file(path: str, *, file_name: str | None = None, max_bad_rows: str | None = None,

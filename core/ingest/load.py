@@ -47,6 +47,7 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     cancel: threading.Event = field(default_factory=threading.Event)
     timings: dict = field(default_factory=dict)  # seconds per phase, for benchmarks
+    text_sha256: str | None = None  # gzip: the SHA-256 of the decompressed text, once read whole
 
     def lap(self, phase: str) -> None:
         """Enter ``phase``; the time since the previous lap is booked to the previous phase."""
@@ -231,6 +232,8 @@ def _produce(q, failure, stop, dims, rollup, job_id, path, file_name, limit, pro
             if progress.cancel.is_set() or stop.is_set():
                 return
         progress.bytes_read = src.counter.bytes_read
+        if src.text is not None:
+            progress.text_sha256 = src.text.sha256.hexdigest()
         q.put(TRAILER)
     except BaseException as e:  # handed to the COPY side, which re-raises it
         failure.append(e)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import os
 import stat
@@ -45,6 +46,30 @@ class CountingReader(io.RawIOBase):
         super().close()
 
 
+class HashingReader(io.RawIOBase):
+    """Passes a stream through, hashing what is read (the CSV text of a gzip file: its SHA-256
+    tells the same data apart from its compression, sql/20_content_sha256.sql)."""
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self._raw.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.sha256.update(data)
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
 @dataclass
 class Source:
     """An open file of trips: ``lines`` yields raw physical lines (bytes, with their ending)."""
@@ -54,6 +79,7 @@ class Source:
     stream: BinaryIO
     bad_utf8_lines: set[int] = field(default_factory=set)  # not UTF-8, or holding a NUL byte
     path: str | None = None
+    text: HashingReader | None = None  # gzip: the decompressed text, hashed as it is read
 
     def damaged(self, error: BaseException, near_line: int) -> FileRejected:
         """The file fails: its compressed data is damaged from the line this returns names on
@@ -73,9 +99,11 @@ def open_source(path: str, file_name: str | None = None) -> Source:
     buffered = io.BufferedReader(counter, buffer_size=1 << 20)
     head = buffered.peek(2)[:2]
     stream: BinaryIO = buffered
+    text = None
     if head == GZIP_MAGIC:
-        stream = io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), buffer_size=1 << 20)
-    return Source(file_name, counter, stream, path=str(path))
+        text = HashingReader(gzip.GzipFile(fileobj=buffered, mode="rb"))
+        stream = io.BufferedReader(text, buffer_size=1 << 20)
+    return Source(file_name, counter, stream, path=str(path), text=text)
 
 
 def _line_of_damage(path: str) -> int:

@@ -30,7 +30,7 @@ UPDATE jobs SET sha256 = :sha256, content_sha256 = :content_sha256, phase = 'rea
 -- name: job_find_loaded
 -- The earliest completed job with the same bytes, or the same CSV text (sql/20_content_sha256.sql),
 -- and whether its bytes were the same.
-SELECT job_id, sha256 = :sha256 AS same_bytes FROM jobs
+SELECT job_id, coalesce(sha256 = :sha256, false) AS same_bytes FROM jobs
  WHERE (sha256 = :sha256 OR content_sha256 = :content_sha256) AND status = 'completed' AND job_id <> :job_id
  ORDER BY job_id LIMIT 1
 
@@ -49,7 +49,8 @@ RETURNING cancel_requested
 UPDATE jobs
    SET status = :status, phase = NULL, rows_read = :rows_read, rows_loaded = :rows_loaded,
        rows_rejected = :rows_rejected, bytes_read = :bytes_read, error = :error,
-       duplicate_of = :duplicate_of, updated_at = clock_timestamp(), finished_at = clock_timestamp()
+       duplicate_of = :duplicate_of, updated_at = clock_timestamp(), finished_at = clock_timestamp(),
+       content_sha256 = coalesce(:content_sha256, content_sha256)  -- gzip: its text's, hashed while loading
  WHERE job_id = :job_id AND status IN ('queued', 'running')
    AND NOT (cancel_requested AND :status = 'completed')
 RETURNING job_id
