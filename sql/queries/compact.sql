@@ -152,18 +152,29 @@ SELECT CASE WHEN GROUPING(region_id) = 0 THEN 1 ELSE 2 END AS side,
 -- name: compact_fine_groups
 -- The fine groups of one bucket size, per region and per datasource (fine_groups; 1-hour buckets
 -- are fine_hours' rows as they are) and of all regions together (fine_groups_all: the regions'
--- groups summed, since every trip has one region).
-DROP TABLE IF EXISTS pg_temp.fine_groups, pg_temp.fine_groups_all;
-CREATE TEMP TABLE fine_groups ON COMMIT DROP AS
-SELECT side, id, o_cell, d_cell, hour AS bucket, trips, weekend_trips FROM fine_hours WHERE :bucket_hours = 1
+-- groups summed, since every trip has one region). The same two tables serve every bucket size,
+-- emptied by TRUNCATE: a table created in this transaction is truncated in place, its disk space
+-- freed at once, whereas a dropped one keeps its files until the commit (at 100M the six bucket
+-- sizes' copies ran the disk full, docs/SCALE.md).
+-- (Its index is dropped once truncated, then built in bulk after the rows are in.)
+CREATE TEMP TABLE IF NOT EXISTS fine_groups (
+    side int, id smallint, o_cell bigint, d_cell bigint, bucket int, trips int, weekend_trips int
+) ON COMMIT DROP;
+CREATE TEMP TABLE IF NOT EXISTS fine_groups_all (
+    o_cell bigint, d_cell bigint, bucket int, trips int, weekend_trips int
+) ON COMMIT DROP;
+TRUNCATE pg_temp.fine_groups, pg_temp.fine_groups_all;
+DROP INDEX IF EXISTS pg_temp.fine_groups_side_id;
+INSERT INTO pg_temp.fine_groups (side, id, o_cell, d_cell, bucket, trips, weekend_trips)
+SELECT side, id, o_cell, d_cell, hour, trips, weekend_trips FROM fine_hours WHERE :bucket_hours = 1
  UNION ALL
 SELECT side, id, o_cell, d_cell, hour / :bucket_hours, sum(trips)::int, sum(weekend_trips)::int
   FROM fine_hours WHERE :bucket_hours > 1
  GROUP BY 1, 2, 3, 4, 5;
-CREATE INDEX ON fine_groups (side, id);
-CREATE TEMP TABLE fine_groups_all ON COMMIT DROP AS
-SELECT o_cell, d_cell, bucket, sum(trips)::int AS trips, sum(weekend_trips)::int AS weekend_trips
-  FROM fine_groups WHERE side = 1
+CREATE INDEX fine_groups_side_id ON pg_temp.fine_groups (side, id);
+INSERT INTO pg_temp.fine_groups_all (o_cell, d_cell, bucket, trips, weekend_trips)
+SELECT o_cell, d_cell, bucket, sum(trips)::int, sum(weekend_trips)::int
+  FROM pg_temp.fine_groups WHERE side = 1
  GROUP BY 1, 2, 3
 
 -- name: compact_fine_top
