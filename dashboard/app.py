@@ -206,7 +206,7 @@ with st.sidebar:
                                 help="Trips are similar when origin and destination fall in the same cells "
                                      "and their time of day in the same bucket. 2 and 9 km groups come from "
                                      "summaries kept at ingest; 0.5 km groups, and any date range, count the "
-                                     "raw trips (seconds per 10 million trips), except 0.5 km groups with no "
+                                     "raw trips (about 1.5 s per million trips), except 0.5 km groups with no "
                                      "date range of all trips, of the regions chosen or of the datasources "
                                      "chosen (not both) once the summaries are compacted.") or "medium"
     bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, key="f_bucket")
@@ -402,7 +402,7 @@ def weekly_chart(series: dict[str, dict], names: list[str] | None = None) -> alt
     df["week"] = pd.to_datetime(df["week"])
     colour = alt.Color("area:N", title=None, legend=alt.Legend(orient="top", values=list(series)),
                        # tableau10: ten distinct hues (Streamlit's default pairs light and dark shades)
-                       scale=alt.Scale(domain=names, scheme="tableau10") if names else alt.Scale(scheme="tableau10"))
+                       scale=alt.Scale(domain=names or alt.Undefined, scheme="tableau10"))
     # A tick on every week's Monday while they fit (Vega's own ticks fall on days or Sundays there);
     # months past that.
     weeks = sorted(df["week"].unique())
@@ -565,10 +565,15 @@ def history_table(history: list[dict]) -> None:
         "error": st.column_config.TextColumn("Message", width="large", help="Hover a cell to read it all")})
 
 
+def _ended_with_rejects(job: dict) -> bool:
+    """A running job's rejects are not committed yet (its progress counts them)."""
+    return bool(job["rows_rejected"]) and job["status"] not in ("queued", "running")
+
+
 def rejects_browser(history: list[dict]) -> None:
     """The rejected rows of a job chosen among those of ``history`` that have some."""
     names = {j["job_id"]: f'{j["job_id"]}: {j["file_name"]} ({j["status"]}, {j["rows_rejected"]:,} rejected)'
-             for j in history if j["rows_rejected"] and j["status"] not in ("queued", "running")}
+             for j in history if _ended_with_rejects(j)}
     newest = max(names)
     # A fixed key (new jobs do not make a new widget); a job with rejects that ends is shown first.
     if st.session_state.get("rejects_of") not in names or st.session_state.get("rejects_newest") != newest:
@@ -648,7 +653,7 @@ with load_tab:
         with history_slot.container():
             history_table(history)
             rejects_slot = st.empty()
-            if any(j["rows_rejected"] and j["status"] not in ("queued", "running") for j in history):
+            if any(_ended_with_rejects(j) for j in history):
                 with rejects_slot.container():
                     rejects_browser(history)
 

@@ -14,7 +14,6 @@ and only if that final state could still be written: a job ended meanwhile by an
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
@@ -22,7 +21,6 @@ import os
 import stat
 import threading
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,9 +210,9 @@ class Job:
         p = self.progress
         loaded = p.rows_loaded if status == "completed" else 0
         cur.execute(pg("job_finish"), {
-            "job_id": self.job_id, "status": status, "content_sha256": p.text_sha256, "rows_read": p.rows_read, "rows_loaded": loaded,
+            "job_id": self.job_id, "status": status, "rows_read": p.rows_read, "rows_loaded": loaded,
             "rows_rejected": p.rows_rejected, "bytes_read": p.bytes_read, "error": error,
-            "duplicate_of": duplicate_of})
+            "duplicate_of": duplicate_of, "content_sha256": p.text_sha256})
         changed = cur.fetchone() is not None
         if changed:
             cur.execute(pg("job_event"), {"job_id": self.job_id, "status": status, "message": error})
