@@ -46,28 +46,18 @@ class CountingReader(io.RawIOBase):
         super().close()
 
 
-class HashingReader(io.RawIOBase):
-    """Passes a stream through, hashing what is read (the CSV text of a gzip file: its SHA-256
+class HashingReader(CountingReader):
+    """A CountingReader that also hashes what is read (the CSV text of a gzip file: its SHA-256
     tells the same data apart from its compression, sql/20_content_sha256.sql)."""
 
     def __init__(self, raw: BinaryIO):
-        self._raw = raw
+        super().__init__(raw)
         self.sha256 = hashlib.sha256()
 
-    def readable(self) -> bool:
-        return True
-
     def readinto(self, b) -> int:
-        data = self._raw.read(len(b))
-        n = len(data)
-        b[:n] = data
-        self.sha256.update(data)
+        n = super().readinto(b)
+        self.sha256.update(memoryview(b)[:n or 0])
         return n
-
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
 
 
 @dataclass
