@@ -4,12 +4,19 @@ datasource, all days, weekdays and weekend (sql/06_flow_top.sql, sql/09, sql/15,
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 
 from .db import raw_connection
+from .errors import TripsError
 from .queries import pg
 
 TABLES = ("daily_counts", "region_datasources", "flow_counts", "area_days")
 _LEVELS = (1, 2)  # medium, coarse: the levels flow_counts keeps
+# Disk a compaction fills before its commit, per trip: the fine groups' temporary tables and the
+# sorts that build them (per stored trip), trip_times (per trip copied). Measured at 100M, docs/SCALE.md.
+SCRATCH_BYTES_PER_TRIP = 300
+TRIP_TIMES_BYTES_PER_TRIP = 70
 
 
 def compaction_due(url: str) -> bool:
@@ -58,6 +65,7 @@ def _compact(conn) -> dict[str, dict[str, int]]:
     conn.autocommit = False
     conn.set_session(isolation_level="REPEATABLE READ")
     with conn.cursor() as cur:
+        _check_disk(cur)
         cur.execute(pg("compact_work_mem"))
         cur.execute(pg("summary_rows"))
         before = dict(zip([d[0] for d in cur.description], cur.fetchone()))
@@ -116,6 +124,23 @@ def _compact(conn) -> dict[str, dict[str, int]]:
         cur.execute(pg("compact_vacuum"))
         cur.execute(pg("compact_resummarize"))
     return {t: {"before": int(before[t]), "after": int(after[t])} for t in TABLES}
+
+
+def _check_disk(cur) -> None:
+    """Refuse, before starting, a compaction the server's disk has no room for (at 100M one ran
+    out of space after an hour, and rolled back). Only where the server's data directory is on
+    this machine and this user may see it: a server elsewhere is not checked."""
+    cur.execute(pg("compaction_scratch"))
+    data_directory, new_jobs, trips, uncopied = cur.fetchone()
+    if not data_directory or not os.path.isdir(data_directory):
+        return
+    need = (SCRATCH_BYTES_PER_TRIP * trips if new_jobs else 0) + TRIP_TIMES_BYTES_PER_TRIP * uncopied
+    free = shutil.disk_usage(data_directory).free
+    if free < need:
+        raise TripsError(
+            f"compaction needs about {need / 1e9:.1f} GB of free disk for its work on {trips:,} trips, and the "
+            f"database's disk ({data_directory}) has {free / 1e9:.1f} GB free: nothing was changed. Free some "
+            "space there and run it again (python -m core compact)")
 
 
 @functools.lru_cache(maxsize=None)

@@ -53,11 +53,16 @@ def arc_rows(groups: list[dict], extents: dict) -> list[dict]:
         rows.append({
             **p, "bucket": buckets[0][0] if len(buckets) == 1 else f"{len(buckets)} time buckets: {listed}",
             "width": 1 + 11 * math.sqrt(p["trips"] / scale),
-            "trips_label": f"{p['trips']:,}", "share_label": f"{p['share']:.2%}",
+            "trips_label": f"{p['trips']:,}", "share_label": percent(p["share"]),
             "region": region_of(*p["source"], extents),
             "route": f"from {place(p['source'])} to {place(p['target'])}",
         })
     return rows
+
+
+def percent(share: float) -> str:
+    """A share for people: two decimals, and "<0.01%" rather than "0.00%" for a group that has trips."""
+    return "<0.01%" if 0 < share < 0.00005 else f"{share:.2%}"
 
 
 def origin_rows(rows: list[dict]) -> list[dict]:
@@ -70,7 +75,7 @@ def origin_rows(rows: list[dict]) -> list[dict]:
         o["trips"] += r["trips"]
     total = sum(r["trips"] for r in rows) or 1
     for o in by.values():
-        o["trips_label"], o["share_label"] = f"{o['trips']:,}", f"{o['trips'] / total:.2%} of shown"
+        o["trips_label"], o["share_label"] = f"{o['trips']:,}", f"{percent(o['trips'] / total)} of shown"
     return list(by.values())
 
 

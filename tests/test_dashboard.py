@@ -169,6 +169,12 @@ def test_the_flow_map_opens_framing_its_flows():
     assert max(width / 880, height / 460) > 0.7, (width, height)
 
 
+def test_a_tooltip_share_of_a_small_group_is_not_zero():
+    """Pass: a group of one trip in ten million reads "<0.01%" (it read "0.00%"), others two decimals."""
+    flowmap = _dashboard_module("flowmap")
+    assert [flowmap.percent(s) for s in (1e-7, 0.00005, 0.25, 0.0)] == ["<0.01%", "0.01%", "25.00%", "0.00%"]
+
+
 def test_the_geojson_export_has_a_line_per_group_and_the_csvs_shares(db_url, write_csv):
     """Pass: one LineString per group from origin to destination (a Point within one cell), with
     its trips and its share in percent, as the CSV has it (the GeoJSON had it as a fraction)."""

@@ -147,6 +147,30 @@ def test_compaction_keeps_every_answer_and_folds_rows(db_url, tmp_path):
     assert core.compact_summaries(url=db_url)["flow_counts"]["after"] == res["flow_counts"]["after"]
 
 
+def test_a_compaction_the_disk_has_no_room_for_is_refused_before_it_starts(db_url, tmp_path, monkeypatch, capsys):
+    """Pass: on the local cluster (its data directory on this machine), a compaction needing more
+    than the free disk stops before it starts, saying how much it needs and has, and changes
+    nothing; with room, the same compaction runs."""
+    from core import compact
+    from core.__main__ import main
+    generate(str(tmp_path / "a.csv"), 1_000, seed=3)
+    assert core.ingest_file(str(tmp_path / "a.csv"), url=db_url).status == "completed"
+    monkeypatch.setattr(compact, "SCRATCH_BYTES_PER_TRIP", 10 ** 12)  # a terabyte a trip
+    with pytest.raises(core.TripsError, match=r"compaction needs about 1000000\.0 GB of free disk"
+                       r" for its work on 1,000 trips, and the database's disk \(.+\) has [0-9.]+ GB free: nothing"):
+        core.compact_summaries(url=db_url)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["compact", "--json"]) == 1 and "nothing was changed" in capsys.readouterr().err
+    with engine(db_url).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM jobs_since_compaction")).scalar() == 1
+        assert conn.execute(sa.text("SELECT count(*) FROM trip_times")).scalar() == 0
+    monkeypatch.setattr(compact, "SCRATCH_BYTES_PER_TRIP", 300)
+    assert main(["compact", "--json"]) == 0
+    with engine(db_url).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM jobs_since_compaction")).scalar() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM trip_times")).scalar() == 1_000
+
+
 def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
     """Pass: after compaction, groups of every cell size and bucket size, for all regions or one
     (also one that does not exist) and all days, weekdays or weekend, are read from the kept top
