@@ -383,7 +383,7 @@ if stats["trips"] and flows_tab.open:
                     "destination_lon": "Destination lon", "destination_lat": "Destination lat",
                 })
                 d1, d2, _ = st.columns([1, 1, 4])
-                name = f"trip_groups_{view_params.CELL_LABELS[cell].replace(' ', '')}_{bucket}h"
+                name = view_params.export_name(cell, bucket, filters, st.session_state.get("origin_cell"))
                 d1.download_button("CSV", table.to_csv(index=False), f"{name}.csv", "text/csv",
                                    icon=":material/download:", on_click="ignore")
                 d2.download_button("GeoJSON", flowmap.groups_geojson(shown), f"{name}.geojson",

@@ -104,3 +104,24 @@ def period(view: dict, first: dt.date | None, last: dt.date | None) -> tuple:
     if start > end or start > last or end < first:
         return first, last
     return max(start, first), min(end, last)
+
+
+def export_name(cell: str, bucket: int, filters: dict, origin: str | None = None) -> str:
+    """A downloaded file's name that says what it holds: the grouping, every filter set and the
+    origin cell picked on the map, e.g. ``trip_groups_2km_3h_Prague_2024-01-01_2024-03-31_weekend_7-9h``."""
+    def names(values: list[str] | None, what: str) -> list[str]:
+        if not values:
+            return []
+        return ["+".join(values)] if len(values) <= 3 else [f"{len(values)}{what}"]
+    parts = [CELL_LABELS[cell].replace(" ", ""), f"{bucket}h", *names(filters.get("regions"), "regions"),
+             *names(filters.get("datasources"), "datasources")]
+    if filters.get("date_from") or filters.get("date_to"):
+        parts.append(f"{filters.get('date_from') or 'first'}_{filters.get('date_to') or 'last'}")
+    if filters.get("days") not in (None, "all"):
+        parts.append(filters["days"])
+    if filters.get("hours"):
+        parts.append(f"{filters['hours'][0]}-{filters['hours'][-1]}h")
+    if origin:
+        parts.append(f"from-{origin}")
+    safe = "".join(c if c.isalnum() or c in "+-_." else "-" for c in "_".join(parts))
+    return "trip_groups_" + safe[:150]

@@ -169,6 +169,18 @@ def test_the_flow_map_opens_framing_its_flows():
     assert max(width / 880, height / 460) > 0.7, (width, height)
 
 
+def test_an_export_is_named_by_what_it_holds():
+    """Pass: the downloaded groups' file name carries the grouping, every filter set and the origin
+    picked, in a form every file system takes (it carried the cell and bucket sizes only)."""
+    name = _dashboard_module("view_params").export_name
+    assert name("medium", 3, {"regions": None, "datasources": None, "date_from": None, "date_to": None,
+                              "days": "all", "hours": None}) == "trip_groups_2km_3h"
+    assert name("fine", 1, {"regions": ["Prague", "São Paulo"], "datasources": list("abcd"),
+                            "date_from": dt.date(2024, 1, 1), "date_to": None, "days": "weekend",
+                            "hours": [7, 8, 9]}, "12/34") == (
+        "trip_groups_0.5km_1h_Prague+São-Paulo_4datasources_2024-01-01_last_weekend_7-9h_from-12-34")
+
+
 def test_a_tooltip_share_of_a_small_group_is_not_zero():
     """Pass: a group of one trip in ten million reads "<0.01%" (it read "0.00%"), others two decimals."""
     flowmap = _dashboard_module("flowmap")
