@@ -21,6 +21,7 @@ import psycopg2.errors
 
 from .config import settings
 from .db import not_a_loader, role_url
+from .errors import TripsError
 from .ingest.jobs import Job, JobResult
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class JobManager:
         except psycopg2.errors.InsufficientPrivilege:
             self._may_compact = False
             log.info("not compacting after loads: the owner URL may not (python -m core compact does)")
+        except TripsError as e:  # refused before it started (no room on the disk): said, and tried after the next load
+            log.warning("compaction after a load not started: %s", e)
         except Exception:  # a failed compaction changes nothing (one transaction); loads go on
             log.exception("compaction after a load failed")
         finally:
