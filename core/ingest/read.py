@@ -143,7 +143,7 @@ def _decoded_lines(src: Source, stream: BinaryIO, max_line_bytes: int, first_lin
             if b"\x00" in raw:
                 raise FileRejected(src.file_name, "this is not a text file (it contains NUL bytes)", line_no) from None
             src.bad_utf8_lines.add(line_no)
-            yield raw.decode("utf-8", errors="backslashreplace")  # the reject shows the byte: Z\xfcrich
+            yield raw.decode("utf-8", errors="replace")
             continue
         if "\x00" in text:
             # Valid UTF-8, but PostgreSQL text cannot hold NUL: the record is rejected (validate
