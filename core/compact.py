@@ -128,19 +128,29 @@ def _compact(conn) -> dict[str, dict[str, int]]:
 
 def _check_disk(cur) -> None:
     """Refuse, before starting, a compaction the server's disk has no room for (at 100M one ran
-    out of space after an hour, and rolled back). Only where the server's data directory is on
-    this machine and this user may see it: a server elsewhere is not checked."""
+    out of space after an hour, and rolled back). Only for a server on this machine whose data
+    directory this user may see (the project's own cluster): others are not checked."""
     cur.execute(pg("compaction_scratch"))
     data_directory, new_jobs, trips, uncopied = cur.fetchone()
-    if not data_directory or not os.path.isdir(data_directory):
+    data_directory = local_data_directory(cur.connection, data_directory)
+    if data_directory is None:
         return
+    counted = trips if new_jobs else uncopied
     need = (SCRATCH_BYTES_PER_TRIP * trips if new_jobs else 0) + TRIP_TIMES_BYTES_PER_TRIP * uncopied
     free = shutil.disk_usage(data_directory).free
     if free < need:
         raise TripsError(
-            f"compaction needs about {need / 1e9:.1f} GB of free disk for its work on {trips:,} trips, and the "
+            f"compaction needs about {need / 1e9:.1f} GB of free disk for its work on {counted:,} trips, and the "
             f"database's disk ({data_directory}) has {free / 1e9:.1f} GB free: nothing was changed. Free some "
             "space there and run it again (python -m core compact)")
+
+
+def local_data_directory(conn, data_directory: str | None) -> str | None:
+    """The server's data directory when the server runs on this machine (a Unix socket or a loopback
+    address) and it is there; else None."""
+    host = conn.info.host or ""
+    local = host.startswith("/") or host in ("localhost", "127.0.0.1", "::1")
+    return data_directory if local and data_directory and os.path.isdir(data_directory) else None
 
 
 @functools.lru_cache(maxsize=None)

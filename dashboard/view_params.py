@@ -124,4 +124,4 @@ def export_name(cell: str, bucket: int, filters: dict, origin: str | None = None
     if origin:
         parts.append(f"from-{origin}")
     safe = "".join(c if c.isalnum() or c in "+-_." else "-" for c in "_".join(parts))
-    return "trip_groups_" + safe[:150]
+    return "trip_groups_" + safe.encode()[:150].decode(errors="ignore")  # file names end at 255 bytes

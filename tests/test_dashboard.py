@@ -179,6 +179,8 @@ def test_an_export_is_named_by_what_it_holds():
                             "date_from": dt.date(2024, 1, 1), "date_to": None, "days": "weekend",
                             "hours": [7, 8, 9]}, "12/34") == (
         "trip_groups_0.5km_1h_Prague+São-Paulo_4datasources_2024-01-01_last_weekend_7-9h_from-12-34")
+    long = name("medium", 1, {"regions": ["Ωμέγα" * 60]})  # two bytes a letter: cut whole, under 255 bytes
+    assert long.startswith("trip_groups_2km_1h_ΩμέγαΩ") and len(long.encode()) <= 162
 
 
 def test_a_tooltip_share_of_a_small_group_is_not_zero():
