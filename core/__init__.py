@@ -200,11 +200,11 @@ def bonus_answers(url: str | None = None) -> dict[str, Any]:
 
 # -- upkeep ----------------------------------------------------------------------------------------
 
-def compact_summaries(url: str | None = None) -> dict[str, dict[str, int]]:
+def compact_summaries(url: str | None = None, progress=None) -> dict[str, dict[str, int]]:
     """Fold the summaries' per-job rows into one row per key, as the owner (answers unchanged);
     rows of each table before and after. See sql/queries/compact.sql."""
     from .compact import compact_summaries as _compact
-    return _compact(_url("owner", url))
+    return _compact(_url("owner", url), progress)
 
 
 def compaction_due(url: str | None = None) -> bool:

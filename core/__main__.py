@@ -191,8 +191,12 @@ def cmd_compact(a) -> int:
                 _print_json({})  # no table was compacted
             return 0
     from psycopg2.errors import InsufficientPrivilege
+    started = time.monotonic()
+
+    def progress(step: str) -> None:  # stderr: an hour at 100M should not pass in silence
+        print(f"compact [{time.monotonic() - started:6.0f} s] {step}", file=sys.stderr, flush=True)
     try:
-        res = core.compact_summaries()
+        res = core.compact_summaries(progress=progress)
     except InsufficientPrivilege as e:
         detail = e.diag.message_primary or str(e).strip().splitlines()[0]
         raise core.TripsError(f"this database user may not compact ({detail}): compaction runs as the "

@@ -35,20 +35,20 @@ def compaction_due(url: str) -> bool:
     return uncopied or (new > 0 and new >= share * folded)
 
 
-def compact_summaries(url: str) -> dict[str, dict[str, int]]:
+def compact_summaries(url: str, progress=None) -> dict[str, dict[str, int]]:
     """Compact every summary in one transaction (one snapshot: REPEATABLE READ), keep the top
     groups (everything, each region, each datasource; all days, weekdays and weekend), then VACUUM
     ANALYZE; returns the rows of each table before and after. The trips of the completed jobs not
     yet in trip_times are copied there first, in time order; nothing else is done when no job has
     completed since the last compaction. One compaction at a time: a second waits for the first, then finds nothing
-    new."""
+    new. ``progress``, if given, is called with a sentence at each step (at 100M it takes over an hour)."""
     import psycopg2
 
     with raw_connection(url, autocommit=True) as conn:
         with conn.cursor() as cur:
             cur.execute(pg("compact_lock"))  # before the snapshot is taken: see compact.sql
         try:
-            return _compact(conn)
+            return _compact(conn, progress or (lambda step: None))
         finally:
             try:
                 conn.rollback()
@@ -59,7 +59,7 @@ def compact_summaries(url: str) -> dict[str, dict[str, int]]:
                 pass
 
 
-def _compact(conn) -> dict[str, dict[str, int]]:
+def _compact(conn, progress) -> dict[str, dict[str, int]]:
     from .filters import Filters
     from .groups import BUCKET_HOURS, KEPT_DAYS, KEPT_TOP
     conn.autocommit = False
@@ -74,6 +74,7 @@ def _compact(conn) -> dict[str, dict[str, int]]:
         cur.execute(pg("trip_times_missing"))
         jobs = cur.fetchone()[0]
         if jobs:
+            progress(f"copying the trips of {len(jobs)} job(s) into trip_times, in time order")
             cur.execute(pg("compact_trip_times"), {"jobs": jobs})
         cur.execute(pg("compaction_new_jobs"))
         if cur.fetchone()[0] == 0:
@@ -82,6 +83,7 @@ def _compact(conn) -> dict[str, dict[str, int]]:
                 conn.autocommit = True
                 cur.execute(pg("compact_vacuum"))
             return {t: {"before": int(before[t]), "after": int(before[t])} for t in TABLES}
+        progress("folding the summaries' rows into one per key")
         for table in TABLES:
             cur.execute(pg(f"compact_{table}"))
         cur.execute(pg("compact_flow_top_clear"))
@@ -93,7 +95,10 @@ def _compact(conn) -> dict[str, dict[str, int]]:
         contexts = [((0, None), (0, None))] + [(r, (0, None)) for r in regions] + [((0, None), d) for d in sources]
         kept = [(level, hours, context, days) for level in _LEVELS for hours in BUCKET_HOURS
                 for context in contexts for days in KEPT_DAYS.items()]
-        for level, hours, ((region_id, region), (datasource_id, source)), (day_name, days) in kept:
+        for n, (level, hours, ((region_id, region), (datasource_id, source)), (day_name, days)) in enumerate(kept):
+            if n % (len(contexts) * len(KEPT_DAYS)) == 0:
+                progress(f"keeping the top groups of {'medium' if level == 1 else 'coarse'} cells, {hours}-hour "
+                         f"buckets (lists {n + 1:,}-{n + len(contexts) * len(KEPT_DAYS):,} of {len(kept):,})")
             filters = Filters.make(regions=region, datasources=source, days=day_name).params()
             ids = {"level": level, "region_id": region_id, "datasource_id": datasource_id, "days": days}
             if hours == 1:
@@ -103,9 +108,11 @@ def _compact(conn) -> dict[str, dict[str, int]]:
                 **filters, **ids, "region_ids": [region_id] if region_id else None,
                 "bucket_hours": hours, "limit": KEPT_TOP})
         # Fine cells, for everything, each region and each datasource: counted once from the trips.
+        progress("counting the fine-cell groups of every trip")
         cur.execute(pg("compact_fine_hours"))
         fine_contexts = [(0, 0)] + [(rid, 0) for rid, _ in regions] + [(0, did) for did, _ in sources]
         for hours in BUCKET_HOURS:
+            progress(f"keeping the top groups of fine cells, {hours}-hour buckets")
             cur.execute(pg("compact_fine_groups"), {"bucket_hours": hours})
             for region_id, datasource_id in fine_contexts:
                 ids = {"region_id": region_id, "datasource_id": datasource_id}
@@ -118,9 +125,11 @@ def _compact(conn) -> dict[str, dict[str, int]]:
         cur.execute(pg("compact_state"))
         cur.execute(pg("summary_rows"))
         after = dict(zip([d[0] for d in cur.description], cur.fetchone()))
+    progress("committing")
     conn.commit()
     conn.autocommit = True
     with conn.cursor() as cur:
+        progress("committed; VACUUM ANALYZE of the summaries")
         cur.execute(pg("compact_vacuum"))
         cur.execute(pg("compact_resummarize"))
     return {t: {"before": int(before[t]), "after": int(after[t])} for t in TABLES}

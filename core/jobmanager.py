@@ -88,7 +88,7 @@ class JobManager:
                         break
                     self._compact_wanted = False
                 while compaction_due(url):
-                    done = compact_summaries(url)
+                    done = compact_summaries(url, lambda step: log.info("compaction: %s", step))
         except psycopg2.errors.InsufficientPrivilege:
             self._may_compact = False
             log.info("not compacting after loads: the owner URL may not (python -m core compact does)")

@@ -173,6 +173,10 @@ def test_a_compaction_the_disk_has_no_room_for_is_refused_before_it_starts(db_ur
         assert conn.execute(sa.text("SELECT count(*) FROM trip_times")).scalar() == 0
     monkeypatch.setattr(compact, "SCRATCH_BYTES_PER_TRIP", 300)
     assert main(["compact", "--json"]) == 0
+    steps = [m.group(1) for m in re.finditer(r"^compact \[ *\d+ s\] (.*)$", capsys.readouterr().err, re.M)]
+    assert steps[0].startswith("copying the trips of 1 job(s) into trip_times") and len(steps) == 23, steps
+    assert steps[-3:] == ["keeping the top groups of fine cells, 24-hour buckets", "committing",
+                          "committed; VACUUM ANALYZE of the summaries"]
     with engine(db_url).connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM jobs_since_compaction")).scalar() == 0
         assert conn.execute(sa.text("SELECT count(*) FROM trip_times")).scalar() == 1_000
