@@ -66,19 +66,20 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
     conn.autocommit = False
     conn.set_session(isolation_level="REPEATABLE READ")
     with conn.cursor() as cur:
-        _check_disk(cur)
+        cur.execute(pg("trip_times_missing"))
+        jobs = cur.fetchone()[0]
+        cur.execute(pg("compaction_new_jobs"))
+        new_jobs = cur.fetchone()[0]
+        _check_disk(cur, jobs, new_jobs)
         cur.execute(pg("compact_work_mem"))
         cur.execute(pg("summary_rows"))
         before = dict(zip([d[0] for d in cur.description], cur.fetchone()))
         # Trips in time order (sql/17_trip_times.sql): first, since the fine lists read them, and
         # even with nothing to fold (a database compacted before trip_times existed).
-        cur.execute(pg("trip_times_missing"))
-        jobs = cur.fetchone()[0]
         if jobs:
             progress(f"copying the trips of {len(jobs)} job(s) into trip_times, in time order")
             cur.execute(pg("compact_trip_times"), {"jobs": jobs})
-        cur.execute(pg("compaction_new_jobs"))
-        if cur.fetchone()[0] == 0:
+        if new_jobs == 0:
             conn.commit()
             if jobs:
                 conn.autocommit = True
@@ -96,10 +97,11 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
         contexts = [((0, None), (0, None))] + [(r, (0, None)) for r in regions] + [((0, None), d) for d in sources]
         kept = [(level, hours, context, days) for level in _LEVELS for hours in BUCKET_HOURS
                 for context in contexts for days in KEPT_DAYS.items()]
+        block = len(contexts) * len(KEPT_DAYS)  # the lists of one level and bucket size
         for n, (level, hours, ((region_id, region), (datasource_id, source)), (day_name, days)) in enumerate(kept):
-            if n % (len(contexts) * len(KEPT_DAYS)) == 0:
+            if n % block == 0:
                 progress(f"keeping the top groups of {'medium' if level == 1 else 'coarse'} cells, {hours}-hour "
-                         f"buckets (lists {n + 1:,}-{n + len(contexts) * len(KEPT_DAYS):,} of {len(kept):,})")
+                         f"buckets (lists {n + 1:,}-{n + block:,} of {len(kept):,})")
             filters = Filters.make(regions=region, datasources=source, days=day_name).params()
             ids = {"level": level, "region_id": region_id, "datasource_id": datasource_id, "days": days}
             if hours == 1:
@@ -136,12 +138,12 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
     return {t: {"before": int(before[t]), "after": int(after[t])} for t in TABLES}
 
 
-def _check_disk(cur) -> None:
+def _check_disk(cur, uncopied_jobs: list[int], new_jobs: int) -> None:
     """Refuse, before starting, a compaction the server's disk has no room for (at 100M one ran
     out of space after an hour, and rolled back). Only for a server on this machine whose data
     directory this user may see (the project's own cluster): others are not checked."""
-    cur.execute(pg("compaction_scratch"))
-    data_directory, new_jobs, trips, uncopied = cur.fetchone()
+    cur.execute(pg("compaction_scratch"), {"jobs": uncopied_jobs})
+    data_directory, trips, uncopied = cur.fetchone()
     data_directory = local_data_directory(cur.connection, data_directory)
     if data_directory is None:
         return

@@ -13,15 +13,13 @@ SELECT pg_advisory_lock(7314)
 SELECT pg_advisory_unlock(7314)
 
 -- name: compaction_scratch
--- What a compaction will write, to check the disk before an hour's work: whether it has jobs to
--- fold, the trips it then counts the fine groups of (every completed job), those it copies into
--- trip_times (not there yet), and where the server keeps its files (NULL unless this user may see
--- it: superusers, members of pg_read_all_settings).
+-- What a compaction will write, to check the disk before an hour's work: the trips it counts the
+-- fine groups of (every completed job), those it copies into trip_times (:jobs, trip_times_missing),
+-- and where the server keeps its files (NULL unless this user may see it: superusers, members of
+-- pg_read_all_settings).
 SELECT (SELECT setting FROM pg_settings WHERE name = 'data_directory') AS data_directory,
-       (SELECT count(*) FROM jobs_since_compaction) AS new_jobs,
        coalesce(sum(rows_loaded), 0)::bigint AS trips,
-       coalesce(sum(rows_loaded) FILTER (WHERE job_id NOT IN (SELECT job_id FROM trip_times_jobs)), 0)::bigint
-           AS uncopied
+       coalesce(sum(rows_loaded) FILTER (WHERE job_id = ANY(CAST(:jobs AS int[]))), 0)::bigint AS uncopied
   FROM jobs WHERE status = 'completed'
 
 -- name: compact_work_mem
