@@ -1,9 +1,11 @@
 """Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql),
 and keep the top groups of every level and bucket size, for everything, each region and each
-datasource, all days, weekdays and weekend (sql/06_flow_top.sql, sql/09, sql/15, sql/16, sql/19), with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql)."""
+datasource, all days, weekdays and weekend (sql/06_flow_top.sql, sql/09, sql/15, sql/16, sql/19), with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql), and of medium
+and coarse cells for everything in each month (sql/21_flow_top_months.sql)."""
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import shutil
 
@@ -109,7 +111,7 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
             # the live query itself, with the filters' own parameters: the same order and totals
             cur.execute(_keep("groups_from_summary"), {
                 **filters, **ids, "region_ids": [region_id] if region_id else None,
-                "bucket_hours": hours, "limit": KEPT_TOP})
+                "bucket_hours": hours, "limit": KEPT_TOP, "month": None})
         # Fine cells, for everything, each region and each datasource: counted once from the trips.
         progress("counting the fine-cell groups of every trip")
         cur.execute(pg("compact_fine_hours"))
@@ -124,7 +126,21 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
                 for day_name, days in KEPT_DAYS.items():
                     weekend = Filters.make(days=day_name).params()["weekend"]
                     cur.execute(_keep("compact_fine_top"), {
-                        **ids, "level": 0, "days": days, "weekend": weekend, "bucket_hours": hours, "limit": KEPT_TOP})
+                        **ids, "level": 0, "days": days, "weekend": weekend, "bucket_hours": hours,
+                        "limit": KEPT_TOP, "month": None})
+        # Medium and coarse cells of each month, for everything (sql/21_flow_top_months.sql).
+        cur.execute(pg("compact_months"))
+        months = [m for m, in cur.fetchall()]
+        for i, month in enumerate(months):
+            if i % 12 == 0:
+                progress(f"keeping the top groups of each month (months {i + 1}-{min(i + 12, len(months))} "
+                         f"of {len(months)})")
+            cur.execute(pg("compact_month_hours"), {"month": month})
+            for level, hours, (day_name, days) in itertools.product(_LEVELS, BUCKET_HOURS, KEPT_DAYS.items()):
+                weekend = Filters.make(days=day_name).params()["weekend"]
+                cur.execute(_keep("compact_month_top"), {
+                    "level": level, "region_id": 0, "datasource_id": 0, "days": days, "weekend": weekend,
+                    "bucket_hours": hours, "limit": KEPT_TOP, "month": month})
         cur.execute(pg("compact_state"))
         cur.execute(pg("summary_rows"))
         after = dict(zip([d[0] for d in cur.description], cur.fetchone()))

@@ -13,6 +13,7 @@ The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 from sqlalchemy import Engine
@@ -54,14 +55,19 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     asked = Filters.make(**filters)
     level = grid.LEVELS[cell]
     with snapshot(eng) as c:
-        f, raw, state = _plan(c, level, bucket_hours, asked)
-        params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit}
+        f, raw, months, state = _plan(c, level, bucket_hours, asked)
+        params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit, "months": None}
         rows = None
         if state is not None:
+            if count_raw_above is not None and months:  # the days around the whole months, the jobs loaded since
+                read = c.execute(query("raw_trips_read"), {**params, "months": months, "raw_jobs": state.new_jobs}).scalar()
+                if read > count_raw_above:
+                    raise RawCountNeeded(read)
             # (fine cells: the jobs loaded since are added from their raw trips, which count against the cap)
-            if raw and count_raw_above is not None and state.new_trips > count_raw_above:
+            elif count_raw_above is not None and level == 0 and state.new_trips > count_raw_above:
                 raise RawCountNeeded(state.new_trips, since_compaction=True)
-            rows, total_groups = _kept(c, {**params, "days": KEPT_DAYS[f.days], "new_jobs": state.new_jobs})
+            rows, total_groups = _kept(c, {**params, "days": KEPT_DAYS[f.days], "new_jobs": state.new_jobs,
+                                           "months": months})
             source = "kept" if not state.new_jobs else "kept+new"
         if rows is None:
             if raw:  # the jobs whose trips compaction has not yet copied in time order (trip_times)
@@ -97,19 +103,27 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
 
 
 def _plan(c, level: int, bucket_hours: int, asked: Filters):
-    """(the filters as answered, whether an aggregated answer counts raw trips, the kept lists'
-    state when they may answer). Compaction keeps the answers with no date range for everything,
-    each region and each datasource, all days, weekdays or weekend, and
-    with 1-hour buckets hours of the day: several regions or datasources merge their lists."""
-    f = _period_dropped_if_whole(c, asked)
+    """(the filters as answered, whether an aggregated answer counts raw trips, the whole months of
+    its date range whose lists may answer, the kept lists' state when they may answer). Compaction
+    keeps the answers with no date range for everything, each region and each datasource, all days,
+    weekdays or weekend, and with 1-hour buckets hours of the day: several regions or datasources
+    merge their lists; and of medium and coarse cells for everything in each month, all days,
+    weekdays or weekend: a date range merges the lists of its whole months."""
+    f, period = _period_dropped_if_whole(c, asked)
     dated = f.date_from is not None or f.date_to is not None
-    if (not dated and not (f.regions and f.datasources)
-            and len(f.regions or f.datasources or ()) <= _MAX_LISTS
-            and (f.hours is None or bucket_hours == 1)):
-        state = c.execute(query("groups_kept_state"), {"level": level, "datasources": f.params()["datasources"]}).one()
+    months = None
+    if not dated:
+        kept = (not (f.regions and f.datasources) and len(f.regions or f.datasources or ()) <= _MAX_LISTS
+                and (f.hours is None or bucket_hours == 1))
+    else:
+        months = _whole_months(f, *period)
+        kept = level > 0 and not f.regions and not f.datasources and f.hours is None and 0 < len(months) <= _MAX_LISTS
+    if kept:
+        state = c.execute(query("groups_kept_state"), {
+            "level": level, "datasources": f.params()["datasources"], "months": months}).one()
         if state.compacted:
-            return f, level == 0, state
-    return f, level == 0 or dated, None
+            return f, level == 0 or dated, months, state
+    return f, level == 0 or dated, None, None
 
 
 def groups_count(res: dict) -> str:
@@ -143,15 +157,33 @@ def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
     return rows, (low, top.listed_groups_sum + top.unlisted_groups)
 
 
-def _period_dropped_if_whole(c, f: Filters) -> Filters:
-    """``f`` without its dates when they take in every trip stored: the same answer, from the
-    summaries instead of the raw trips."""
+def _whole_months(f: Filters, first: dt.date, last: dt.date) -> list[dt.date]:
+    """The first days of the calendar months that lie wholly within the period of ``f``, whose
+    trips are all between ``first`` and ``last`` (a period that starts before the first trip takes
+    in its month whole, one that ends after the last trip that month)."""
+    lo = first.replace(day=1) if f.date_from is None or f.date_from <= first else f.date_from
+    hi = _next_month(last) - dt.timedelta(days=1) if f.date_to is None or f.date_to >= last else f.date_to
+    month = lo if lo.day == 1 else _next_month(lo)
+    months = []
+    while _next_month(month) - dt.timedelta(days=1) <= hi:
+        months.append(month)
+        month = _next_month(month)
+    return months
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def _period_dropped_if_whole(c, f: Filters) -> tuple[Filters, tuple]:
+    """``f`` without its dates when they take in every trip stored (the same answer, from the
+    summaries instead of the raw trips), and the first and last day of the trips stored."""
     if f.date_from is None and f.date_to is None:
-        return f
+        return f, (None, None)
     first, last = c.execute(query("data_period")).one()
     if first is None or ((f.date_from or first) <= first and (f.date_to or last) >= last):
-        return replace(f, date_from=None, date_to=None)
-    return f
+        return replace(f, date_from=None, date_to=None), (first, last)
+    return f, (first, last)
 
 
 def _jsonable(f: Filters) -> dict:

@@ -589,3 +589,94 @@ def test_trip_times_hold_every_folded_trip_in_time_order_and_dated_groups_stay_e
     assert jobs == [1, 2, 5] and differ == 0 and unordered == 0
     assert not compaction_due(db_url)
     check()
+
+
+def test_dated_groups_from_the_lists_of_whole_months_equal_the_raw_count(db_url, tmp_path, monkeypatch):
+    """Pass: medium and coarse groups over a date range, read from the lists compaction keeps of
+    each month (sql/21) with the days around the whole months counted from trip_times and the
+    jobs loaded since from their own trips, equal the raw count (all regions named, which is never
+    read from the lists): the same groups in the same order, the same total, a number of groups
+    exact or a range around the true one; for periods aligned to months or not, open at either
+    end, reaching before the first trip, within one month, all days, weekdays or weekend. With
+    complete lists every such answer is read from them; with lists of 3 groups, a busy group
+    that is in every month's list is proved the top one, and what cannot be proved is counted.
+    A caller that asks before reading many raw trips is told how many the days around the
+    months and the new jobs hold."""
+    import core.groups
+    for i, n in enumerate((3_000, 2_000)):
+        generate(str(tmp_path / f"{i}.csv"), n, seed=30 + i)
+        assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
+    busy = "".join(row(region="Busy", o=(14.4201, 50.0801), d=(14.4901, 50.1101), when=f"2019-0{m}-1{d} 08:1{k}:00")
+                   for m in (1, 2, 3) for d in range(10) for k in range(4))
+    (tmp_path / "busy.csv").write_text(HEADER + busy)
+    assert core.ingest_file(str(tmp_path / "busy.csv"), url=db_url).status == "completed"
+    periods = (("2019-01-01", "2019-03-31"), ("2019-01-10", "2019-03-20"), ("2018-12-31", "2019-02-01"),
+               (None, "2018-03-31"), ("2020-02-01", None), ("2019-02-03", "2019-02-25"), ("2017-01-01", "2018-02-28"))
+
+    def check(limits=(1, 50)):
+        every_region, sources = core.regions(url=db_url), set()
+        for cell, hours, (f, t), days, limit in itertools.product(
+                ("medium", "coarse"), (1, 6), periods, ("all", "weekdays", "weekend"), limits):
+            kw = dict(cell=cell, bucket_hours=hours, date_from=f, date_to=t, days=days, limit=limit, url=db_url)
+            a, b = core.trip_groups(**kw), core.trip_groups(**kw, regions=every_region)
+            assert b["source"] == "trips"
+            assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
+            lo, hi = a["total_groups_bounds"]
+            assert lo <= b["total_groups"] <= hi and a["total_groups"] in (None, b["total_groups"]), kw
+            sources.add((a["source"], f, t, limit))
+        return sources
+
+    core.compact_summaries(url=db_url)
+    sources = check()
+    # complete lists: every period with a whole month is read from them; a part of a month is counted
+    assert {s for s, f, t, limit in sources if (f, t) != ("2019-02-03", "2019-02-25")} == {"kept"}
+    assert {s for s, f, t, limit in sources if (f, t) == ("2019-02-03", "2019-02-25")} == {"trips"}
+    # other answers still read the raw trips: hours of the day, a region, fine cells
+    for kw in (dict(hours=[8]), dict(regions=["Busy"]), dict(cell="fine")):
+        assert core.trip_groups(date_from="2019-01-01", date_to="2019-03-31", url=db_url, **kw)["source"] == "trips"
+
+    def asks(f, t, read):
+        kw = dict(date_from=f, date_to=t, url=db_url)
+        assert core.trip_groups(**kw, count_raw_above=read)["source"] in ("kept", "kept+new")
+        with pytest.raises(core.RawCountNeeded) as asked:
+            core.trip_groups(**kw, count_raw_above=read - 1)
+        assert asked.value.trips == read
+
+    with engine(db_url).connect() as conn:
+        edges = conn.execute(sa.text("SELECT count(*) FROM trips WHERE ts >= '2019-01-10' AND ts < '2019-02-01'"
+                                     " OR ts >= '2019-03-01' AND ts < '2019-03-21'")).scalar()
+    asks("2019-01-10", "2019-03-20", edges)
+    # a job loaded since: its trips are added from its own partition (all of them count as read)
+    generate(str(tmp_path / "late.csv"), 1_000, seed=32)
+    assert core.ingest_file(str(tmp_path / "late.csv"), url=db_url).status == "completed"
+    assert {s for s, f, t, limit in check() if (f, t) == ("2019-01-01", "2019-03-31")} == {"kept+new"}
+    asks("2019-01-10", "2019-03-20", edges + 1_000)
+    # short lists: the busy group (40 trips a month) is proved the top one; the rest is counted
+    monkeypatch.setattr(core.groups, "KEPT_TOP", 3)
+    generate(str(tmp_path / "later.csv"), 500, seed=33)
+    assert core.ingest_file(str(tmp_path / "later.csv"), url=db_url).status == "completed"
+    core.compact_summaries(url=db_url)
+    sources = check(limits=(1, 5))
+    assert ("kept", "2019-01-01", "2019-03-31", 1) in sources and ("trips", "2019-01-01", "2019-03-31", 5) in sources
+    top = core.trip_groups(date_from="2019-01-01", date_to="2019-03-31", limit=1, url=db_url)
+    assert top["source"] == "kept" and top["groups"][0]["trips"] >= 40 * 3
+
+
+@pytest.mark.parametrize("f, t, first, last, months", [
+    ("2019-01-01", "2019-03-31", "2018-01-05", "2020-07-01", ["2019-01-01", "2019-02-01", "2019-03-01"]),
+    ("2019-01-02", "2019-03-30", "2018-01-05", "2020-07-01", ["2019-02-01"]),
+    ("2019-02-01", "2019-02-27", "2018-01-05", "2020-07-01", []),
+    ("2016-05-17", "2018-02-27", "2018-01-05", "2020-07-01", ["2018-01-01"]),  # no trips before the 5th
+    ("2020-05-02", "2031-01-01", "2018-01-05", "2020-07-01", ["2020-06-01", "2020-07-01"]),  # none after the 1st
+    ("2019-12-01", "2020-02-29", "2018-01-05", "2020-07-01", ["2019-12-01", "2020-01-01", "2020-02-01"]),  # leap year
+    ("0001-01-01", "9999-12-31", "2018-01-05", "2018-01-05", ["2018-01-01"]),
+])
+def test_whole_months_of_a_period(f, t, first, last, months):
+    """Pass: the months whose lists answer a period are those wholly within it, counting the days
+    before the first trip and after the last as within it."""
+    import datetime as dt
+
+    from core.filters import Filters
+    from core.groups import _whole_months
+    day = dt.date.fromisoformat
+    assert _whole_months(Filters.make(date_from=f, date_to=t), day(first), day(last)) == [day(m) for m in months]

@@ -118,14 +118,17 @@ DELETE FROM flow_top_hours
 
 -- name: compact_keep
 -- One kept list, written on the server: the top groups that the query put in place of "groups"
--- returns (the live query itself, groups_from_summary, or compact_fine_top), with its totals; an
--- empty list keeps nothing (it reads as no trips).
+-- returns (the live query itself, groups_from_summary, or compact_fine_top, compact_month_top),
+-- with its totals, of all dates (:month NULL) or of a month; an empty list keeps nothing (it reads
+-- as no trips).
 WITH top AS ({groups}), kept AS (
-    INSERT INTO flow_top (level, bucket_hours, region_id, datasource_id, days, o_cell, d_cell, bucket, trips)
-    SELECT :level, :bucket_hours, :region_id, :datasource_id, :days, o_cell, d_cell, bucket, trips FROM top
+    INSERT INTO flow_top (level, bucket_hours, region_id, datasource_id, days, month, o_cell, d_cell, bucket, trips)
+    SELECT :level, :bucket_hours, :region_id, :datasource_id, :days, coalesce(CAST(:month AS date), '-infinity'),
+           o_cell, d_cell, bucket, trips FROM top
 )
-INSERT INTO flow_top_totals (level, bucket_hours, region_id, datasource_id, days, total_trips, total_groups)
-SELECT :level, :bucket_hours, :region_id, :datasource_id, :days, total_trips, total_groups FROM top LIMIT 1
+INSERT INTO flow_top_totals (level, bucket_hours, region_id, datasource_id, days, month, total_trips, total_groups)
+SELECT :level, :bucket_hours, :region_id, :datasource_id, :days, coalesce(CAST(:month AS date), '-infinity'),
+       total_trips, total_groups FROM top LIMIT 1
 
 -- name: compact_flow_top_hours
 -- The totals of the 1-hour groups per hour, for all regions (:region_id 0) or one, all
@@ -231,6 +234,51 @@ SELECT 0, :region_id, :datasource_id, d.days, h.bucket, d.trips, d.groups
        LATERAL (VALUES (0, all_trips, all_groups), (1, weekday_trips, weekday_groups),
                        (2, weekend_trips, weekend_groups)) d (days, trips, groups)
  WHERE d.groups > 0
+
+-- name: compact_months
+-- The months that have trips (every completed job's trips are in trip_times by now).
+SELECT DISTINCT date_trunc('month', day)::date FROM daily_counts ORDER BY 1
+
+-- name: compact_month_hours
+-- The medium-cell groups of one month's trips (:month, its first day) per hour of the day, and
+-- how many of them on a weekend, as groups_from_trips counts them; then the coarse ones, from the
+-- medium ones (a coarse cell is the parent of a medium one). The month lists
+-- (sql/21_flow_top_months.sql) are made from them.
+CREATE TEMP TABLE IF NOT EXISTS month_hours (
+    level smallint, o_cell bigint, d_cell bigint, hour int, trips int, weekend_trips int
+) ON COMMIT DROP;
+TRUNCATE pg_temp.month_hours;
+INSERT INTO pg_temp.month_hours (level, o_cell, d_cell, hour, trips, weekend_trips)
+SELECT 1, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), date_part('hour', ts)::int,
+       count(*), count(*) FILTER (WHERE date_part('isodow', ts) >= 6)
+  FROM trip_times
+ WHERE ts >= CAST(:month AS date) AND ts < CAST(:month AS date) + interval '1 month'
+ GROUP BY 2, 3, 4;
+INSERT INTO pg_temp.month_hours (level, o_cell, d_cell, hour, trips, weekend_trips)
+SELECT 2, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), hour, sum(trips), sum(weekend_trips)
+  FROM pg_temp.month_hours WHERE level = 1
+ GROUP BY 2, 3, 4
+
+-- name: compact_month_top
+-- The top groups of the month of one level, bucket size and days (:weekend NULL, false, true),
+-- in the live order (groups_from_trips), with the totals over all groups (written by compact_keep).
+WITH g AS (
+    SELECT o_cell, d_cell, bucket,
+           CASE WHEN CAST(:weekend AS boolean) IS NULL THEN trips
+                WHEN CAST(:weekend AS boolean) THEN weekend_trips
+                ELSE trips - weekend_trips END AS trips
+      FROM (SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, sum(trips)::bigint AS trips,
+                   sum(weekend_trips)::bigint AS weekend_trips
+              FROM pg_temp.month_hours WHERE level = :level
+             GROUP BY 1, 2, 3) month_groups
+), t AS (
+    SELECT sum(trips)::bigint AS total_trips, count(*) FILTER (WHERE trips > 0) AS total_groups FROM g
+)
+SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
+  FROM g, t
+ WHERE trips > 0
+ ORDER BY trips DESC, o_cell, d_cell, bucket
+ LIMIT :limit
 
 -- name: compact_regions
 SELECT region_id, name FROM regions ORDER BY region_id

@@ -73,30 +73,36 @@ SELECT o_cell, d_cell, bucket, trips,
 -- folded (their rows are merged with the kept ones: groups_kept_and_new) and their trips. Fine
 -- lists (level 0) are used only when there are lists of regions, and with datasources named, of
 -- datasources: a compaction by a version from before sql/15 keeps no fine lists, one from before
--- sql/16 none of a region, one from before sql/19 none of a datasource, and a missing list reads
--- as no trips (with any trip folded, the fine lists of its region and datasource have a totals
--- row; without, the raw trips answer as quickly).
+-- sql/16 none of a region, one from before sql/19 none of a datasource, one from before sql/21 no
+-- month lists (:months: whole months asked for), and a missing list reads as no trips (with any
+-- trip folded, the fine lists of its region and datasource have a totals row, and each month that
+-- has trips its lists; without, the raw trips answer as quickly).
 SELECT EXISTS (SELECT FROM compaction_state)
        AND (:level > 0 OR (EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND region_id > 0)
                            AND (CAST(:datasources AS text[]) IS NULL
-                                OR EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND datasource_id > 0)))) AS compacted,
+                                OR EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND datasource_id > 0))))
+       AND (CAST(:months AS date[]) IS NULL OR EXISTS (SELECT FROM flow_top_totals WHERE month > '-infinity')) AS compacted,
        coalesce((SELECT array_agg(job_id ORDER BY job_id) FROM jobs_since_compaction), '{}') AS new_jobs,
        (SELECT coalesce(sum(rows_loaded), 0) FROM jobs_since_compaction)::bigint AS new_trips
 
 -- name: raw_trips_read
 -- The most raw trips groups_from_trips reads: those of the period (all regions) in trip_times, and
--- every trip of the jobs not yet there (:raw_jobs). (daily_counts' rows of a job are its own until
--- compaction folds them, and compaction copies every job it folds into trip_times first.)
+-- every trip of the jobs not yet there (:raw_jobs); or groups_kept_and_new, with whole months
+-- (:months) read from their lists. (daily_counts' rows of a job are its own until compaction folds
+-- them, and compaction copies every job it folds into trip_times first.)
 SELECT (SELECT coalesce(sum(trips), 0) FROM daily_counts
          WHERE day >= coalesce(CAST(:date_from AS date), '-infinity')
            AND day <= coalesce(CAST(:date_to AS date), 'infinity')
+           AND NOT coalesce(day >= (CAST(:months AS date[]))[1]
+                            AND day < (CAST(:months AS date[]))[cardinality(CAST(:months AS date[]))] + interval '1 month', false)
            AND job_id NOT IN (SELECT unnest(CAST(:raw_jobs AS int[]))))::bigint  -- hashed: many jobs stay cheap
      + (SELECT coalesce(sum(rows_loaded), 0) FROM jobs WHERE job_id = ANY(CAST(:raw_jobs AS int[])))::bigint
 
 -- name: groups_kept_and_new
 -- The top groups as compaction kept them (sql/06_flow_top.sql; fine cells: sql/15, sql/16, sql/19),
 -- in the live order: the list of all regions and datasources, or those of each region named, or of
--- each datasource named (sql/09); :days 0 all, 1 weekdays, 2 weekend; with 1-hour buckets
+-- each datasource named (sql/09), or of each whole month of a date range (:months, sql/21; the
+-- days before and after them are counted from trip_times); :days 0 all, 1 weekdays, 2 weekend; with 1-hour buckets
 -- only, some hours of the day (:hours; the totals are then those of these hours,
 -- sql/08_flow_top_hours.sql). The lists are summed per group, with the flow rows of the jobs
 -- completed since compaction (:new_jobs) added in: the least each group counts (trips). A list that
@@ -108,24 +114,28 @@ SELECT (SELECT coalesce(sum(trips), 0) FROM daily_counts
 -- here (rest_max) or in no list and no new job (unseen_max; with one list such a group comes after
 -- the list among equals).
 WITH lists AS (
-    SELECT r.region_id, d.datasource_id,
-           1::bigint << (row_number() OVER (ORDER BY r.region_id, d.datasource_id) - 1)::int AS list  -- one bit each (core/groups.py: at most 63)
+    SELECT r.region_id, d.datasource_id, mo.month,
+           1::bigint << (row_number() OVER (ORDER BY r.region_id, d.datasource_id, mo.month) - 1)::int AS list  -- one bit each (core/groups.py: at most 63)
       FROM (SELECT 0::smallint AS region_id WHERE CAST(:regions AS text[]) IS NULL
             UNION ALL
             SELECT region_id FROM regions WHERE name = ANY(CAST(:regions AS text[]))) r,
            (SELECT 0::smallint AS datasource_id WHERE CAST(:datasources AS text[]) IS NULL
             UNION ALL
-            SELECT datasource_id FROM datasources WHERE name = ANY(CAST(:datasources AS text[]))) d
+            SELECT datasource_id FROM datasources WHERE name = ANY(CAST(:datasources AS text[]))) d,
+           (SELECT '-infinity'::date AS month WHERE CAST(:months AS date[]) IS NULL
+            UNION ALL
+            SELECT unnest(CAST(:months AS date[]))) mo
 ), k AS (
     SELECT lists.list, t.o_cell, t.d_cell, t.bucket, t.trips
-      FROM flow_top t JOIN lists USING (region_id, datasource_id)
+      FROM flow_top t JOIN lists USING (region_id, datasource_id, month)
      WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
        AND (CAST(:hours AS int[]) IS NULL OR t.bucket = ANY(CAST(:hours AS int[])))
 ), l AS (   -- kept_min: the least count of the whole list (of any hour: no less safe with :hours)
     SELECT lists.list,
            coalesce((SELECT min(t.trips) FROM flow_top t
                       WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
-                        AND t.region_id = lists.region_id AND t.datasource_id = lists.datasource_id), 0) AS kept_min,
+                        AND t.region_id = lists.region_id AND t.datasource_id = lists.datasource_id
+                        AND t.month = lists.month), 0) AS kept_min,
            (SELECT count(*) FROM k WHERE k.list = lists.list) AS kept_groups,
            tot.total_trips, tot.total_groups, ext.*
       FROM lists
@@ -135,12 +145,13 @@ WITH lists AS (
                       FROM flow_top_totals t
                      WHERE CAST(:hours AS int[]) IS NULL
                        AND t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = lists.region_id
-                       AND t.datasource_id = lists.datasource_id AND t.days = :days
+                       AND t.datasource_id = lists.datasource_id AND t.days = :days AND t.month = lists.month
                     UNION ALL
                     SELECT t.total_trips, t.total_groups
                       FROM flow_top_hours t
                      WHERE t.level = :level AND t.region_id = lists.region_id AND t.datasource_id = lists.datasource_id
-                       AND t.days = :days AND t.hour = ANY(CAST(:hours AS int[]))) totals) tot
+                       AND t.days = :days AND t.hour = ANY(CAST(:hours AS int[]))
+                       AND lists.month = '-infinity') totals) tot  -- (no month lists with hours)
      CROSS JOIN LATERAL (  -- in fine cell columns and rows (every row has one since sql/05; else: the whole world)
             SELECT min(coalesce(s.cx0, -1)) * 4 AS x0, max(coalesce(s.cx1, 18000)) * 4 + 3 AS x1,
                    min(coalesce(s.cy0, -1)) * 4 AS y0, max(coalesce(s.cy1, 9000)) * 4 + 3 AS y1
@@ -148,18 +159,35 @@ WITH lists AS (
              WHERE lists.region_id IN (0, s.region_id) AND lists.datasource_id IN (0, s.datasource_id)) ext
 ), n AS (
     SELECT o_cell, d_cell, (hour / :bucket_hours)::smallint AS bucket, sum(trips)::bigint AS trips
-      FROM (-- medium and coarse: the new jobs' flow rows
+      FROM (-- medium and coarse, no date range: the new jobs' flow rows
             SELECT o_cell, d_cell, hour, trips::int AS trips, region_id, datasource_id, weekend
               FROM flow_counts
-             WHERE :level > 0 AND level = :level AND job_id = ANY(CAST(:new_jobs AS int[]))
+             WHERE :level > 0 AND CAST(:months AS date[]) IS NULL AND cardinality(CAST(:new_jobs AS int[])) > 0
+               AND level = :level AND job_id = ANY(CAST(:new_jobs AS int[]))
             UNION ALL
-            -- fine: the new jobs' raw trips (their partitions only)
-            SELECT o_cell, d_cell, extract(hour FROM ts)::int, 1, region_id, datasource_id,
-                   extract(isodow FROM ts) >= 6
+            -- fine, or a date range: the new jobs' raw trips (their partitions only)
+            SELECT grid_parent(o_cell, CAST(:level AS smallint)), grid_parent(d_cell, CAST(:level AS smallint)),
+                   date_part('hour', ts)::int, 1, region_id, datasource_id, date_part('isodow', ts) >= 6
               FROM trips
-             WHERE :level = 0 AND job_id = ANY(CAST(:new_jobs AS int[]))) new_rows
-     WHERE cardinality(CAST(:new_jobs AS int[])) > 0   -- none: no scan at all
-       AND (CAST(:regions AS text[]) IS NULL OR region_id IN (SELECT region_id FROM lists))
+             WHERE (:level = 0 OR CAST(:months AS date[]) IS NOT NULL) AND cardinality(CAST(:new_jobs AS int[])) > 0
+               AND job_id = ANY(CAST(:new_jobs AS int[]))
+               AND ts >= coalesce(CAST(:date_from AS timestamp), '-infinity')
+               AND ts < coalesce(CAST(:date_to AS timestamp) + interval '1 day', 'infinity')
+            UNION ALL
+            -- a date range: the days before its first whole month and after its last, in trip_times
+            -- (the months' trips are their lists)
+            SELECT grid_parent(o_cell, CAST(:level AS smallint)), grid_parent(d_cell, CAST(:level AS smallint)),
+                   date_part('hour', ts)::int, 1, region_id, datasource_id, date_part('isodow', ts) >= 6
+              FROM trip_times
+             WHERE ts >= coalesce(CAST(:date_from AS timestamp), '-infinity')
+               AND ts < (CAST(:months AS date[]))[1]
+            UNION ALL
+            SELECT grid_parent(o_cell, CAST(:level AS smallint)), grid_parent(d_cell, CAST(:level AS smallint)),
+                   date_part('hour', ts)::int, 1, region_id, datasource_id, date_part('isodow', ts) >= 6
+              FROM trip_times
+             WHERE ts >= (CAST(:months AS date[]))[cardinality(CAST(:months AS date[]))] + interval '1 month'
+               AND ts < coalesce(CAST(:date_to AS timestamp) + interval '1 day', 'infinity')) new_rows
+     WHERE (CAST(:regions AS text[]) IS NULL OR region_id IN (SELECT region_id FROM lists))
        AND (CAST(:datasources AS text[]) IS NULL OR datasource_id IN (SELECT datasource_id FROM lists))
        AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
        AND (CAST(:hours AS int[]) IS NULL OR hour = ANY(CAST(:hours AS int[])))
