@@ -39,7 +39,9 @@ BOX = (14.3712, 50.0311, 14.5123, 50.1187)          # central Prague, about 10 x
 SMALL_BOX = (14.4183, 50.0702, 14.4431, 50.0897)    # the old town, about 2 x 2 km
 WEEK = {"date_from": "2019-03-04", "date_to": "2019-03-10"}
 MONTH = {"date_from": "2019-03-01", "date_to": "2019-03-31"}
+QUARTER = {"date_from": "2019-01-01", "date_to": "2019-03-31"}
 YEAR = {"date_from": "2018-06-01", "date_to": "2019-05-31"}
+DAYS = {"date_from": "2018-06-10", "date_to": "2019-01-20"}  # whole months, and 41 days around them
 
 # (name, target in ms at 10M, facade function, keyword arguments)
 CASES = [
@@ -57,7 +59,12 @@ CASES = [
     ("groups medium one week", 300, "groups", {"cell": "medium", **WEEK}),
     ("groups medium one month", 300, "groups", {"cell": "medium", **MONTH}),
     ("groups fine one month", 300, "groups", {"cell": "fine", **MONTH}),
+    ("groups medium one quarter", 300, "groups", {"cell": "medium", **QUARTER}),
     ("groups medium one year", 300, "groups", {"cell": "medium", **YEAR}),
+    ("groups medium year, weekend, 6h", 300, "groups",
+     {"cell": "medium", "days": "weekend", "bucket_hours": 6, **YEAR}),
+    ("groups coarse one year", 300, "groups", {"cell": "coarse", **YEAR}),
+    ("groups medium 10 Jun-20 Jan", 300, "groups", {"cell": "medium", **DAYS}),
     ("groups coarse all filters", 300, "groups",
      {"cell": "coarse", "regions": [REGION], "datasources": [SOURCE], "days": "weekdays",
       "hours": [17, 18], **MONTH}),
@@ -173,8 +180,8 @@ SELECT t::text AS table_name,
        sum(pg_indexes_size(r))::bigint AS index_bytes,
        sum(pg_total_relation_size(r))::bigint AS total_bytes,
        sum(greatest(c.reltuples, 0))::bigint AS est_rows
-  FROM unnest(ARRAY['trips', 'trip_times', 'flow_counts', 'area_days', 'daily_counts', 'region_datasources',
-                    'rejects', 'jobs', 'job_events']::regclass[]) t
+  FROM unnest(ARRAY['trips', 'trip_times', 'flow_counts', 'flow_top', 'area_days', 'daily_counts',
+                    'region_datasources', 'rejects', 'jobs', 'job_events']::regclass[]) t
   CROSS JOIN LATERAL (SELECT relid FROM pg_partition_tree(t) WHERE isleaf
                       UNION ALL SELECT t WHERE NOT EXISTS (SELECT FROM pg_partition_tree(t))) p(r)
   JOIN pg_class c ON c.oid = r

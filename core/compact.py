@@ -136,6 +136,7 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
                 progress(f"keeping the top groups of each month (months {i + 1}-{min(i + 12, len(months))} "
                          f"of {len(months)})")
             cur.execute(pg("compact_month_hours"), {"month": month})
+            cur.execute(pg("compact_month_hour_totals"), {"month": month})
             for level, hours, (day_name, days) in itertools.product(_LEVELS, BUCKET_HOURS, KEPT_DAYS.items()):
                 weekend = Filters.make(days=day_name).params()["weekend"]
                 cur.execute(_keep("compact_month_top"), {

@@ -108,7 +108,7 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
     keeps the answers with no date range for everything, each region and each datasource, all days,
     weekdays or weekend, and with 1-hour buckets hours of the day: several regions or datasources
     merge their lists; and of medium and coarse cells for everything in each month, all days,
-    weekdays or weekend: a date range merges the lists of its whole months."""
+    weekdays or weekend (and hours, as above): a date range merges the lists of its whole months."""
     f, period = _period_dropped_if_whole(c, asked)
     dated = f.date_from is not None or f.date_to is not None
     months = None
@@ -117,7 +117,8 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
                 and (f.hours is None or bucket_hours == 1))
     else:
         months = _whole_months(f, *period)
-        kept = level > 0 and not f.regions and not f.datasources and f.hours is None and 0 < len(months) <= _MAX_LISTS
+        kept = (level > 0 and not f.regions and not f.datasources and (f.hours is None or bucket_hours == 1)
+                and 0 < len(months) <= _MAX_LISTS)
     if kept:
         state = c.execute(query("groups_kept_state"), {
             "level": level, "datasources": f.params()["datasources"], "months": months}).one()

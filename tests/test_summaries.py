@@ -597,8 +597,9 @@ def test_dated_groups_from_the_lists_of_whole_months_equal_the_raw_count(db_url,
     jobs loaded since from their own trips, equal the raw count (all regions named, which is never
     read from the lists): the same groups in the same order, the same total, a number of groups
     exact or a range around the true one; for periods aligned to months or not, open at either
-    end, reaching before the first trip, within one month, all days, weekdays or weekend. With
-    complete lists every such answer is read from them; with lists of 3 groups, a busy group
+    end, reaching before the first trip, within one month, all days, weekdays or weekend, hours of
+    the day (with 1-hour buckets: the lists' totals per hour). With complete lists every such answer
+    is read from them; with lists of 3 groups, a busy group
     that is in every month's list is proved the top one, and what cannot be proved is counted.
     A caller that asks before reading many raw trips is told how many the days around the
     months and the new jobs hold."""
@@ -615,9 +616,11 @@ def test_dated_groups_from_the_lists_of_whole_months_equal_the_raw_count(db_url,
 
     def check(limits=(1, 50)):
         every_region, sources = core.regions(url=db_url), set()
-        for cell, hours, (f, t), days, limit in itertools.product(
-                ("medium", "coarse"), (1, 6), periods, ("all", "weekdays", "weekend"), limits):
-            kw = dict(cell=cell, bucket_hours=hours, date_from=f, date_to=t, days=days, limit=limit, url=db_url)
+        for cell, (hours, of_day), (f, t), days, limit in itertools.product(
+                ("medium", "coarse"), ((1, None), (6, None), (1, [8, 9, 23])), periods, ("all", "weekdays", "weekend"),
+                limits):
+            kw = dict(cell=cell, bucket_hours=hours, hours=of_day, date_from=f, date_to=t, days=days, limit=limit,
+                      url=db_url)
             a, b = core.trip_groups(**kw), core.trip_groups(**kw, regions=every_region)
             assert b["source"] == "trips"
             assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
@@ -631,8 +634,8 @@ def test_dated_groups_from_the_lists_of_whole_months_equal_the_raw_count(db_url,
     # complete lists: every period with a whole month is read from them; a part of a month is counted
     assert {s for s, f, t, limit in sources if (f, t) != ("2019-02-03", "2019-02-25")} == {"kept"}
     assert {s for s, f, t, limit in sources if (f, t) == ("2019-02-03", "2019-02-25")} == {"trips"}
-    # other answers still read the raw trips: hours of the day, a region, fine cells
-    for kw in (dict(hours=[8]), dict(regions=["Busy"]), dict(cell="fine")):
+    # other answers still read the raw trips: hours of the day in longer buckets, a region, fine cells
+    for kw in (dict(hours=[8], bucket_hours=2), dict(regions=["Busy"]), dict(cell="fine")):
         assert core.trip_groups(date_from="2019-01-01", date_to="2019-03-31", url=db_url, **kw)["source"] == "trips"
 
     def asks(f, t, read):

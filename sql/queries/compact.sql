@@ -280,6 +280,21 @@ SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
  ORDER BY trips DESC, o_cell, d_cell, bucket
  LIMIT :limit
 
+-- name: compact_month_hour_totals
+-- The totals of each hour of the month's 1-hour groups (month_hours), medium and coarse, for all
+-- days, weekdays and weekend at once (flow_top_hours.days 0, 1, 2).
+INSERT INTO flow_top_hours (level, region_id, datasource_id, days, month, hour, total_trips, total_groups)
+SELECT h.level, 0, 0, d.days, CAST(:month AS date), h.hour, d.trips, d.groups
+  FROM (SELECT level, hour,
+               sum(trips) AS all_trips, count(*) AS all_groups,
+               sum(trips - weekend_trips) AS weekday_trips, count(*) FILTER (WHERE trips > weekend_trips) AS weekday_groups,
+               sum(weekend_trips) AS weekend_trips, count(*) FILTER (WHERE weekend_trips > 0) AS weekend_groups
+          FROM pg_temp.month_hours
+         GROUP BY level, hour) h,
+       LATERAL (VALUES (0, all_trips, all_groups), (1, weekday_trips, weekday_groups),
+                       (2, weekend_trips, weekend_groups)) d (days, trips, groups)
+ WHERE d.groups > 0
+
 -- name: compact_regions
 SELECT region_id, name FROM regions ORDER BY region_id
 

@@ -150,8 +150,7 @@ WITH lists AS (
                     SELECT t.total_trips, t.total_groups
                       FROM flow_top_hours t
                      WHERE t.level = :level AND t.region_id = lists.region_id AND t.datasource_id = lists.datasource_id
-                       AND t.days = :days AND t.hour = ANY(CAST(:hours AS int[]))
-                       AND lists.month = '-infinity') totals) tot  -- (no month lists with hours)
+                       AND t.days = :days AND t.month = lists.month AND t.hour = ANY(CAST(:hours AS int[]))) totals) tot
      CROSS JOIN LATERAL (  -- in fine cell columns and rows (every row has one since sql/05; else: the whole world)
             SELECT min(coalesce(s.cx0, -1)) * 4 AS x0, max(coalesce(s.cx1, 18000)) * 4 + 3 AS x1,
                    min(coalesce(s.cy0, -1)) * 4 AS y0, max(coalesce(s.cy1, 9000)) * 4 + 3 AS y1
