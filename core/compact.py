@@ -128,20 +128,7 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
                     cur.execute(_keep("compact_fine_top"), {
                         **ids, "level": 0, "days": days, "weekend": weekend, "bucket_hours": hours,
                         "limit": KEPT_TOP, "month": None})
-        # Medium and coarse cells of each month, for everything (sql/21_flow_top_months.sql).
-        cur.execute(pg("compact_months"))
-        months = [m for m, in cur.fetchall()]
-        for i, month in enumerate(months):
-            if i % 12 == 0:
-                progress(f"keeping the top groups of each month (months {i + 1}-{min(i + 12, len(months))} "
-                         f"of {len(months)})")
-            cur.execute(pg("compact_month_hours"), {"month": month})
-            cur.execute(pg("compact_month_hour_totals"), {"month": month})
-            for level, hours, (day_name, days) in itertools.product(_LEVELS, BUCKET_HOURS, KEPT_DAYS.items()):
-                weekend = Filters.make(days=day_name).params()["weekend"]
-                cur.execute(_keep("compact_month_top"), {
-                    "level": level, "region_id": 0, "datasource_id": 0, "days": days, "weekend": weekend,
-                    "bucket_hours": hours, "limit": KEPT_TOP, "month": month})
+        _keep_month_lists(cur, progress)
         cur.execute(pg("compact_state"))
         cur.execute(pg("summary_rows"))
         after = dict(zip([d[0] for d in cur.description], cur.fetchone()))
@@ -153,6 +140,25 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
         cur.execute(pg("compact_vacuum"))
         cur.execute(pg("compact_resummarize"))
     return {t: {"before": int(before[t]), "after": int(after[t])} for t in TABLES}
+
+
+def _keep_month_lists(cur, progress) -> None:
+    """The top groups of medium and coarse cells of each month, for everything, with their totals
+    per hour (sql/21_flow_top_months.sql), counted from trip_times."""
+    from .filters import Filters
+    from .groups import BUCKET_HOURS, KEPT_DAYS, KEPT_TOP
+    cur.execute(pg("compact_months"))
+    months = [m for m, in cur.fetchall()]
+    for i, month in enumerate(months):
+        if i % 12 == 0:
+            progress(f"keeping the top groups of each month (months {i + 1}-{min(i + 12, len(months))} of {len(months)})")
+        cur.execute(pg("compact_month_hours"), {"month": month})
+        cur.execute(pg("compact_month_hour_totals"), {"month": month})
+        for level, hours, (day_name, days) in itertools.product(_LEVELS, BUCKET_HOURS, KEPT_DAYS.items()):
+            weekend = Filters.make(days=day_name).params()["weekend"]
+            cur.execute(_keep("compact_month_top"), {
+                "level": level, "region_id": 0, "datasource_id": 0, "days": days, "weekend": weekend,
+                "bucket_hours": hours, "limit": KEPT_TOP, "month": month})
 
 
 def _check_disk(cur, uncopied_jobs: list[int], new_jobs: int) -> None:

@@ -206,9 +206,11 @@ with st.sidebar:
                                 help="Trips are similar when origin and destination fall in the same cells "
                                      "and their time of day in the same bucket. 2 and 9 km groups come from "
                                      "summaries kept at ingest; 0.5 km groups, and any date range, count the "
-                                     "raw trips (about 1.5 s per million trips), except 0.5 km groups with no "
-                                     "date range of all trips, of the regions chosen or of the datasources "
-                                     "chosen (not both) once the summaries are compacted.") or "medium"
+                                     "raw trips (about 1.5 s per million trips), except, once the summaries "
+                                     "are compacted, 0.5 km groups with no date range of all trips, of the "
+                                     "regions chosen or of the datasources chosen (not both), and 2 and 9 km "
+                                     "groups of all regions and datasources over whole months (the days "
+                                     "around them are counted).") or "medium"
     bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, key="f_bucket")
     limit = st.select_slider("Groups on the map", LIMITS, key="f_limit")
     style = st.segmented_control("Map", view_params.STYLES, required=True, format_func=str.capitalize,
@@ -310,7 +312,8 @@ if stats["trips"] and flows_tab.open:
                            "counted from the raw rows (compaction, due after such a load, makes them quick again)"
                            if e.since_compaction else
                            f"These groups are counted from up to {e.trips:,} raw trips, not from a summary "
-                           "(0.5 km cells or a date range)")
+                           "(0.5 km cells, or a date range: of its whole months, only 2 and 9 km groups of all "
+                           "regions and datasources are kept)")
                 guess = max(1, round(e.trips * _RAW_SECONDS_PER_TRIP))
                 st.warning(f"{counted}: expect up to about {guess:,} s (about 1.5 s per million trips on two "
                            "cores). Choose a region in the sidebar to make it quick, or count anyway (from now "
