@@ -13,6 +13,7 @@ The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from dataclasses import replace
 
@@ -139,6 +140,8 @@ def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
     ``None`` rows when the lists cannot prove the answer exact (the caller aggregates)."""
     answer = c.execute(query("groups_kept_and_new"), params).all()
     top, rows = answer[0], [r for r in answer if r.o_cell is not None]
+    if top.inconsistent:
+        return None, (0, 0)
     if not top.incomplete:  # the lists keep every group: every count is exact
         return rows, (top.seen_groups,) * 2
     if len(rows) < params["limit"]:  # a group outside the lists may belong to the answer
@@ -161,19 +164,18 @@ def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
 def _whole_months(f: Filters, first: dt.date, last: dt.date) -> list[dt.date]:
     """The first days of the calendar months that lie wholly within the period of ``f``, whose
     trips are all between ``first`` and ``last`` (a period that starts before the first trip takes
-    in its month whole, one that ends after the last trip that month)."""
-    lo = first.replace(day=1) if f.date_from is None or f.date_from <= first else f.date_from
-    hi = _next_month(last) - dt.timedelta(days=1) if f.date_to is None or f.date_to >= last else f.date_to
-    month = lo if lo.day == 1 else _next_month(lo)
-    months = []
-    while _next_month(month) - dt.timedelta(days=1) <= hi:
-        months.append(month)
-        month = _next_month(month)
-    return months
-
-
-def _next_month(day: dt.date) -> dt.date:
-    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    in its month whole, one that ends after the last trip that month). Months are counted as
+    year * 12 + month - 1 (no date arithmetic past December 9999)."""
+    if f.date_from is None or f.date_from <= first:
+        start = first.year * 12 + first.month - 1
+    else:
+        start = f.date_from.year * 12 + f.date_from.month - 1 + (f.date_from.day > 1)
+    if f.date_to is None or f.date_to >= last:
+        end = last.year * 12 + last.month - 1
+    else:
+        end = f.date_to.year * 12 + f.date_to.month - 1
+        end -= f.date_to.day < calendar.monthrange(f.date_to.year, f.date_to.month)[1]
+    return [dt.date(m // 12, m % 12 + 1, 1) for m in range(start, end + 1)]
 
 
 def _period_dropped_if_whole(c, f: Filters) -> tuple[Filters, tuple]:

@@ -174,9 +174,15 @@ def test_a_compaction_the_disk_has_no_room_for_is_refused_before_it_starts(db_ur
     monkeypatch.setattr(compact, "SCRATCH_BYTES_PER_TRIP", 300)
     assert main(["compact", "--json"]) == 0
     steps = [m.group(1) for m in re.finditer(r"^compact \[ *\d+ s\] (.*)$", capsys.readouterr().err, re.M)]
-    assert steps[0].startswith("copying the trips of 1 job(s) into trip_times") and len(steps) == 23, steps
-    assert steps[-3:] == ["keeping the top groups of fine cells, 24-hour buckets", "committing",
-                          "committed; VACUUM ANALYZE of the summaries"]
+    with engine(db_url).connect() as conn:
+        months = conn.execute(sa.text("SELECT count(DISTINCT date_trunc('month', ts)) FROM trips")).scalar()
+    assert months > 24  # a step for every twelve months
+    assert steps[0].startswith("copying the trips of 1 job(s) into trip_times") and len(steps) == 23 + 3, steps
+    assert steps[-6:] == ["keeping the top groups of fine cells, 24-hour buckets",
+                          "keeping the top groups of each month (months 1-12 of %d)" % months,
+                          "keeping the top groups of each month (months 13-24 of %d)" % months,
+                          "keeping the top groups of each month (months 25-%d of %d)" % (months, months),
+                          "committing", "committed; VACUUM ANALYZE of the summaries"]
     with engine(db_url).connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM jobs_since_compaction")).scalar() == 0
         assert conn.execute(sa.text("SELECT count(*) FROM trip_times")).scalar() == 1_000
@@ -534,10 +540,21 @@ def test_trip_times_hold_every_folded_trip_in_time_order_and_dated_groups_stay_e
                 res = core.trip_groups(cell=cell, bucket_hours=bucket, limit=5000, date_from=f, date_to=t,
                                        days=days, hours=hours, url=db_url)
                 total, groups = _dated_groups_recount(conn, grid_level(cell), bucket, f, t, weekend, hours)
-                assert res["source"] == "trips" and 0 < total < 5_000 and len(groups) < 5000
+                # medium groups over whole months: those months' kept lists (the test below)
+                assert res["source"] == (kept() if whole_months(cell, f, t) else "trips")
+                assert 0 < total < 5_000 and len(groups) < 5000
                 assert res["total_trips"] == total
                 assert {(g["origin_cell"], g["destination_cell"], g["bucket_start_hour"], g["trips"])
                         for g in res["groups"]} == groups
+
+    def whole_months(cell, f, t):
+        return cell != "fine" and (f, t) == ("2019-03-01", "2020-02-29")
+
+    def kept():  # how whole months are read: the kept lists, with the jobs loaded since; before any compaction, raw
+        with engine(db_url).connect() as conn:
+            if not conn.execute(sa.text("SELECT EXISTS (SELECT FROM compaction_state)")).scalar():
+                return "trips"
+            return "kept+new" if conn.execute(sa.text("SELECT count(*) FROM jobs_since_compaction")).scalar() else "kept"
 
     def copied():
         with engine(db_url).connect() as conn:
@@ -663,6 +680,26 @@ def test_dated_groups_from_the_lists_of_whole_months_equal_the_raw_count(db_url,
     assert ("kept", "2019-01-01", "2019-03-31", 1) in sources and ("trips", "2019-01-01", "2019-03-31", 5) in sources
     top = core.trip_groups(date_from="2019-01-01", date_to="2019-03-31", limit=1, url=db_url)
     assert top["source"] == "kept" and top["groups"][0]["trips"] >= 40 * 3
+    # a job loaded since, with trips of the busy group and of months after the lists (none kept):
+    # the short lists with its trips added, where provable
+    late = "".join(row(region="Busy", o=(14.4201, 50.0801), d=(14.4901, 50.1101), when=f"2019-02-2{d} 08:30:00")
+                   for d in range(5))
+    late += "".join(row(region="Late", o=(16.3701, 48.2001), d=(16.3801, 48.2101), when=f"2020-0{m}-0{d} 12:00:00")
+                    for m in (8, 9) for d in range(1, 4))
+    (tmp_path / "late2.csv").write_text(HEADER + late)
+    assert core.ingest_file(str(tmp_path / "late2.csv"), url=db_url).status == "completed"
+    periods += (("2020-06-01", None), ("2020-08-01", "2020-08-31"))
+    sources = check(limits=(1, 5))
+    assert ("kept+new", "2019-01-01", "2019-03-31", 1) in sources
+    top = core.trip_groups(date_from="2019-01-01", date_to="2019-03-31", limit=1, url=db_url)
+    assert top["source"] == "kept+new" and top["groups"][0]["trips"] >= 40 * 3 + 5
+    assert core.trip_groups(date_from="2020-08-01", date_to="2020-08-31", url=db_url)["total_trips"] == 3
+    # lists whose totals per hour are missing (never written apart; as if they were) are not read
+    with engine(db_url).begin() as conn:
+        conn.execute(sa.text("DELETE FROM flow_top_hours WHERE month > '-infinity'"))
+    kw = dict(date_from="2019-01-01", date_to="2019-03-31", hours=[8], limit=1, url=db_url)
+    a, b = core.trip_groups(**kw), core.trip_groups(**kw, regions=core.regions(url=db_url))
+    assert a["source"] == "trips" and (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"])
 
 
 @pytest.mark.parametrize("f, t, first, last, months", [
@@ -673,6 +710,12 @@ def test_dated_groups_from_the_lists_of_whole_months_equal_the_raw_count(db_url,
     ("2020-05-02", "2031-01-01", "2018-01-05", "2020-07-01", ["2020-06-01", "2020-07-01"]),  # none after the 1st
     ("2019-12-01", "2020-02-29", "2018-01-05", "2020-07-01", ["2019-12-01", "2020-01-01", "2020-02-01"]),  # leap year
     ("0001-01-01", "9999-12-31", "2018-01-05", "2018-01-05", ["2018-01-01"]),
+    (None, "2018-02-27", "2018-01-05", "2020-07-01", ["2018-01-01"]),
+    ("2020-05-31", None, "2018-01-05", "2020-07-01", ["2020-06-01", "2020-07-01"]),
+    ("2019-05-02", "2019-05-03", "2018-01-05", "2020-07-01", []),
+    ("9999-12-15", None, "9999-11-05", "9999-12-31", []),  # no date arithmetic past the last date
+    ("9999-11-01", None, "9999-11-05", "9999-12-31", ["9999-11-01", "9999-12-01"]),
+    ("0001-01-01", "0001-01-31", "0001-01-01", "9999-12-31", ["0001-01-01"]),
 ])
 def test_whole_months_of_a_period(f, t, first, last, months):
     """Pass: the months whose lists answer a period are those wholly within it, counting the days

@@ -218,6 +218,9 @@ WITH lists AS (
 ), x AS (
     SELECT (SELECT count(*) FROM l) AS lists,
            (SELECT bool_or(kept_groups < total_groups) FROM l) AS incomplete,
+           -- a list with more groups than its totals count: totals missing (never, as compaction
+           -- writes them together; the answer is then counted, not read)
+           (SELECT coalesce(bool_or(kept_groups > total_groups), false) FROM l) AS inconsistent,
            ((SELECT coalesce(sum(total_trips), 0) FROM l) + seen.new_trips)::bigint AS total_trips,
            seen.groups AS seen_groups, seen.unlisted AS unlisted_groups,
            (SELECT coalesce(sum(total_groups), 0) FROM l)::bigint AS listed_groups_sum,
