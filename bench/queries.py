@@ -64,6 +64,7 @@ CASES = [
     ("groups medium year, weekend, 6h", 300, "groups",
      {"cell": "medium", "days": "weekend", "bucket_hours": 6, **YEAR}),
     ("groups coarse one year", 300, "groups", {"cell": "coarse", **YEAR}),
+    ("groups fine one year", 300, "groups", {"cell": "fine", **YEAR}),
     ("groups medium 10 Jun-20 Jan", 300, "groups", {"cell": "medium", **DAYS}),
     ("groups coarse all filters", 300, "groups",
      {"cell": "coarse", "regions": [REGION], "datasources": [SOURCE], "days": "weekdays",
