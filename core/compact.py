@@ -25,7 +25,7 @@ TRIP_TIMES_BYTES_PER_TRIP = 70
 def compaction_due(url: str) -> bool:
     """Whether the trips loaded since the last compaction are at least TRIPS_COMPACT_SHARE of those
     it folded (any at all before the first), or the trips it folded are not all in trip_times yet
-    (a database compacted by a version before it). Below that share, the kept groups with the new
+    or have no month lists (a database compacted by a version before them). Below that share, the kept groups with the new
     rows added answer (core/groups.py), and folding every summary row again would cost more than
     it gains."""
     from .config import settings
@@ -34,8 +34,8 @@ def compaction_due(url: str) -> bool:
         return False
     with raw_connection(url) as conn, conn.cursor() as cur:
         cur.execute(pg("compaction_due"))
-        folded, new, uncopied = cur.fetchone()
-    return uncopied or (new > 0 and new >= share * folded)
+        folded, new, uncopied, months_missing = cur.fetchone()
+    return uncopied or months_missing or (new > 0 and new >= share * folded)
 
 
 def compact_summaries(url: str, progress=None) -> dict[str, dict[str, int]]:
@@ -43,7 +43,8 @@ def compact_summaries(url: str, progress=None) -> dict[str, dict[str, int]]:
     groups (everything, each region, each datasource; all days, weekdays and weekend), then VACUUM
     ANALYZE; returns the rows of each table before and after. The trips of the completed jobs not
     yet in trip_times are copied there first, in time order; nothing else is done when no job has
-    completed since the last compaction. One compaction at a time: a second waits for the first, then finds nothing
+    completed since the last compaction (but for the month lists of a database compacted before
+    there were any). One compaction at a time: a second waits for the first, then finds nothing
     new. ``progress``, if given, is called with a sentence at each step (at 100M it takes over an hour)."""
     import psycopg2
 
@@ -82,8 +83,13 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
             progress(f"copying the trips of {len(jobs)} job(s) into trip_times, in time order")
             cur.execute(pg("compact_trip_times"), {"jobs": jobs})
         if new_jobs == 0:
+            # Nothing to fold; a database compacted before the month lists existed gets them.
+            cur.execute(pg("compaction_due"))
+            months_missing = cur.fetchone()[3]
+            if months_missing:
+                _keep_month_lists(cur, progress)
             conn.commit()
-            if jobs:
+            if jobs or months_missing:
                 conn.autocommit = True
                 cur.execute(pg("compact_vacuum"))
             return {t: {"before": int(before[t]), "after": int(before[t])} for t in TABLES}

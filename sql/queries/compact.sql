@@ -100,14 +100,17 @@ SELECT (SELECT count(*) FROM daily_counts) AS daily_counts,
 SELECT count(*) AS new_jobs FROM jobs_since_compaction
 
 -- name: compaction_due
--- The trips of completed jobs folded by the last compaction, and of those completed since; and
+-- The trips of completed jobs folded by the last compaction, and of those completed since;
 -- whether a folded job's trips are missing from trip_times (a database compacted before
--- sql/17_trip_times.sql: the next compaction copies them, even with nothing to fold).
+-- sql/17_trip_times.sql: the next compaction copies them, even with nothing to fold); and whether
+-- trips were folded but no month has its lists (compacted before sql/21_flow_top_months.sql: the
+-- next compaction makes them, even with nothing to fold).
 SELECT completed - new AS folded_trips, new AS new_trips,
        EXISTS (SELECT FROM jobs
                 WHERE status = 'completed'
                   AND job_id NOT IN (SELECT job_id FROM jobs_since_compaction)
-                  AND job_id NOT IN (SELECT job_id FROM trip_times_jobs)) AS uncopied
+                  AND job_id NOT IN (SELECT job_id FROM trip_times_jobs)) AS uncopied,
+       completed > new AND NOT EXISTS (SELECT FROM flow_top_totals WHERE month > '-infinity') AS months_missing
   FROM (SELECT coalesce(sum(rows_loaded), 0)::bigint AS completed FROM jobs WHERE status = 'completed') c,
        (SELECT coalesce(sum(rows_loaded), 0)::bigint AS new FROM jobs_since_compaction) n
 
