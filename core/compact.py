@@ -115,7 +115,7 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
             if hours == 1:
                 cur.execute(pg("compact_flow_top_hours"), {**ids, "weekend": filters["weekend"]})
             # the live query itself, with the filters' own parameters: the same order and totals
-            cur.execute(_keep("groups_from_summary"), {
+            cur.execute(_keep(pg("groups_from_summary")), {
                 **filters, **ids, "region_ids": [region_id] if region_id else None,
                 "bucket_hours": hours, "limit": KEPT_TOP, "month": None})
         # Fine cells, for everything, each region and each datasource: counted once from the trips.
@@ -126,14 +126,8 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
             progress(f"keeping the top groups of fine cells, {hours}-hour buckets")
             cur.execute(pg("compact_fine_groups"), {"bucket_hours": hours})
             for region_id, datasource_id in fine_contexts:
-                ids = {"region_id": region_id, "datasource_id": datasource_id}
-                if hours == 1:
-                    cur.execute(pg("compact_fine_hour_totals"), ids)
-                for day_name, days in KEPT_DAYS.items():
-                    weekend = Filters.make(days=day_name).params()["weekend"]
-                    cur.execute(_keep("compact_fine_top"), {
-                        **ids, "level": 0, "days": days, "weekend": weekend, "bucket_hours": hours,
-                        "limit": KEPT_TOP, "month": None})
+                _keep_days(cur, "compact_fine_context", {
+                    "level": 0, "region_id": region_id, "datasource_id": datasource_id, "month": None}, hours)
         _keep_month_lists(cur, progress)
         cur.execute(pg("compact_state"))
         cur.execute(pg("summary_rows"))
@@ -151,20 +145,30 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
 def _keep_month_lists(cur, progress) -> None:
     """The top groups of medium and coarse cells of each month, for everything, with their totals
     per hour (sql/21_flow_top_months.sql), counted from trip_times."""
-    from .filters import Filters
-    from .groups import BUCKET_HOURS, KEPT_DAYS, KEPT_TOP
+    from .groups import BUCKET_HOURS
     cur.execute(pg("compact_months"))
     months = [m for m, in cur.fetchall()]
     for i, month in enumerate(months):
         if i % 12 == 0:
             progress(f"keeping the top groups of each month (months {i + 1}-{min(i + 12, len(months))} of {len(months)})")
         cur.execute(pg("compact_month_hours"), {"month": month})
-        cur.execute(pg("compact_month_hour_totals"), {"month": month})
-        for level, hours, (day_name, days) in itertools.product(_LEVELS, BUCKET_HOURS, KEPT_DAYS.items()):
-            weekend = Filters.make(days=day_name).params()["weekend"]
-            cur.execute(_keep("compact_month_top"), {
-                "level": level, "region_id": 0, "datasource_id": 0, "days": days, "weekend": weekend,
-                "bucket_hours": hours, "limit": KEPT_TOP, "month": month})
+        for level, hours in itertools.product(_LEVELS, BUCKET_HOURS):
+            _keep_days(cur, "compact_month_context", {
+                "level": level, "region_id": 0, "datasource_id": 0, "month": month}, hours)
+
+
+def _keep_days(cur, context: str, ids: dict, bucket_hours: int) -> None:
+    """The lists of the groups the named query ``context`` gives (compact_fine_context,
+    compact_month_context) for all days, weekdays and weekend, and with 1-hour buckets the totals
+    of each hour; ``ids``: their level, region_id, datasource_id and month."""
+    from .filters import Filters
+    from .groups import KEPT_DAYS, KEPT_TOP
+    params = {**ids, "bucket_hours": bucket_hours, "limit": KEPT_TOP}
+    if bucket_hours == 1:
+        cur.execute(_in_place("compact_hour_totals", "context", pg(context)), params)
+    top = _keep(_in_place("compact_days_top", "context", pg(context)))
+    for day_name, days in KEPT_DAYS.items():
+        cur.execute(top, {**params, "days": days, "weekend": Filters.make(days=day_name).params()["weekend"]})
 
 
 def _check_disk(cur, uncopied_jobs: list[int], new_jobs: int) -> None:
@@ -196,8 +200,13 @@ def local_data_directory(conn, data_directory: str | None) -> str | None:
 
 @functools.lru_cache(maxsize=None)
 def _keep(groups: str) -> str:
-    """compact_keep with the named query of a list's groups in its place: the list and its
-    totals are written on the server, with no round trip through Python."""
-    keep = pg("compact_keep")
-    assert keep.count("{groups}") == 1, "compact_keep has one place for the list's query"
-    return keep.replace("{groups}", pg(groups))
+    """compact_keep with the query of a list's groups in its place: the list and its totals are
+    written on the server, with no round trip through Python."""
+    return _in_place("compact_keep", "groups", groups)
+
+
+def _in_place(name: str, slot: str, sql: str) -> str:
+    """The named query with ``sql`` in its one ``{slot}``."""
+    text = pg(name)
+    assert text.count("{" + slot + "}") == 1, f"{name} has one place for {slot}"
+    return text.replace("{" + slot + "}", sql)

@@ -121,7 +121,7 @@ DELETE FROM flow_top_hours
 
 -- name: compact_keep
 -- One kept list, written on the server: the top groups that the query put in place of "groups"
--- returns (the live query itself, groups_from_summary, or compact_fine_top, compact_month_top),
+-- returns (the live query itself, groups_from_summary, or compact_days_top),
 -- with its totals, of all dates (:month NULL) or of a month; an empty list keeps nothing (it reads
 -- as no trips).
 WITH top AS ({groups}), kept AS (
@@ -193,21 +193,17 @@ SELECT o_cell, d_cell, bucket, sum(trips)::int, sum(weekend_trips)::int
   FROM pg_temp.fine_groups WHERE side = 1
  GROUP BY 1, 2, 3
 
--- name: compact_fine_top
--- The top fine groups of everything (:region_id and :datasource_id 0), one region or one
--- datasource, for all days (:weekend NULL), weekdays or weekend, in the live order
--- (groups_from_trips), with the totals over all groups (written by compact_keep).
+-- name: compact_days_top
+-- One list: the top groups of a context (the query put in place of "context": each group's
+-- o_cell, d_cell, bucket, trips and weekend_trips) for all days (:weekend NULL), weekdays or
+-- weekend, in the live order (groups_from_trips), with the totals over all groups (written by
+-- compact_keep).
 WITH g AS (
     SELECT o_cell, d_cell, bucket,
            CASE WHEN CAST(:weekend AS boolean) IS NULL THEN trips
                 WHEN CAST(:weekend AS boolean) THEN weekend_trips
                 ELSE trips - weekend_trips END AS trips
-      FROM (SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM fine_groups_all
-             WHERE :region_id = 0 AND :datasource_id = 0
-             UNION ALL
-            SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM fine_groups
-             WHERE (side, id) = (CASE WHEN :region_id > 0 THEN 1 ELSE 2 END, :region_id + :datasource_id)
-               AND :region_id + :datasource_id > 0) context
+      FROM ({context}) context
 ), t AS (
     SELECT sum(trips)::bigint AS total_trips, count(*) FILTER (WHERE trips > 0) AS total_groups FROM g
 )
@@ -217,26 +213,38 @@ SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
  ORDER BY trips DESC, o_cell, d_cell, bucket
  LIMIT :limit
 
--- name: compact_fine_hour_totals
--- The totals of each hour of the fine groups (fine_groups of 1-hour buckets) of everything, one
--- region or one datasource (as compact_fine_top), for all days, weekdays and weekend at once
--- (flow_top_hours.days 0, 1, 2).
-INSERT INTO flow_top_hours (level, region_id, datasource_id, days, hour, total_trips, total_groups)
-SELECT 0, :region_id, :datasource_id, d.days, h.bucket, d.trips, d.groups
+-- name: compact_hour_totals
+-- The totals of each hour of a context's 1-hour groups (as compact_days_top), for all days,
+-- weekdays and weekend at once (flow_top_hours.days 0, 1, 2), of :level, :region_id,
+-- :datasource_id and :month (NULL: all dates).
+INSERT INTO flow_top_hours (level, region_id, datasource_id, days, month, hour, total_trips, total_groups)
+SELECT :level, :region_id, :datasource_id, d.days, coalesce(CAST(:month AS date), '-infinity'), h.bucket, d.trips, d.groups
   FROM (SELECT bucket,
                sum(trips) AS all_trips, count(*) FILTER (WHERE trips > 0) AS all_groups,
                sum(trips - weekend_trips) AS weekday_trips, count(*) FILTER (WHERE trips > weekend_trips) AS weekday_groups,
                sum(weekend_trips) AS weekend_trips, count(*) FILTER (WHERE weekend_trips > 0) AS weekend_groups
-          FROM (SELECT bucket, trips, weekend_trips FROM fine_groups_all
-                 WHERE :region_id = 0 AND :datasource_id = 0
-                 UNION ALL
-                SELECT bucket, trips, weekend_trips FROM fine_groups
-                 WHERE (side, id) = (CASE WHEN :region_id > 0 THEN 1 ELSE 2 END, :region_id + :datasource_id)
-                   AND :region_id + :datasource_id > 0) context
+          FROM ({context}) context
          GROUP BY bucket) h,
        LATERAL (VALUES (0, all_trips, all_groups), (1, weekday_trips, weekday_groups),
                        (2, weekend_trips, weekend_groups)) d (days, trips, groups)
  WHERE d.groups > 0
+
+-- name: compact_fine_context
+-- The fine groups of everything (:region_id and :datasource_id 0), one region or one datasource,
+-- of the bucket size compact_fine_groups made.
+SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM fine_groups_all
+ WHERE :region_id = 0 AND :datasource_id = 0
+ UNION ALL
+SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM fine_groups
+ WHERE (side, id) = (CASE WHEN :region_id > 0 THEN 1 ELSE 2 END, :region_id + :datasource_id)
+   AND :region_id + :datasource_id > 0
+
+-- name: compact_month_context
+-- The month's groups (compact_month_hours) of :level and :bucket_hours.
+SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, sum(trips)::bigint AS trips,
+       sum(weekend_trips)::bigint AS weekend_trips
+  FROM pg_temp.month_hours WHERE level = :level
+ GROUP BY 1, 2, 3
 
 -- name: compact_months
 -- The months that have trips (every completed job's trips are in trip_times by now).
@@ -261,42 +269,6 @@ INSERT INTO pg_temp.month_hours (level, o_cell, d_cell, hour, trips, weekend_tri
 SELECT 2, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), hour, sum(trips), sum(weekend_trips)
   FROM pg_temp.month_hours WHERE level = 1
  GROUP BY 2, 3, 4
-
--- name: compact_month_top
--- The top groups of the month of one level, bucket size and days (:weekend NULL, false, true),
--- in the live order (groups_from_trips), with the totals over all groups (written by compact_keep).
-WITH g AS (
-    SELECT o_cell, d_cell, bucket,
-           CASE WHEN CAST(:weekend AS boolean) IS NULL THEN trips
-                WHEN CAST(:weekend AS boolean) THEN weekend_trips
-                ELSE trips - weekend_trips END AS trips
-      FROM (SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, sum(trips)::bigint AS trips,
-                   sum(weekend_trips)::bigint AS weekend_trips
-              FROM pg_temp.month_hours WHERE level = :level
-             GROUP BY 1, 2, 3) month_groups
-), t AS (
-    SELECT sum(trips)::bigint AS total_trips, count(*) FILTER (WHERE trips > 0) AS total_groups FROM g
-)
-SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
-  FROM g, t
- WHERE trips > 0
- ORDER BY trips DESC, o_cell, d_cell, bucket
- LIMIT :limit
-
--- name: compact_month_hour_totals
--- The totals of each hour of the month's 1-hour groups (month_hours), medium and coarse, for all
--- days, weekdays and weekend at once (flow_top_hours.days 0, 1, 2).
-INSERT INTO flow_top_hours (level, region_id, datasource_id, days, month, hour, total_trips, total_groups)
-SELECT h.level, 0, 0, d.days, CAST(:month AS date), h.hour, d.trips, d.groups
-  FROM (SELECT level, hour,
-               sum(trips) AS all_trips, count(*) AS all_groups,
-               sum(trips - weekend_trips) AS weekday_trips, count(*) FILTER (WHERE trips > weekend_trips) AS weekday_groups,
-               sum(weekend_trips) AS weekend_trips, count(*) FILTER (WHERE weekend_trips > 0) AS weekend_groups
-          FROM pg_temp.month_hours
-         GROUP BY level, hour) h,
-       LATERAL (VALUES (0, all_trips, all_groups), (1, weekday_trips, weekday_groups),
-                       (2, weekend_trips, weekend_groups)) d (days, trips, groups)
- WHERE d.groups > 0
 
 -- name: compact_regions
 SELECT region_id, name FROM regions ORDER BY region_id
