@@ -41,6 +41,10 @@ class JobWatcher:
             self.condition.wait_for(lambda: self.version != seen_version or self._stop.is_set(), timeout)
             return self.version
 
+    def poke(self) -> None:
+        """Wake the waiters as an event would (something else they show has changed)."""
+        self._bump([])
+
     def on_completed(self, fn) -> None:
         """Call ``fn()`` whenever a job completes, whoever ran it (the CLI, another server); it
         must return at once (it runs in the watcher's thread)."""

@@ -34,6 +34,8 @@ class JobManager:
                                         thread_name_prefix="ingest")
         self.futures: dict[int, Future] = {}
         self.compaction: Future | None = None  # the latest compaction pass started (tests wait on it)
+        self.compaction_step: str | None = None  # what a compaction pass of this manager is doing
+        self._on_compaction_step: list = []
         self._compact_lock = threading.Lock()
         self._compacting = self._compact_wanted = False
         self._may_compact = True
@@ -77,6 +79,21 @@ class JobManager:
         # A daemon thread: stopping the app abandons a compaction (its transaction rolls back).
         threading.Thread(target=self._compact, args=(self.compaction,), name="compact", daemon=True).start()
 
+    def on_compaction_step(self, fn) -> None:
+        """Call ``fn()`` at each step of this manager's compactions and when one ends
+        (``compaction_step`` says which, None at the end); it must return at once."""
+        self._on_compaction_step.append(fn)
+
+    def _step(self, step: str | None) -> None:
+        if step is not None:
+            log.info("compaction: %s", step)
+        self.compaction_step = step
+        for fn in self._on_compaction_step:
+            try:
+                fn()
+            except Exception:  # a hook's failure must not stop the compaction
+                log.exception("a compaction-step hook failed")
+
     def _compact(self, future: Future) -> None:
         from .compact import compact_summaries, compaction_due
         url, done = role_url("owner", self.url), None
@@ -88,7 +105,7 @@ class JobManager:
                         break
                     self._compact_wanted = False
                 while compaction_due(url):
-                    done = compact_summaries(url, lambda step: log.info("compaction: %s", step))
+                    done = compact_summaries(url, self._step)
         except psycopg2.errors.InsufficientPrivilege:
             self._may_compact = False
             log.info("not compacting after loads: the owner URL may not (python -m core compact does)")
@@ -99,6 +116,8 @@ class JobManager:
         finally:
             with self._compact_lock:
                 self._compacting = False
+            if self.compaction_step is not None:
+                self._step(None)
             future.set_result(done)
 
     def wait(self, job_id: int, timeout: float | None = None) -> JobResult:

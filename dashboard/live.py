@@ -36,6 +36,7 @@ def watcher() -> "core.JobWatcher":
     w = core.JobWatcher()
     # Loads from the CLI too: once compaction is due, the page's kept groups catch up by themselves.
     w.on_completed(manager().compact_if_due)
+    manager().on_compaction_step(w.poke)  # the Jobs panel shows its steps
     return w
 
 
@@ -183,6 +184,13 @@ def render_jobs(generation: int, can_cancel: bool = True) -> None:
     shown = (active + recent)[:SLOTS]  # running, then those that ended lately, newest first; the rest is History
     st.subheader("Jobs")
     st.caption("No files loaded yet." if not jobs else f"{len(active)} running" if active else "All done.")
+    step = manager().compaction_step
+    if step:  # answers stay exact meanwhile; some are slower until it commits
+        st.caption(f":material/compress: Compacting the summaries: {step}.",
+                   help="After loads, the summaries are folded and the top groups kept again, in one "
+                        "transaction. Answers stay exact meanwhile; some are slower until it ends.")
+    else:
+        st.empty()
     for i in range(SLOTS):
         job = shown[i] if i < len(shown) else None
         render_job(job, generation, can_cancel, brief=job in recent[1:])

@@ -3,6 +3,7 @@ end): empty state, filters in the URL, the pydeck spec, weekly chart data, uploa
 import datetime as dt
 import json
 import os
+import sys
 import time
 
 import pytest
@@ -556,3 +557,19 @@ def test_a_running_job_has_a_cancel_button_until_it_is_asked_to_stop(page, db_ur
         assert any("Cancelling: nothing of this file will be kept" in c.value for c in at.caption)
     finally:
         job._close_owner()
+
+
+def test_the_jobs_panel_says_when_the_summaries_are_being_compacted(page):
+    """Pass: while the page's job manager compacts the summaries (after loads), the Jobs panel says
+    which step it is at; once it has ended, nothing is said."""
+    at = page()
+    manager = sys.modules["live"].manager()  # the page's own (one per server process)
+    manager.compaction_step = "keeping the top groups of each month (months 1-12 of 31)"
+    try:
+        at.run()
+        assert ":material/compress: Compacting the summaries: keeping the top groups of each month (months 1-12 " \
+               "of 31)." in [c.value for c in at.caption]
+    finally:
+        manager.compaction_step = None
+    at.run()
+    assert not any("Compacting" in c.value for c in at.caption) and not at.exception

@@ -429,11 +429,15 @@ def test_the_job_manager_compacts_when_due(db_url, tmp_path):
     for i, n in enumerate(sizes):
         generate(str(tmp_path / f"{i}.csv"), n, seed=40 + i)
     jm = core.JobManager(workers=1, url=db_url)
+    steps = []  # what the dashboard's Jobs panel shows, told at each step (dashboard/live.py)
+    jm.on_compaction_step(lambda: steps.append(jm.compaction_step))
     try:
         first = jm.submit(str(tmp_path / "0.csv"))
         assert jm.wait(first, timeout=60).status == "completed"
         assert jm.compaction.result(timeout=120) is not None
         assert folded() == [first]
+        assert steps[0].startswith("copying the trips of 1 job(s)") and "committing" in steps
+        assert steps[-1] is None and jm.compaction_step is None and len(steps) > 20
         assert core.trip_groups(cell="coarse", url=db_url)["source"] == "kept"
         small = jm.submit(str(tmp_path / "1.csv"))
         assert jm.wait(small, timeout=60).status == "completed"
