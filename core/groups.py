@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from sqlalchemy import Engine
 
@@ -57,18 +58,18 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     level = grid.LEVELS[cell]
     with snapshot(eng) as c:
         f, raw, months, state = _plan(c, level, bucket_hours, asked)
-        params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit, "months": None}
+        params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit, **MonthPlan.none}
         rows = None
         if state is not None:
-            if count_raw_above is not None and months:  # the days around the whole months, the jobs loaded since
-                read = c.execute(query("raw_trips_read"), {**params, "months": months, "raw_jobs": state.new_jobs}).scalar()
+            if count_raw_above is not None and months:  # the days counted around the months, the jobs loaded since
+                read = c.execute(query("raw_trips_read"), {**params, **months.params(), "raw_jobs": state.new_jobs}).scalar()
                 if read > count_raw_above:
                     raise RawCountNeeded(read)
             # (fine cells: the jobs loaded since are added from their raw trips, which count against the cap)
             elif count_raw_above is not None and level == 0 and state.new_trips > count_raw_above:
                 raise RawCountNeeded(state.new_trips, since_compaction=True)
             rows, total_groups = _kept(c, {**params, "days": KEPT_DAYS[f.days], "new_jobs": state.new_jobs,
-                                           "months": months})
+                                           **(months.params() if months else {})})
             source = "kept" if not state.new_jobs else "kept+new"
         if rows is None:
             if raw:  # the jobs whose trips compaction has not yet copied in time order (trip_times)
@@ -104,12 +105,12 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
 
 
 def _plan(c, level: int, bucket_hours: int, asked: Filters):
-    """(the filters as answered, whether an aggregated answer counts raw trips, the whole months of
-    its date range whose lists may answer, the kept lists' state when they may answer). Compaction
-    keeps the answers with no date range for everything, each region and each datasource, all days,
-    weekdays or weekend, and with 1-hour buckets hours of the day: several regions or datasources
-    merge their lists; and of medium and coarse cells for everything in each month, all days,
-    weekdays or weekend (and hours, as above): a date range merges the lists of its whole months."""
+    """(the filters as answered, whether an aggregated answer counts raw trips, the months of its
+    date range whose lists may answer (a MonthPlan), the kept lists' state when they may answer).
+    Compaction keeps the answers with no date range for everything, each region and each datasource,
+    all days, weekdays or weekend, and with 1-hour buckets hours of the day: several regions or
+    datasources merge their lists; and of medium and coarse cells for everything in each month, all
+    days, weekdays or weekend (and hours, as above): a date range merges the lists of its months."""
     f, period = _period_dropped_if_whole(c, asked)
     dated = f.date_from is not None or f.date_to is not None
     months = None
@@ -117,12 +118,12 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
         kept = (not (f.regions and f.datasources) and len(f.regions or f.datasources or ()) <= _MAX_LISTS
                 and (f.hours is None or bucket_hours == 1))
     else:
-        months = _whole_months(f, *period)
+        months = MonthPlan.of(f, *period)
         kept = (level > 0 and not f.regions and not f.datasources and (f.hours is None or bucket_hours == 1)
-                and 0 < len(months) <= _MAX_LISTS)
+                and 0 < len(months.months) <= _MAX_LISTS)
     if kept:
         state = c.execute(query("groups_kept_state"), {
-            "level": level, "datasources": f.params()["datasources"], "months": months}).one()
+            "level": level, "datasources": f.params()["datasources"], "months": list(months.months) if months else None}).one()
         if state.compacted:
             return f, level == 0 or dated, months, state
     return f, level == 0 or dated, None, None
@@ -154,28 +155,58 @@ def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
     # a group in no list and no new job: with one list it comes after the list among equals, so the
     # last row may equal its most (that row is then a listed one: a group only of the new jobs lies
     # in its list's extent, which counts every job's trips, so it is not known exactly).
-    unseen_below = last >= top.unseen_max if top.lists == 1 else last > top.unseen_max
+    # (a partial month's list is ordered by the month's counts, not the range's: no such tie)
+    unseen_below = last >= top.unseen_max if top.lists == 1 and not top.partial else last > top.unseen_max
     if not (every_row_known and seen_below and unseen_below):
         return None, (0, 0)
     low = max(top.seen_groups, top.listed_groups_sum if top.disjoint else top.listed_groups_max)
     return rows, (low, top.listed_groups_sum + top.unlisted_groups)
 
 
-def _whole_months(f: Filters, first: dt.date, last: dt.date) -> list[dt.date]:
-    """The first days of the calendar months that lie wholly within the period of ``f``, whose
-    trips are all between ``first`` and ``last`` (a period that starts before the first trip takes
-    in its month whole, one that ends after the last trip that month). Months are counted as
-    year * 12 + month - 1 (no date arithmetic past December 9999)."""
-    if f.date_from is None or f.date_from <= first:
-        start = first.year * 12 + first.month - 1
-    else:
-        start = f.date_from.year * 12 + f.date_from.month - 1 + (f.date_from.day > 1)
-    if f.date_to is None or f.date_to >= last:
-        end = last.year * 12 + last.month - 1
-    else:
-        end = f.date_to.year * 12 + f.date_to.month - 1
-        end -= f.date_to.day < calendar.monthrange(f.date_to.year, f.date_to.month)[1]
-    return [dt.date(m // 12, m % 12 + 1, 1) for m in range(start, end + 1)]
+@dataclass(frozen=True)
+class MonthPlan:
+    """How a date range is read from the month lists: the months whose lists are summed (``months``,
+    their first days), whether each is only partly in the range (``partial``), and the days whose
+    trips are counted from trip_times (``edges``: first day, last day, and +1 to add them, or -1 to
+    take them out of a partial month's list). A month takes its list when most of its days are in
+    the range; its days outside are then taken out (the list's counts are the month's, at most).
+    Days before the first trip and after the last are in the range (there are no trips there)."""
+    months: tuple = ()
+    partial: tuple = ()
+    edges: tuple = ()
+    none: ClassVar[dict] = {"months": None, "partial": None, "edge_from": None, "edge_to": None, "edge_sign": None}
+
+    @classmethod
+    def of(cls, f: Filters, first: dt.date, last: dt.date) -> "MonthPlan":
+        lo = _month_start(first) if f.date_from is None or f.date_from <= first else f.date_from
+        hi = _month_end(last) if f.date_to is None or f.date_to >= last else f.date_to
+        months, partial, edges = [], [], []
+        for m in range(lo.year * 12 + lo.month - 1, hi.year * 12 + hi.month):
+            start = dt.date(m // 12, m % 12 + 1, 1)
+            end = _month_end(start)
+            a, b = max(lo, start), min(hi, end)  # the month's days in the range
+            inside, outside = (b - a).days + 1, (end - start).days + 1 - ((b - a).days + 1)
+            if inside > outside:
+                months.append(start)
+                partial.append(outside > 0)
+                edges += [(start, a - dt.timedelta(days=1), -1)] if a > start else []
+                edges += [(b + dt.timedelta(days=1), end, -1)] if b < end else []
+            else:
+                edges.append((a, b, 1))
+        return cls(tuple(months), tuple(partial), tuple(edges))
+
+    def params(self) -> dict:
+        return {"months": list(self.months), "partial": list(self.partial),
+                "edge_from": [e[0] for e in self.edges], "edge_to": [e[1] for e in self.edges],
+                "edge_sign": [e[2] for e in self.edges]}
+
+
+def _month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _month_end(day: dt.date) -> dt.date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
 def _period_dropped_if_whole(c, f: Filters) -> tuple[Filters, tuple]:

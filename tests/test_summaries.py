@@ -633,7 +633,8 @@ def test_dated_groups_from_the_lists_of_whole_months_equal_the_raw_count(db_url,
     (tmp_path / "busy.csv").write_text(HEADER + busy)
     assert core.ingest_file(str(tmp_path / "busy.csv"), url=db_url).status == "completed"
     periods = (("2019-01-01", "2019-03-31"), ("2019-01-10", "2019-03-20"), ("2018-12-31", "2019-02-01"),
-               (None, "2018-03-31"), ("2020-02-01", None), ("2019-02-03", "2019-02-25"), ("2017-01-01", "2018-02-28"))
+               (None, "2018-03-31"), ("2020-02-01", None), ("2019-02-03", "2019-02-25"), ("2017-01-01", "2018-02-28"),
+               ("2019-01-05", "2019-03-27"), ("2019-01-20", "2019-02-10"))
 
     def check(limits=(1, 50)):
         every_region, sources = core.regions(url=db_url), set()
@@ -663,9 +664,10 @@ def test_dated_groups_from_the_lists_of_whole_months_equal_the_raw_count(db_url,
     core.compact_summaries(url=db_url)
     assert not compaction_due(db_url)
     sources = check()
-    # complete lists: every period with a whole month is read from them; a part of a month is counted
-    assert {s for s, f, t, limit in sources if (f, t) != ("2019-02-03", "2019-02-25")} == {"kept"}
-    assert {s for s, f, t, limit in sources if (f, t) == ("2019-02-03", "2019-02-25")} == {"trips"}
+    # complete lists: every period with most of a month is read from them; less than half of two
+    # months is counted
+    assert {s for s, f, t, limit in sources if (f, t) != ("2019-01-20", "2019-02-10")} == {"kept"}
+    assert {s for s, f, t, limit in sources if (f, t) == ("2019-01-20", "2019-02-10")} == {"trips"}
     # other answers still read the raw trips: hours of the day in longer buckets, a region, fine cells
     for kw in (dict(hours=[8], bucket_hours=2), dict(regions=["Busy"]), dict(cell="fine")):
         assert core.trip_groups(date_from="2019-01-01", date_to="2019-03-31", url=db_url, **kw)["source"] == "trips"
@@ -678,8 +680,9 @@ def test_dated_groups_from_the_lists_of_whole_months_equal_the_raw_count(db_url,
         assert asked.value.trips == read
 
     with engine(db_url).connect() as conn:
-        edges = conn.execute(sa.text("SELECT count(*) FROM trips WHERE ts >= '2019-01-10' AND ts < '2019-02-01'"
-                                     " OR ts >= '2019-03-01' AND ts < '2019-03-21'")).scalar()
+        # most of January and of March: their lists, less the days outside the period
+        edges = conn.execute(sa.text("SELECT count(*) FROM trips WHERE ts >= '2019-01-01' AND ts < '2019-01-10'"
+                                     " OR ts >= '2019-03-21' AND ts < '2019-04-01'")).scalar()
     asks("2019-01-10", "2019-03-20", edges)
     # a job loaded since: its trips are added from its own partition (all of them count as read)
     generate(str(tmp_path / "late.csv"), 1_000, seed=32)
@@ -717,27 +720,39 @@ def test_dated_groups_from_the_lists_of_whole_months_equal_the_raw_count(db_url,
     assert a["source"] == "trips" and (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"])
 
 
-@pytest.mark.parametrize("f, t, first, last, months", [
-    ("2019-01-01", "2019-03-31", "2018-01-05", "2020-07-01", ["2019-01-01", "2019-02-01", "2019-03-01"]),
-    ("2019-01-02", "2019-03-30", "2018-01-05", "2020-07-01", ["2019-02-01"]),
-    ("2019-02-01", "2019-02-27", "2018-01-05", "2020-07-01", []),
-    ("2016-05-17", "2018-02-27", "2018-01-05", "2020-07-01", ["2018-01-01"]),  # no trips before the 5th
-    ("2020-05-02", "2031-01-01", "2018-01-05", "2020-07-01", ["2020-06-01", "2020-07-01"]),  # none after the 1st
-    ("2019-12-01", "2020-02-29", "2018-01-05", "2020-07-01", ["2019-12-01", "2020-01-01", "2020-02-01"]),  # leap year
-    ("0001-01-01", "9999-12-31", "2018-01-05", "2018-01-05", ["2018-01-01"]),
-    (None, "2018-02-27", "2018-01-05", "2020-07-01", ["2018-01-01"]),
-    ("2020-05-31", None, "2018-01-05", "2020-07-01", ["2020-06-01", "2020-07-01"]),
-    ("2019-05-02", "2019-05-03", "2018-01-05", "2020-07-01", []),
-    ("9999-12-15", None, "9999-11-05", "9999-12-31", []),  # no date arithmetic past the last date
-    ("9999-11-01", None, "9999-11-05", "9999-12-31", ["9999-11-01", "9999-12-01"]),
-    ("0001-01-01", "0001-01-31", "0001-01-01", "9999-12-31", ["0001-01-01"]),
+_D = "2018-01-05", "2020-07-01"  # the first and last day of the trips, for the plans below
+
+
+@pytest.mark.parametrize("f, t, first_last, months, partial, edges", [
+    ("2019-01-01", "2019-03-31", _D, ["2019-01", "2019-02", "2019-03"], [False] * 3, []),
+    # most of January and of March: their lists, without the days outside the range
+    ("2019-01-02", "2019-03-30", _D, ["2019-01", "2019-02", "2019-03"], [True, False, True],
+     [("2019-01-01", "2019-01-01", -1), ("2019-03-31", "2019-03-31", -1)]),
+    # less than half of June and of January: their days in the range counted
+    ("2018-06-20", "2019-01-10", _D, ["2018-07", "2018-08", "2018-09", "2018-10", "2018-11", "2018-12"], [False] * 6,
+     [("2018-06-20", "2018-06-30", 1), ("2019-01-01", "2019-01-10", 1)]),
+    ("2019-02-03", "2019-02-25", _D, ["2019-02"], [True], [("2019-02-01", "2019-02-02", -1), ("2019-02-26", "2019-02-28", -1)]),
+    ("2019-02-03", "2019-02-14", _D, [], [], [("2019-02-03", "2019-02-14", 1)]),  # 12 days of 28
+    ("2019-01-20", "2019-02-10", _D, [], [], [("2019-01-20", "2019-01-31", 1), ("2019-02-01", "2019-02-10", 1)]),
+    ("2016-05-17", "2018-02-27", _D, ["2018-01", "2018-02"], [False, True], [("2018-02-28", "2018-02-28", -1)]),  # no trips before the 5th
+    ("2020-05-02", "2031-01-01", _D, ["2020-05", "2020-06", "2020-07"], [True, False, False],
+     [("2020-05-01", "2020-05-01", -1)]),  # none after July 1st
+    (None, "2018-02-10", _D, ["2018-01"], [False], [("2018-02-01", "2018-02-10", 1)]),
+    ("2020-06-30", None, _D, ["2020-07"], [False], [("2020-06-30", "2020-06-30", 1)]),
+    ("2019-12-01", "2020-02-29", _D, ["2019-12", "2020-01", "2020-02"], [False] * 3, []),  # leap year
+    ("0001-01-01", "9999-12-31", ("2018-01-05", "2018-01-05"), ["2018-01"], [False], []),
+    ("9999-12-15", None, ("9999-11-05", "9999-12-31"), ["9999-12"], [True], [("9999-12-01", "9999-12-14", -1)]),
+    ("2021-01-01", None, _D, [], [], []),  # after the last trip
 ])
-def test_whole_months_of_a_period(f, t, first, last, months):
-    """Pass: the months whose lists answer a period are those wholly within it, counting the days
-    before the first trip and after the last as within it."""
+def test_the_months_whose_lists_answer_a_period(f, t, first_last, months, partial, edges):
+    """Pass: a period takes the lists of the months most of whose days it has (the days before the
+    first trip and after the last count as in it), takes out of them the days it does not have, and
+    counts the days of the other months it has; with no date arithmetic past December 9999."""
     import datetime as dt
 
     from core.filters import Filters
-    from core.groups import _whole_months
+    from core.groups import MonthPlan
     day = dt.date.fromisoformat
-    assert _whole_months(Filters.make(date_from=f, date_to=t), day(first), day(last)) == [day(m) for m in months]
+    plan = MonthPlan.of(Filters.make(date_from=f, date_to=t), *map(day, first_last))
+    assert plan.months == tuple(day(m + "-01") for m in months) and plan.partial == tuple(partial)
+    assert plan.edges == tuple((day(a), day(b), sign) for a, b, sign in edges)

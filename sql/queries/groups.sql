@@ -87,22 +87,26 @@ SELECT EXISTS (SELECT FROM compaction_state)
 
 -- name: raw_trips_read
 -- The most raw trips groups_from_trips reads: those of the period (all regions) in trip_times, and
--- every trip of the jobs not yet there (:raw_jobs); or groups_kept_and_new, with whole months
--- (:months) read from their lists. (daily_counts' rows of a job are its own until compaction folds
--- them, and compaction copies every job it folds into trip_times first.)
+-- every trip of the jobs not yet there (:raw_jobs); or groups_kept_and_new, with months read from
+-- their lists: only the days counted around them (:edge_from, :edge_to; core/groups.py MonthPlan).
+-- (daily_counts' rows of a job are its own until compaction folds them, and compaction copies
+-- every job it folds into trip_times first.)
 SELECT (SELECT coalesce(sum(trips), 0) FROM daily_counts
-         WHERE day >= coalesce(CAST(:date_from AS date), '-infinity')
-           AND day <= coalesce(CAST(:date_to AS date), 'infinity')
-           AND NOT coalesce(day >= (CAST(:months AS date[]))[1]
-                            AND day < (CAST(:months AS date[]))[cardinality(CAST(:months AS date[]))] + interval '1 month', false)
+         WHERE CASE WHEN CAST(:edge_from AS date[]) IS NULL
+                    THEN day >= coalesce(CAST(:date_from AS date), '-infinity')
+                         AND day <= coalesce(CAST(:date_to AS date), 'infinity')
+                    ELSE EXISTS (SELECT FROM unnest(CAST(:edge_from AS date[]), CAST(:edge_to AS date[])) e (lo, hi)
+                                  WHERE day BETWEEN e.lo AND e.hi) END
            AND job_id NOT IN (SELECT unnest(CAST(:raw_jobs AS int[]))))::bigint  -- hashed: many jobs stay cheap
      + (SELECT coalesce(sum(rows_loaded), 0) FROM jobs WHERE job_id = ANY(CAST(:raw_jobs AS int[])))::bigint
 
 -- name: groups_kept_and_new
 -- The top groups as compaction kept them (sql/06_flow_top.sql; fine cells: sql/15, sql/16, sql/19),
 -- in the live order: the list of all regions and datasources, or those of each region named, or of
--- each datasource named (sql/09), or of each whole month of a date range (:months, sql/21; the
--- days before and after them are counted from trip_times); :days 0 all, 1 weekdays, 2 weekend; with 1-hour buckets
+-- each datasource named (sql/09), or of each month of a date range (:months, sql/21; :partial: the
+-- month is only partly in the range; the days counted from trip_times are added, or those of a
+-- partial month outside the range taken out: :edge_from, :edge_to, :edge_sign; core/groups.py
+-- MonthPlan); :days 0 all, 1 weekdays, 2 weekend; with 1-hour buckets
 -- only, some hours of the day (:hours; the totals are then those of these hours,
 -- sql/08_flow_top_hours.sql). The lists are summed per group, with the flow rows of the jobs
 -- completed since compaction (:new_jobs) added in: the least each group counts (trips). A list that
@@ -114,7 +118,7 @@ SELECT (SELECT coalesce(sum(trips), 0) FROM daily_counts
 -- here (rest_max) or in no list and no new job (unseen_max; with one list such a group comes after
 -- the list among equals).
 WITH lists AS (
-    SELECT r.region_id, d.datasource_id, mo.month,
+    SELECT r.region_id, d.datasource_id, mo.month, mo.part,
            1::bigint << (row_number() OVER (ORDER BY r.region_id, d.datasource_id, mo.month) - 1)::int AS list  -- one bit each (core/groups.py: at most 63)
       FROM (SELECT 0::smallint AS region_id WHERE CAST(:regions AS text[]) IS NULL
             UNION ALL
@@ -122,16 +126,16 @@ WITH lists AS (
            (SELECT 0::smallint AS datasource_id WHERE CAST(:datasources AS text[]) IS NULL
             UNION ALL
             SELECT datasource_id FROM datasources WHERE name = ANY(CAST(:datasources AS text[]))) d,
-           (SELECT '-infinity'::date AS month WHERE CAST(:months AS date[]) IS NULL
+           (SELECT '-infinity'::date AS month, false AS part WHERE CAST(:months AS date[]) IS NULL
             UNION ALL
-            SELECT unnest(CAST(:months AS date[]))) mo
+            SELECT * FROM unnest(CAST(:months AS date[]), CAST(:partial AS boolean[]))) mo
 ), k AS (
     SELECT lists.list, t.o_cell, t.d_cell, t.bucket, t.trips
       FROM flow_top t JOIN lists USING (region_id, datasource_id, month)
      WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
        AND (CAST(:hours AS int[]) IS NULL OR t.bucket = ANY(CAST(:hours AS int[])))
 ), l AS (   -- kept_min: the least count of the whole list (of any hour: no less safe with :hours)
-    SELECT lists.list,
+    SELECT lists.list, lists.part,
            coalesce((SELECT min(t.trips) FROM flow_top t
                       WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
                         AND t.region_id = lists.region_id AND t.datasource_id = lists.datasource_id
@@ -173,19 +177,13 @@ WITH lists AS (
                AND ts >= coalesce(CAST(:date_from AS timestamp), '-infinity')
                AND ts < coalesce(CAST(:date_to AS timestamp) + interval '1 day', 'infinity')
             UNION ALL
-            -- a date range: the days before its first whole month and after its last, in trip_times
-            -- (the months' trips are their lists)
-            SELECT grid_parent(o_cell, CAST(:level AS smallint)), grid_parent(d_cell, CAST(:level AS smallint)),
-                   date_part('hour', ts)::int, 1, region_id, datasource_id, date_part('isodow', ts) >= 6
-              FROM trip_times
-             WHERE ts >= coalesce(CAST(:date_from AS timestamp), '-infinity')
-               AND ts < (CAST(:months AS date[]))[1]
-            UNION ALL
-            SELECT grid_parent(o_cell, CAST(:level AS smallint)), grid_parent(d_cell, CAST(:level AS smallint)),
-                   date_part('hour', ts)::int, 1, region_id, datasource_id, date_part('isodow', ts) >= 6
-              FROM trip_times
-             WHERE ts >= (CAST(:months AS date[]))[cardinality(CAST(:months AS date[]))] + interval '1 month'
-               AND ts < coalesce(CAST(:date_to AS timestamp) + interval '1 day', 'infinity')) new_rows
+            -- a date range: the days around its months, in trip_times, added (sign 1), or those of
+            -- a partial month outside the range taken out of its list (-1)
+            SELECT grid_parent(t.o_cell, CAST(:level AS smallint)), grid_parent(t.d_cell, CAST(:level AS smallint)),
+                   date_part('hour', t.ts)::int, e.sign, t.region_id, t.datasource_id, date_part('isodow', t.ts) >= 6
+              FROM unnest(CAST(:edge_from AS date[]), CAST(:edge_to AS date[]), CAST(:edge_sign AS int[])) e (lo, hi, sign)
+             CROSS JOIN LATERAL (SELECT * FROM trip_times
+                                  WHERE ts >= e.lo AND ts < e.hi + interval '1 day') t) new_rows
      WHERE (CAST(:regions AS text[]) IS NULL OR region_id IN (SELECT region_id FROM lists))
        AND (CAST(:datasources AS text[]) IS NULL OR datasource_id IN (SELECT datasource_id FROM lists))
        AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
@@ -217,6 +215,7 @@ WITH lists AS (
       FROM near m
 ), x AS (
     SELECT (SELECT count(*) FROM l) AS lists,
+           (SELECT bool_or(part) FROM l) AS partial,
            (SELECT bool_or(kept_groups < total_groups) FROM l) AS incomplete,
            -- a list with more groups than its totals count: totals missing (never, as compaction
            -- writes them together; the answer is then counted, not read)
@@ -224,20 +223,24 @@ WITH lists AS (
            ((SELECT coalesce(sum(total_trips), 0) FROM l) + seen.new_trips)::bigint AS total_trips,
            seen.groups AS seen_groups, seen.unlisted AS unlisted_groups,
            (SELECT coalesce(sum(total_groups), 0) FROM l)::bigint AS listed_groups_sum,
-           (SELECT coalesce(max(total_groups), 0) FROM l) AS listed_groups_max,
+           -- (a partial month's groups are not all the range's)
+           (SELECT coalesce(max(total_groups) FILTER (WHERE NOT part), 0) FROM l) AS listed_groups_max,
            -- any two lists whose trips' areas meet may count the same group
            NOT EXISTS (SELECT FROM l a JOIN l b ON a.list < b.list
-                        WHERE a.x0 <= b.x1 AND b.x0 <= a.x1 AND a.y0 <= b.y1 AND b.y0 <= a.y1) AS disjoint,
+                        WHERE a.x0 <= b.x1 AND b.x0 <= a.x1 AND a.y0 <= b.y1 AND b.y0 <= a.y1)
+           AND NOT EXISTS (SELECT FROM l WHERE part) AS disjoint,
            -- a group in no list: at most the least counts of one list and of those that meet it
            (SELECT coalesce(max(a.kept_min + (SELECT coalesce(sum(b.kept_min), 0)::bigint FROM l b
                                                WHERE b.list <> a.list AND b.kept_groups < b.total_groups
                                                  AND a.x0 <= b.x1 AND b.x0 <= a.x1 AND a.y0 <= b.y1 AND b.y0 <= a.y1)), 0)
               FROM l a WHERE a.kept_groups < a.total_groups) AS unseen_max,
            (SELECT max(most) FROM u WHERE rank > :limit AND most > trips) AS rest_max
-      FROM (SELECT count(*) AS groups, count(*) FILTER (WHERE listed = 0) AS unlisted,
+      FROM (-- (a group's count here is the least it has: days taken out of a partial month's list
+            -- may leave it at none)
+            SELECT count(*) FILTER (WHERE trips > 0) AS groups, count(*) FILTER (WHERE listed = 0 AND trips > 0) AS unlisted,
                    coalesce(sum(new_trips), 0) AS new_trips FROM m) seen
 )
 SELECT top.o_cell, top.d_cell, top.bucket, top.trips, top.most, x.*
   FROM x
-  LEFT JOIN LATERAL (SELECT * FROM u WHERE rank <= :limit) top ON true   -- one row of NULLs when no group
+  LEFT JOIN LATERAL (SELECT * FROM u WHERE rank <= :limit AND trips > 0) top ON true   -- one row of NULLs when no group
  ORDER BY top.rank
