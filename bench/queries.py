@@ -42,6 +42,7 @@ MONTH = {"date_from": "2019-03-01", "date_to": "2019-03-31"}
 QUARTER = {"date_from": "2019-01-01", "date_to": "2019-03-31"}
 YEAR = {"date_from": "2018-06-01", "date_to": "2019-05-31"}
 DAYS = {"date_from": "2018-06-10", "date_to": "2019-01-20"}  # whole months, and 41 days around them
+HALVES = {"date_from": "2018-06-16", "date_to": "2019-01-15"}  # half of June and of January: the most counted
 
 # (name, target in ms at 10M, facade function, keyword arguments)
 CASES = [
@@ -66,6 +67,7 @@ CASES = [
     ("groups coarse one year", 300, "groups", {"cell": "coarse", **YEAR}),
     ("groups fine one year", 300, "groups", {"cell": "fine", **YEAR}),
     ("groups medium 10 Jun-20 Jan", 300, "groups", {"cell": "medium", **DAYS}),
+    ("groups medium 16 Jun-15 Jan", 300, "groups", {"cell": "medium", **HALVES}),
     ("groups coarse all filters", 300, "groups",
      {"cell": "coarse", "regions": [REGION], "datasources": [SOURCE], "days": "weekdays",
       "hours": [17, 18], **MONTH}),
