@@ -544,7 +544,7 @@ def test_trip_times_hold_every_folded_trip_in_time_order_and_dated_groups_stay_e
                 res = core.trip_groups(cell=cell, bucket_hours=bucket, limit=5000, date_from=f, date_to=t,
                                        days=days, hours=hours, url=db_url)
                 total, groups = _dated_groups_recount(conn, grid_level(cell), bucket, f, t, weekend, hours)
-                # medium groups over whole months: those months' kept lists (the test below)
+                # medium groups over months: those months' kept lists (the test below)
                 assert res["source"] == (kept() if whole_months(cell, f, t) else "trips")
                 assert 0 < total < 5_000 and len(groups) < 5000
                 assert res["total_trips"] == total
@@ -554,7 +554,7 @@ def test_trip_times_hold_every_folded_trip_in_time_order_and_dated_groups_stay_e
     def whole_months(cell, f, t):
         return cell != "fine" and (f, t) == ("2019-03-01", "2020-02-29")
 
-    def kept():  # how whole months are read: the kept lists, with the jobs loaded since; before any compaction, raw
+    def kept():  # how months are read: the kept lists, with the jobs loaded since; before any compaction, raw
         with engine(db_url).connect() as conn:
             if not conn.execute(sa.text("SELECT EXISTS (SELECT FROM compaction_state)")).scalar():
                 return "trips"
@@ -612,18 +612,19 @@ def test_trip_times_hold_every_folded_trip_in_time_order_and_dated_groups_stay_e
     check()
 
 
-def test_dated_groups_from_the_lists_of_whole_months_equal_the_raw_count(db_url, tmp_path, monkeypatch):
+def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_path, monkeypatch):
     """Pass: medium and coarse groups over a date range, read from the lists compaction keeps of
-    each month (sql/21) with the days around the whole months counted from trip_times and the
-    jobs loaded since from their own trips, equal the raw count (all regions named, which is never
+    each month (sql/21) most of whose days are in the range, with the other days counted from
+    trip_times (or taken out of a partial month's list) and the jobs loaded since from their own
+    trips, equal the raw count (all regions named, which is never
     read from the lists): the same groups in the same order, the same total, a number of groups
     exact or a range around the true one; for periods aligned to months or not, open at either
     end, reaching before the first trip, within one month, all days, weekdays or weekend, hours of
     the day (with 1-hour buckets: the lists' totals per hour). With complete lists every such answer
     is read from them; with lists of 3 groups, a busy group
     that is in every month's list is proved the top one, and what cannot be proved is counted.
-    A caller that asks before reading many raw trips is told how many the days around the
-    months and the new jobs hold."""
+    A caller that asks before reading many raw trips is told how many the days counted at the
+    ends and the new jobs hold."""
     import core.groups
     for i, n in enumerate((3_000, 2_000)):
         generate(str(tmp_path / f"{i}.csv"), n, seed=30 + i)

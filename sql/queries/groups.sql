@@ -74,7 +74,7 @@ SELECT o_cell, d_cell, bucket, trips,
 -- lists (level 0) are used only when there are lists of regions, and with datasources named, of
 -- datasources: a compaction by a version from before sql/15 keeps no fine lists, one from before
 -- sql/16 none of a region, one from before sql/19 none of a datasource, one from before sql/21 no
--- month lists (:months: whole months asked for), and a missing list reads as no trips (with any
+-- month lists (:months: the months whose lists are asked for), and a missing list reads as no trips (with any
 -- trip folded, the fine lists of its region and datasource have a totals row, and each month that
 -- has trips its lists; without, the raw trips answer as quickly).
 SELECT EXISTS (SELECT FROM compaction_state)
