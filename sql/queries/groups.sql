@@ -140,9 +140,10 @@ WITH lists AS (
                       WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
                         AND t.region_id = lists.region_id AND t.datasource_id = lists.datasource_id
                         AND t.month = lists.month), 0) AS kept_min,
-           (SELECT count(*) FROM k WHERE k.list = lists.list) AS kept_groups,
+           coalesce(kc.kept_groups, 0) AS kept_groups,
            tot.total_trips, tot.total_groups, ext.*
       FROM lists
+      LEFT JOIN (SELECT list, count(*) AS kept_groups FROM k GROUP BY list) kc USING (list)  -- one pass over k
      CROSS JOIN LATERAL (
             SELECT coalesce(sum(total_trips), 0)::bigint AS total_trips, coalesce(sum(total_groups), 0)::bigint AS total_groups
               FROM (SELECT t.total_trips, t.total_groups
