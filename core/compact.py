@@ -117,6 +117,7 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
             # the live query itself, with the filters' own parameters: the same order and totals
             cur.execute(_keep(pg("groups_from_summary")), {
                 **filters, **ids, "region_ids": [region_id] if region_id else None,
+                "datasource_ids": [datasource_id] if datasource_id else None,
                 "bucket_hours": hours, "limit": KEPT_TOP, "month": None})
         # Fine cells, for everything, each region and each datasource: counted once from the trips.
         progress("counting the fine-cell groups of every trip")

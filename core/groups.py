@@ -78,8 +78,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                     read = c.execute(query("raw_trips_read"), params).scalar()
                     if read > count_raw_above:
                         raise RawCountNeeded(read)
-            else:
-                params["region_ids"] = c.execute(query("region_ids"), params).scalar()
+            params.update(c.execute(query("filter_ids"), params).one()._mapping)
             source = "trips" if raw else "summary"
             if not raw:
                 c.execute(query("groups_work_mem"), {"work_mem": _WORK_MEM})

@@ -507,25 +507,31 @@ def test_two_compactions_at_once_both_end_well(db_url, tmp_path):
             assert _summed(conn, table) == recount, table
 
 
-def _dated_groups_recount(conn, level: int, bucket: int, date_from: str, date_to: str, weekend, hours) -> tuple:
+def _dated_groups_recount(conn, level: int, bucket: int, date_from: str, date_to: str, weekend, hours,
+                          regions=None, datasources=None) -> tuple:
     """Groups over a period counted straight from the raw trips (the definition), as a set."""
     from core import grid
     cell = {v: k for k, v in grid.LEVELS.items()}[level]
     rows = conn.execute(sa.text(
         "SELECT grid_parent(o_cell, CAST(:l AS smallint)), grid_parent(d_cell, CAST(:l AS smallint)),"
-        "       extract(hour FROM ts)::int / :b, count(*) FROM trips"
+        "       extract(hour FROM ts)::int / :b, count(*)"
+        "  FROM trips JOIN regions USING (region_id) JOIN datasources d USING (datasource_id)"
         " WHERE ts >= CAST(:f AS date) AND ts < CAST(:t AS date) + 1"
         "   AND (CAST(:w AS boolean) IS NULL OR (extract(isodow FROM ts) >= 6) = CAST(:w AS boolean))"
         "   AND (CAST(:h AS int[]) IS NULL OR extract(hour FROM ts)::int = ANY(CAST(:h AS int[])))"
-        " GROUP BY 1, 2, 3"), {"l": level, "b": bucket, "f": date_from, "t": date_to, "w": weekend, "h": hours}).all()
+        "   AND (CAST(:r AS text[]) IS NULL OR regions.name = ANY(CAST(:r AS text[])))"
+        "   AND (CAST(:d AS text[]) IS NULL OR d.name = ANY(CAST(:d AS text[])))"
+        " GROUP BY 1, 2, 3"), {"l": level, "b": bucket, "f": date_from, "t": date_to, "w": weekend, "h": hours,
+                               "r": regions, "d": datasources}).all()
     return (sum(r[3] for r in rows),
             {(grid.label(r[0], cell), grid.label(r[1], cell), r[2] * bucket, r[3]) for r in rows})
 
 
-def test_trip_times_hold_every_folded_trip_in_time_order_and_dated_groups_stay_exact(db_url, tmp_path, write_csv):
-    """Pass: compaction copies the trips of the jobs completed since into trip_times, in time order,
-    once (not a failed or duplicate job's); groups over a period (fine and medium cells, with days
-    and hours) equal a count of the raw trips before compaction, after it, with a job loaded since
+def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(db_url, tmp_path, write_csv):
+    """Pass: compaction copies the trips of the jobs completed since into trip_times, in (region,
+    datasource, time) order within each run, once (not a failed or duplicate job's); groups over a
+    period (fine and medium cells, with days, hours, regions and datasources) equal a count of the
+    raw trips before compaction, after it, with a job loaded since
     (its trips read from its own partition), and after trip_times was emptied as in a database
     compacted before it existed (a compaction with nothing to fold fills it)."""
     for i, n in enumerate((3_000, 2_000)):
@@ -535,18 +541,24 @@ def test_trip_times_hold_every_folded_trip_in_time_order_and_dated_groups_stay_e
     bad = write_csv(HEADER + row() + "x,POINT (1 2),oops,2018-01-01 00:00:00,s\n", "bad.csv")
     assert core.ingest_file(bad, max_bad_rows="0", url=db_url).status == "failed"
     cases = [("fine", 1, "2019-02-01", "2019-05-31", None, None), ("medium", 2, "2018-12-24", "2019-01-06", None, None),
-             ("medium", 3, "2019-03-01", "2020-02-29", True, None), ("fine", 4, "2018-05-01", "2019-10-31", False, [7, 8, 17])]
+             ("medium", 3, "2019-03-01", "2020-02-29", True, None), ("fine", 4, "2018-05-01", "2019-10-31", False, [7, 8, 17]),
+             ("medium", 1, "2019-01-01", "2019-12-31", None, None, ["Prague"], None),
+             ("fine", 2, "2018-07-01", "2019-06-30", True, None, None, ["cheap_mobile"]),
+             ("medium", 6, "2018-10-01", "2019-09-30", None, None, ["Hamburg", "Vienna", "Atlantis"], ["funny_car", "baba_car"]),
+             ("coarse", 24, "2019-01-01", "2019-03-31", None, None, ["Atlantis"], None)]
 
     def check():
         with engine(db_url).connect() as conn:
-            for cell, bucket, f, t, weekend, hours in cases:
+            for cell, bucket, f, t, weekend, hours, *named in cases:
+                regions, datasources = named or (None, None)
                 days = {None: "all", True: "weekend", False: "weekdays"}[weekend]
                 res = core.trip_groups(cell=cell, bucket_hours=bucket, limit=5000, date_from=f, date_to=t,
-                                       days=days, hours=hours, url=db_url)
-                total, groups = _dated_groups_recount(conn, grid_level(cell), bucket, f, t, weekend, hours)
+                                       days=days, hours=hours, regions=regions, datasources=datasources, url=db_url)
+                total, groups = _dated_groups_recount(conn, grid_level(cell), bucket, f, t, weekend, hours,
+                                                      regions, datasources)
                 # medium groups over months: those months' kept lists (the test below)
-                assert res["source"] == (kept() if whole_months(cell, f, t) else "trips")
-                assert 0 < total < 5_000 and len(groups) < 5000
+                assert res["source"] == (kept() if whole_months(cell, f, t) and not named else "trips")
+                assert (0 < total < 5_000 if regions != ["Atlantis"] else total == 0) and len(groups) < 5000
                 assert res["total_trips"] == total
                 assert {(g["origin_cell"], g["destination_cell"], g["bucket_start_hour"], g["trips"])
                         for g in res["groups"]} == groups
@@ -569,8 +581,9 @@ def test_trip_times_hold_every_folded_trip_in_time_order_and_dated_groups_stay_e
                 f"   WHERE job_id = ANY(CAST(:j AS int[])))"
                 f" UNION ALL (SELECT {cols} FROM trips WHERE job_id = ANY(CAST(:j AS int[]))"
                 f"   EXCEPT ALL SELECT {cols} FROM trip_times)) d"), {"j": jobs}).scalar()
-            unordered = conn.execute(sa.text(
-                "SELECT count(*) FROM (SELECT ts < lag(ts) OVER (ORDER BY ctid) AS back FROM trip_times) o"
+            unordered = conn.execute(sa.text(  # (each run is one compaction's: the tests compare the first)
+                "SELECT count(*) FROM (SELECT (region_id, datasource_id, ts) < (lag(region_id) OVER w,"
+                "        lag(datasource_id) OVER w, lag(ts) OVER w) AS back FROM trip_times WINDOW w AS (ORDER BY ctid)) o"
                 " WHERE back")).scalar()
             return jobs, differ, unordered
 
@@ -757,3 +770,41 @@ def test_the_months_whose_lists_answer_a_period(f, t, first_last, months, partia
     plan = MonthPlan.of(Filters.make(date_from=f, date_to=t), *map(day, first_last))
     assert plan.months == tuple(day(m + "-01") for m in months) and plan.partial == tuple(partial)
     assert plan.edges == tuple((day(a), day(b), sign) for a, b, sign in edges)
+
+
+def test_the_migration_puts_trip_times_of_an_older_version_in_region_order(template_db, monkeypatch):
+    """Pass: on a database migrated up to sql/21, whose trip_times rows lie in time order,
+    sql/22_trip_times_by_region.sql keeps every row (the same multiset) and puts them in (region,
+    datasource, time) order."""
+    import uuid
+    from core import db
+    from core.db import create_database, dispose_all, drop_database
+    server, _ = template_db
+    name = f"trips_test_{uuid.uuid4().hex[:10]}"
+    url = create_database(server, name)
+    every = db.migration_files()
+    try:
+        monkeypatch.setattr(db, "migration_files", lambda: [p for p in every if p.name < "22"])
+        core.migrate(url)
+        content = "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)), count(*) FROM trip_times t"
+        order = ("SELECT count(*) FROM (SELECT (region_id, datasource_id, ts) < (lag(region_id) OVER w,"
+                 " lag(datasource_id) OVER w, lag(ts) OVER w) AS back FROM trip_times WINDOW w AS (ORDER BY ctid)) o"
+                 " WHERE back")
+        with db.raw_connection(url) as conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO trip_times SELECT timestamp '2019-01-01' + i * interval '37 minutes',"
+                        " i % 7, i % 11, 1 + i % 3, 1 + i % 2 FROM generate_series(1, 2000) i ORDER BY 1")
+            conn.commit()
+            cur.execute(content)
+            before = cur.fetchone()
+            cur.execute(order)
+            assert cur.fetchone()[0] > 0  # time order is not region order
+        monkeypatch.setattr(db, "migration_files", lambda: every)
+        assert core.migrate(url) == [p.name for p in every if p.name >= "22"]
+        with db.raw_connection(url) as conn, conn.cursor() as cur:
+            cur.execute(content)
+            assert cur.fetchone() == before and before[1] == 2000
+            cur.execute(order)
+            assert cur.fetchone()[0] == 0
+    finally:
+        dispose_all()
+        drop_database(server, name)

@@ -11,24 +11,26 @@
 -- 10M trips) so that it does not spill to disk in batches.
 SELECT set_config('work_mem', :work_mem, true)
 
--- name: region_ids
--- The ids of the regions named (none for unknown names; NULL: all regions), for groups_from_summary.
+-- name: filter_ids
+-- The ids of the regions and of the datasources named (none for unknown names; NULL: all), for
+-- groups_from_summary and groups_from_trips: constants, which the planner matches against the BRINs
+-- by region (sql/18) and by region and datasource (sql/22).
 SELECT CASE WHEN CAST(:regions AS text[]) IS NOT NULL
             THEN coalesce((SELECT array_agg(region_id::int ORDER BY region_id) FROM regions
-                            WHERE name = ANY(CAST(:regions AS text[]))), '{}') END
+                            WHERE name = ANY(CAST(:regions AS text[]))), '{}') END AS region_ids,
+       CASE WHEN CAST(:datasources AS text[]) IS NOT NULL
+            THEN coalesce((SELECT array_agg(datasource_id::int ORDER BY datasource_id) FROM datasources
+                            WHERE name = ANY(CAST(:datasources AS text[]))), '{}') END AS datasource_ids
 
 -- name: groups_from_summary
 -- Medium and coarse cells without a date filter: from flow_counts (one level partition); the
--- regions as their ids (:region_ids, from region_ids: constants, which the planner can match
--- against the BRIN by region).
+-- regions and datasources as their ids (:region_ids, :datasource_ids, from filter_ids).
 WITH g AS MATERIALIZED (
     SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, sum(trips::int)::bigint AS trips
       FROM flow_counts
      WHERE level = :level
-       AND (CAST(:region_ids AS int[]) IS NULL  -- ids as constants, for the BRIN by region (sql/18)
-            OR region_id = ANY(CAST(:region_ids AS int[])))
-       AND (CAST(:datasources AS text[]) IS NULL
-            OR datasource_id IN (SELECT datasource_id FROM datasources WHERE name = ANY(CAST(:datasources AS text[]))))
+       AND (CAST(:region_ids AS int[]) IS NULL OR region_id = ANY(CAST(:region_ids AS int[])))
+       AND (CAST(:datasource_ids AS int[]) IS NULL OR datasource_id = ANY(CAST(:datasource_ids AS int[])))
        AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
        AND (CAST(:hours AS int[]) IS NULL OR hour = ANY(CAST(:hours AS int[])))
      GROUP BY 1, 2, 3
@@ -42,8 +44,10 @@ SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
 
 -- name: groups_from_trips
 -- Fine cells, or a date range: from the raw trips (fine cell ids are stored per trip end), those
--- compaction copied in time order (trip_times: a period lies in one stretch per compaction) and those of the jobs
--- completed since (:raw_jobs, constants: only their partitions are read).
+-- compaction copied in (region, datasource, time) order (trip_times: a period of a region and a
+-- datasource lies in one stretch per compaction, sql/22) and those of the jobs completed since
+-- (:raw_jobs, constants: only their partitions are read); regions and datasources as their ids
+-- (:region_ids, :datasource_ids, from filter_ids).
 WITH g AS (
     SELECT grid_parent(o_cell, CAST(:level AS smallint)) AS o_cell,
            grid_parent(d_cell, CAST(:level AS smallint)) AS d_cell,
@@ -52,10 +56,8 @@ WITH g AS (
             UNION ALL
             SELECT ts, o_cell, d_cell, region_id, datasource_id FROM trips
              WHERE job_id = ANY(CAST(:raw_jobs AS int[]))) AS t
-     WHERE (CAST(:regions AS text[]) IS NULL
-            OR region_id IN (SELECT region_id FROM regions WHERE name = ANY(CAST(:regions AS text[]))))
-       AND (CAST(:datasources AS text[]) IS NULL
-            OR datasource_id IN (SELECT datasource_id FROM datasources WHERE name = ANY(CAST(:datasources AS text[]))))
+     WHERE (CAST(:region_ids AS int[]) IS NULL OR region_id = ANY(CAST(:region_ids AS int[])))
+       AND (CAST(:datasource_ids AS int[]) IS NULL OR datasource_id = ANY(CAST(:datasource_ids AS int[])))
        AND ts >= coalesce(CAST(:date_from AS timestamp), '-infinity')
        AND ts < coalesce(CAST(:date_to AS timestamp) + interval '1 day', 'infinity')
        AND (CAST(:weekend AS boolean) IS NULL OR (date_part('isodow', ts) >= 6) = CAST(:weekend AS boolean))
@@ -184,7 +186,8 @@ WITH lists AS (
                    date_part('hour', t.ts)::int, e.sign, t.region_id, t.datasource_id, date_part('isodow', t.ts) >= 6
               FROM unnest(CAST(:edge_from AS date[]), CAST(:edge_to AS date[]), CAST(:edge_sign AS int[])) e (lo, hi, sign)
              CROSS JOIN LATERAL (SELECT * FROM trip_times
-                                  WHERE ts >= e.lo AND ts < e.hi + interval '1 day') t) new_rows
+                                  WHERE ts >= e.lo AND ts < e.hi + interval '1 day') t
+             WHERE CAST(:edge_from AS date[]) IS NOT NULL) new_rows  -- (none: not planned as a scan)
      WHERE (CAST(:regions AS text[]) IS NULL OR region_id IN (SELECT region_id FROM lists))
        AND (CAST(:datasources AS text[]) IS NULL OR datasource_id IN (SELECT datasource_id FROM lists))
        AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
