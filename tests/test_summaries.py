@@ -527,9 +527,17 @@ def _dated_groups_recount(conn, level: int, bucket: int, date_from: str, date_to
             {(grid.label(r[0], cell), grid.label(r[1], cell), r[2] * bucket, r[3]) for r in rows})
 
 
+# Rows of trip_times that come before the row stored ahead of them in (month, region, datasource,
+# time) order: none within one compaction's run (sql/22_trip_times_by_region.sql).
+ORDER_BROKEN = (
+    "SELECT count(*) FROM (SELECT (date_trunc('month', ts), region_id, datasource_id, ts)"
+    "  < (lag(date_trunc('month', ts)) OVER w, lag(region_id) OVER w, lag(datasource_id) OVER w, lag(ts) OVER w)"
+    "  AS back FROM trip_times WINDOW w AS (ORDER BY ctid)) o WHERE back")
+
+
 def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(db_url, tmp_path, write_csv):
-    """Pass: compaction copies the trips of the jobs completed since into trip_times, in (region,
-    datasource, time) order within each run, once (not a failed or duplicate job's); groups over a
+    """Pass: compaction copies the trips of the jobs completed since into trip_times, in (month,
+    region, datasource, time) order within each run, once (not a failed or duplicate job's); groups over a
     period (fine and medium cells, with days, hours, regions and datasources) equal a count of the
     raw trips before compaction, after it, with a job loaded since
     (its trips read from its own partition), and after trip_times was emptied as in a database
@@ -581,10 +589,7 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
                 f"   WHERE job_id = ANY(CAST(:j AS int[])))"
                 f" UNION ALL (SELECT {cols} FROM trips WHERE job_id = ANY(CAST(:j AS int[]))"
                 f"   EXCEPT ALL SELECT {cols} FROM trip_times)) d"), {"j": jobs}).scalar()
-            unordered = conn.execute(sa.text(  # (each run is one compaction's: the tests compare the first)
-                "SELECT count(*) FROM (SELECT (region_id, datasource_id, ts) < (lag(region_id) OVER w,"
-                "        lag(datasource_id) OVER w, lag(ts) OVER w) AS back FROM trip_times WINDOW w AS (ORDER BY ctid)) o"
-                " WHERE back")).scalar()
+            unordered = conn.execute(sa.text(ORDER_BROKEN)).scalar()  # (one run: one compaction's)
             return jobs, differ, unordered
 
     def asks(read):  # a caller that asks before reading many raw trips is told how many at most
@@ -774,8 +779,8 @@ def test_the_months_whose_lists_answer_a_period(f, t, first_last, months, partia
 
 def test_the_migration_puts_trip_times_of_an_older_version_in_region_order(template_db, monkeypatch):
     """Pass: on a database migrated up to sql/21, whose trip_times rows lie in time order,
-    sql/22_trip_times_by_region.sql keeps every row (the same multiset) and puts them in (region,
-    datasource, time) order."""
+    sql/22_trip_times_by_region.sql keeps every row (the same multiset) and puts them in (month,
+    region, datasource, time) order."""
     import uuid
     from core import db
     from core.db import create_database, dispose_all, drop_database
@@ -787,23 +792,20 @@ def test_the_migration_puts_trip_times_of_an_older_version_in_region_order(templ
         monkeypatch.setattr(db, "migration_files", lambda: [p for p in every if p.name < "22"])
         core.migrate(url)
         content = "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)), count(*) FROM trip_times t"
-        order = ("SELECT count(*) FROM (SELECT (region_id, datasource_id, ts) < (lag(region_id) OVER w,"
-                 " lag(datasource_id) OVER w, lag(ts) OVER w) AS back FROM trip_times WINDOW w AS (ORDER BY ctid)) o"
-                 " WHERE back")
         with db.raw_connection(url) as conn, conn.cursor() as cur:
             cur.execute("INSERT INTO trip_times SELECT timestamp '2019-01-01' + i * interval '37 minutes',"
                         " i % 7, i % 11, 1 + i % 3, 1 + i % 2 FROM generate_series(1, 2000) i ORDER BY 1")
             conn.commit()
             cur.execute(content)
             before = cur.fetchone()
-            cur.execute(order)
+            cur.execute(ORDER_BROKEN)
             assert cur.fetchone()[0] > 0  # time order is not region order
         monkeypatch.setattr(db, "migration_files", lambda: every)
         assert core.migrate(url) == [p.name for p in every if p.name >= "22"]
         with db.raw_connection(url) as conn, conn.cursor() as cur:
             cur.execute(content)
             assert cur.fetchone() == before and before[1] == 2000
-            cur.execute(order)
+            cur.execute(ORDER_BROKEN)
             assert cur.fetchone()[0] == 0
     finally:
         dispose_all()

@@ -60,11 +60,13 @@ SELECT coalesce(array_agg(job_id ORDER BY job_id), '{}') FROM jobs
  WHERE status = 'completed' AND job_id NOT IN (SELECT job_id FROM trip_times_jobs)
 
 -- name: compact_trip_times
--- Their trips, in (region, datasource, time) order, appended as one run (a period's rows of a
--- region and datasource then lie in one stretch per compaction: sql/22), and the jobs, once.
+-- Their trips, in (month, region, datasource, time) order, appended as one run (a period's rows
+-- of a region and datasource then lie in one stretch a month per compaction: sql/22), and the
+-- jobs, once.
 INSERT INTO trip_times (ts, o_cell, d_cell, region_id, datasource_id)
 SELECT ts, o_cell, d_cell, region_id, datasource_id
-  FROM trips WHERE job_id = ANY(CAST(:jobs AS int[])) ORDER BY region_id, datasource_id, ts;
+  FROM trips WHERE job_id = ANY(CAST(:jobs AS int[]))
+ ORDER BY date_trunc('month', ts), region_id, datasource_id, ts;
 INSERT INTO trip_times_jobs (job_id) SELECT unnest(CAST(:jobs AS int[]));
 -- BRIN summarises new pages only when asked: unsummarised ranges are read whole by every query.
 SELECT brin_summarize_new_values('trip_times_region_datasource_ts'::regclass)

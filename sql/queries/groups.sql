@@ -44,8 +44,8 @@ SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
 
 -- name: groups_from_trips
 -- Fine cells, or a date range: from the raw trips (fine cell ids are stored per trip end), those
--- compaction copied in (region, datasource, time) order (trip_times: a period of a region and a
--- datasource lies in one stretch per compaction, sql/22) and those of the jobs completed since
+-- compaction copied in (month, region, datasource, time) order (trip_times: a period of a region
+-- and a datasource lies in one stretch a month per compaction, sql/22) and those of the jobs completed since
 -- (:raw_jobs, constants: only their partitions are read); regions and datasources as their ids
 -- (:region_ids, :datasource_ids, from filter_ids).
 WITH g AS (
