@@ -27,60 +27,73 @@ def cmd_migrate(a) -> int:
 
 
 def cmd_ingest(a) -> int:
+    ok, loaded, answered = True, False, 0
+    try:
+        for path in a.paths:
+            res, interrupted = _ingest_one(a, path)
+            answered += 1
+            ok = ok and res["status"] in ("completed", "duplicate")
+            loaded = loaded or res["status"] == "completed"
+            if interrupted:
+                raise KeyboardInterrupt
+    except KeyboardInterrupt:  # the file being loaded has its answer (cancelled); the rest, one each
+        from core.ingest.jobs import JobResult
+        left = a.paths[answered:]
+        for path in left if a.json else ():
+            _print_json(JobResult(None, os.path.basename(os.path.normpath(path)), "cancelled",
+                                  error=f"{path}: not loaded, after Ctrl-C").as_dict())
+        if left:
+            print(f"not loaded, after Ctrl-C: {', '.join(left)}", file=sys.stderr)
+        return 130
+    if loaded:
+        _hint_compaction()
+    return 0 if ok else 1
+
+
+def _ingest_one(a, path: str) -> tuple[dict, bool]:
+    """Load one file, with progress on stderr, and print its answer; the answer and whether Ctrl-C
+    cancelled it."""
     from psycopg2.errors import InsufficientPrivilege
 
     from core.db import not_a_loader, role_url
     from core.ingest.eta import estimate
     from core.ingest.jobs import Job, JobResult
 
-    ok, loaded = True, False
-    for i, path in enumerate(a.paths):
-        try:
-            job = Job(path, max_bad_rows=a.max_bad_rows, force=a.force, source="cli", url=role_url("loader"))
-        except InsufficientPrivilege as e:
-            raise not_a_loader(e) from e
-        except Exception as e:  # no job could be created: still one answer per file
-            trouble = _database_trouble(e)
-            if trouble is None and not isinstance(e, (OSError, ValueError)):
-                raise
-            res = JobResult(None, os.path.basename(os.path.normpath(path)), "failed",
-                            error=f"{path}: {trouble}; nothing loaded" if trouble else f"{path}: {e}").as_dict()
-            ok = False
-            _print_json(res) if a.json else print(res["error"], file=sys.stderr)
-            continue
-        done = threading.Event()
+    try:
+        job = Job(path, max_bad_rows=a.max_bad_rows, force=a.force, source="cli", url=role_url("loader"))
+    except InsufficientPrivilege as e:
+        raise not_a_loader(e) from e
+    except Exception as e:  # no job could be created: still one answer per file
+        trouble = _database_trouble(e)
+        if trouble is None and not isinstance(e, (OSError, ValueError)):
+            raise
+        res = JobResult(None, os.path.basename(os.path.normpath(path)), "failed",
+                        error=f"{path}: {trouble}; nothing loaded" if trouble else f"{path}: {e}").as_dict()
+        _print_json(res) if a.json else print(res["error"], file=sys.stderr)
+        return res, False
+    done = threading.Event()
 
-        def report(job=job):
-            while not done.wait(1.0):
-                p = job.progress
-                el = max(time.monotonic() - p.started, 1e-6)
-                rate = p.rows_read / el
-                share, left = estimate(p.phase, p.bytes_read, p.file_size, el)
-                eta = f", {share:.0%}" + (f", ETA {left:.0f}s" if left is not None else "")
-                print(f"job {job.job_id} {p.phase}: {p.rows_read:,} rows read, {p.rows_rejected:,} rejected, "
-                      f"{rate:,.0f} rows/s{eta}", file=sys.stderr)
+    def report():
+        while not done.wait(1.0):
+            p = job.progress
+            el = max(time.monotonic() - p.started, 1e-6)
+            rate = p.rows_read / el
+            share, left = estimate(p.phase, p.bytes_read, p.file_size, el)
+            eta = f", {share:.0%}" + (f", ETA {left:.0f}s" if left is not None else "")
+            print(f"job {job.job_id} {p.phase}: {p.rows_read:,} rows read, {p.rows_rejected:,} rejected, "
+                  f"{rate:,.0f} rows/s{eta}", file=sys.stderr)
 
-        t = threading.Thread(target=report, daemon=True)
-        t.start()
-        res, interrupted = _run_cancelled_by_ctrl_c(job)
-        done.set()
-        d = res.as_dict()
-        ok = ok and res.status in ("completed", "duplicate")
-        if a.json:
-            _print_json(d)
-        else:
-            print(f"job {res.job_id} {res.file}: {res.status}, {res.rows_loaded:,} rows loaded, "
-                  f"{res.rows_rejected:,} rejected in {res.seconds}s" + (f" - {res.error}" if res.error else ""),
-                  file=sys.stderr)
-        loaded = loaded or res.status == "completed"
-        if interrupted:
-            left = a.paths[i + 1:]
-            if left:
-                print(f"not loaded, after Ctrl-C: {', '.join(left)}", file=sys.stderr)
-            return 130
-    if loaded:
-        _hint_compaction()
-    return 0 if ok else 1
+    threading.Thread(target=report, daemon=True).start()
+    res, interrupted = _run_cancelled_by_ctrl_c(job)
+    done.set()
+    d = res.as_dict()
+    if a.json:
+        _print_json(d)
+    else:
+        print(f"job {res.job_id} {res.file}: {res.status}, {res.rows_loaded:,} rows loaded, "
+              f"{res.rows_rejected:,} rejected in {res.seconds}s" + (f" - {res.error}" if res.error else ""),
+              file=sys.stderr)
+    return d, interrupted
 
 
 def _run_cancelled_by_ctrl_c(job):

@@ -77,10 +77,11 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
         cur.execute(pg("compact_work_mem"))
         cur.execute(pg("summary_rows"))
         before = dict(zip([d[0] for d in cur.description], cur.fetchone()))
-        # Trips in time order (sql/17_trip_times.sql): first, since the fine lists read them, and
-        # even with nothing to fold (a database compacted before trip_times existed).
+        # Trips by month, region, datasource and time (sql/17_trip_times.sql, sql/22): first, since
+        # the fine lists read them, and even with nothing to fold (a database compacted before
+        # trip_times existed).
         if jobs:
-            progress(f"copying the trips of {len(jobs)} job(s) into trip_times, in time order")
+            progress(f"copying the trips of {len(jobs)} job(s) into trip_times, by month, region and datasource")
             cur.execute(pg("compact_trip_times"), {"jobs": jobs})
         if new_jobs == 0:
             # Nothing to fold; a database compacted before the month lists existed gets them.

@@ -44,6 +44,8 @@ def parse_bbox(value) -> tuple[float, float, float, float]:
                             f"antimeridian (180°), which is not supported, ask for its two halves: "
                             f"{w},{s_},180,{n_} and -180,{s_},{e},{n_} (by either end, a trip from one "
                             "half to the other is in both)")
+    if -90 <= n < s <= 90 and -180 <= w <= e <= 180:
+        raise InvalidFilter(f"south ({s:.10g}) must not be greater than north ({n:.10g})")
     if not (-180 <= w <= e <= 180 and -90 <= s <= n <= 90):
         raise InvalidFilter("bounding box must have -180 <= west <= east <= 180 and -90 <= south <= north <= 90")
     return w, s, e, n

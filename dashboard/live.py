@@ -119,7 +119,7 @@ def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True, b
                   on_click=core.cancel_job, args=(job["job_id"],))
         return
     rejected = f", {_count(job['rows_rejected'], 'row')} rejected" if job["rows_rejected"] else ""
-    if status == "completed" and not job["rows_loaded"]:  # a header only, or every row rejected
+    if status == "completed" and not job["rows_loaded"]:  # every row rejected (within the limit)
         st.warning(f"**{name}** loaded: no trips{rejected}", icon=":material/check_circle:")
     elif status == "completed":
         st.success(f"**{name}** loaded: {_count(job['rows_loaded'], 'trip')}{rejected}",

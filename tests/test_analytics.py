@@ -165,6 +165,11 @@ def test_a_box_across_the_antimeridian_is_refused_naming_its_two_halves(db_url):
         core.weekly_average(bbox="170.12345,-10,-170.98765,10", url=db_url)
 
 
+def test_a_box_upside_down_is_refused_saying_so(db_url):
+    with pytest.raises(core.InvalidFilter, match=r"^south \(50\.12\) must not be greater than north \(50\.03\)$"):
+        core.weekly_average(bbox="14.40,50.12,14.52,50.03", url=db_url)
+
+
 def test_box_counts_equal_raw_counts_for_random_boxes(db_url, tmp_path):
     path = tmp_path / "w.csv"
     generate(str(path), 30_000, seed=9)

@@ -353,9 +353,11 @@ def test_the_jobs_panel_shows_every_file_that_ended_lately_in_words(page, db_url
     assert ":material/check_circle: **one.csv** loaded: 1 trip" in lines
     assert not at.success
 
-    assert core.ingest_file(write_csv(HEADER, name="empty.csv"), url=db_url).status == "completed"
+    bad = row(o=(500, 1))  # every row rejected, within a limit of 100 %: loaded, with no trips
+    assert core.ingest_file(write_csv(HEADER + bad, name="empty.csv"), max_bad_rows="100%",
+                            url=db_url).status == "completed"
     at.run()
-    assert any(w.value == "**empty.csv** loaded: no trips" for w in at.warning) and not at.error
+    assert any(w.value == "**empty.csv** loaded: no trips, 1 row rejected" for w in at.warning) and not at.error
     assert ":material/error: **broken.csv** failed: nothing loaded (why: History)" in [c.value for c in at.caption]
     assert "1 more ended lately (1 loaded): **Load data › History** has them all." in [c.value for c in at.caption]
 

@@ -121,9 +121,9 @@ CASES = [
     ("no_header_repeated_points", r(d="POINT (14.4 50.0)") * 2, "0", "failed", 0, [], ["line 1", "must be a header"]),
     ("blank_first_line", b"\n" + H + GOOD, "0", "failed", 0, [], ["line 1", "header"]),
     ("empty_file", b"", "0", "failed", 0, [], ["empty"]),
-    # A file with no trip to load is not an error (as COPY of an empty file): completed, 0 rows.
-    ("header_only_completes_with_zero_rows", H, "0", "completed", 0, [], []),
-    ("header_only_without_newline", H[:-1], "0", "completed", 0, [], []),
+    # A header alone is an empty file of trips: it fails, naming the line where rows should start.
+    ("header_only_fails_as_empty", H, "0", "failed", 0, [], ["line 2", "a header but no rows of trips"]),
+    ("header_only_without_newline", H[:-1], "0", "failed", 0, [], ["line 2", "a header but no rows of trips"]),
     ("every_row_rejected_within_limit_completes_with_zero_rows", H + r(o="POINT (1)") + r(when="x"), "5",
      "completed", 0, [(2, "origin_coord", "invalid_point"), (3, "datetime", "bad_datetime")], []),
     # WKT

@@ -149,6 +149,10 @@ def test_unterminated_quote_fails_naming_the_line(db_url, write_csv):
 
 def test_empty_and_binary_files_fail(db_url, write_csv):
     assert "empty" in core.ingest_file(write_csv(""), url=db_url).error
+    for name, text in (("header.csv", HEADER), ("header_no_newline.csv", HEADER.rstrip("\n")),
+                       ("header_crlf.csv", HEADER.replace("\n", "\r\n"))):
+        res = core.ingest_file(write_csv(text, name=name), url=db_url)
+        assert (res.status, res.error) == ("failed", f"{name}, line 2: the file has a header but no rows of trips after it")
     res = core.ingest_file(write_csv(b"\x00\x01\x02binary", name="x.csv"), url=db_url)
     assert res.status == "failed" and "not a text file" in res.error
 
@@ -230,7 +234,8 @@ def test_killed_process_leaves_nothing_and_job_becomes_interrupted(db_url, tmp_p
 def test_ctrl_c_cancels_the_cli_ingest_and_says_so(db_url, tmp_path):
     """Pass: Ctrl-C (SIGINT) while the CLI loads a file cancels its job as `cancel` would: the job
     is cancelled (not failed, not an internal error), its JSON line is printed, nothing of the file
-    remains, the exit status is 130 and no traceback is shown; the files after it are not loaded."""
+    remains, the exit status is 130 and no traceback is shown; the files after it are not loaded,
+    each with its own JSON line."""
     import signal
     from core.synth import generate
     big = tmp_path / "big.csv"
@@ -249,9 +254,11 @@ def test_ctrl_c_cancels_the_cli_ingest_and_says_so(db_url, tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "cancelling (Ctrl-C again to quit at once)" in err
     assert f"not loaded, after Ctrl-C: {big}" in err
-    [res] = [json.loads(line) for line in out.splitlines()]
+    res, rest = [json.loads(line) for line in out.splitlines()]  # one JSON object per file
     assert res["status"] == "cancelled" and res["rows_loaded"] == 0, res
     assert core.job(res["job_id"], url=db_url)["status"] == "cancelled"
+    assert (rest["job_id"], rest["file"], rest["status"], rest["rows_loaded"]) == (None, "big.csv", "cancelled", 0)
+    assert "not loaded, after Ctrl-C" in rest["error"]
     assert sql_value(db_url) == 0
 
 

@@ -197,6 +197,8 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
             raise failure[0]
         if progress.cancel.is_set():
             raise JobCancelled(f"{file_name}: cancelled; nothing of the file was loaded")
+        if not progress.rows_read:  # a header alone: as empty as a file of no bytes
+            raise FileRejected(file_name, "the file has a header but no rows of trips after it", 2)
         if limit.exceeded(progress.rows_rejected, progress.rows_read, final=True):
             raise _too_many(file_name, progress, limit)
         progress.lap("indexing")

@@ -206,7 +206,7 @@ WITH g AS (
                 WHEN CAST(:weekend AS boolean) THEN weekend_trips
                 ELSE trips - weekend_trips END AS trips
       FROM ({context}) context
-), t AS (
+), t AS MATERIALIZED (  -- once: inlined, a nested loop over few estimated groups summed g again per group
     SELECT sum(trips)::bigint AS total_trips, count(*) FILTER (WHERE trips > 0) AS total_groups FROM g
 )
 SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups

@@ -34,7 +34,7 @@ WITH g AS MATERIALIZED (
        AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
        AND (CAST(:hours AS int[]) IS NULL OR hour = ANY(CAST(:hours AS int[])))
      GROUP BY 1, 2, 3
-), t AS (
+), t AS MATERIALIZED (  -- once, whatever the plan of g
     SELECT sum(trips)::bigint AS total_trips, count(*) AS total_groups FROM g
 )
 SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
