@@ -65,8 +65,10 @@ CASES = [
      [(3, None, "invalid_encoding"), (5, None, "invalid_encoding")], []),
     ("overlong_utf8_and_surrogates_rejected", H + GOOD + b"P\xc0\xaf" + GOOD[6:] + b"P\xed\xa0\x80"
      + GOOD[6:], "5", "completed", 1, [(3, None, "invalid_encoding"), (4, None, "invalid_encoding")], []),
-    ("utf16_file_is_not_text", ("\ufeff" + HEADER).encode("utf-16-le") + GOOD, "0", "failed", 0, [],
-     ["line 1", "not a text file"]),
+    ("utf16_file_is_named_as_such", ("\ufeff" + HEADER).encode("utf-16-le") + GOOD, "0", "failed", 0, [],
+     ["line 1", "this is UTF-16 text, not UTF-8; save the file as UTF-8"]),
+    ("utf16_big_endian_too", ("\ufeff" + HEADER).encode("utf-16-be"), "0", "failed", 0, [], ["line 1", "UTF-16"]),
+    ("utf16_without_bom_is_not_text", HEADER.encode("utf-16-le"), "0", "failed", 0, [], ["line 1", "not a text file"]),
     ("unicode_names_are_kept", H + r("Nürnberg", source="cheap_mobile ✓"), "0", "completed", 1, [], []),
     # quoting
     ("quoted_commas_and_quotes", H + b'"Prague, CZ",POINT (14.4 50.0),POINT (14.5 50.1),'
