@@ -355,7 +355,7 @@ def main(argv=None) -> int:
     p.add_argument("--days", choices=["all", "weekdays", "weekend"], default="all",
                    help="weekdays: Monday to Friday; weekend: Saturday and Sunday (default: all)")
     p.add_argument("--hours", help="hours of the day, like 7-9,17")
-    p.add_argument("--limit", type=_positive, default=1000, help="top N groups (default 1000, at most 5000)")
+    p.add_argument("--limit", type=_whole, default=1000, help="top N groups (default 1000, at most 5000)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_groups)
     p = sub.add_parser("weekly-avg", help="weekly average of trips for a region or a bounding box")
