@@ -62,7 +62,7 @@ CASES = [
     ("groups fine one month", 300, "groups", {"cell": "fine", **MONTH}),
     ("groups medium one quarter", 300, "groups", {"cell": "medium", **QUARTER}),
     ("groups medium one year", 300, "groups", {"cell": "medium", **YEAR}),
-    ("groups medium year, weekend, 6h", 300, "groups",
+    ("groups medium year weekend 6h", 300, "groups",
      {"cell": "medium", "days": "weekend", "bucket_hours": 6, **YEAR}),
     ("groups coarse one year", 300, "groups", {"cell": "coarse", **YEAR}),
     ("groups fine one year", 300, "groups", {"cell": "fine", **YEAR}),

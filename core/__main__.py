@@ -27,18 +27,17 @@ def cmd_migrate(a) -> int:
 
 
 def cmd_ingest(a) -> int:
-    ok, loaded, answered = True, False, 0
+    ok, loaded, answered = True, False, []
     try:
         for path in a.paths:
-            res, interrupted = _ingest_one(a, path)
-            answered += 1
+            res, interrupted = _ingest_one(a, path, answered)
             ok = ok and res["status"] in ("completed", "duplicate")
             loaded = loaded or res["status"] == "completed"
             if interrupted:
                 raise KeyboardInterrupt
     except KeyboardInterrupt:  # the file being loaded has its answer (cancelled); the rest, one each
         from core.ingest.jobs import JobResult
-        left = a.paths[answered:]
+        left = a.paths[len(answered):]
         for path in left if a.json else ():
             _print_json(JobResult(None, os.path.basename(os.path.normpath(path)), "cancelled",
                                   error=f"{path}: not loaded, after Ctrl-C").as_dict())
@@ -50,9 +49,10 @@ def cmd_ingest(a) -> int:
     return 0 if ok else 1
 
 
-def _ingest_one(a, path: str) -> tuple[dict, bool]:
-    """Load one file, with progress on stderr, and print its answer; the answer and whether Ctrl-C
-    cancelled it."""
+def _ingest_one(a, path: str, answered: list) -> tuple[dict, bool]:
+    """Load one file, with progress on stderr, and print its answer (``path`` is added to
+    ``answered`` first, so that a Ctrl-C while printing does not answer it twice); the answer and
+    whether Ctrl-C cancelled it."""
     from psycopg2.errors import InsufficientPrivilege
 
     from core.db import not_a_loader, role_url
@@ -69,6 +69,7 @@ def _ingest_one(a, path: str) -> tuple[dict, bool]:
             raise
         res = JobResult(None, os.path.basename(os.path.normpath(path)), "failed",
                         error=f"{path}: {trouble}; nothing loaded" if trouble else f"{path}: {e}").as_dict()
+        answered.append(path)
         _print_json(res) if a.json else print(res["error"], file=sys.stderr)
         return res, False
     done = threading.Event()
@@ -85,6 +86,7 @@ def _ingest_one(a, path: str) -> tuple[dict, bool]:
 
     threading.Thread(target=report, daemon=True).start()
     res, interrupted = _run_cancelled_by_ctrl_c(job)
+    answered.append(path)
     done.set()
     d = res.as_dict()
     if a.json:

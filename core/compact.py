@@ -42,7 +42,7 @@ def compact_summaries(url: str, progress=None) -> dict[str, dict[str, int]]:
     """Compact every summary in one transaction (one snapshot: REPEATABLE READ), keep the top
     groups (everything, each region, each datasource; all days, weekdays and weekend), then VACUUM
     ANALYZE; returns the rows of each table before and after. The trips of the completed jobs not
-    yet in trip_times are copied there first, in time order; nothing else is done when no job has
+    yet in trip_times are copied there first, by month, region, datasource and time; nothing else is done when no job has
     completed since the last compaction (but for the month lists of a database compacted before
     there were any). One compaction at a time: a second waits for the first, then finds nothing
     new. ``progress``, if given, is called with a sentence at each step (at 100M it takes over an hour)."""

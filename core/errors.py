@@ -30,7 +30,7 @@ class InvalidFilter(TripsError, ValueError):
 class RawCountNeeded(TripsError):
     """The answer would count more raw trips than the caller allowed (``count_raw_above``): the
     caller asks its user first. ``trips`` is how many it would count at most: those of the period
-    (every trip stored without dates) among the trips compaction copied in time order, and every
+    (every trip stored without dates) among the trips compaction copied (trip_times), and every
     trip of the jobs not copied yet (before a compaction of this version: all of them); or
     (``since_compaction``) those loaded since the last compaction, added to its kept groups."""
 

@@ -2,7 +2,8 @@
 
 Medium and coarse groups without a date range come from the flow_counts summary (a range that
 takes in every trip stored is no range); fine groups and date ranges count the raw trips (one fine
-cell id is stored per trip end): those of the period, in time order (trip_times, kept by compaction),
+cell id is stored per trip end): those of the period (trip_times, kept by compaction by month, region,
+datasource and time),
 and every trip of the jobs completed since. Groups with no other filter than regions, weekdays or weekend
 (and hours of the day, with 1-hour buckets), or datasources, are read
 from the top groups that compaction keeps (flow_top) for everything, each region and each
@@ -72,7 +73,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                                            **(months.params() if months else {})})
             source = "kept" if not state.new_jobs else "kept+new"
         if rows is None:
-            if raw:  # the jobs whose trips compaction has not yet copied in time order (trip_times)
+            if raw:  # the jobs whose trips compaction has not yet copied (trip_times)
                 params["raw_jobs"] = c.execute(query("trip_times_missing")).scalar()
                 if count_raw_above is not None:
                     read = c.execute(query("raw_trips_read"), params).scalar()

@@ -68,6 +68,7 @@ CASES = [
     ("utf16_file_is_named_as_such", ("\ufeff" + HEADER).encode("utf-16-le") + GOOD, "0", "failed", 0, [],
      ["line 1", "this is UTF-16 text, not UTF-8; save the file as UTF-8"]),
     ("utf16_big_endian_too", ("\ufeff" + HEADER).encode("utf-16-be"), "0", "failed", 0, [], ["line 1", "UTF-16"]),
+    ("utf32_is_named_as_such", ("\ufeff" + HEADER).encode("utf-32-le"), "0", "failed", 0, [], ["line 1", "this is UTF-32 text"]),
     ("utf16_without_bom_is_not_text", HEADER.encode("utf-16-le"), "0", "failed", 0, [], ["line 1", "not a text file"]),
     ("unicode_names_are_kept", H + r("Nürnberg", source="cheap_mobile ✓"), "0", "completed", 1, [], []),
     # quoting

@@ -306,3 +306,27 @@ def test_ids_drawn_by_a_file_that_ran_out_of_them_are_given_back(db_url, write_c
     assert sql_rows(db_url, "SELECT count(*) FROM regions") == [(10_000,)]
     assert core.ingest_file(write_csv(HEADER + row(region="Prague"), name="one.csv"), url=db_url).status == "completed"
     assert sql_rows(db_url, "SELECT region_id FROM regions WHERE name = 'Prague'") == [(10_001,)]
+
+
+def test_ctrl_c_between_files_answers_each_file_once(monkeypatch, capsys):
+    """Pass: a Ctrl-C that comes between two files (no job of the CLI running) still gives one JSON
+    line per file: the files loaded keep theirs, each file not loaded gets `cancelled`, job_id null,
+    and the exit status is 130."""
+    import argparse
+    import core.__main__ as cli
+
+    def one(a, path, answered):
+        if path == "b.csv":
+            raise KeyboardInterrupt
+        answered.append(path)
+        cli._print_json({"job_id": 1, "file": path, "status": "completed"})
+        return {"status": "completed"}, False
+
+    monkeypatch.setattr(cli, "_ingest_one", one)
+    a = argparse.Namespace(paths=["a.csv", "b.csv", "c.csv"], json=True, max_bad_rows=None, force=False)
+    assert cli.cmd_ingest(a) == 130
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [(x["file"], x["status"], x["job_id"]) for x in lines] == [
+        ("a.csv", "completed", 1), ("b.csv", "cancelled", None), ("c.csv", "cancelled", None)]
+    assert "not loaded, after Ctrl-C: b.csv, c.csv" in err

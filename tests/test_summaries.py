@@ -780,7 +780,8 @@ def test_the_months_whose_lists_answer_a_period(f, t, first_last, months, partia
 def test_the_migration_puts_trip_times_of_an_older_version_in_region_order(template_db, monkeypatch):
     """Pass: on a database migrated up to sql/21, whose trip_times rows lie in time order,
     sql/22_trip_times_by_region.sql keeps every row (the same multiset) and puts them in (month,
-    region, datasource, time) order."""
+    region, datasource, time) order, with its BRIN and the roles' grants; it waits for a compaction
+    under way (whose trips it would otherwise lose)."""
     import uuid
     from core import db
     from core.db import create_database, dispose_all, drop_database
@@ -801,12 +802,36 @@ def test_the_migration_puts_trip_times_of_an_older_version_in_region_order(templ
             cur.execute(ORDER_BROKEN)
             assert cur.fetchone()[0] > 0  # time order is not region order
         monkeypatch.setattr(db, "migration_files", lambda: every)
-        assert core.migrate(url) == [p.name for p in every if p.name >= "22"]
+        # A compaction under way (its lock held) holds the migration back until it ends.
+        import threading
+        applied: list = []
+        migrating = threading.Thread(target=lambda: applied.extend(core.migrate(url)))
+        with db.raw_connection(url) as compacting, compacting.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(7314)")
+            migrating.start()
+            for _ in range(100):  # until the migration waits for the lock (10 s at most)
+                cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7314 AND NOT granted")
+                if cur.fetchone()[0]:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("the migration did not wait for the compaction lock")
+            assert migrating.is_alive() and not applied
+            cur.execute("SELECT pg_advisory_unlock(7314)")
+            compacting.commit()
+        migrating.join(60)
+        assert applied == [p.name for p in every if p.name >= "22"]
         with db.raw_connection(url) as conn, conn.cursor() as cur:
             cur.execute(content)
             assert cur.fetchone() == before and before[1] == 2000
             cur.execute(ORDER_BROKEN)
             assert cur.fetchone()[0] == 0
+            cur.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'trip_times'")
+            assert [r[0].split(" USING ")[1] for r in cur.fetchall()] == [
+                "brin (region_id, datasource_id, ts) WITH (pages_per_range='16')"]
+            cur.execute("SELECT has_table_privilege('trips_reader', 'trip_times', 'SELECT'),"
+                        " has_table_privilege('trips_loader', 'trip_times', 'SELECT')")
+            assert cur.fetchone() == (True, True)
     finally:
         dispose_all()
         drop_database(server, name)

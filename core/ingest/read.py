@@ -135,8 +135,10 @@ def _decoded_lines(src: Source, stream: BinaryIO, max_line_bytes: int, first_lin
         if line_no == 1:
             if raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
-            if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-                raise FileRejected(src.file_name, "this is UTF-16 text, not UTF-8; save the file as UTF-8 "
+            wide = ("UTF-32" if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"))
+                    else "UTF-16" if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else None)
+            if wide:
+                raise FileRejected(src.file_name, f"this is {wide} text, not UTF-8; save the file as UTF-8 "
                                    "(in a spreadsheet: CSV UTF-8) and load it again", 1)
             if b"\x00" in raw:
                 raise FileRejected(src.file_name, "this is not a text file (it contains NUL bytes)", 1)
