@@ -357,7 +357,7 @@ def main(argv=None) -> int:
     p.add_argument("--days", choices=["all", "weekdays", "weekend"], default="all",
                    help="weekdays: Monday to Friday; weekend: Saturday and Sunday (default: all)")
     p.add_argument("--hours", help="hours of the day, like 7-9,17")
-    p.add_argument("--limit", type=_whole, default=1000, help="top N groups (default 1000, at most 5000)")
+    p.add_argument("--limit", type=_group_limit, default=1000, help="top N groups (default 1000, at most 5000)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_groups)
     p = sub.add_parser("weekly-avg", help="weekly average of trips for a region or a bounding box")
@@ -439,6 +439,14 @@ def _whole(text: str, least: int = 0) -> int:
 
 def _positive(text: str) -> int:
     return _whole(text, least=1)
+
+
+def _group_limit(text: str) -> int:
+    """1 to 5000 (core.groups.MAX_LIMIT), one message for every number outside."""
+    from core.groups import MAX_LIMIT
+    if not re.fullmatch(r"\d+", text.strip(), re.ASCII) or not 1 <= int(text) <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_LIMIT}, not {text[:40]!r}")
+    return int(text)
 
 
 _VALUE_OPTIONS = ("--bbox", "--region", "--datasource")
