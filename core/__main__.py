@@ -430,10 +430,11 @@ def _database_trouble(e: BaseException) -> str | None:
     return None
 
 
-def _whole(text: str, least: int = 0) -> int:
+def _whole(text: str, least: int = 0, most: int | None = None) -> int:
     """A whole number written in ASCII digits (int() would also take "1_0" and Arabic digits)."""
-    if not re.fullmatch(r"\d+", text.strip(), re.ASCII) or int(text) < least:
-        raise argparse.ArgumentTypeError(f"must be a whole number, {least} or more, not {text[:40]!r}")
+    if not re.fullmatch(r"\d+", text.strip(), re.ASCII) or not least <= int(text) <= (most or int(text)):
+        bounds = f"{least} or more" if most is None else f"from {least} to {most}"
+        raise argparse.ArgumentTypeError(f"must be a whole number{',' if most is None else ''} {bounds}, not {text[:40]!r}")
     return int(text)
 
 
@@ -442,11 +443,9 @@ def _positive(text: str) -> int:
 
 
 def _group_limit(text: str) -> int:
-    """1 to 5000 (core.groups.MAX_LIMIT), one message for every number outside."""
+    """1 to core.groups.MAX_LIMIT (5000), one message for every number outside."""
     from core.groups import MAX_LIMIT
-    if not re.fullmatch(r"\d+", text.strip(), re.ASCII) or not 1 <= int(text) <= MAX_LIMIT:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_LIMIT}, not {text[:40]!r}")
-    return int(text)
+    return _whole(text, least=1, most=MAX_LIMIT)
 
 
 _VALUE_OPTIONS = ("--bbox", "--region", "--datasource")
