@@ -185,7 +185,8 @@ class MonthPlan:
             start = dt.date(m // 12, m % 12 + 1, 1)
             end = _month_end(start)
             a, b = max(lo, start), min(hi, end)  # the month's days in the range
-            inside, outside = (b - a).days + 1, (end - start).days + 1 - ((b - a).days + 1)
+            inside = (b - a).days + 1
+            outside = (end - start).days + 1 - inside
             if inside > outside:
                 months.append(start)
                 partial.append(outside > 0)
