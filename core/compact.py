@@ -1,11 +1,10 @@
 """Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql),
 and keep the top groups of every level and bucket size, for everything, each region and each
-datasource, all days, weekdays and weekend (sql/06_flow_top.sql, sql/09, sql/15, sql/16, sql/19), with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql), and of medium
-and coarse cells for everything in each month (sql/21_flow_top_months.sql)."""
+datasource, all days, weekdays and weekend (sql/06_flow_top.sql, sql/09, sql/15, sql/16, sql/19), with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql), and
+for everything in each month (sql/21_flow_top_months.sql; fine cells: 1-hour buckets only)."""
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 import shutil
 
@@ -88,6 +87,7 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
             cur.execute(pg("compaction_due"))
             months_missing = cur.fetchone()[3]
             if months_missing:
+                cur.execute(pg("compact_month_lists_clear"))  # (those of medium and coarse cells, if any)
                 _keep_month_lists(cur, progress)
             conn.commit()
             if jobs or months_missing:
@@ -145,18 +145,20 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
 
 
 def _keep_month_lists(cur, progress) -> None:
-    """The top groups of medium and coarse cells of each month, for everything, with their totals
-    per hour (sql/21_flow_top_months.sql), counted from trip_times."""
-    from .groups import BUCKET_HOURS
+    """The top groups of each month, for everything, with their totals per hour
+    (sql/21_flow_top_months.sql), counted from trip_times: of each level and bucket size in
+    core.groups.MONTH_LISTS (fine cells: 1-hour buckets only)."""
+    from .groups import MONTH_LISTS
     cur.execute(pg("compact_months"))
     months = [m for m, in cur.fetchall()]
     for i, month in enumerate(months):
         if i % 12 == 0:
             progress(f"keeping the top groups of each month (months {i + 1}-{min(i + 12, len(months))} of {len(months)})")
         cur.execute(pg("compact_month_hours"), {"month": month})
-        for level, hours in itertools.product(_LEVELS, BUCKET_HOURS):
-            _keep_days(cur, "compact_month_context", {
-                "level": level, "region_id": 0, "datasource_id": 0, "month": month}, hours)
+        for level, sizes in MONTH_LISTS.items():
+            for hours in sizes:
+                _keep_days(cur, "compact_month_context", {
+                    "level": level, "region_id": 0, "datasource_id": 0, "month": month}, hours)
 
 
 def _keep_days(cur, context: str, ids: dict, bucket_hours: int) -> None:

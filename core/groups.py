@@ -8,8 +8,9 @@ and every trip of the jobs completed since. Groups with no other filter than reg
 (and hours of the day, with 1-hour buckets), or datasources, are read
 from the top groups that compaction keeps (flow_top) for everything, each region and each
 datasource (several: their lists summed), with the rows of the jobs completed since added in,
-whenever that proves the answer exact; ``source`` says which ("kept", "kept+new", "summary" or
-"trips").
+whenever that proves the answer exact; so is a date range without regions or datasources, from
+the lists kept of each month (MONTH_LISTS) with the days around them counted; ``source`` says
+which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations
@@ -36,6 +37,12 @@ KEPT_DAYS = {"all": 0, "weekdays": 1, "weekend": 2}  # flow_top.days (sql/06_flo
 _WORK_MEM = "256MB"
 _MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_and_new); names
 # are counted as given, unknown ones too
+# The month lists compaction keeps (sql/21_flow_top_months.sql): the bucket sizes of each level
+# (0 fine, 1 medium, 2 coarse). Fine groups are so even that two months' lists seldom prove an
+# answer (a failed try costs more than it saves), so a period reads a fine list only when it takes
+# in most of one month, and only the 1-hour one is kept.
+MONTH_LISTS = {0: (1,), 1: BUCKET_HOURS, 2: BUCKET_HOURS}
+_MAX_MONTHS = {0: 1, 1: _MAX_LISTS, 2: _MAX_LISTS}
 
 
 def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, limit: int = DEFAULT_LIMIT,
@@ -109,8 +116,9 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
     date range whose lists may answer (a MonthPlan), the kept lists' state when they may answer).
     Compaction keeps the answers with no date range for everything, each region and each datasource,
     all days, weekdays or weekend, and with 1-hour buckets hours of the day: several regions or
-    datasources merge their lists; and of medium and coarse cells for everything in each month, all
-    days, weekdays or weekend (and hours, as above): a date range merges the lists of its months."""
+    datasources merge their lists; and for everything in each month, all days, weekdays or weekend
+    (and hours, as above), of the levels and bucket sizes in MONTH_LISTS: a date range merges the
+    lists of its months (fine cells: one month's list, the days around it counted)."""
     f, period = _period_dropped_if_whole(c, asked)
     dated = f.date_from is not None or f.date_to is not None
     months = None
@@ -119,8 +127,8 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
                 and (f.hours is None or bucket_hours == 1))
     else:
         months = MonthPlan.of(f, *period)
-        kept = (level > 0 and not f.regions and not f.datasources and (f.hours is None or bucket_hours == 1)
-                and 0 < len(months.months) <= _MAX_LISTS)
+        kept = (not f.regions and not f.datasources and (f.hours is None or bucket_hours == 1)
+                and bucket_hours in MONTH_LISTS[level] and 0 < len(months.months) <= _MAX_MONTHS[level])
     if kept:
         state = c.execute(query("groups_kept_state"), {
             "level": level, "datasources": f.params()["datasources"], "months": list(months.months) if months else None}).one()

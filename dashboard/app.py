@@ -208,10 +208,11 @@ with st.sidebar:
                                      "summaries kept at ingest; 0.5 km groups, and any date range, count the "
                                      "raw trips (about 1.5 s per million trips), except, once the summaries "
                                      "are compacted, 0.5 km groups with no date range of all trips, of the "
-                                     "regions chosen or of the datasources chosen (not both), and 2 and 9 km "
-                                     "groups of all regions and datasources over a date range, from the "
-                                     "top groups kept for each month most of whose days it has (the other "
-                                     "days are counted).") or "medium"
+                                     "regions chosen or of the datasources chosen (not both), and groups of "
+                                     "all regions and datasources over a date range, from the top groups "
+                                     "kept for each month most of whose days it has (the other days are "
+                                     "counted): 2 and 9 km groups over any number of months, 0.5 km groups "
+                                     "over one month, with 1-hour buckets.") or "medium"
     bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, key="f_bucket")
     limit = st.select_slider("Groups on the map", LIMITS, key="f_limit")
     style = st.segmented_control("Map", view_params.STYLES, required=True, format_func=str.capitalize,
@@ -313,8 +314,8 @@ if stats["trips"] and flows_tab.open:
                            "counted from the raw rows (compaction, due after such a load, makes them quick again)"
                            if e.since_compaction else
                            f"These groups are counted from up to {e.trips:,} raw trips, not from a summary "
-                           "(0.5 km cells, or a date range: its months' top groups are kept only for 2 and 9 km "
-                           "cells of all regions and datasources)")
+                           "(0.5 km cells, or a date range: its months' top groups are kept only for all regions "
+                           "and datasources, and of 0.5 km cells only over one month, with 1-hour buckets)")
                 guess = max(1, round(e.trips * _RAW_SECONDS_PER_TRIP))
                 st.warning(f"{counted}: expect up to about {guess:,} s (about 1.5 s per million trips on two "
                            "cores). Choose a region in the sidebar to make it quick, or count anyway (from now "

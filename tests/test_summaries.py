@@ -739,6 +739,78 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
     assert a["source"] == "trips" and (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"])
 
 
+def test_fine_groups_over_most_of_one_month_from_its_list_equal_the_raw_count(db_url, tmp_path, monkeypatch):
+    """Pass: fine groups (1-hour buckets) over a period that takes in most of one month are read
+    from that month's fine list (the days around it counted, or taken out of it), and equal the raw
+    count (all regions named): all days, weekdays, weekend, hours of the day, any limit; with a job
+    loaded since; with short lists only where the lists prove them. Periods with two or more
+    months' lists, or longer buckets, are counted. A database compacted before there were fine
+    month lists counts them (a missing list is not read as no trips), is due for compaction, and
+    gets them from a compaction with nothing to fold, its other month lists made again once."""
+    import core.groups
+    from core.compact import compaction_due
+    for i, n in enumerate((3_000, 2_000)):
+        generate(str(tmp_path / f"{i}.csv"), n, seed=40 + i)
+        assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
+    busy = "".join(row(region="Busy", o=(14.4201, 50.0801), d=(14.4211, 50.0811), when=f"2019-02-{d:02d} 08:1{k}:00")
+                   for d in range(1, 21) for k in range(2))
+    (tmp_path / "busy.csv").write_text(HEADER + busy)
+    assert core.ingest_file(str(tmp_path / "busy.csv"), url=db_url).status == "completed"
+    one_month = (("2019-02-01", "2019-02-28"), ("2019-02-03", "2019-02-25"), ("2019-01-31", "2019-03-02"),
+                 ("2019-02-10", "2019-03-05"))
+    counted = (("2019-01-01", "2019-02-28"), ("2019-01-20", "2019-02-10"))
+
+    def check(limits=(1, 50, 5000)):
+        every_region, sources = core.regions(url=db_url), {}
+        for of_day, (f, t), days, limit in itertools.product(
+                (None, [8, 9, 23]), one_month + counted, ("all", "weekdays", "weekend"), limits):
+            kw = dict(cell="fine", hours=of_day, date_from=f, date_to=t, days=days, limit=limit, url=db_url)
+            a, b = core.trip_groups(**kw), core.trip_groups(**kw, regions=every_region)
+            assert b["source"] == "trips"
+            assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
+            lo, hi = a["total_groups_bounds"]
+            assert lo <= b["total_groups"] <= hi and a["total_groups"] in (None, b["total_groups"]), kw
+            sources.setdefault((f, t), set()).add((a["source"], limit))
+        return sources
+
+    core.compact_summaries(url=db_url)
+    sources = check()
+    assert all({s for s, _ in sources[p]} == {"kept"} for p in one_month)
+    assert all({s for s, _ in sources[p]} == {"trips"} for p in counted)
+    feb = dict(cell="fine", date_from="2019-02-01", date_to="2019-02-28", url=db_url)
+    assert core.trip_groups(**feb, bucket_hours=2)["source"] == "trips"
+    top = core.trip_groups(**feb, limit=1)["groups"][0]
+    assert top["trips"] == 40 and top["bucket_start_hour"] == 8
+
+    # compacted before there were fine month lists: counted, due, and made with nothing to fold
+    with engine(db_url).begin() as conn:
+        for table in ("flow_top", "flow_top_totals", "flow_top_hours"):
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE level = 0 AND month > '-infinity'"))
+    res = core.trip_groups(**feb)
+    assert res["source"] == "trips" and res["total_trips"] > 40
+    assert compaction_due(db_url)
+    medium = dict(date_from="2019-01-01", date_to="2019-03-31", url=db_url)
+    before = core.trip_groups(**medium)
+    core.compact_summaries(url=db_url)
+    assert not compaction_due(db_url)
+    after = core.trip_groups(**medium)
+    assert after["source"] == before["source"] == "kept" and after["groups"] == before["groups"]
+    assert core.trip_groups(**feb)["source"] == "kept"
+
+    # a job loaded since: its trips added from its own partition
+    generate(str(tmp_path / "late.csv"), 1_000, seed=42)
+    assert core.ingest_file(str(tmp_path / "late.csv"), url=db_url).status == "completed"
+    sources = check(limits=(1, 50))
+    assert all({s for s, _ in sources[p]} == {"kept+new"} for p in one_month)
+
+    # short lists: the busy group (40 trips) is proved the top one of February; the rest is counted
+    monkeypatch.setattr(core.groups, "KEPT_TOP", 3)
+    core.compact_summaries(url=db_url)
+    sources = check(limits=(1, 5))
+    assert ("kept", 1) in sources[("2019-02-01", "2019-02-28")]
+    assert ("trips", 5) in sources[("2019-02-01", "2019-02-28")]
+
+
 _D = "2018-01-05", "2020-07-01"  # the first and last day of the trips, for the plans below
 
 

@@ -105,14 +105,15 @@ SELECT count(*) AS new_jobs FROM jobs_since_compaction
 -- The trips of completed jobs folded by the last compaction, and of those completed since;
 -- whether a folded job's trips are missing from trip_times (a database compacted before
 -- sql/17_trip_times.sql: the next compaction copies them, even with nothing to fold); and whether
--- trips were folded but no month has its lists (compacted before sql/21_flow_top_months.sql: the
--- next compaction makes them, even with nothing to fold).
+-- trips were folded but no month has its lists of fine cells (compacted before
+-- sql/21_flow_top_months.sql, or before it kept fine cells' month lists, Dec 5: the next compaction
+-- makes them, even with nothing to fold).
 SELECT completed - new AS folded_trips, new AS new_trips,
        EXISTS (SELECT FROM jobs
                 WHERE status = 'completed'
                   AND job_id NOT IN (SELECT job_id FROM jobs_since_compaction)
                   AND job_id NOT IN (SELECT job_id FROM trip_times_jobs)) AS uncopied,
-       completed > new AND NOT EXISTS (SELECT FROM flow_top_totals WHERE month > '-infinity') AS months_missing
+       completed > new AND NOT EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND month > '-infinity') AS months_missing
   FROM (SELECT coalesce(sum(rows_loaded), 0)::bigint AS completed FROM jobs WHERE status = 'completed') c,
        (SELECT coalesce(sum(rows_loaded), 0)::bigint AS new FROM jobs_since_compaction) n
 
@@ -253,24 +254,36 @@ SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, sum(trips)::bigint AS tri
 SELECT DISTINCT date_trunc('month', day)::date FROM daily_counts ORDER BY 1
 
 -- name: compact_month_hours
--- The medium-cell groups of one month's trips (:month, its first day) per hour of the day, and
--- how many of them on a weekend, as groups_from_trips counts them; then the coarse ones, from the
--- medium ones (a coarse cell is the parent of a medium one). The month lists
--- (sql/21_flow_top_months.sql) are made from them.
+-- The fine-cell groups of one month's trips (:month, its first day) per hour of the day, and how
+-- many of them on a weekend, as groups_from_trips counts them; then the medium ones, from the fine
+-- ones, and the coarse ones, from the medium ones (a cell is the parent of the smaller ones in it).
+-- The month lists (sql/21_flow_top_months.sql; fine cells for 1-hour buckets only, core/groups.py
+-- MONTH_LISTS) are made from them.
 CREATE TEMP TABLE IF NOT EXISTS month_hours (
     level smallint, o_cell bigint, d_cell bigint, hour int, trips int, weekend_trips int
 ) ON COMMIT DROP;
 TRUNCATE pg_temp.month_hours;
 INSERT INTO pg_temp.month_hours (level, o_cell, d_cell, hour, trips, weekend_trips)
-SELECT 1, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), date_part('hour', ts)::int,
+SELECT 0, o_cell, d_cell, date_part('hour', ts)::int,
        count(*), count(*) FILTER (WHERE date_part('isodow', ts) >= 6)
   FROM trip_times
  WHERE ts >= CAST(:month AS date) AND ts < CAST(:month AS date) + interval '1 month'
  GROUP BY 2, 3, 4;
 INSERT INTO pg_temp.month_hours (level, o_cell, d_cell, hour, trips, weekend_trips)
+SELECT 1, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), hour, sum(trips), sum(weekend_trips)
+  FROM pg_temp.month_hours WHERE level = 0
+ GROUP BY 2, 3, 4;
+INSERT INTO pg_temp.month_hours (level, o_cell, d_cell, hour, trips, weekend_trips)
 SELECT 2, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), hour, sum(trips), sum(weekend_trips)
   FROM pg_temp.month_hours WHERE level = 1
  GROUP BY 2, 3, 4
+
+-- name: compact_month_lists_clear
+-- The month lists, before a compaction with nothing to fold makes them again (a database
+-- compacted before there were any, or before those of fine cells: compaction_due).
+DELETE FROM flow_top WHERE month > '-infinity';
+DELETE FROM flow_top_totals WHERE month > '-infinity';
+DELETE FROM flow_top_hours WHERE month > '-infinity'
 
 -- name: compact_regions
 SELECT region_id, name FROM regions ORDER BY region_id
