@@ -497,7 +497,7 @@ def test_raw_counted_groups_wait_for_a_click_on_large_data(page, db_url, write_c
     """Pass: past TRIPS_RAW_GROUPS_ASK trips, 0.5 km groups with no region are not counted until the
     analyst clicks "Count anyway" (they read every raw trip); 2 km groups and a chosen region are
     counted at once, and after compaction (which keeps them) 0.5 km groups of every region too,
-    but not those of a date range."""
+    and over most of one month, but not those of a shorter date range."""
     _load(db_url, write_csv, [row(), row(when="2018-05-28 10:00:00")])
     monkeypatch.setenv("TRIPS_RAW_GROUPS_ASK", "1")
     def flow_map(at) -> bool:
@@ -515,13 +515,16 @@ def test_raw_counted_groups_wait_for_a_click_on_large_data(page, db_url, write_c
     core.compact_summaries(url=db_url)
     at = page(cell="fine")
     assert flow_map(at) and not any("raw trips" in w.value for w in at.warning)
-    _load(db_url, write_csv, [row(when="2018-06-04 10:00:00"), row(when="2018-06-04 11:00:00")])
-    at = page(cell="fine")  # 2 trips loaded since compaction would be read raw: the question names them
-    assert any("The 2 trips loaded since the summaries were last compacted" in w.value for w in at.warning)
+    _load(db_url, write_csv, [row(when="2018-06-04 10:00:00"), row(when="2018-06-04 11:00:00"),
+                               row(when="2018-07-20 10:00:00")])
+    at = page(cell="fine")  # 3 trips loaded since compaction would be read raw: the question names them
+    assert any("The 3 trips loaded since the summaries were last compacted" in w.value for w in at.warning)
     assert not flow_map(at)
     core.compact_summaries(url=db_url)
-    at = page(cell="fine", **{"from": "2018-06-01"})  # the period's trips, of the 4 stored
+    at = page(cell="fine", **{"from": "2018-06-01", "to": "2018-06-10"})  # the period's trips, of the 5 stored
     assert any("up to 2 raw trips" in w.value for w in at.warning) and not flow_map(at)
+    at = page(cell="fine", **{"from": "2018-06-01", "to": "2018-06-30"})  # one month: its kept list
+    assert flow_map(at) and not any("raw trips" in w.value for w in at.warning)
 
 
 def test_an_answer_past_its_time_limit_is_a_message(page, db_url, write_csv, monkeypatch):
