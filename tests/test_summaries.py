@@ -1,5 +1,6 @@
 """The summaries kept at ingest equal a recount of the raw trips, after several ingests, a failed
 ingest and a duplicate; and the fine cell stored per trip matches its point."""
+import datetime as dt
 import itertools
 import re
 import time
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings as hsettings, strategies as st
 
 import core
 from conftest import HEADER, row
@@ -847,6 +849,32 @@ def test_the_months_whose_lists_answer_a_period(f, t, first_last, months, partia
     plan = MonthPlan.of(Filters.make(date_from=f, date_to=t), *map(day, first_last))
     assert plan.months == tuple(day(m + "-01") for m in months) and plan.partial == tuple(partial)
     assert plan.edges == tuple((day(a), day(b), sign) for a, b, sign in edges)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.dates(dt.date(2017, 1, 1), dt.date(2021, 12, 31)), st.integers(0, 900),
+       st.one_of(st.none(), st.dates(dt.date(2016, 6, 1), dt.date(2022, 6, 30))),
+       st.one_of(st.none(), st.dates(dt.date(2016, 6, 1), dt.date(2022, 6, 30))))
+def test_a_month_plan_counts_each_day_of_the_period_once(first, span, f, t):
+    """Pass (property): for any period and any first and last day of the trips, the days a
+    MonthPlan reads (those of its months' lists, less the stretches taken out, plus those counted)
+    are exactly the period's days that have trips, each once; it counts or takes out at most two
+    stretches, in date order (groups_kept_and_new reads them in one scan)."""
+    from core.filters import Filters
+    from core.groups import MonthPlan
+    last = first + dt.timedelta(days=span)
+    if f and t and f > t:
+        f, t = t, f
+    plan = MonthPlan.of(Filters.make(date_from=f, date_to=t), first, last)
+    assert len(plan.edges) <= 2
+    assert all(a <= b for a, b, _ in plan.edges)
+    assert all(x[1] < y[0] for x, y in zip(plan.edges, plan.edges[1:]))
+    day = first
+    while day <= last:
+        listed = day.replace(day=1) in plan.months
+        times = (1 if listed else 0) + sum(sign for a, b, sign in plan.edges if a <= day <= b)
+        assert times == (1 if (f is None or f <= day) and (t is None or day <= t) else 0), day
+        day += dt.timedelta(days=1)
 
 
 def test_the_migration_puts_trip_times_of_an_older_version_in_region_order(template_db, monkeypatch):
