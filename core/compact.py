@@ -145,11 +145,10 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
 
 
 def _keep_month_lists(cur, progress) -> None:
-    """The top groups of each month, with their totals per hour (sql/21_flow_top_months.sql),
-    counted from trip_times: for everything, of each level and bucket size in
-    core.groups.MONTH_LISTS (fine cells: 1-hour buckets only), and for each region and each
-    datasource, of those in MONTH_LISTS_BY_NAME (medium cells, 1-hour buckets)."""
-    from .groups import MONTH_LISTS, MONTH_LISTS_BY_NAME
+    """The top groups of each month, for everything, with their totals per hour
+    (sql/21_flow_top_months.sql), counted from trip_times: of each level and bucket size in
+    core.groups.MONTH_LISTS (fine cells: 1-hour buckets only)."""
+    from .groups import MONTH_LISTS
     cur.execute(pg("compact_months"))
     months = [m for m, in cur.fetchall()]
     for i, month in enumerate(months):
@@ -160,14 +159,6 @@ def _keep_month_lists(cur, progress) -> None:
             for hours in sizes:
                 _keep_days(cur, "compact_month_context", {
                     "level": level, "region_id": 0, "datasource_id": 0, "month": month}, hours)
-        cur.execute(pg("compact_month_named_hours"), {"month": month})
-        cur.execute(pg("compact_month_named_ids"))
-        for side, id_ in cur.fetchall():
-            for level, sizes in MONTH_LISTS_BY_NAME.items():
-                for hours in sizes:
-                    _keep_days(cur, "compact_month_named_context", {
-                        "level": level, "region_id": id_ if side == 1 else 0,
-                        "datasource_id": id_ if side == 2 else 0, "month": month}, hours)
 
 
 def _keep_days(cur, context: str, ids: dict, bucket_hours: int) -> None:

@@ -8,9 +8,8 @@ and every trip of the jobs completed since. Groups with no other filter than reg
 (and hours of the day, with 1-hour buckets), or datasources, are read
 from the top groups that compaction keeps (flow_top) for everything, each region and each
 datasource (several: their lists summed), with the rows of the jobs completed since added in,
-whenever that proves the answer exact; so is a date range, from the lists kept of each month
-(MONTH_LISTS; of each region or datasource: MONTH_LISTS_BY_NAME) with the days around them
-counted; ``source`` says
+whenever that proves the answer exact; so is a date range without regions or datasources, from
+the lists kept of each month (MONTH_LISTS) with the days around them counted; ``source`` says
 which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """
@@ -44,9 +43,6 @@ _MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_
 # in most of one month, and only the 1-hour one is kept.
 MONTH_LISTS = {0: (1,), 1: BUCKET_HOURS, 2: BUCKET_HOURS}
 _MAX_MONTHS = {0: 1, 1: _MAX_LISTS, 2: _MAX_LISTS}
-# And of each region and each datasource: medium cells, 1-hour buckets (a list per region or
-# datasource, month and days: they grow with the names, so only the dashboard's default cells).
-MONTH_LISTS_BY_NAME = {1: (1,)}
 
 
 def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, limit: int = DEFAULT_LIMIT,
@@ -121,9 +117,8 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
     Compaction keeps the answers with no date range for everything, each region and each datasource,
     all days, weekdays or weekend, and with 1-hour buckets hours of the day: several regions or
     datasources merge their lists; and for everything in each month, all days, weekdays or weekend
-    (and hours, as above), of the levels and bucket sizes in MONTH_LISTS, and for each region and
-    each datasource, of those in MONTH_LISTS_BY_NAME: a date range merges the lists of its months
-    (of each region or datasource named; fine cells: one month's list), the days around them counted."""
+    (and hours, as above), of the levels and bucket sizes in MONTH_LISTS: a date range merges the
+    lists of its months (fine cells: one month's list, the days around it counted)."""
     f, period = _period_dropped_if_whole(c, asked)
     dated = f.date_from is not None or f.date_to is not None
     months = None
@@ -132,14 +127,11 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
                 and (f.hours is None or bucket_hours == 1))
     else:
         months = MonthPlan.of(f, *period)
-        named = f.regions or f.datasources or ()
-        sizes = (MONTH_LISTS_BY_NAME if named else MONTH_LISTS).get(level, ())
-        kept = (not (f.regions and f.datasources) and (f.hours is None or bucket_hours == 1) and bucket_hours in sizes
-                and 0 < len(months.months) * max(1, len(named)) <= _MAX_MONTHS[level])
+        kept = (not f.regions and not f.datasources and (f.hours is None or bucket_hours == 1)
+                and bucket_hours in MONTH_LISTS[level] and 0 < len(months.months) <= _MAX_MONTHS[level])
     if kept:
         state = c.execute(query("groups_kept_state"), {
-            "level": level, "regions": f.params()["regions"], "datasources": f.params()["datasources"],
-            "months": list(months.months) if months else None}).one()
+            "level": level, "datasources": f.params()["datasources"], "months": list(months.months) if months else None}).one()
         if state.compacted:
             return f, level == 0 or dated, months, state
     return f, level == 0 or dated, None, None

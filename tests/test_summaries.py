@@ -566,17 +566,15 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
                                        days=days, hours=hours, regions=regions, datasources=datasources, url=db_url)
                 total, groups = _dated_groups_recount(conn, grid_level(cell), bucket, f, t, weekend, hours,
                                                       regions, datasources)
-                # groups over months: those months' kept lists (the tests below): of all regions and
-                # datasources for medium and coarse cells, of a region's for medium cells, 1-hour buckets
-                assert res["source"] == (kept() if from_month_lists(cell, bucket, f, t, named) else "trips")
+                # medium groups over months: those months' kept lists (the test below)
+                assert res["source"] == (kept() if whole_months(cell, f, t) and not named else "trips")
                 assert (0 < total < 5_000 if regions != ["Atlantis"] else total == 0) and len(groups) < 5000
                 assert res["total_trips"] == total
                 assert {(g["origin_cell"], g["destination_cell"], g["bucket_start_hour"], g["trips"])
                         for g in res["groups"]} == groups
 
-    def from_month_lists(cell, bucket, f, t, named):
-        return (cell != "fine" and (f, t) == ("2019-03-01", "2020-02-29") and not named
-                or (cell, bucket, named) == ("medium", 1, [["Prague"], None]))
+    def whole_months(cell, f, t):
+        return cell != "fine" and (f, t) == ("2019-03-01", "2020-02-29")
 
     def kept():  # how months are read: the kept lists, with the jobs loaded since; before any compaction, raw
         with engine(db_url).connect() as conn:
@@ -660,14 +658,13 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
                ("2019-01-05", "2019-03-27"), ("2019-01-20", "2019-02-10"))
 
     def check(limits=(1, 50)):
-        every_region, every_source, sources = core.regions(url=db_url), core.datasources(url=db_url), set()
+        every_region, sources = core.regions(url=db_url), set()
         for cell, (hours, of_day), (f, t), days, limit in itertools.product(
                 ("medium", "coarse"), ((1, None), (6, None), (1, [8, 9, 23])), periods, ("all", "weekdays", "weekend"),
                 limits):
             kw = dict(cell=cell, bucket_hours=hours, hours=of_day, date_from=f, date_to=t, days=days, limit=limit,
                       url=db_url)
-            # (every region and every datasource named: never read from lists)
-            a, b = core.trip_groups(**kw), core.trip_groups(**kw, regions=every_region, datasources=every_source)
+            a, b = core.trip_groups(**kw), core.trip_groups(**kw, regions=every_region)
             assert b["source"] == "trips"
             assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
             lo, hi = a["total_groups_bounds"]
@@ -692,11 +689,8 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
     # months is counted
     assert {s for s, f, t, limit in sources if (f, t) != ("2019-01-20", "2019-02-10")} == {"kept"}
     assert {s for s, f, t, limit in sources if (f, t) == ("2019-01-20", "2019-02-10")} == {"trips"}
-    # other answers still read the raw trips: hours of the day in longer buckets, a region in longer
-    # buckets or in coarse cells, a region and a datasource, fine cells over several months
-    for kw in (dict(hours=[8], bucket_hours=2), dict(regions=["Busy"], bucket_hours=2),
-               dict(regions=["Busy"], cell="coarse"), dict(regions=["Busy"], datasources=["funny_car"]),
-               dict(cell="fine")):
+    # other answers still read the raw trips: hours of the day in longer buckets, a region, fine cells
+    for kw in (dict(hours=[8], bucket_hours=2), dict(regions=["Busy"]), dict(cell="fine")):
         assert core.trip_groups(date_from="2019-01-01", date_to="2019-03-31", url=db_url, **kw)["source"] == "trips"
 
     def asks(f, t, read):
@@ -743,8 +737,7 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
     with engine(db_url).begin() as conn:
         conn.execute(sa.text("DELETE FROM flow_top_hours WHERE month > '-infinity'"))
     kw = dict(date_from="2019-01-01", date_to="2019-03-31", hours=[8], limit=1, url=db_url)
-    a, b = core.trip_groups(**kw), core.trip_groups(**kw, regions=core.regions(url=db_url),
-                                                   datasources=core.datasources(url=db_url))
+    a, b = core.trip_groups(**kw), core.trip_groups(**kw, regions=core.regions(url=db_url))
     assert a["source"] == "trips" and (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"])
 
 
@@ -818,80 +811,6 @@ def test_fine_groups_over_most_of_one_month_from_its_list_equal_the_raw_count(db
     sources = check(limits=(1, 5))
     assert ("kept", 1) in sources[("2019-02-01", "2019-02-28")]
     assert ("trips", 5) in sources[("2019-02-01", "2019-02-28")]
-
-
-def test_groups_of_named_regions_or_datasources_over_months_from_their_lists_equal_the_raw_count(
-        db_url, tmp_path, monkeypatch):
-    """Pass: medium groups (1-hour buckets) of one or more regions, or one or more datasources,
-    over a period are read from the lists compaction keeps of each of them and each month most of
-    whose days the period has, summed, with the other days counted; they equal the raw count
-    (every region and datasource named): all days, weekdays, weekend, hours of the day, any limit;
-    with a job loaded since; with short lists only where the lists prove them. A database
-    compacted before there were such lists counts them, is due, and gets them."""
-    import core.groups
-    from core.compact import compaction_due
-    for i, n in enumerate((3_000, 2_000)):
-        generate(str(tmp_path / f"{i}.csv"), n, seed=50 + i)
-        assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
-    busy = "".join(row(region="Busy", o=(14.4201, 50.0801), d=(14.4901, 50.1101), when=f"2019-0{m}-1{d} 08:1{k}:00")
-                   for m in (1, 2, 3) for d in range(10) for k in range(4))
-    (tmp_path / "busy.csv").write_text(HEADER + busy)
-    assert core.ingest_file(str(tmp_path / "busy.csv"), url=db_url).status == "completed"
-    read = (("2019-01-01", "2019-03-31"), ("2019-01-10", "2019-03-20"), ("2019-02-03", "2019-02-25"))
-    counted = (("2019-01-20", "2019-02-10"),)
-    names = (dict(regions=["Prague"]), dict(regions=["Prague", "Busy"]), dict(datasources=["cheap_mobile"]),
-             dict(datasources=["funny_car", "baba_car"]))
-
-    def check(limits=(1, 50)):
-        every = dict(regions=core.regions(url=db_url), datasources=core.datasources(url=db_url))
-        sources = {}
-        for named, of_day, (f, t), days, limit in itertools.product(
-                names, (None, [8, 9]), read + counted, ("all", "weekdays", "weekend"), limits):
-            kw = dict(hours=of_day, date_from=f, date_to=t, days=days, limit=limit, url=db_url)
-            # the same trips, with every datasource (or region) named too: never read from lists
-            a = core.trip_groups(**kw, **named)
-            b = core.trip_groups(**kw, **named, **({"datasources": every["datasources"]} if "regions" in named
-                                                  else {"regions": every["regions"]}))
-            assert b["source"] == "trips"
-            assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw | named
-            lo, hi = a["total_groups_bounds"]
-            assert lo <= b["total_groups"] <= hi and a["total_groups"] in (None, b["total_groups"]), kw | named
-            sources.setdefault((f, t), set()).add((a["source"], limit))
-        return sources
-
-    core.compact_summaries(url=db_url)
-    sources = check()
-    assert all({s for s, _ in sources[p]} == {"kept"} for p in read)
-    assert all({s for s, _ in sources[p]} == {"trips"} for p in counted)
-    for kw in (dict(bucket_hours=2), dict(cell="coarse"), dict(cell="fine")):  # no lists kept of these
-        assert core.trip_groups(regions=["Prague"], date_from="2019-01-01", date_to="2019-03-31", url=db_url,
-                                **kw)["source"] == "trips"
-
-    # compacted before there were lists of a region's or a datasource's months
-    with engine(db_url).begin() as conn:
-        for table in ("flow_top", "flow_top_totals", "flow_top_hours"):
-            conn.execute(sa.text(f"DELETE FROM {table} WHERE (region_id > 0 OR datasource_id > 0) AND month > '-infinity'"))
-    q1 = dict(regions=["Prague"], date_from="2019-01-01", date_to="2019-03-31", url=db_url)
-    res = core.trip_groups(**q1)
-    assert res["source"] == "trips" and res["total_trips"] > 0
-    assert compaction_due(db_url)
-    core.compact_summaries(url=db_url)
-    assert not compaction_due(db_url)
-    again = core.trip_groups(**q1)
-    assert again["source"] == "kept" and (again["groups"], again["total_trips"]) == (res["groups"], res["total_trips"])
-
-    # a job loaded since: its trips added from its own partition
-    generate(str(tmp_path / "late.csv"), 1_000, seed=52)
-    assert core.ingest_file(str(tmp_path / "late.csv"), url=db_url).status == "completed"
-    sources = check(limits=(1,))
-    assert all({s for s, _ in sources[p]} == {"kept+new"} for p in read)
-
-    # short lists: the busy group is proved the top one of Busy's months; the rest is counted
-    monkeypatch.setattr(core.groups, "KEPT_TOP", 3)
-    core.compact_summaries(url=db_url)
-    sources = check(limits=(1, 5))
-    top = core.trip_groups(regions=["Busy"], date_from="2019-01-01", date_to="2019-03-31", limit=1, url=db_url)
-    assert top["source"] == "kept" and top["groups"][0]["trips"] == 40 * 3
 
 
 _D = "2018-01-05", "2020-07-01"  # the first and last day of the trips, for the plans below

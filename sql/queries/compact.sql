@@ -105,17 +105,15 @@ SELECT count(*) AS new_jobs FROM jobs_since_compaction
 -- The trips of completed jobs folded by the last compaction, and of those completed since;
 -- whether a folded job's trips are missing from trip_times (a database compacted before
 -- sql/17_trip_times.sql: the next compaction copies them, even with nothing to fold); and whether
--- trips were folded but no month has its lists of fine cells, or of a region (compacted before
--- sql/21_flow_top_months.sql, or before it kept those, Dec 5: the next compaction makes them, even
--- with nothing to fold).
+-- trips were folded but no month has its lists of fine cells (compacted before
+-- sql/21_flow_top_months.sql, or before it kept fine cells' month lists, Dec 5: the next compaction
+-- makes them, even with nothing to fold).
 SELECT completed - new AS folded_trips, new AS new_trips,
        EXISTS (SELECT FROM jobs
                 WHERE status = 'completed'
                   AND job_id NOT IN (SELECT job_id FROM jobs_since_compaction)
                   AND job_id NOT IN (SELECT job_id FROM trip_times_jobs)) AS uncopied,
-       completed > new AND (NOT EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND month > '-infinity')
-                            OR NOT EXISTS (SELECT FROM flow_top_totals WHERE region_id > 0 AND month > '-infinity'))
-           AS months_missing
+       completed > new AND NOT EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND month > '-infinity') AS months_missing
   FROM (SELECT coalesce(sum(rows_loaded), 0)::bigint AS completed FROM jobs WHERE status = 'completed') c,
        (SELECT coalesce(sum(rows_loaded), 0)::bigint AS new FROM jobs_since_compaction) n
 
@@ -279,41 +277,6 @@ INSERT INTO pg_temp.month_hours (level, o_cell, d_cell, hour, trips, weekend_tri
 SELECT 2, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), hour, sum(trips), sum(weekend_trips)
   FROM pg_temp.month_hours WHERE level = 1
  GROUP BY 2, 3, 4
-
--- name: compact_month_named_hours
--- The medium-cell groups of one month's trips per hour of the day (and how many on a weekend) of
--- each region (side 1) and of each datasource (side 2), in one pass (two grouping sets, as
--- compact_fine_hours): the month lists of each region and each datasource (core/groups.py
--- MONTH_LISTS_BY_NAME) are made from them.
-CREATE TEMP TABLE IF NOT EXISTS month_named (
-    side int, id smallint, o_cell bigint, d_cell bigint, hour int, trips int, weekend_trips int
-) ON COMMIT DROP;
-TRUNCATE pg_temp.month_named;
-DROP INDEX IF EXISTS pg_temp.month_named_side_id;
-INSERT INTO pg_temp.month_named (side, id, o_cell, d_cell, hour, trips, weekend_trips)
-SELECT CASE WHEN GROUPING(region_id) = 0 THEN 1 ELSE 2 END, coalesce(region_id, datasource_id),
-       grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), date_part('hour', ts)::int,
-       count(*), count(*) FILTER (WHERE date_part('isodow', ts) >= 6)
-  FROM trip_times
- WHERE ts >= CAST(:month AS date) AND ts < CAST(:month AS date) + interval '1 month'
- GROUP BY GROUPING SETS (
-       (region_id, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), date_part('hour', ts)::int),
-       (datasource_id, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), date_part('hour', ts)::int));
-CREATE INDEX month_named_side_id ON pg_temp.month_named (side, id);
-ANALYZE pg_temp.month_named
-
--- name: compact_month_named_ids
--- The regions (side 1) and datasources (side 2) with trips in the month of compact_month_named_hours.
-SELECT DISTINCT side, id FROM pg_temp.month_named ORDER BY 1, 2
-
--- name: compact_month_named_context
--- The month's groups (compact_month_named_hours: medium cells) of one region or one datasource,
--- of :level (1 medium, 2 coarse) and :bucket_hours.
-SELECT grid_parent(o_cell, CAST(:level - 1 AS smallint)) AS o_cell, grid_parent(d_cell, CAST(:level - 1 AS smallint)) AS d_cell,
-       hour / :bucket_hours AS bucket, sum(trips)::bigint AS trips, sum(weekend_trips)::bigint AS weekend_trips
-  FROM pg_temp.month_named
- WHERE (side, id) = (CASE WHEN :region_id > 0 THEN 1 ELSE 2 END, :region_id + :datasource_id)
- GROUP BY 1, 2, 3
 
 -- name: compact_month_lists_clear
 -- The month lists, before a compaction with nothing to fold makes them again (a database

@@ -77,7 +77,7 @@ SELECT o_cell, d_cell, bucket, trips,
 -- datasources: a compaction by a version from before sql/15 keeps no fine lists, one from before
 -- sql/16 none of a region, one from before sql/19 none of a datasource, one from before sql/21 no
 -- month lists (:months: the months whose lists are asked for), one from before Dec 5 none of fine
--- cells' months nor of a region's or a datasource's, and a missing list reads as no trips (with any trip folded, the fine lists of its
+-- cells' months, and a missing list reads as no trips (with any trip folded, the fine lists of its
 -- region and datasource have a totals row, and each month that has trips its lists of each level;
 -- without, the raw trips answer as quickly).
 SELECT EXISTS (SELECT FROM compaction_state)
@@ -85,10 +85,7 @@ SELECT EXISTS (SELECT FROM compaction_state)
                            AND (CAST(:datasources AS text[]) IS NULL
                                 OR EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND datasource_id > 0))))
        AND (CAST(:months AS date[]) IS NULL
-            OR EXISTS (SELECT FROM flow_top_totals
-                        WHERE level = :level AND month > '-infinity'
-                          AND (CAST(:regions AS text[]) IS NULL OR region_id > 0)
-                          AND (CAST(:datasources AS text[]) IS NULL OR datasource_id > 0))) AS compacted,
+            OR EXISTS (SELECT FROM flow_top_totals WHERE level = :level AND month > '-infinity')) AS compacted,
        coalesce((SELECT array_agg(job_id ORDER BY job_id) FROM jobs_since_compaction), '{}') AS new_jobs,
        (SELECT coalesce(sum(rows_loaded), 0) FROM jobs_since_compaction)::bigint AS new_trips
 
