@@ -31,7 +31,7 @@ def _names(values, name: str) -> list[str] | None:
         return None
     if isinstance(values, str):
         values = [values]
-    out = [str(v) for v in values]
+    out = [str(v).strip() for v in values]  # as ingest stores names: without surrounding white space
     if any(len(v) > 1000 for v in out):
         raise InvalidFilter(f"a {name} name is longer than 1000 characters")
     return out or None

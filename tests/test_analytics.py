@@ -119,6 +119,21 @@ def test_groups_from_summary_equal_groups_from_raw_trips(db_url, tmp_path, write
 
 # -- weekly averages --------------------------------------------------------------------------
 
+def test_names_asked_with_surrounding_white_space_find_the_names_stored(db_url, write_csv):
+    """Pass: ingest stores region and datasource names without surrounding white space (no-break
+    spaces too), and the filters of groups and weekly averages take names the same way, so
+    " Prague" asks for the trips loaded as " Prague", "Prague " or "Prague"."""
+    rows = [row(region=" Prague"), row(region="Prague\u00a0", source=" cheap_mobile"), row(region="Prague"),
+            row(region="Brno")]
+    assert core.ingest_file(write_csv(HEADER + "".join(rows)), url=db_url).status == "completed"
+    assert sorted(core.regions(url=db_url)) == ["Brno", "Prague"]
+    for asked in (" Prague", "Prague\u00a0", "Prague"):
+        assert core.trip_groups(regions=[asked], url=db_url)["total_trips"] == 3
+        assert core.weekly_average(region=asked, url=db_url)["trips"] == 3
+    assert core.trip_groups(datasources=["cheap_mobile "], url=db_url)["total_trips"] == 1
+    assert core.trip_groups(regions=["Prag"], url=db_url)["total_trips"] == 0
+
+
 def test_weekly_average_of_a_region_counts_zero_weeks(db_url, write_csv):
     rows = [row(when="2018-01-03 10:00:00"), row(when="2018-01-07 23:59:59"),  # ISO week of Mon 1 Jan
             row(when="2018-01-22 00:00:00"),                                   # two weeks later
