@@ -147,7 +147,7 @@ def test_an_answer_that_empties_leaves_nothing_of_the_previous_one(app_url, db_u
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
         page.goto(f"{app_url}/?region=Milan")
-        expect(page.get_by_text("Trips matching")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Trips matching", exact=True)).to_be_visible(timeout=60_000)
         page.get_by_text("Weekend", exact=True).first.click()
         expect(page.get_by_text("No trips match")).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1500)
@@ -177,11 +177,12 @@ def test_no_element_of_a_previous_answer_lingers_when_the_next_draws_less(db_url
             # the tabs not open keep what they showed last, out of sight, until they are opened).
             stale = page.locator('[data-stale="true"]:not(:has([data-testid="stEmpty"])):visible')
             page.goto(f"{url}/?cell=fine")
-            expect(page.get_by_text("Count anyway")).to_be_visible(timeout=60_000)
+            # The button (the warning above it names it too, in its own words).
+            expect(page.get_by_role("button", name="Count anyway")).to_be_visible(timeout=60_000)
             page.get_by_text("2 km", exact=True).first.click()  # the question goes, the answer comes
             expect(page.get_by_text("Trips matching", exact=True)).to_be_visible(timeout=30_000)
             expect(stale).to_have_count(0, timeout=15_000)  # a leftover stays stale: this would time out
-            assert page.get_by_text("Count anyway").count() == 0
+            assert page.get_by_text("count anyway").count() == 0  # neither the button nor the warning
             page.get_by_role("tab", name="Weekly averages").click()
             expect(page.get_by_text("Hamburg").first).to_be_visible(timeout=30_000)
             page.locator('[data-testid="stMultiSelect"]').first.click()  # one region: one average, not six
