@@ -67,6 +67,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     with snapshot(eng) as c:
         f, raw, months, state = _plan(c, level, bucket_hours, asked)
         params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit, **MonthPlan.none}
+        params.update(c.execute(query("filter_ids"), params).one()._mapping)
         rows = None
         if state is not None:
             if count_raw_above is not None and months:  # the days counted around the months, the jobs loaded since
@@ -86,7 +87,6 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                     read = c.execute(query("raw_trips_read"), params).scalar()
                     if read > count_raw_above:
                         raise RawCountNeeded(read)
-            params.update(c.execute(query("filter_ids"), params).one()._mapping)
             source = "trips" if raw else "summary"
             if not raw:
                 c.execute(query("groups_work_mem"), {"work_mem": _WORK_MEM})

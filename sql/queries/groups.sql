@@ -13,8 +13,8 @@ SELECT set_config('work_mem', :work_mem, true)
 
 -- name: filter_ids
 -- The ids of the regions and of the datasources named (none for unknown names; NULL: all), for
--- groups_from_summary and groups_from_trips: constants, which the planner matches against the BRINs
--- by region (sql/18) and by region and datasource (sql/22).
+-- every groups query: constants, which the planner matches against the BRINs by region (sql/18)
+-- and by region and datasource (sql/22).
 SELECT CASE WHEN CAST(:regions AS text[]) IS NOT NULL
             THEN coalesce((SELECT array_agg(region_id::int ORDER BY region_id) FROM regions
                             WHERE name = ANY(CAST(:regions AS text[]))), '{}') END AS region_ids,
@@ -107,10 +107,10 @@ SELECT (SELECT coalesce(sum(trips), 0) FROM daily_counts
 -- name: groups_kept_and_new
 -- The top groups as compaction kept them (sql/06_flow_top.sql; fine cells: sql/15, sql/16, sql/19),
 -- in the live order: the list of all regions and datasources, or those of each region named, or of
--- each datasource named (sql/09), or of each month of a date range (:months, sql/21; :partial: the
--- month is only partly in the range; the days counted from trip_times are added, or those of a
--- partial month outside the range taken out: :edge_from, :edge_to, :edge_sign; core/groups.py
--- MonthPlan); :days 0 all, 1 weekdays, 2 weekend; with 1-hour buckets
+-- each datasource named (sql/09; :region_ids, :datasource_ids, from filter_ids), or of each month
+-- of a date range (:months, sql/21; :partial: the month is only partly in the range; the days
+-- counted from trip_times are added, or those of a partial month outside the range taken out:
+-- :edge_from, :edge_to, :edge_sign; core/groups.py MonthPlan); :days 0 all, 1 weekdays, 2 weekend; with 1-hour buckets
 -- only, some hours of the day (:hours; the totals are then those of these hours,
 -- sql/08_flow_top_hours.sql). The lists are summed per group, with the flow rows of the jobs
 -- completed since compaction (:new_jobs) added in: the least each group counts (trips). A list that
@@ -124,12 +124,12 @@ SELECT (SELECT coalesce(sum(trips), 0) FROM daily_counts
 WITH lists AS (
     SELECT r.region_id, d.datasource_id, mo.month, mo.part,
            1::bigint << (row_number() OVER (ORDER BY r.region_id, d.datasource_id, mo.month) - 1)::int AS list  -- one bit each (core/groups.py: at most 63)
-      FROM (SELECT 0::smallint AS region_id WHERE CAST(:regions AS text[]) IS NULL
+      FROM (SELECT 0::smallint AS region_id WHERE CAST(:region_ids AS int[]) IS NULL
             UNION ALL
-            SELECT region_id FROM regions WHERE name = ANY(CAST(:regions AS text[]))) r,
-           (SELECT 0::smallint AS datasource_id WHERE CAST(:datasources AS text[]) IS NULL
+            SELECT unnest(CAST(:region_ids AS int[]))::smallint) r,
+           (SELECT 0::smallint AS datasource_id WHERE CAST(:datasource_ids AS int[]) IS NULL
             UNION ALL
-            SELECT datasource_id FROM datasources WHERE name = ANY(CAST(:datasources AS text[]))) d,
+            SELECT unnest(CAST(:datasource_ids AS int[]))::smallint) d,
            (SELECT '-infinity'::date AS month, false AS part WHERE CAST(:months AS date[]) IS NULL
             UNION ALL
             SELECT * FROM unnest(CAST(:months AS date[]), CAST(:partial AS boolean[]))) mo
@@ -196,8 +196,8 @@ WITH lists AS (
                AND (ts >= (CAST(:edge_from AS date[]))[1] AND ts < (CAST(:edge_to AS date[]))[1] + 1
                     OR ts >= (CAST(:edge_from AS date[]))[2] AND ts < (CAST(:edge_to AS date[]))[2] + 1)
             ) new_rows  -- (no edges, or none at all: not planned as a scan)
-     WHERE (CAST(:regions AS text[]) IS NULL OR region_id IN (SELECT region_id FROM lists))
-       AND (CAST(:datasources AS text[]) IS NULL OR datasource_id IN (SELECT datasource_id FROM lists))
+     WHERE (CAST(:region_ids AS int[]) IS NULL OR region_id = ANY(CAST(:region_ids AS int[])))
+       AND (CAST(:datasource_ids AS int[]) IS NULL OR datasource_id = ANY(CAST(:datasource_ids AS int[])))
        AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
        AND (CAST(:hours AS int[]) IS NULL OR hour = ANY(CAST(:hours AS int[])))
      GROUP BY 1, 2, 3
