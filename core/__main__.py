@@ -243,10 +243,11 @@ def cmd_groups(a) -> int:
 
 def _note_unknown(kind: str, names: list[str] | None, known) -> None:
     """A name that is not stored counts no trips (the answer says 0); say so, it may be a typo."""
+    from core.filters import stored_name
     if names:
         stored = set(known())
         for name in names:
-            if name not in stored:
+            if stored_name(name) not in stored:  # as the filters take it
                 print(f"note: no {kind} named {name!r} is stored (python -m core stats lists them)", file=sys.stderr)
 
 

@@ -26,7 +26,7 @@ def _date(value, name: str) -> dt.date | None:
         raise InvalidFilter(f"{name} must be a date like 2018-05-28, not {str(value)[:40]!r}") from None
 
 
-def _name(value) -> str:
+def stored_name(value) -> str:
     """A region or datasource name as ingest stores it: without surrounding white space."""
     return str(value).strip()
 
@@ -36,7 +36,7 @@ def _names(values, name: str) -> list[str] | None:
         return None
     if isinstance(values, str):
         values = [values]
-    out = [_name(v) for v in values]
+    out = [stored_name(v) for v in values]
     if any(len(v) > 1000 for v in out):
         raise InvalidFilter(f"a {name} name is longer than 1000 characters")
     return out or None

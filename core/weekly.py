@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from . import grid
 from .db import snapshot
 from .errors import InvalidFilter
-from .filters import _date, _name
+from .filters import _date, stored_name
 from .queries import query
 
 BY = ("origin", "destination", "either")
@@ -67,7 +67,7 @@ def weekly_average(eng: Engine, *, region: str | None = None, bbox=None, by: str
     if by not in BY:
         raise InvalidFilter(f"by must be one of {', '.join(BY)}, not {str(by)[:40]!r}")
     box = parse_bbox(bbox) if bbox is not None else None
-    region = _name(region) if region is not None else None
+    region = stored_name(region) if region is not None else None
     date_from, date_to = _date(date_from, "from"), _date(date_to, "to")
     given_from, given_to = date_from is not None, date_to is not None
     with snapshot(eng) as c:

@@ -132,6 +132,14 @@ def test_names_asked_with_surrounding_white_space_find_the_names_stored(db_url, 
         assert core.weekly_average(region=asked, url=db_url)["trips"] == 3
     assert core.trip_groups(datasources=["cheap_mobile "], url=db_url)["total_trips"] == 1
     assert core.trip_groups(regions=["Prag"], url=db_url)["total_trips"] == 0
+    # The CLI's note on names not stored takes them the same way: none for " Prague", one for "Prag".
+    for args in (["groups", "--region", " Prague", "--datasource", "cheap_mobile\u00a0"],
+                 ["weekly-avg", "--region", "Prague\u00a0"]):
+        out = _cli(db_url, *args, "--json")
+        assert out.returncode == 0 and json.loads(out.stdout)["total_trips" if args[0] == "groups" else "trips"] > 0
+        assert "note" not in out.stderr, out.stderr
+    out = _cli(db_url, "weekly-avg", "--region", " Prag", "--json")
+    assert "no region named ' Prag' is stored" in out.stderr
 
 
 def test_weekly_average_of_a_region_counts_zero_weeks(db_url, write_csv):
