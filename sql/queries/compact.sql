@@ -162,11 +162,10 @@ SELECT :level, :region_id, :datasource_id, :days, hour, sum(trips), count(*)
 CREATE TEMP TABLE fine_hours ON COMMIT DROP AS
 SELECT CASE WHEN GROUPING(region_id) = 0 THEN 1 ELSE 2 END AS side,
        coalesce(region_id, datasource_id) AS id,
-       o_cell, d_cell, date_part('hour', ts)::int AS hour, count(*)::int AS trips,
-       (count(*) FILTER (WHERE date_part('isodow', ts) >= 6))::int AS weekend_trips
+       o_cell, d_cell, hour::int AS hour, count(*)::int AS trips,
+       (count(*) FILTER (WHERE weekend))::int AS weekend_trips
   FROM trip_times
- GROUP BY GROUPING SETS ((region_id, o_cell, d_cell, date_part('hour', ts)::int),
-                         (datasource_id, o_cell, d_cell, date_part('hour', ts)::int))
+ GROUP BY GROUPING SETS ((region_id, o_cell, d_cell, hour), (datasource_id, o_cell, d_cell, hour))
 
 -- name: compact_fine_groups
 -- The fine groups of one bucket size, per region and per datasource (fine_groups; 1-hour buckets
@@ -264,8 +263,7 @@ CREATE TEMP TABLE IF NOT EXISTS month_hours (
 ) ON COMMIT DROP;
 TRUNCATE pg_temp.month_hours;
 INSERT INTO pg_temp.month_hours (level, o_cell, d_cell, hour, trips, weekend_trips)
-SELECT 0, o_cell, d_cell, date_part('hour', ts)::int,
-       count(*), count(*) FILTER (WHERE date_part('isodow', ts) >= 6)
+SELECT 0, o_cell, d_cell, hour, count(*), count(*) FILTER (WHERE weekend)
   FROM trip_times
  WHERE ts >= CAST(:month AS date) AND ts < CAST(:month AS date) + interval '1 month'
  GROUP BY 2, 3, 4;

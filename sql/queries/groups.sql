@@ -47,21 +47,28 @@ SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
 -- compaction copied in (month, region, datasource, time) order (trip_times: a period of a region
 -- and a datasource lies in one stretch a month per compaction, sql/22) and those of the jobs completed since
 -- (:raw_jobs, constants: only their partitions are read); regions and datasources as their ids
--- (:region_ids, :datasource_ids, from filter_ids).
+-- (:region_ids, :datasource_ids, from filter_ids). trip_times' hours, weekend flags and medium cells
+-- are stored (sql/23); the CASE on the constant :level is folded when the query is planned.
 WITH g AS (
-    SELECT grid_parent(o_cell, CAST(:level AS smallint)) AS o_cell,
-           grid_parent(d_cell, CAST(:level AS smallint)) AS d_cell,
-           date_part('hour', ts)::int / :bucket_hours AS bucket, count(*) AS trips  -- (extract: numeric, slower)
-      FROM (SELECT ts, o_cell, d_cell, region_id, datasource_id FROM trip_times
+    SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, count(*) AS trips
+      FROM (SELECT ts, CASE CAST(:level AS int) WHEN 0 THEN o_cell WHEN 1 THEN o_medium
+                                               ELSE grid_parent(o_medium, 1::smallint) END AS o_cell,
+                   CASE CAST(:level AS int) WHEN 0 THEN d_cell WHEN 1 THEN d_medium
+                                               ELSE grid_parent(d_medium, 1::smallint) END AS d_cell,
+                   hour, weekend, region_id, datasource_id
+              FROM trip_times
             UNION ALL
-            SELECT ts, o_cell, d_cell, region_id, datasource_id FROM trips
+            SELECT ts, grid_parent(o_cell, CAST(:level AS smallint)), grid_parent(d_cell, CAST(:level AS smallint)),
+                   date_part('hour', ts)::smallint, date_part('isodow', ts) >= 6,  -- (extract: numeric, slower)
+                   region_id, datasource_id
+              FROM trips
              WHERE job_id = ANY(CAST(:raw_jobs AS int[]))) AS t
      WHERE (CAST(:region_ids AS int[]) IS NULL OR region_id = ANY(CAST(:region_ids AS int[])))
        AND (CAST(:datasource_ids AS int[]) IS NULL OR datasource_id = ANY(CAST(:datasource_ids AS int[])))
        AND ts >= coalesce(CAST(:date_from AS timestamp), '-infinity')
        AND ts < coalesce(CAST(:date_to AS timestamp) + interval '1 day', 'infinity')
-       AND (CAST(:weekend AS boolean) IS NULL OR (date_part('isodow', ts) >= 6) = CAST(:weekend AS boolean))
-       AND (CAST(:hours AS int[]) IS NULL OR date_part('hour', ts)::int = ANY(CAST(:hours AS int[])))
+       AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
+       AND (CAST(:hours AS int[]) IS NULL OR hour = ANY(CAST(:hours AS int[])))
      GROUP BY 1, 2, 3
 )
 SELECT o_cell, d_cell, bucket, trips,
@@ -185,12 +192,16 @@ WITH lists AS (
             -- a date range: the days around its months, in trip_times, added (sign 1), or those of
             -- a partial month outside the range taken out of its list (-1): at most two stretches,
             -- in date order (core/groups.py MonthPlan), read in one scan (a join to the list of
-            -- stretches read them one after the other, about 10 % slower)
-            SELECT grid_parent(o_cell, CAST(:level AS smallint)), grid_parent(d_cell, CAST(:level AS smallint)),
-                   date_part('hour', ts)::int,
+            -- stretches read them one after the other, about 10 % slower); hours, weekend flags and
+            -- medium cells stored (sql/23), as in groups_from_trips
+            SELECT CASE CAST(:level AS int) WHEN 0 THEN o_cell WHEN 1 THEN o_medium
+                                            ELSE grid_parent(o_medium, 1::smallint) END,
+                   CASE CAST(:level AS int) WHEN 0 THEN d_cell WHEN 1 THEN d_medium
+                                            ELSE grid_parent(d_medium, 1::smallint) END,
+                   hour,
                    CASE WHEN ts < (CAST(:edge_to AS date[]))[1] + 1 THEN (CAST(:edge_sign AS int[]))[1]
                         ELSE (CAST(:edge_sign AS int[]))[2] END,
-                   region_id, datasource_id, date_part('isodow', ts) >= 6
+                   region_id, datasource_id, weekend
               FROM trip_times
              WHERE CAST(:edge_from AS date[]) IS NOT NULL
                AND (ts >= (CAST(:edge_from AS date[]))[1] AND ts < (CAST(:edge_to AS date[]))[1] + 1
