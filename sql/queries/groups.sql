@@ -14,8 +14,9 @@ SELECT set_config('work_mem', :work_mem, true)
 -- name: groups_parallel_setup
 -- For this transaction only, counting raw trips: parallel workers cost less to start than the
 -- default 1000 assumes on a server whose data is in memory. Since trip_times stores hours and
--- cells (sql/23) a region's year at 10M (832k trips) was planned on one core: 336-353 ms, against
--- 278-305 ms with two workers (a week: 44-45 -> 51-54 ms; at 100M both were parallel already).
+-- cells (sql/23) a region's year at 10M (832k trips) was planned on one core: 342-344 ms, against
+-- 293-305 ms with two workers, side by side (a week: 45-47 -> 53-57 ms; at 100M both were parallel
+-- already; docs/SCALE.md).
 SELECT set_config('parallel_setup_cost', '100', true)
 
 -- name: filter_ids
