@@ -555,7 +555,8 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
              ("medium", 1, "2019-01-01", "2019-12-31", None, None, ["Prague"], None),
              ("fine", 2, "2018-07-01", "2019-06-30", True, None, None, ["cheap_mobile"]),
              ("medium", 6, "2018-10-01", "2019-09-30", None, None, ["Hamburg", "Vienna", "Atlantis"], ["funny_car", "baba_car"]),
-             ("coarse", 24, "2019-01-01", "2019-03-31", None, None, ["Atlantis"], None)]
+             ("coarse", 24, "2019-01-01", "2019-03-31", None, None, ["Atlantis"], None),
+             ("coarse", 2, "2018-11-05", "2019-08-20", False, None, ["Prague", "Berlin"], None)]
 
     def check():
         with engine(db_url).connect() as conn:
