@@ -56,13 +56,11 @@ SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
 -- and a datasource lies in one stretch a month per compaction, sql/22) and those of the jobs completed since
 -- (:raw_jobs, constants: only their partitions are read); regions and datasources as their ids
 -- (:region_ids, :datasource_ids, from filter_ids). trip_times' hours, weekend flags and medium cells
--- are stored (sql/23); the CASE on the constant :level is folded when the query is planned.
+-- are stored (sql/23), the cells of :level read through grid_cell (sql/24).
 WITH g AS (
     SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, count(*) AS trips
-      FROM (SELECT ts, CASE CAST(:level AS int) WHEN 0 THEN o_cell WHEN 1 THEN o_medium
-                                               ELSE grid_parent(o_medium, 1::smallint) END AS o_cell,
-                   CASE CAST(:level AS int) WHEN 0 THEN d_cell WHEN 1 THEN d_medium
-                                               ELSE grid_parent(d_medium, 1::smallint) END AS d_cell,
+      FROM (SELECT ts, grid_cell(o_cell, o_medium, CAST(:level AS smallint)) AS o_cell,
+                   grid_cell(d_cell, d_medium, CAST(:level AS smallint)) AS d_cell,
                    hour, weekend, region_id, datasource_id
               FROM trip_times
             UNION ALL
@@ -202,10 +200,8 @@ WITH lists AS (
             -- in date order (core/groups.py MonthPlan), read in one scan (a join to the list of
             -- stretches read them one after the other, about 10 % slower); hours, weekend flags and
             -- medium cells stored (sql/23), as in groups_from_trips
-            SELECT CASE CAST(:level AS int) WHEN 0 THEN o_cell WHEN 1 THEN o_medium
-                                            ELSE grid_parent(o_medium, 1::smallint) END,
-                   CASE CAST(:level AS int) WHEN 0 THEN d_cell WHEN 1 THEN d_medium
-                                            ELSE grid_parent(d_medium, 1::smallint) END,
+            SELECT grid_cell(o_cell, o_medium, CAST(:level AS smallint)),
+                   grid_cell(d_cell, d_medium, CAST(:level AS smallint)),
                    hour,
                    CASE WHEN ts < (CAST(:edge_to AS date[]))[1] + 1 THEN (CAST(:edge_sign AS int[]))[1]
                         ELSE (CAST(:edge_sign AS int[]))[2] END,
