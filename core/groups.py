@@ -88,7 +88,10 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                     if read > count_raw_above:
                         raise RawCountNeeded(read)
             source = "trips" if raw else "summary"
-            c.execute(query("groups_parallel_setup" if raw else "groups_work_mem"), {"work_mem": _WORK_MEM})
+            if raw:
+                c.execute(query("groups_parallel_setup"))
+            else:
+                c.execute(query("groups_work_mem"), {"work_mem": _WORK_MEM})
             rows = c.execute(query("groups_from_trips" if raw else "groups_from_summary"), params).all()
             total_groups = (int(rows[0].total_groups),) * 2 if rows else (0, 0)
     total = int(rows[0].total_trips) if rows else 0
