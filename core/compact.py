@@ -15,10 +15,11 @@ from .queries import pg
 TABLES = ("daily_counts", "region_datasources", "flow_counts", "area_days")
 _LEVELS = (1, 2)  # medium, coarse: the levels flow_counts keeps
 # Disk a compaction fills before its commit, per trip: the fine groups' temporary tables and the
-# sorts that build them, the summaries' new rows (per stored trip), trip_times (per trip copied).
-# At 100M (Dec 5, docs/SCALE.md) it took at most 28.7 GB, trip_times' 5.75 GB of it: these ask 37 GB.
+# sorts that build them, the summaries' new rows (per stored trip), trip_times and pair_days (per
+# trip copied: 65 and 27 bytes at 10M). At 100M (Dec 5, docs/SCALE.md) it took at most 28.7 GB,
+# trip_times' 5.75 GB of it (before pair_days): these ask 40 GB.
 SCRATCH_BYTES_PER_TRIP = 300
-TRIP_TIMES_BYTES_PER_TRIP = 70
+TRIP_TIMES_BYTES_PER_TRIP = 100
 
 
 def compaction_due(url: str) -> bool:

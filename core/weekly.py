@@ -7,8 +7,10 @@ area's trips in the period divided by that number of weeks, weeks without trips 
 A region is summed from daily_counts. A box is exact without scanning the whole table: medium
 cells wholly inside it come from area_days, fine cells wholly inside it from the indexes on
 (o_cell, ts) and (d_cell, ts) alone, and only the trips in the fine cells its edges cross are read
-with their coordinates. With ``by="either"`` a trip counts once if either end is in the box:
-origin + destination - both ends (the last from the raw rows, narrowed by the cell indexes). The SQL is in sql/queries/weekly.sql.
+with their coordinates. With ``by="either"`` a trip counts once if either end is in the box: those
+with an end in a medium cell wholly inside it by origin + destination - both ends (area_days,
+pair_days), the others from the raw rows around those cells, read once. The SQL is in
+sql/queries/weekly.sql.
 """
 from __future__ import annotations
 
@@ -95,7 +97,10 @@ def weekly_average(eng: Engine, *, region: str | None = None, bbox=None, by: str
 # Float rounding of cell bounds, and the margin of the cell a point was given at ingest (5e-10,
 # core/grid.py), are below this (degrees); a cell counts as wholly inside the box only with this much to spare.
 _EPS = 1e-9
-_MAX_BOTH_CELLS = 20_000  # past this, trips with both ends in a box are found by a scan
+_MAX_RING_CELLS = 20_000  # fine cells; past this, the trips with either end in the ring are found by a scan
+# medium cells: pair_days finds each pair of the interior's cells in its index up to this (PostgreSQL
+# 15 descends once per pair); past it, it reads the range of origins and filters
+_MAX_PAIRS_CELLS = 100
 
 
 def _fine_axis(lo: float, hi: float, shift: float) -> tuple[range, range]:
@@ -118,45 +123,74 @@ def _box_counts(c, box, by: str, period: dict) -> dict:
     """Trips per week with an end (``by``) in the box. Three tiers, each trip counted once:
     medium cells wholly inside the box from area_days; fine cells wholly inside it (in the other
     medium cells) from the (cell, ts) indexes alone; only the fine cells that the box's edges
-    cross are read row by row, with their coordinates. ``either`` is origin + destination - both."""
+    cross are read row by row, with their coordinates. ``either``: see _either_counts."""
     w, s, e, n = box
     tx, ix = _fine_axis(w, e, 180.0)
     ty, iy = _fine_axis(s, n, 90.0)
-    # Medium cells all of whose fine cells are wholly inside; candidates: any that may hold a point.
+    # Medium cells all of whose fine cells are wholly inside (the interior); candidates: any that may hold a point.
     inner = {"ix0": -(-ix.start // _PER_MEDIUM), "ix1": ix.stop // _PER_MEDIUM - 1,
              "iy0": -(-iy.start // _PER_MEDIUM), "iy1": iy.stop // _PER_MEDIUM - 1}
     if not (len(ix) and len(iy)):
         inner = {"ix0": 1, "ix1": 0, "iy0": 1, "iy1": 0}
     if not (len(tx) and len(ty)):
         return {}
+    coords = {"west": w, "south": s, "east": e, "north": n, **period}
+    if by == "either":
+        return _either_counts(c, (tx, ty), (ix, iy), inner, coords)
     outer = {"cx0": tx.start // _PER_MEDIUM, "cx1": (tx.stop - 1) // _PER_MEDIUM,
              "cy0": ty.start // _PER_MEDIUM, "cy1": (ty.stop - 1) // _PER_MEDIUM}
-    coords = {"west": w, "south": s, "east": e, "north": n, **period}
+    endpoint = BY.index(by)
     counts: dict = {}
-    ends = [(0, "origin"), (1, "destination")] if by == "either" else [(BY.index(by), by)]
-    edge = {0: [], 1: []}
-    for endpoint, name in ends:
-        _add(counts, c.execute(query("weekly_box_cells"), {"endpoint": endpoint, **inner, **period}))
-        cells = c.execute(query("box_candidate_cells"), {"endpoint": endpoint, **outer, **inner, **period}).all()
-        whole = []
-        for cx, cy in cells:
-            for i in range(cx * _PER_MEDIUM, (cx + 1) * _PER_MEDIUM):
-                for j in range(cy * _PER_MEDIUM, (cy + 1) * _PER_MEDIUM):
-                    if i in tx and j in ty:
-                        (whole if i in ix and j in iy else edge[endpoint]).append(grid.join(i, j))
-        if whole:
-            _add(counts, c.execute(query(f"weekly_box_{name}_cells"), {"cells": whole, **period}))
-        if edge[endpoint]:  # one end at a time: with "either", a trip may count once per end
-            _add(counts, c.execute(query("weekly_box_trips"), {
-                "o_cells": edge[0] if endpoint == 0 else [], "d_cells": edge[1] if endpoint == 1 else [], **coords}))
-    if by == "either":
-        near, whole = None, []
-        if len(tx) * len(ty) <= _MAX_BOTH_CELLS:
-            near = [grid.join(i, j) for i in tx for j in ty]
-            whole = [grid.join(i, j) for i in ix for j in iy]
-        _add(counts, c.execute(query("weekly_box_both_ends"),
-                               {"o_cells": near, "d_cells": near, "whole": whole, **coords}), -1)
+    _add(counts, c.execute(query("weekly_box_cells"), {"endpoint": endpoint, **inner, **period}))
+    cells = c.execute(query("box_candidate_cells"), {"endpoint": endpoint, **outer, **inner, **period}).all()
+    whole, edge = [], []
+    for cx, cy in cells:
+        for i in range(cx * _PER_MEDIUM, (cx + 1) * _PER_MEDIUM):
+            for j in range(cy * _PER_MEDIUM, (cy + 1) * _PER_MEDIUM):
+                if i in tx and j in ty:
+                    (whole if i in ix and j in iy else edge).append(grid.join(i, j))
+    if whole:
+        _add(counts, c.execute(query(f"weekly_box_{by}_cells"), {"cells": whole, **period}))
+    if edge:
+        _add(counts, c.execute(query("weekly_box_trips"), {
+            "o_cells": edge if endpoint == 0 else [], "d_cells": edge if endpoint == 1 else [], **coords}))
     return counts
+
+
+def _either_counts(c, touch: tuple[range, range], inside: tuple[range, range], inner: dict, coords: dict) -> dict:
+    """Trips per week with either end in the box. Those with an end in the interior (medium cells
+    wholly inside the box) from the summaries: by origin + by destination (area_days) - both ends
+    (pair_days, and the raw trips of the jobs compaction has not yet counted there). The others
+    have an end in the box outside the interior, in a fine cell of the ring around it that may
+    hold a point of the box (``touch``): they are read once from the raw rows, in the box by
+    their cell where it lies wholly inside (``inside``), else by their coordinates."""
+    period = {"date_from": coords["date_from"], "date_to": coords["date_to"]}
+    mx, my = range(inner["ix0"], inner["ix1"] + 1), range(inner["iy0"], inner["iy1"] + 1)
+    fx, fy = (range(r.start * _PER_MEDIUM, r.stop * _PER_MEDIUM) if len(mx) and len(my) else range(0)
+              for r in (mx, my))  # the interior's fine cells
+    counts: dict = {}
+    if len(fx):
+        for endpoint in (0, 1):
+            _add(counts, c.execute(query("weekly_box_cells"), {"endpoint": endpoint, **inner, **period}))
+        _add(counts, c.execute(query("weekly_box_both_inside"), {
+            **inner, **period, "raw_jobs": c.execute(query("trip_times_missing")).scalar(),
+            "cells": [grid.join(i, j) for i in mx for j in my] if len(mx) * len(my) <= _MAX_PAIRS_CELLS else None,
+            "fine_cells": ([grid.join(i, j) for i in fx for j in fy]
+                           if len(fx) * len(fy) <= _MAX_RING_CELLS else None)}), -1)
+    ring = whole = None
+    if len(touch[0]) * len(touch[1]) - len(fx) * len(fy) <= _MAX_RING_CELLS:
+        ring, whole = _cells_outside(*touch, fx, fy), _cells_outside(*inside, fx, fy)
+    _add(counts, c.execute(query("weekly_box_either_rest"), {**inner, **coords, "ring": ring, "whole": whole}))
+    return counts
+
+
+def _cells_outside(xs: range, ys: range, fx: range, fy: range) -> list[int]:
+    """The ids of the fine cells of ``xs`` x ``ys`` outside ``fx`` x ``fy`` (the interior's)."""
+    out = []
+    for i in xs:
+        js = (ys,) if i not in fx else (range(ys.start, min(ys.stop, fy.start)), range(max(ys.start, fy.stop), ys.stop))
+        out.extend(grid.join(i, j) for r in js for j in r)
+    return out
 
 
 def _result(region, box, by, date_from, date_to, counts: dict) -> dict:

@@ -222,6 +222,48 @@ def test_box_counts_equal_raw_counts_for_random_boxes(db_url, tmp_path):
             assert sum(p["trips"] for p in got["per_week"]) == expect
 
 
+def test_either_end_boxes_equal_raw_counts_after_compaction_and_loads_since(db_url, tmp_path, monkeypatch):
+    """Pass: by either end, per week, a box's count equals the raw recount when its inner medium
+    cells' trips with both ends inside come from pair_days (compacted trips) and from the raw
+    trips of a job loaded since, also when the cell lists are too long to pass (a scan)."""
+    from core import weekly
+    for i, n in enumerate((20_000, 6_000)):
+        generate(str(tmp_path / f"{i}.csv"), n, seed=40 + i)
+        core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url)
+        if i == 0:
+            core.compact_summaries(url=db_url)
+    raw = sa.text("""
+        SELECT date_trunc('week', ts)::date AS week, count(*) FROM trips
+         WHERE ts >= :f AND ts < CAST(:t AS date) + 1
+           AND ((ST_X(origin) BETWEEN :w AND :e AND ST_Y(origin) BETWEEN :s AND :n)
+             OR (ST_X(destination) BETWEEN :w AND :e AND ST_Y(destination) BETWEEN :s AND :n))
+         GROUP BY 1""")
+    rng = random.Random(5)
+    extents = list(core.region_extents(url=db_url).values())
+    with engine(db_url).connect() as c:
+        assert c.execute(sa.text("SELECT sum(trips) FROM pair_days")).scalar() == 20_000  # the compacted job's
+        checked_inner = 0
+        for i in range(16):
+            x0, y0, x1, y1 = rng.choice(extents)
+            w, e = sorted(rng.uniform(x0, x1) for _ in range(2))
+            s, n = sorted(rng.uniform(y0, y1) for _ in range(2))
+            if i % 4 == 0:  # the region's whole extent: many inner cells
+                w, s, e, n = x0, y0, x1, y1
+            elif i % 4 == 1:  # aligned to medium cell edges
+                w, s, e, n = (round(v / 0.02) * 0.02 for v in (w, s, e, n))
+            # a third of the boxes pass no cell lists: pair_days' range of origins, the whole trips table
+            few = i % 3 != 2
+            monkeypatch.setattr(weekly, "_MAX_PAIRS_CELLS", 100 if few else 0)
+            monkeypatch.setattr(weekly, "_MAX_RING_CELLS", 20_000 if few else 0)
+            f, t = ("2018-03-07", "2019-02-10") if i % 2 else (None, None)
+            got = core.weekly_average(bbox=(w, s, e, n), by="either", date_from=f, date_to=t, url=db_url)
+            expect = dict(c.execute(raw, {"w": w, "s": s, "e": e, "n": n, "f": got["from"], "t": got["to"]}).all())
+            assert {p["week_start"]: p["trips"] for p in got["per_week"] if p["trips"]} == \
+                {k.isoformat(): v for k, v in expect.items()}, (w, s, e, n, f, t)
+            checked_inner += (e - w) > 0.1 and (n - s) > 0.1
+        assert checked_inner >= 6
+
+
 # -- CLI ---------------------------------------------------------------------------------------
 
 def _cli(db_url, *args, env=None):

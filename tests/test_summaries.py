@@ -543,7 +543,8 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
     period (fine and medium cells, with days, hours, regions and datasources) equal a count of the
     raw trips before compaction, after it, with a job loaded since
     (its trips read from its own partition), and after trip_times was emptied as in a database
-    compacted before it existed (a compaction with nothing to fold fills it)."""
+    compacted before it existed (a compaction with nothing to fold fills it); pair_days holds
+    the same trips by medium cells and day."""
     for i, n in enumerate((3_000, 2_000)):
         generate(str(tmp_path / f"{i}.csv"), n, seed=10 + i)
         assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
@@ -593,6 +594,12 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
                 f" UNION ALL (SELECT {cols} FROM trips WHERE job_id = ANY(CAST(:j AS int[]))"
                 f"   EXCEPT ALL SELECT {cols} FROM trip_times)) d"), {"j": jobs}).scalar()
             unordered = conn.execute(sa.text(ORDER_BROKEN)).scalar()  # (one run: one compaction's)
+            # pair_days (sql/25): those jobs' trips by medium cells and day, a row per key and run
+            differ += conn.execute(sa.text(
+                "SELECT count(*) FROM (SELECT o_medium, d_medium, day, sum(trips) AS trips FROM pair_days GROUP BY 1, 2, 3) p"
+                " FULL JOIN (SELECT grid_parent(o_cell, 1::smallint) AS o_medium, grid_parent(d_cell, 1::smallint) AS d_medium,"
+                "            ts::date AS day, count(*) AS trips FROM trips WHERE job_id = ANY(CAST(:j AS int[])) GROUP BY 1, 2, 3) t"
+                " USING (o_medium, d_medium, day, trips) WHERE p.day IS NULL OR t.day IS NULL"), {"j": jobs}).scalar()
             return jobs, differ, unordered
 
     def asks(read):  # a caller that asks before reading many raw trips is told how many at most
@@ -623,7 +630,7 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
     from core.compact import compaction_due
     assert not compaction_due(db_url)
     with engine(db_url).begin() as conn:
-        conn.execute(sa.text("DELETE FROM trip_times; DELETE FROM trip_times_jobs"))
+        conn.execute(sa.text("DELETE FROM trip_times; DELETE FROM trip_times_jobs; DELETE FROM pair_days"))
     check()  # every job's trips from trips
     assert compaction_due(db_url)  # so that `compact --if-due` and the dashboard fill trip_times
     core.compact_summaries(url=db_url)  # nothing to fold: trip_times filled all the same
@@ -941,6 +948,13 @@ def test_the_migration_puts_trip_times_of_an_older_version_in_region_order(templ
                         " AND o_medium = (o_cell / 400000) * 100000 + o_cell % 100000 / 4"
                         " AND d_medium = (d_cell / 400000) * 100000 + d_cell % 100000 / 4")
             assert cur.fetchone()[0] == 2000
+            # sql/25's pairs of medium cells by day: those rows counted once each, readable by the roles.
+            cur.execute("SELECT count(*) FROM (SELECT o_medium, d_medium, ts::date AS day, count(*)::int AS trips"
+                        " FROM trip_times GROUP BY 1, 2, 3) t FULL JOIN pair_days p USING (o_medium, d_medium, day, trips)"
+                        " WHERE t.day IS NULL OR p.day IS NULL")
+            assert cur.fetchone()[0] == 0
+            cur.execute("SELECT sum(trips), has_table_privilege('trips_reader', 'pair_days', 'SELECT') FROM pair_days")
+            assert cur.fetchone() == (2000, True)
     finally:
         dispose_all()
         drop_database(server, name)

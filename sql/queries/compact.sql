@@ -61,20 +61,25 @@ SELECT coalesce(array_agg(job_id ORDER BY job_id), '{}') FROM jobs
 
 -- name: compact_trip_times
 -- Their trips, in (month, region, datasource, time) order, appended as one run (a period's rows
--- of a region and datasource then lie in one stretch a month per compaction: sql/22), and the
--- jobs, once.
+-- of a region and datasource then lie in one stretch a month per compaction: sql/22), the jobs,
+-- once, and the trips' pairs of medium cells by day.
 INSERT INTO trip_times (ts, o_cell, d_cell, region_id, datasource_id)
 SELECT ts, o_cell, d_cell, region_id, datasource_id
   FROM trips WHERE job_id = ANY(CAST(:jobs AS int[]))
  ORDER BY date_trunc('month', ts), region_id, datasource_id, ts;
 INSERT INTO trip_times_jobs (job_id) SELECT unnest(CAST(:jobs AS int[]));
+-- Their trips by origin and destination medium cell and day (sql/25_pair_days.sql), one run.
+INSERT INTO pair_days (o_medium, d_medium, day, trips)
+SELECT grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), ts::date, count(*)
+  FROM trips WHERE job_id = ANY(CAST(:jobs AS int[]))
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 -- BRIN summarises new pages only when asked: unsummarised ranges are read whole by every query.
 SELECT brin_summarize_new_values('trip_times_region_datasource_ts'::regclass)
 
 -- name: compact_vacuum
 -- After the commit (VACUUM runs outside a transaction): reclaim the deleted rows, fresh statistics.
 VACUUM ANALYZE daily_counts, region_datasources, flow_counts, area_days, flow_top, flow_top_totals,
-               flow_top_hours, trip_times, trip_times_jobs
+               flow_top_hours, trip_times, trip_times_jobs, pair_days
 
 -- name: compact_resummarize
 -- The BRIN on area_days (sql/11) still summarises the rows compaction deleted: summaries only

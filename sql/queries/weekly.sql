@@ -60,18 +60,53 @@ SELECT date_trunc('week', ts)::date AS week, count(*) AS trips
    AND ts >= CAST(:date_from AS timestamp) AND ts < CAST(:date_to AS timestamp) + interval '1 day'
  GROUP BY 1
 
--- name: weekly_box_both_ends
--- Trips with both ends in the box, subtracted once for --by either (by origin + by destination -
--- both). The cell lists (fine cells that may hold a point of the box) narrow the search, NULL when
--- too long to be worth it; an end in a fine cell wholly inside the box (:whole) is in it without
--- reading its coordinates.
+-- name: weekly_box_both_inside
+-- For --by either: trips with both ends in the interior (medium cells wholly inside the box,
+-- :ix0..:ix1 x :iy0..:iy1), subtracted once from those by origin + by destination there. Those
+-- compaction has counted, from pair_days; the raw trips of the jobs it has not (:raw_jobs,
+-- trip_times_missing; constants, so only their partitions are read). :cells (the interior's medium
+-- cells) and :fine_cells (its fine cells) let the indexes find them, NULL when too many. Summed
+-- by day first: date_trunc of a date (as timestamptz) costs more than the sum (106k rows: 50 ms).
+SELECT date_trunc('week', day)::date AS week, sum(trips)::bigint AS trips
+  FROM (SELECT day, sum(trips) AS trips
+  FROM (SELECT day, trips FROM pair_days
+         WHERE o_medium BETWEEN :ix0 * 100000 + :iy0 AND :ix1 * 100000 + :iy1
+           AND (CAST(:cells AS int[]) IS NULL
+                OR (o_medium = ANY(CAST(:cells AS int[])) AND d_medium = ANY(CAST(:cells AS int[]))))
+           AND o_medium % 100000 BETWEEN :iy0 AND :iy1
+           AND d_medium / 100000 BETWEEN :ix0 AND :ix1 AND d_medium % 100000 BETWEEN :iy0 AND :iy1
+           AND day BETWEEN :date_from AND :date_to
+        UNION ALL
+        SELECT ts::date, 1 FROM trips
+         WHERE job_id = ANY(CAST(:raw_jobs AS int[]))
+           AND ts >= CAST(:date_from AS timestamp) AND ts < CAST(:date_to AS timestamp) + interval '1 day'
+           AND (CAST(:fine_cells AS bigint[]) IS NULL
+                OR (o_cell = ANY(CAST(:fine_cells AS bigint[])) AND d_cell = ANY(CAST(:fine_cells AS bigint[]))))
+           AND grid_parent(o_cell, 1::smallint) / 100000 BETWEEN :ix0 AND :ix1
+           AND grid_parent(o_cell, 1::smallint) % 100000 BETWEEN :iy0 AND :iy1
+           AND grid_parent(d_cell, 1::smallint) / 100000 BETWEEN :ix0 AND :ix1
+           AND grid_parent(d_cell, 1::smallint) % 100000 BETWEEN :iy0 AND :iy1) AS inside
+ GROUP BY day) AS days
+ GROUP BY 1
+
+-- name: weekly_box_either_rest
+-- For --by either: trips with no end in the interior (above) and an end in the box. Such an end
+-- lies in a fine cell of the ring around the interior that may hold a point of the box (:ring;
+-- NULL when too many to be worth it: a scan); it is in the box by its cell when the cell lies
+-- wholly inside (:whole, those of the ring), else by its coordinates.
 SELECT date_trunc('week', ts)::date AS week, count(*) AS trips
   FROM trips
  WHERE ts >= CAST(:date_from AS timestamp) AND ts < CAST(:date_to AS timestamp) + interval '1 day'
-   AND (CAST(:o_cells AS bigint[]) IS NULL OR o_cell = ANY(CAST(:o_cells AS bigint[])))
-   AND (CAST(:d_cells AS bigint[]) IS NULL OR d_cell = ANY(CAST(:d_cells AS bigint[])))
+   AND (CAST(:ring AS bigint[]) IS NULL
+        OR o_cell = ANY(CAST(:ring AS bigint[])) OR d_cell = ANY(CAST(:ring AS bigint[])))
+   AND NOT (grid_parent(o_cell, 1::smallint) / 100000 BETWEEN :ix0 AND :ix1
+            AND grid_parent(o_cell, 1::smallint) % 100000 BETWEEN :iy0 AND :iy1)
+   AND NOT (grid_parent(d_cell, 1::smallint) / 100000 BETWEEN :ix0 AND :ix1
+            AND grid_parent(d_cell, 1::smallint) % 100000 BETWEEN :iy0 AND :iy1)
    AND (o_cell = ANY(CAST(:whole AS bigint[]))
-        OR (ST_X(origin) BETWEEN :west AND :east AND ST_Y(origin) BETWEEN :south AND :north))
-   AND (d_cell = ANY(CAST(:whole AS bigint[]))
-        OR (ST_X(destination) BETWEEN :west AND :east AND ST_Y(destination) BETWEEN :south AND :north))
+        OR ((CAST(:ring AS bigint[]) IS NULL OR o_cell = ANY(CAST(:ring AS bigint[])))
+            AND ST_X(origin) BETWEEN :west AND :east AND ST_Y(origin) BETWEEN :south AND :north)
+        OR d_cell = ANY(CAST(:whole AS bigint[]))
+        OR ((CAST(:ring AS bigint[]) IS NULL OR d_cell = ANY(CAST(:ring AS bigint[])))
+            AND ST_X(destination) BETWEEN :west AND :east AND ST_Y(destination) BETWEEN :south AND :north))
  GROUP BY 1
