@@ -69,24 +69,24 @@ SELECT date_trunc('week', ts)::date AS week, count(*) AS trips
 -- by day first: date_trunc of a date (as timestamptz) costs more than the sum (106k rows: 50 ms).
 SELECT date_trunc('week', day)::date AS week, sum(trips)::bigint AS trips
   FROM (SELECT day, sum(trips) AS trips
-  FROM (SELECT day, trips FROM pair_days
-         WHERE o_medium BETWEEN :ix0 * 100000 + :iy0 AND :ix1 * 100000 + :iy1
-           AND (CAST(:cells AS int[]) IS NULL
-                OR (o_medium = ANY(CAST(:cells AS int[])) AND d_medium = ANY(CAST(:cells AS int[]))))
-           AND o_medium % 100000 BETWEEN :iy0 AND :iy1
-           AND d_medium / 100000 BETWEEN :ix0 AND :ix1 AND d_medium % 100000 BETWEEN :iy0 AND :iy1
-           AND day BETWEEN :date_from AND :date_to
-        UNION ALL
-        SELECT ts::date, 1 FROM trips
-         WHERE job_id = ANY(CAST(:raw_jobs AS int[]))
-           AND ts >= CAST(:date_from AS timestamp) AND ts < CAST(:date_to AS timestamp) + interval '1 day'
-           AND (CAST(:fine_cells AS bigint[]) IS NULL
-                OR (o_cell = ANY(CAST(:fine_cells AS bigint[])) AND d_cell = ANY(CAST(:fine_cells AS bigint[]))))
-           AND grid_parent(o_cell, 1::smallint) / 100000 BETWEEN :ix0 AND :ix1
-           AND grid_parent(o_cell, 1::smallint) % 100000 BETWEEN :iy0 AND :iy1
-           AND grid_parent(d_cell, 1::smallint) / 100000 BETWEEN :ix0 AND :ix1
-           AND grid_parent(d_cell, 1::smallint) % 100000 BETWEEN :iy0 AND :iy1) AS inside
- GROUP BY day) AS days
+          FROM (SELECT day, trips FROM pair_days
+                 WHERE o_medium BETWEEN :ix0 * 100000 + :iy0 AND :ix1 * 100000 + :iy1
+                   AND (CAST(:cells AS int[]) IS NULL
+                        OR (o_medium = ANY(CAST(:cells AS int[])) AND d_medium = ANY(CAST(:cells AS int[]))))
+                   AND o_medium % 100000 BETWEEN :iy0 AND :iy1
+                   AND d_medium / 100000 BETWEEN :ix0 AND :ix1 AND d_medium % 100000 BETWEEN :iy0 AND :iy1
+                   AND day BETWEEN :date_from AND :date_to
+                UNION ALL
+                SELECT ts::date, 1 FROM trips
+                 WHERE job_id = ANY(CAST(:raw_jobs AS int[]))
+                   AND ts >= CAST(:date_from AS timestamp) AND ts < CAST(:date_to AS timestamp) + interval '1 day'
+                   AND (CAST(:fine_cells AS bigint[]) IS NULL
+                        OR (o_cell = ANY(CAST(:fine_cells AS bigint[])) AND d_cell = ANY(CAST(:fine_cells AS bigint[]))))
+                   AND grid_parent(o_cell, 1::smallint) / 100000 BETWEEN :ix0 AND :ix1
+                   AND grid_parent(o_cell, 1::smallint) % 100000 BETWEEN :iy0 AND :iy1
+                   AND grid_parent(d_cell, 1::smallint) / 100000 BETWEEN :ix0 AND :ix1
+                   AND grid_parent(d_cell, 1::smallint) % 100000 BETWEEN :iy0 AND :iy1) AS inside
+         GROUP BY day) AS days
  GROUP BY 1
 
 -- name: weekly_box_either_rest
