@@ -13,12 +13,16 @@ SELECT date_trunc('week', day)::date AS week, sum(trips)::bigint AS trips
  GROUP BY 1
 
 -- name: weekly_box_cells
--- Whole medium cells well inside the box (interior), from area_days.
+-- Whole medium cells well inside the box (interior), from area_days. Summed by day first:
+-- date_trunc of a date (as timestamptz) costs more than the sum (a region's extent at 10M, 217k
+-- rows: 90 -> 45 ms).
 SELECT date_trunc('week', day)::date AS week, sum(trips)::bigint AS trips
-  FROM area_days
- WHERE endpoint = :endpoint
-   AND cx BETWEEN :ix0 AND :ix1 AND cy BETWEEN :iy0 AND :iy1
-   AND day BETWEEN :date_from AND :date_to
+  FROM (SELECT day, sum(trips) AS trips
+          FROM area_days
+         WHERE endpoint = :endpoint
+           AND cx BETWEEN :ix0 AND :ix1 AND cy BETWEEN :iy0 AND :iy1
+           AND day BETWEEN :date_from AND :date_to
+         GROUP BY day) AS days
  GROUP BY 1
 
 -- name: box_candidate_cells
@@ -66,7 +70,7 @@ SELECT date_trunc('week', ts)::date AS week, count(*) AS trips
 -- compaction has counted, from pair_days; the raw trips of the jobs it has not (:raw_jobs,
 -- trip_times_missing; constants, so only their partitions are read). :cells (the interior's medium
 -- cells) and :fine_cells (its fine cells) let the indexes find them, NULL when too many. Summed
--- by day first: date_trunc of a date (as timestamptz) costs more than the sum (106k rows: 50 ms).
+-- by day first, as above (106k rows: 78 -> 54 ms).
 SELECT date_trunc('week', day)::date AS week, sum(trips)::bigint AS trips
   FROM (SELECT day, sum(trips) AS trips
           FROM (SELECT day, trips FROM pair_days
