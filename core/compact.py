@@ -19,7 +19,7 @@ _LEVELS = (1, 2)  # medium, coarse: the levels flow_counts keeps
 # trip copied: 65 and 27 bytes at 10M). At 100M (Dec 5, docs/SCALE.md) it took at most 28.7 GB,
 # trip_times' 5.75 GB of it (before pair_days): these ask 40 GB.
 SCRATCH_BYTES_PER_TRIP = 300
-TRIP_TIMES_BYTES_PER_TRIP = 100
+COPIED_BYTES_PER_TRIP = 100
 
 
 def compaction_due(url: str) -> bool:
@@ -186,7 +186,7 @@ def _check_disk(cur, uncopied_jobs: list[int], new_jobs: int) -> None:
     if data_directory is None:
         return
     counted = trips if new_jobs else uncopied
-    need = (SCRATCH_BYTES_PER_TRIP * trips if new_jobs else 0) + TRIP_TIMES_BYTES_PER_TRIP * uncopied
+    need = (SCRATCH_BYTES_PER_TRIP * trips if new_jobs else 0) + COPIED_BYTES_PER_TRIP * uncopied
     free = shutil.disk_usage(data_directory).free
     if free < need:
         raise TripsError(
