@@ -1,7 +1,9 @@
 """Named SQL queries, loaded from sql/queries/*.sql.
 
 Each block starts with a line ``-- name: some_query`` followed by its SQL; parameters are bound
-SQLAlchemy-style (``:region``). Python refers to queries by name only.
+SQLAlchemy-style (``:region``). Python refers to queries by name only. Lines that are comments
+are left out of the text sent: a ``:name`` in a comment would otherwise be bound there too (a
+value with a line break would end the comment), and a list of cells written into it twice.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ def _all() -> dict[str, str]:
         for name, body in zip(parts[1::2], parts[2::2]):
             if name in found:
                 raise ValueError(f"query {name!r} is defined twice ({path.name})")
-            found[name] = body.strip().rstrip(";")
+            found[name] = "\n".join(line for line in body.strip().splitlines()
+                                    if not line.lstrip().startswith("--")).rstrip(";")
     return found
 
 

@@ -152,8 +152,7 @@ def _box_counts(c, box, by: str, period: dict) -> dict:
     if whole:
         _add(counts, c.execute(query(f"weekly_box_{by}_cells"), {"cells": whole, **period}))
     if edge:
-        _add(counts, c.execute(query("weekly_box_trips"), {
-            "o_cells": edge if endpoint == 0 else [], "d_cells": edge if endpoint == 1 else [], **coords}))
+        _add(counts, c.execute(query("weekly_box_trips"), {"endpoint": endpoint, "cells": edge, **coords}))
     return counts
 
 

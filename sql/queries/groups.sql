@@ -151,7 +151,7 @@ WITH lists AS (
       FROM flow_top t JOIN lists USING (region_id, datasource_id, month)
      WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
        AND (CAST(:hours AS int[]) IS NULL OR t.bucket = ANY(CAST(:hours AS int[])))
-), l AS (   -- kept_min: the least count of the whole list (of any hour: no less safe with :hours)
+), l AS (   -- kept_min: the least count of the whole list (of any hour: no less safe with hours asked)
     SELECT lists.list, lists.part,
            coalesce((SELECT min(t.trips) FROM flow_top t
                       WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days

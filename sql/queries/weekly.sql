@@ -36,15 +36,18 @@ SELECT DISTINCT cx, cy
    AND day BETWEEN :date_from AND :date_to
 
 -- name: weekly_box_trips
--- Raw trips with an end in the given fine cells (those the box's edges cross) and exactly inside
--- the box (edges included): the only rows whose coordinates are read.
+-- Raw trips whose end (:endpoint: 0 origin, 1 destination; a constant, which the planner folds)
+-- lies in the given fine cells (those the box's edges cross) and exactly inside the box (edges
+-- included): the only rows whose coordinates are read.
 SELECT date_trunc('week', ts)::date AS week, count(*) AS trips
   FROM trips
  WHERE ts >= CAST(:date_from AS timestamp) AND ts < CAST(:date_to AS timestamp) + interval '1 day'
-   AND ((o_cell = ANY(CAST(:o_cells AS bigint[]))
-         AND ST_X(origin) BETWEEN :west AND :east AND ST_Y(origin) BETWEEN :south AND :north)
-     OR (d_cell = ANY(CAST(:d_cells AS bigint[]))
-         AND ST_X(destination) BETWEEN :west AND :east AND ST_Y(destination) BETWEEN :south AND :north))
+   AND CASE :endpoint
+       WHEN 0 THEN o_cell = ANY(CAST(:cells AS bigint[]))
+                   AND ST_X(origin) BETWEEN :west AND :east AND ST_Y(origin) BETWEEN :south AND :north
+       ELSE d_cell = ANY(CAST(:cells AS bigint[]))
+            AND ST_X(destination) BETWEEN :west AND :east AND ST_Y(destination) BETWEEN :south AND :north
+       END
  GROUP BY 1
 
 -- name: weekly_box_origin_cells
