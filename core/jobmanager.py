@@ -65,9 +65,9 @@ class JobManager:
                     pass
 
     def compact_if_due(self) -> None:
-        """After a completed load: make sure a compaction pass follows it (one at a time; a load
-        that completes while a pass runs makes that pass check again before it ends). Returns at
-        once."""
+        """After a completed load, or when the page starts (loads made while none ran): make sure a
+        compaction pass follows if due (one at a time; a load that completes while a pass runs makes
+        that pass check again before it ends). Returns at once."""
         if not (self._may_compact and settings().compact_share > 0):
             return
         with self._compact_lock:

@@ -37,6 +37,8 @@ def watcher() -> "core.JobWatcher":
     # Loads from the CLI too: once compaction is due, the page's kept groups catch up by themselves.
     w.on_completed(manager().compact_if_due)
     manager().on_compaction_step(w.poke)  # the Jobs panel shows its steps
+    # And the loads made while no page ran (the CLI before the page started): compacted now if due.
+    manager().compact_if_due()
     return w
 
 
