@@ -60,6 +60,8 @@ CASES = [
     ("latin1_bytes_rejected_per_record", H + GOOD + r("Z\xfcrich").decode().encode("latin-1") + GOOD
      + r("K\xf6ln").decode().encode("latin-1"), "5", "completed", 2,
      [(3, None, "invalid_encoding"), (5, None, "invalid_encoding")], []),
+    ("nul_and_bad_utf8_in_one_record_reject_only_it", H + GOOD + b"Z\xfcr\x00ich" + GOOD[6:] + GOOD, "5", "completed",
+     2, [(3, None, "invalid_encoding")], []),
     ("nul_byte_in_a_record_rejects_only_that_record", H + GOOD + b"Pra\x00gue" + GOOD[6:] + GOOD
      + GOOD.replace(b"funny_car", b"funny\x00car"), "5", "completed", 2,
      [(3, None, "invalid_encoding"), (5, None, "invalid_encoding")], []),
@@ -69,7 +71,12 @@ CASES = [
      ["line 1", "this is UTF-16 text, not UTF-8; save the file as UTF-8"]),
     ("utf16_big_endian_too", ("\ufeff" + HEADER).encode("utf-16-be"), "0", "failed", 0, [], ["line 1", "UTF-16"]),
     ("utf32_is_named_as_such", ("\ufeff" + HEADER).encode("utf-32-le"), "0", "failed", 0, [], ["line 1", "this is UTF-32 text"]),
-    ("utf16_without_bom_is_not_text", HEADER.encode("utf-16-le"), "0", "failed", 0, [], ["line 1", "not a text file"]),
+    ("utf16_without_bom_is_named_too", HEADER.encode("utf-16-le") + GOOD.decode().encode("utf-16-le"), "0", "failed",
+     0, [], ["line 1", "this is UTF-16 text, not UTF-8"]),
+    ("utf16_big_endian_without_bom", HEADER.encode("utf-16-be"), "0", "failed", 0, [], ["line 1", "this is UTF-16 text"]),
+    ("utf32_without_bom", HEADER.encode("utf-32-le"), "0", "failed", 0, [], ["line 1", "this is UTF-32 text"]),
+    ("a_nul_in_one_field_is_not_utf16", H + GOOD + b"Pra\x00gue,POINT (14.4 50.0),POINT (14.5 50.1),2018-05-28 09:03:40,x\n",
+     "5", "completed", 1, [(3, None, "invalid_encoding")], []),
     ("unicode_names_are_kept", H + r("Nürnberg", source="cheap_mobile ✓"), "0", "completed", 1, [], []),
     # quoting
     ("quoted_commas_and_quotes", H + b'"Prague, CZ",POINT (14.4 50.0),POINT (14.5 50.1),'
@@ -123,7 +130,7 @@ CASES = [
     ("no_header_data_first", GOOD * 3, "0", "failed", 0, [], ["line 1", "must be a header", "found: Prague"]),
     ("no_header_repeated_points", r(d="POINT (14.4 50.0)") * 2, "0", "failed", 0, [], ["line 1", "must be a header"]),
     ("blank_first_line", b"\n" + H + GOOD, "0", "failed", 0, [], ["line 1", "header"]),
-    ("empty_file", b"", "0", "failed", 0, [], ["empty"]),
+    ("empty_file", b"", "0", "failed", 0, [], ["line 1", "the file is empty"]),
     # A header alone is an empty file of trips: it fails, naming the line where rows should start.
     ("header_only_fails_as_empty", H, "0", "failed", 0, [], ["line 2", "a header but no rows of trips"]),
     ("header_only_without_newline", H[:-1], "0", "failed", 0, [], ["line 2", "a header but no rows of trips"]),
@@ -180,7 +187,10 @@ CASES = [
      ["line 1"]),
     ("truncated_gzip", gzip.compress(H + GOOD * 1000)[:-8], "0", "failed", 0, [], ["compressed data is damaged"]),
     ("gzip_with_trailing_garbage", gzip.compress(H + GOOD) + b"garbage!", "0", "failed", 0, [],
-     ["compressed data is damaged"]),
+     ["line 3", "compressed data is damaged (bytes that are not gzip data follow it)"]),
+    ("gzip_cut_within_its_header", gzip.compress(H + GOOD)[:6], "0", "failed", 0, [],
+     ["line 1", "compressed data is damaged (the file ends within its gzip header)"]),
+    ("gzip_of_nothing_is_empty", gzip.compress(b""), "0", "failed", 0, [], ["line 1", "the file is empty"]),
     ("json_named_csv", b'{"region": "Prague"}\n', "0", "failed", 0, [], ["line 1", "must be a header"]),
 ]
 

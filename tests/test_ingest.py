@@ -109,6 +109,17 @@ def test_too_many_bad_rows_loads_nothing(db_url, write_csv):
     assert res.status == "completed" and sql_value(db_url) == 10
 
 
+@pytest.mark.parametrize("percent, good, bad, status", [
+    ("9.2%", 681, 69, "completed"), ("9.2%", 680, 70, "failed"),    # 69 of 750 is 9.2 % exactly
+    ("0.7%", 10_923, 77, "completed"), ("1.4%", 5_423, 77, "completed")])
+def test_a_percentage_of_bad_rows_is_compared_exactly(db_url, write_csv, percent, good, bad, status):
+    """Pass: a file with exactly the percentage of bad rows allowed loads, one more fails (in
+    binary floating point 750 x 9.2 / 100 is 68.99999999999999, which failed 69 bad rows)."""
+    res = core.ingest_file(write_csv(HEADER + row() * good + row(when="x") * bad), url=db_url, max_bad_rows=percent)
+    assert res.status == status, res.error
+    assert sql_value(db_url) == (good if status == "completed" else 0)
+
+
 def test_missing_column_fails_the_file_and_names_it(db_url, write_csv):
     p = write_csv("region,origin_coord,datetime,datasource\n" + "a,b,c,d\n")
     res = core.ingest_file(p, url=db_url)

@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 import psycopg2.errors
@@ -64,14 +65,14 @@ class BadRowLimit:
     """--max-bad-rows: ``N`` rows, or ``P%`` of the records read."""
 
     count: int | None = None
-    percent: float | None = None
+    percent: Decimal | None = None  # exact as written: 9.2% of 750 rows is 69, not 68.99999999999999
 
     @classmethod
     def parse(cls, text: str | int) -> "BadRowLimit":
         s = str(text).strip()
         m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", s)
-        if m and float(m.group(1)) <= 100:
-            return cls(percent=float(m.group(1)))
+        if m and Decimal(m.group(1)) <= 100:
+            return cls(percent=Decimal(m.group(1)))
         if re.fullmatch(r"\d+", s):
             return cls(count=int(s))
         raise ValueError(f"--max-bad-rows must be a number of rows (like 100) or a percentage "
@@ -80,7 +81,7 @@ class BadRowLimit:
     def exceeded(self, rejected: int, read: int, final: bool) -> bool:
         if self.count is not None:
             return rejected > self.count
-        return final and rejected > read * (self.percent or 0) / 100.0
+        return final and rejected * 100 > read * (self.percent or 0)
 
     def __str__(self) -> str:
         return f"{self.count}" if self.count is not None else f"{self.percent:g}%"

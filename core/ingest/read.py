@@ -79,7 +79,10 @@ class Source:
             line = _line_of_damage(self.path) if regular else near_line
         except OSError:
             line = near_line
-        return FileRejected(self.file_name, f"the compressed data is damaged ({error})", line)
+        reason = str(error)
+        if reason.startswith("Not a gzipped file"):  # gzip.BadGzipFile, at what follows a whole member
+            reason = "bytes that are not gzip data follow it"
+        return FileRejected(self.file_name, f"the compressed data is damaged ({reason})", line)
 
 
 def open_source(path: str, file_name: str | None = None) -> Source:
@@ -136,7 +139,7 @@ def _decoded_lines(src: Source, stream: BinaryIO, max_line_bytes: int, first_lin
             if raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             wide = ("UTF-32" if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"))
-                    else "UTF-16" if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else None)
+                    else "UTF-16" if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else _wide_without_bom(raw))
             if wide:
                 raise FileRejected(src.file_name, f"this is {wide} text, not UTF-8; save the file as UTF-8 "
                                    "(in a spreadsheet: CSV UTF-8) and load it again", 1)
@@ -144,9 +147,7 @@ def _decoded_lines(src: Source, stream: BinaryIO, max_line_bytes: int, first_lin
                 raise FileRejected(src.file_name, "this is not a text file (it contains NUL bytes)", 1)
         try:
             text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            if b"\x00" in raw:
-                raise FileRejected(src.file_name, "this is not a text file (it contains NUL bytes)", line_no) from None
+        except UnicodeDecodeError:  # (with a NUL byte too: the record is rejected for that, as below)
             src.bad_utf8_lines.add(line_no)
             yield raw.decode("utf-8", errors="replace")
             continue
@@ -155,6 +156,21 @@ def _decoded_lines(src: Source, stream: BinaryIO, max_line_bytes: int, first_lin
             # tells why), rather than failing the whole file at COPY time.
             src.bad_utf8_lines.add(line_no)
         yield text
+
+
+def _wide_without_bom(line: bytes) -> str | None:
+    """"UTF-32" or "UTF-16" when the first line reads as such text without a byte order mark (every
+    character's other bytes NUL, as in ``r\\0e\\0g\\0``); else None."""
+    head = line[:64]
+    for name, width in (("UTF-32", 4), ("UTF-16", 2)):
+        if len(head) < 4 * width:
+            continue
+        for lead in range(width):  # the position of each character's one non-NUL byte
+            kept = head[lead::width]
+            if b"\x00" not in kept and all(head[i::width].count(0) == len(head[i::width])
+                                            for i in range(width) if i != lead):
+                return name
+    return None
 
 
 @dataclass
@@ -207,7 +223,9 @@ def batches(src: Source, max_line_bytes: int, batch_rows: int, fast: bool = True
     except csv.Error as e:
         raise (not_text if 1 in src.bad_utf8_lines else _csv_error(src, e, 1, max_line_bytes)) from None
     if header is None:
-        raise FileRejected(src.file_name, "the file is empty")
+        if src.text is not None and src.counter.bytes_read < 10:  # gzip's header alone has 10 bytes
+            raise FileRejected(src.file_name, "the compressed data is damaged (the file ends within its gzip header)", 1)
+        raise FileRejected(src.file_name, "the file is empty", 1)
     if 1 in src.bad_utf8_lines:
         raise not_text
     order = _column_order(src.file_name, header)
