@@ -5,9 +5,9 @@ and CLI sees them, and run in the background. Closing a browser tab does not sto
 as the loader (LOADER_DATABASE_URL, read at each submit) unless the manager was given a ``url``.
 
 After a load completes (its own, or any other a JobWatcher reports: see dashboard/live.py), and
-when the page starts, the manager compacts the summaries in a thread of its own when compaction is due (TRIPS_COMPACT_SHARE;
-core/compact.py) and its owner URL may (DATABASE_URL, or ``url``): the page's groups with no
-filter, one region or one datasource then read kept rows. Where that URL is not the owner, it
+when the page starts, the manager compacts the summaries in a thread of its own when compaction
+is due (TRIPS_COMPACT_SHARE; core/compact.py) and its owner URL may (DATABASE_URL, or ``url``):
+the page's groups with no filter, one region or one datasource then read kept rows. Where that URL is not the owner, it
 stops trying (``python -m core compact`` as the owner does it).
 """
 from __future__ import annotations

@@ -159,8 +159,8 @@ def _decoded_lines(src: Source, stream: BinaryIO, max_line_bytes: int, first_lin
 
 
 def _wide_without_bom(line: bytes) -> str | None:
-    """"UTF-32" or "UTF-16" when the first line reads as such text without a byte order mark (every
-    character's other bytes NUL, as in ``r\\0e\\0g\\0``); else None."""
+    """The name of the encoding (UTF-32 or UTF-16) when the first line reads as such text without a
+    byte order mark (each character's other bytes NUL, as in ``r\\0e\\0g\\0``); else None."""
     head = line[:64]
     for name, width in (("UTF-32", 4), ("UTF-16", 2)):
         if len(head) < 4 * width:
