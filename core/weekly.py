@@ -136,7 +136,7 @@ def _box_counts(c, box, by: str, period: dict) -> dict:
         return {}
     coords = {"west": w, "south": s, "east": e, "north": n, **period}
     if by == "either":
-        return _either_counts(c, (tx, ty), (ix, iy), inner, coords)
+        return _either_counts(c, (tx, ty), (ix, iy), inner, period, coords)
     outer = {"cx0": tx.start // _PER_MEDIUM, "cx1": (tx.stop - 1) // _PER_MEDIUM,
              "cy0": ty.start // _PER_MEDIUM, "cy1": (ty.stop - 1) // _PER_MEDIUM}
     endpoint = BY.index(by)
@@ -156,14 +156,14 @@ def _box_counts(c, box, by: str, period: dict) -> dict:
     return counts
 
 
-def _either_counts(c, touch: tuple[range, range], inside: tuple[range, range], inner: dict, coords: dict) -> dict:
+def _either_counts(c, touch: tuple[range, range], inside: tuple[range, range], inner: dict, period: dict,
+                   coords: dict) -> dict:
     """Trips per week with either end in the box. Those with an end in the interior (medium cells
     wholly inside the box) from the summaries: by origin + by destination (area_days) - both ends
     (pair_days, and the raw trips of the jobs compaction has not yet counted there). The others
     have an end in the box outside the interior, in a fine cell of the ring around it that may
     hold a point of the box (``touch``): they are read once from the raw rows, in the box by
     their cell where it lies wholly inside (``inside``), else by their coordinates."""
-    period = {"date_from": coords["date_from"], "date_to": coords["date_to"]}
     mx, my = range(inner["ix0"], inner["ix1"] + 1), range(inner["iy0"], inner["iy1"] + 1)
     fx, fy = (range(r.start * _PER_MEDIUM, r.stop * _PER_MEDIUM) if len(mx) and len(my) else range(0)
               for r in (mx, my))  # the interior's fine cells

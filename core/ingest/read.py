@@ -224,7 +224,7 @@ def batches(src: Source, max_line_bytes: int, batch_rows: int, fast: bool = True
         raise (not_text if 1 in src.bad_utf8_lines else _csv_error(src, e, 1, max_line_bytes)) from None
     if header is None:
         if src.text is not None and src.counter.bytes_read < 10:  # gzip's header alone has 10 bytes
-            raise FileRejected(src.file_name, "the compressed data is damaged (the file ends within its gzip header)", 1)
+            raise src.damaged(EOFError("the file ends within its gzip header"), 1)
         raise FileRejected(src.file_name, "the file is empty", 1)
     if 1 in src.bad_utf8_lines:
         raise not_text
