@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "migrate", "changed_migrations", "ingest_file", "JobManager", "JobWatcher", "jobs", "job", "rejects", "cancel_job",
-    "reap_interrupted", "stats", "regions", "datasources", "hour_totals", "region_extents",
+    "reap_interrupted", "stats", "regions", "datasources", "hour_totals", "origin_cells", "region_extents",
     "trip_groups", "groups_count", "weekly_average", "bonus_answers", "data_version", "compact_summaries",
     "compaction_due",
     "TripsError", "FileRejected", "TooManyBadRows", "JobCancelled", "InvalidFilter", "QueryTooSlow", "RawCountNeeded",
@@ -156,6 +156,12 @@ def datasources(url: str | None = None) -> list[str]:
 def hour_totals(url: str | None = None) -> list[dict]:
     from .totals import hour_totals as _hours
     return _hours(_engine("reader", url))
+
+
+def origin_cells(url: str | None = None) -> list[dict]:
+    """Trips by the medium cell of their origin, of every date: where trips start (the maps' underlay)."""
+    from .totals import origin_cells as _cells
+    return _cells(_engine("reader", url))
 
 
 def region_extents(url: str | None = None) -> dict:

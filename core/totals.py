@@ -46,3 +46,11 @@ def region_extents(eng: Engine) -> dict[str, tuple[float, float, float, float]]:
             out[r.region] = (round(r.ix0 * size - 180, 4), round(r.iy0 * size - 90, 4),
                              min(round((r.ix1 + 1) * size - 180, 4), 180.0), min(round((r.iy1 + 1) * size - 90, 4), 90.0))
     return out
+
+
+def origin_cells(eng: Engine) -> list[dict]:
+    """Trips by the medium cell of their origin, of every date and filter: each cell's ``bounds``
+    (west, south, east, north in degrees) and ``trips``."""
+    with snapshot(eng) as c:
+        return [{"bounds": tuple(round(v, 4) for v in grid.bounds(grid.join(r.cx, r.cy), "medium")),
+                 "trips": int(r.trips)} for r in c.execute(query("origin_cells"))]

@@ -97,6 +97,11 @@ def cached_extents(version: str) -> dict:
     return core.region_extents()
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def cached_origin_cells(version: str) -> list[dict]:
+    return core.origin_cells()
+
+
 @st.cache_data(show_spinner="Grouping similar trips…", max_entries=64)
 def cached_groups(version: str, **kw) -> dict:
     return core.trip_groups(**kw)
@@ -371,8 +376,10 @@ if stats["trips"] and flows_tab.open:
                 else:
                     focus = flowmap.focus_region(flowmap.arc_rows(shown, extents))
                     st.caption(f"Arcs run from orange (origin) to blue (destination); columns are trips by "
-                               f"origin. Click a column to see only its flows. The map opens on {focus or 'the data'}.")
-                deck = flowmap.flow_deck(shown, extents=extents, style=style, cell_size_deg=res["cell_size_deg"])
+                               f"origin. Click a column to see only its flows. Grey squares: where all trips start "
+                               f"(2 km cells). The map opens on {focus or 'the data'}.")
+                deck = flowmap.flow_deck(shown, extents=extents, style=style, cell_size_deg=res["cell_size_deg"],
+                                         footprint=cached_origin_cells(version))
                 st.pydeck_chart(deck, height=560, on_select=origin_picked, selection_mode="single-object",
                                 key=flowmap_key())
                 table = pd.DataFrame([{**{k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips")},
@@ -502,7 +509,8 @@ if stats["trips"] and weekly_tab.open:
                     answer.warning(str(e))
             if box is not None:
                 with answer.container():
-                    st.pydeck_chart(flowmap.box_deck((west, south, east, north), style), height=220)
+                    st.pydeck_chart(flowmap.box_deck((west, south, east, north), style, cached_origin_cells(version)),
+                                    height=220)
                     st.metric("Weekly average in the box", fmt(box["weekly_average"]),
                               help=f"{box['trips']:,} trips over {box['weeks']} weeks, by {by}")
         chart = st.empty()

@@ -12,6 +12,7 @@ import pydeck as pdk
 MAX_ARCS = 5000
 ORIGIN_RGB = [255, 140, 0]       # arcs run from orange (origin) ...
 DESTINATION_RGB = [0, 180, 255]  # ... to blue (destination)
+FOOTPRINT_RGB = [140, 140, 150]  # where all trips start: a grey that shows on dark, light and no base map
 STYLES = {"dark": "dark", "light": "light"}
 _TOOLTIP = {
     "html": "<b>{trips_label}</b> trips ({share_label})<br/>{bucket}<br/>{region}<br/><small>{route}</small>",
@@ -120,13 +121,29 @@ def fit_view(points: list[list[float]], width: int, height: int) -> pdk.ViewStat
     return pdk.ViewState(longitude=(x0 + x1) / 2 * 360 - 180, latitude=lat, zoom=min(max(zoom, 1), 20))
 
 
+def footprint_layer(cells: list[dict]) -> pdk.Layer:
+    """Where all trips start (core.origin_cells: medium cells of every date, unfiltered), flat and
+    faint under the other layers, darker where more trips start (log scale, least to most): the
+    data's own geography, there even when no base map loads (a closed network), the same in every
+    view."""
+    logs = [math.log1p(c["trips"]) for c in cells]
+    low, span = min(logs, default=0), (max(logs, default=0) - min(logs, default=0)) or 1
+    data = [{"polygon": [[w, s], [e, s], [e, n], [w, n]],
+             "color": FOOTPRINT_RGB + [round(20 + 110 * (v - low) / span)]}
+            for c, v in zip(cells, logs) for w, s, e, n in [c["bounds"]]]
+    return pdk.Layer("PolygonLayer", id="footprint", data=data, get_polygon="polygon", get_fill_color="color",
+                     stroked=False, filled=True, pickable=False)
+
+
 def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_size_deg: float = 0.02,
-              arcs: bool = True) -> pdk.Deck:
-    """Arcs (width by trips, orange origin to blue destination) over columns of origin totals."""
+              arcs: bool = True, footprint: list[dict] | None = None) -> pdk.Deck:
+    """Arcs (width by trips, orange origin to blue destination) over columns of origin totals,
+    over the footprint of all trips (``footprint``: core.origin_cells) when given."""
     rows = arc_rows(groups, extents)
     origins = origin_rows(rows)
     top = max((o["trips"] for o in origins), default=1)
-    layers = [pdk.Layer(
+    layers = [footprint_layer(footprint)] if footprint else []
+    layers += [pdk.Layer(
         "ColumnLayer", id="origins", data=origins, get_position="position",
         get_elevation=f"trips / {top} * 3000", elevation_scale=1,
         # Narrower than the cell and fainter for large cells, so that columns do not hide the arcs.
@@ -154,8 +171,9 @@ def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_si
                     tooltip=_TOOLTIP)
 
 
-def box_deck(box: tuple[float, float, float, float], style: str = "dark") -> pdk.Deck:
-    """A small map with the bounding box drawn on it."""
+def box_deck(box: tuple[float, float, float, float], style: str = "dark",
+             footprint: list[dict] | None = None) -> pdk.Deck:
+    """A small map with the bounding box drawn on it, over the footprint of all trips when given."""
     w, s, e, n = box
     ring = [[w, s], [e, s], [e, n], [w, n], [w, s]]
     layer = pdk.Layer("PolygonLayer", id="box", data=[{"polygon": ring}], get_polygon="polygon",
@@ -163,7 +181,7 @@ def box_deck(box: tuple[float, float, float, float], style: str = "dark") -> pdk
                       line_width_min_pixels=2, stroked=True, filled=True)
     view = pdk.data_utils.compute_view([[w, s], [e, n]])
     view.zoom = max(min(view.zoom - 1.5, 13), 1)
-    return pdk.Deck(layers=[layer], initial_view_state=view, map_style=STYLES.get(style, "dark"))
+    return pdk.Deck(layers=([footprint_layer(footprint)] if footprint else []) + [layer], initial_view_state=view, map_style=STYLES.get(style, "dark"))
 
 
 def groups_geojson(groups: list[dict]) -> str:

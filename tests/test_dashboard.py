@@ -60,7 +60,8 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     assert at.metric[0].value == "5"
     deck = _deck(at)
     layers = {l["id"]: l for l in deck["layers"]}
-    assert set(layers) == {"origins", "flows"}
+    assert set(layers) == {"footprint", "origins", "flows"} and deck["layers"][0]["id"] == "footprint"
+    assert len(layers["footprint"]["data"]) == 4  # the cells trips start in: a, b, c and Brno's
     # One arc per cell pair (a->b's two buckets are one arc, listed in its tooltip); c->c has none.
     assert layers["flows"]["@@type"] == "ArcLayer" and len(layers["flows"]["data"]) == 3
     [ab] = [r for r in layers["flows"]["data"] if r["trips"] == 2]
@@ -72,7 +73,7 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     assert not at.exception
     assert at.multiselect[0].value == ["Brno"]
     assert at.query_params["region"] in ("Brno", ["Brno"]) and at.query_params["cell"] in ("coarse", ["coarse"])
-    assert len(_deck(at)["layers"][1]["data"]) == 1
+    assert len({l["id"]: l for l in _deck(at)["layers"]}["flows"]["data"]) == 1
     assert at.metric[4].value == "1"   # trips matching
 
     bad = page(cell="huge", bucket="5", hours="x", limit="-3", **{"from": "2018-02-30"})
@@ -88,7 +89,7 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     at = page(origin=origin)
     assert not at.exception
     assert any("Showing only flows from" in c.value for c in at.caption)
-    assert all(f["origin_cell"] == origin for f in _deck(at)["layers"][1]["data"])
+    assert all(f["origin_cell"] == origin for f in {l["id"]: l for l in _deck(at)["layers"]}["flows"]["data"])
     assert at.query_params["origin"] in (origin, [origin])
     picked_map = at.get("deck_gl_json_chart")[0].proto.id
     next(b for b in at.button if b.label == "Show all origins").click().run()  # every flow, on a map with no column selected
@@ -578,3 +579,50 @@ def test_the_jobs_panel_says_when_the_summaries_are_being_compacted(page):
         manager.compaction_step = None
     at.run()
     assert not any("Compacting" in c.value for c in at.caption) and not at.exception
+
+
+def test_the_maps_underlay_is_every_trip_by_its_origin_cell(db_url, write_csv):
+    """Pass: core.origin_cells gives every medium cell that trips start in, with its bounds and its
+    number of trips, as an exact count of the origins gives them (grid lines, west and south of
+    Greenwich, destinations not counted), across loads and a compaction; the flow and box maps draw
+    it first (under the rest), one square per cell, darker where more trips start."""
+    from decimal import Decimal
+    flowmap = _dashboard_module("flowmap")
+    origins = [(14.4001, 50.0001), (14.4199, 50.0199), (14.42, 50.08), (14.42, 50.08), (-0.1278, 51.5074),
+               (-43.2, -22.9)]
+
+    def expected(points):
+        counts = {}
+        for lon, lat in points:
+            ix, iy = ((Decimal(str(v)) + off) // Decimal("0.02") for v, off in ((lon, 180), (lat, 90)))
+            key = tuple(round(float(v), 4) for v in (ix * Decimal("0.02") - 180, iy * Decimal("0.02") - 90,
+                                                     (ix + 1) * Decimal("0.02") - 180, (iy + 1) * Decimal("0.02") - 90))
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def load(points, n):
+        body = "".join(row(o=p, d=(10.0, 53.5), when=f"2018-05-{n:02d} 08:00:00") for p in points)
+        assert core.ingest_file(write_csv(HEADER + body), url=db_url).status == "completed"
+
+    load(origins[:4], 1)
+    load(origins[3:], 2)
+    got = {c["bounds"]: c["trips"] for c in core.origin_cells(url=db_url)}
+    assert got == expected(origins[:4] + origins[3:])
+    assert got[(14.42, 50.08, 14.44, 50.1)] == 3, "a point on a grid line is in the cell east and north of it"
+    core.compact_summaries(url=db_url)
+    load([(14.4001, 50.0001)], 3)
+    cells = core.origin_cells(url=db_url)
+    assert {c["bounds"]: c["trips"] for c in cells} == expected(origins[:4] + origins[3:] + [(14.4001, 50.0001)])
+    assert sum(c["trips"] for c in cells) == core.stats(url=db_url)["trips"]
+
+    groups = core.trip_groups(url=db_url)["groups"]
+    decks = [flowmap.flow_deck(groups, extents={}, footprint=cells),
+             flowmap.box_deck((14.3, 50.0, 14.5, 50.1), footprint=cells)]
+    for deck in decks:
+        layer = json.loads(deck.to_json())["layers"][0]
+        assert layer["id"] == "footprint" and len(layer["data"]) == len(cells)
+        squares = {tuple(p["polygon"][0] + p["polygon"][2]): p["color"][3] for p in layer["data"]}
+        assert set(squares) == {c["bounds"] for c in cells}
+        alpha = {c["trips"]: squares[c["bounds"]] for c in cells}
+        assert [alpha[t] for t in sorted(alpha)] == sorted(alpha.values()) and min(alpha.values()) < max(alpha.values())
+    assert "footprint" not in {l["id"] for l in json.loads(flowmap.flow_deck(groups, extents={}).to_json())["layers"]}

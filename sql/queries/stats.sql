@@ -22,6 +22,11 @@ SELECT d.name AS datasource, sum(s.trips)::bigint AS trips
 -- name: hour_totals
 SELECT hour, sum(trips)::bigint AS trips FROM flow_counts WHERE level = 2 GROUP BY hour ORDER BY hour
 
+-- name: origin_cells
+-- Trips by the medium cell of their origin, of every date: where trips start, drawn faintly under
+-- the maps (area_days, summed over its days and jobs).
+SELECT cx, cy, sum(trips)::bigint AS trips FROM area_days WHERE endpoint = 0 GROUP BY cx, cy ORDER BY cx, cy
+
 -- name: region_extents
 -- Each region's extent in medium grid cells (origins and destinations), for box presets.
 SELECT r.name AS region, min(s.cx0) AS ix0, min(s.cy0) AS iy0, max(s.cx1) AS ix1, max(s.cy1) AS iy1
