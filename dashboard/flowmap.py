@@ -128,10 +128,15 @@ def footprint_layer(cells: list[dict]) -> pdk.Layer:
     view."""
     logs = [math.log1p(c["trips"]) for c in cells]
     low, span = min(logs, default=0), (max(logs, default=0) - min(logs, default=0)) or 1
-    data = [{"polygon": [[w, s], [e, s], [e, n], [w, n]],
-             "color": FOOTPRINT_RGB + [round(20 + 110 * (v - low) / span)]}
-            for c, v in zip(cells, logs) for w, s, e, n in [c["bounds"]]]
-    return pdk.Layer("PolygonLayer", id="footprint", data=data, get_polygon="polygon", get_fill_color="color",
+    # A row is a cell's west and south edges and its opacity, the square drawn from them in the
+    # browser: the page sends the deck's JSON on every run (4,079 cells at 10M: 0.34 MB, not
+    # the 1.8 MB of the squares' corners written out).
+    size = cells[0]["bounds"][2] - cells[0]["bounds"][0] if cells else 0
+    data = [{"w": c["bounds"][0], "s": c["bounds"][1], "a": round(20 + 110 * (v - low) / span)}
+            for c, v in zip(cells, logs)]
+    return pdk.Layer("PolygonLayer", id="footprint", data=data,
+                     get_polygon=f"[[w, s], [w + {size:g}, s], [w + {size:g}, s + {size:g}], [w, s + {size:g}]]",
+                     get_fill_color=f"[{', '.join(map(str, FOOTPRINT_RGB))}, a]",
                      stroked=False, filled=True, pickable=False)
 
 

@@ -621,8 +621,8 @@ def test_the_maps_underlay_is_every_trip_by_its_origin_cell(db_url, write_csv):
     for deck in decks:
         layer = json.loads(deck.to_json())["layers"][0]
         assert layer["id"] == "footprint" and len(layer["data"]) == len(cells)
-        squares = {tuple(p["polygon"][0] + p["polygon"][2]): p["color"][3] for p in layer["data"]}
-        assert set(squares) == {c["bounds"] for c in cells}
-        alpha = {c["trips"]: squares[c["bounds"]] for c in cells}
+        squares = {(p["w"], p["s"]): p["a"] for p in layer["data"]}  # the square drawn from its corner
+        assert set(squares) == {c["bounds"][:2] for c in cells} and "w + 0.02, s + 0.02" in layer["getPolygon"]
+        alpha = {c["trips"]: squares[c["bounds"][:2]] for c in cells}
         assert [alpha[t] for t in sorted(alpha)] == sorted(alpha.values()) and min(alpha.values()) < max(alpha.values())
     assert "footprint" not in {l["id"] for l in json.loads(flowmap.flow_deck(groups, extents={}).to_json())["layers"]}
