@@ -12,7 +12,7 @@ Analytics (exact, from summaries kept current at ingest)::
     trip_groups(cell="medium", bucket_hours=1, regions=..., ...) -> dict
     weekly_average(region=... | bbox=(west, south, east, north), by="origin", ...) -> dict
     bonus_answers() -> dict
-    stats(), regions(), datasources(), hour_totals(), region_extents()
+    stats(), regions(), datasources(), hour_totals(), origin_cells(), region_extents()
 
 Every function takes ``url`` (an SQLAlchemy URL), which wins over the environment. Without it,
 each works as the least privileged database user that can (``core.db.role_url``): ``migrate`` as
@@ -158,10 +158,11 @@ def hour_totals(url: str | None = None) -> list[dict]:
     return _hours(_engine("reader", url))
 
 
-def origin_cells(url: str | None = None) -> list[dict]:
-    """Trips by the medium cell of their origin, of every date: where trips start (the maps' underlay)."""
-    from .totals import origin_cells as _cells
-    return _cells(_engine("reader", url))
+def origin_cells(url: str | None = None, most: int | None = None) -> list[dict]:
+    """Trips by the cell of their origin, of every date: where trips start (the maps' underlay);
+    see :func:`core.totals.origin_cells`."""
+    from .totals import ORIGIN_CELLS_MOST, origin_cells as _cells
+    return _cells(_engine("reader", url), most or ORIGIN_CELLS_MOST)
 
 
 def region_extents(url: str | None = None) -> dict:

@@ -4,6 +4,7 @@ Calls only the ``core`` facade. Run with ``make run`` (http://localhost:8501).
 """
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -23,6 +24,8 @@ import flowmap  # noqa: E402
 from core.config import may_upload, settings  # noqa: E402
 import live  # noqa: E402
 import view_params  # noqa: E402
+
+log = logging.getLogger("dashboard")
 
 SAMPLE = _HERE.parent / "data" / "trips.csv"
 
@@ -100,6 +103,16 @@ def cached_extents(version: str) -> dict:
 @st.cache_data(show_spinner=False, max_entries=4)
 def cached_origin_cells(version: str) -> list[dict]:
     return core.origin_cells()
+
+
+def underlay(version: str) -> list[dict]:
+    """The maps' grey squares of where trips start, or none when they cannot be read now (a time
+    limit, a dropped connection): the answers drawn over them stand on their own."""
+    try:
+        return cached_origin_cells(version)
+    except Exception:  # noqa: BLE001 - a decoration of the map, never a reason to lose the answer
+        log.warning("the maps' underlay could not be read", exc_info=True)
+        return []
 
 
 @st.cache_data(show_spinner="Grouping similar trips…", max_entries=64)
@@ -379,7 +392,7 @@ if stats["trips"] and flows_tab.open:
                                f"origin. Click a column to see only its flows. Grey squares: where all trips start "
                                f"(2 km cells). The map opens on {focus or 'the data'}.")
                 deck = flowmap.flow_deck(shown, extents=extents, style=style, cell_size_deg=res["cell_size_deg"],
-                                         footprint=cached_origin_cells(version))
+                                         footprint=underlay(version))
                 st.pydeck_chart(deck, height=560, on_select=origin_picked, selection_mode="single-object",
                                 key=flowmap_key())
                 table = pd.DataFrame([{**{k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips")},
@@ -509,7 +522,7 @@ if stats["trips"] and weekly_tab.open:
                     answer.warning(str(e))
             if box is not None:
                 with answer.container():
-                    st.pydeck_chart(flowmap.box_deck((west, south, east, north), style, cached_origin_cells(version)),
+                    st.pydeck_chart(flowmap.box_deck((west, south, east, north), style, underlay(version)),
                                     height=220)
                     st.metric("Weekly average in the box", fmt(box["weekly_average"]),
                               help=f"{box['trips']:,} trips over {box['weeks']} weeks, by {by}")

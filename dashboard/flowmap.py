@@ -122,17 +122,17 @@ def fit_view(points: list[list[float]], width: int, height: int) -> pdk.ViewStat
 
 
 def footprint_layer(cells: list[dict]) -> pdk.Layer:
-    """Where all trips start (core.origin_cells: medium cells of every date, unfiltered), flat and
+    """Where all trips start (core.origin_cells: cells of every date, unfiltered), flat and
     faint under the other layers, darker where more trips start (log scale, least to most): the
     data's own geography, there even when no base map loads (a closed network), the same in every
     view."""
     logs = [math.log1p(c["trips"]) for c in cells]
-    low, span = min(logs, default=0), (max(logs, default=0) - min(logs, default=0)) or 1
+    low, span = min(logs, default=0), max(logs, default=0) - min(logs, default=0)
     # A row is a cell's west and south edges and its opacity, the square drawn from them in the
     # browser: the page sends the deck's JSON on every run (4,079 cells at 10M: 0.34 MB, not
     # the 1.8 MB of the squares' corners written out).
     size = cells[0]["bounds"][2] - cells[0]["bounds"][0] if cells else 0
-    data = [{"w": c["bounds"][0], "s": c["bounds"][1], "a": round(20 + 110 * (v - low) / span)}
+    data = [{"w": c["bounds"][0], "s": c["bounds"][1], "a": round(20 + 110 * (v - low) / span) if span else 130}
             for c, v in zip(cells, logs)]
     return pdk.Layer("PolygonLayer", id="footprint", data=data,
                      get_polygon=f"[[w, s], [w + {size:g}, s], [w + {size:g}, s + {size:g}], [w, s + {size:g}]]",
@@ -186,7 +186,8 @@ def box_deck(box: tuple[float, float, float, float], style: str = "dark",
                       line_width_min_pixels=2, stroked=True, filled=True)
     view = pdk.data_utils.compute_view([[w, s], [e, n]])
     view.zoom = max(min(view.zoom - 1.5, 13), 1)
-    return pdk.Deck(layers=([footprint_layer(footprint)] if footprint else []) + [layer], initial_view_state=view, map_style=STYLES.get(style, "dark"))
+    layers = ([footprint_layer(footprint)] if footprint else []) + [layer]
+    return pdk.Deck(layers=layers, initial_view_state=view, map_style=STYLES.get(style, "dark"))
 
 
 def groups_geojson(groups: list[dict]) -> str:

@@ -250,6 +250,8 @@ def test_the_weekly_box_and_what_it_counts_by_are_in_the_url(page, db_url, write
 
     at = page(bbox="14.44,50.04,14.5,50.1", by="either", tab="Weekly averages")
     assert not at.exception
+    layers = _deck(at)["layers"]  # the box over the squares of where trips start (3 cells)
+    assert [l["id"] for l in layers] == ["footprint", "box"] and len(layers[0]["data"]) == 3
     assert [n.value for n in at.number_input] == [14.44, 14.5, 50.04, 50.1]  # west, east, south, north
     assert at.segmented_control(key="box_by").value == "either"
     assert at.selectbox(key="box_preset").value is None  # a box of the link's, not a region's extent
@@ -591,12 +593,12 @@ def test_the_maps_underlay_is_every_trip_by_its_origin_cell(db_url, write_csv):
     origins = [(14.4001, 50.0001), (14.4199, 50.0199), (14.42, 50.08), (14.42, 50.08), (-0.1278, 51.5074),
                (-43.2, -22.9)]
 
-    def expected(points):
+    def expected(points, size=Decimal("0.02")):
         counts = {}
         for lon, lat in points:
-            ix, iy = ((Decimal(str(v)) + off) // Decimal("0.02") for v, off in ((lon, 180), (lat, 90)))
-            key = tuple(round(float(v), 4) for v in (ix * Decimal("0.02") - 180, iy * Decimal("0.02") - 90,
-                                                     (ix + 1) * Decimal("0.02") - 180, (iy + 1) * Decimal("0.02") - 90))
+            ix, iy = ((Decimal(str(v)) + off) // size for v, off in ((lon, 180), (lat, 90)))
+            key = tuple(round(float(v), 4) for v in (ix * size - 180, iy * size - 90,
+                                                     (ix + 1) * size - 180, (iy + 1) * size - 90))
             counts[key] = counts.get(key, 0) + 1
         return counts
 
@@ -614,6 +616,14 @@ def test_the_maps_underlay_is_every_trip_by_its_origin_cell(db_url, write_csv):
     cells = core.origin_cells(url=db_url)
     assert {c["bounds"]: c["trips"] for c in cells} == expected(origins[:4] + origins[3:] + [(14.4001, 50.0001)])
     assert sum(c["trips"] for c in cells) == core.stats(url=db_url)["trips"]
+    assert [c["trips"] for c in cells] == sorted((c["trips"] for c in cells), reverse=True), "busiest first"
+    # More medium cells than asked for: coarse cells (0.08 degrees), the busiest of them.
+    everything = origins[:4] + origins[3:] + [(14.4001, 50.0001)]
+    coarse = expected(everything, Decimal("0.08"))
+    busiest = sorted(coarse, key=lambda b: (-coarse[b], b[0], b[1]))[:3]
+    assert len(cells) == 4 and len(coarse) == 4
+    assert [(c["bounds"], c["trips"]) for c in core.origin_cells(url=db_url, most=3)] == \
+        [(b, coarse[b]) for b in busiest]
 
     groups = core.trip_groups(url=db_url)["groups"]
     decks = [flowmap.flow_deck(groups, extents={}, footprint=cells),
@@ -625,4 +635,34 @@ def test_the_maps_underlay_is_every_trip_by_its_origin_cell(db_url, write_csv):
         assert set(squares) == {c["bounds"][:2] for c in cells} and "w + 0.02, s + 0.02" in layer["getPolygon"]
         alpha = {c["trips"]: squares[c["bounds"][:2]] for c in cells}
         assert [alpha[t] for t in sorted(alpha)] == sorted(alpha.values()) and min(alpha.values()) < max(alpha.values())
+        assert layer["getFillColor"].replace(" ", "").endswith(",a]")
+    one = json.loads(flowmap.flow_deck(groups, extents={}, footprint=cells[:1]).to_json())["layers"][0]
+    assert one["data"][0]["a"] == 130, "a single cell (or all alike) is drawn at full strength, not faintest"
     assert "footprint" not in {l["id"] for l in json.loads(flowmap.flow_deck(groups, extents={}).to_json())["layers"]}
+
+
+def test_the_maps_underlay_keeps_cells_of_the_grids_edges_on_the_map(db_url, write_csv):
+    """Pass: a trip that starts at longitude 180 or latitude 90 is in the grid's last column or row
+    (rows loaded before Dec 4 have a cell past it, here written into area_days as they had it): its
+    square ends at the edge (deck.gl drops every square when one has a corner past latitude 90)."""
+    import sqlalchemy as sa
+    from core.db import engine
+    assert core.ingest_file(write_csv(HEADER + row(o=(180, 90), d=(0, 0))), url=db_url).status == "completed"
+    with engine(db_url).begin() as conn:  # the former cells: column 18000, row 9000
+        conn.execute(sa.text("INSERT INTO area_days (job_id, endpoint, cx, cy, day, trips) "
+                             "SELECT job_id, 0, 18000, 9000, day, 2 FROM area_days WHERE endpoint = 0"))
+    assert core.origin_cells(url=db_url) == [{"bounds": (179.98, 89.98, 180.0, 90.0), "trips": 3}]
+
+
+def test_the_flows_are_drawn_when_the_underlay_cannot_be_read(page, db_url, write_csv, monkeypatch):
+    """Pass: when the squares of where trips start cannot be read (here: past the time limit), the
+    flow map, its table and the metrics are drawn without them, and the page says nothing alarming."""
+    _load(db_url, write_csv, [row(o=(14.41, 50.01), d=(14.45, 50.05)), row(region="Brno", o=(16.6, 49.2))])
+
+    def stopped(*args, **kwargs):
+        raise core.QueryTooSlow("the database stopped this answer at its time limit")
+    monkeypatch.setattr(core, "origin_cells", stopped)
+    at = page()
+    assert not at.exception and not at.error and not at.warning
+    assert [l["id"] for l in _deck(at)["layers"]] == ["origins", "flows"]
+    assert at.metric[4].value == "2" and any("trips" in d.value and d.value["trips"].sum() == 2 for d in at.dataframe)

@@ -23,9 +23,21 @@ SELECT d.name AS datasource, sum(s.trips)::bigint AS trips
 SELECT hour, sum(trips)::bigint AS trips FROM flow_counts WHERE level = 2 GROUP BY hour ORDER BY hour
 
 -- name: origin_cells
--- Trips by the medium cell of their origin, of every date: where trips start, drawn faintly under
--- the maps (area_days, summed over its days and jobs).
-SELECT cx, cy, sum(trips)::bigint AS trips FROM area_days WHERE endpoint = 0 GROUP BY cx, cy ORDER BY cx, cy
+-- Trips by the cell of their origin, of every date: where trips start, drawn faintly under the
+-- maps (area_days, summed over its days and jobs). Medium cells (level 1), or coarse ones (level 2)
+-- when there are more than :most medium ones (trips spread over a continent); at most :most cells,
+-- the busiest. Rows loaded before Dec 4 may have a cell past the grid's east or north edge (longitude
+-- 180, latitude 90): it is the last column or row, as core.grid puts them now.
+WITH medium AS (
+    SELECT least(cx, 17999) AS cx, least(cy, 8999) AS cy, sum(trips)::bigint AS trips
+      FROM area_days WHERE endpoint = 0
+     GROUP BY 1, 2
+), many AS (SELECT count(*) > :most AS yes FROM medium)
+SELECT 1 AS level, cx, cy, trips FROM medium WHERE NOT (SELECT yes FROM many)
+ UNION ALL
+SELECT 2, cx / 4, cy / 4, sum(trips)::bigint FROM medium WHERE (SELECT yes FROM many) GROUP BY 2, 3
+ ORDER BY trips DESC, cx, cy
+ LIMIT :most
 
 -- name: region_extents
 -- Each region's extent in medium grid cells (origins and destinations), for box presets.
