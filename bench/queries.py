@@ -6,7 +6,7 @@
 Without BENCH_DATABASE_URL the bench generates trips (core.synth, seed 7), ingests them with
 core.ingest_file into a fresh database on the local cluster and drops it at the end. Each answer
 is the facade call the dashboard makes (core.trip_groups, core.weekly_average,
-core.bonus_answers), median of BENCH_RUNS (5) warm runs after one warm-up. The baseline, in the
+core.bonus_answers, core.origin_cells), median of BENCH_RUNS (5) warm runs after one warm-up. The baseline, in the
 same run, is the naive SQL over the raw trips table (a GROUP BY for groups, a COUNT for regions
 and boxes), median of BENCH_BASELINE_RUNS (3); its answer is also checked against the facade's.
 BENCH_ONLY=a,b runs the cases whose name has any of these, BENCH_SKIP=a,b leaves out those with any of
@@ -85,6 +85,7 @@ CASES = [
     ("weekly box either", 300, "weekly", {"bbox": BOX, "by": "either"}),
     ("weekly small box either", 300, "weekly", {"bbox": SMALL_BOX, "by": "either"}),
     ("bonus", 200, "bonus", {}),
+    ("map underlay (origin cells)", 300, "underlay", {}),  # no target of the issue's: the page's own
 ]
 
 # The naive SQL over the raw table: what one would write without the summaries. Benchmark
@@ -122,6 +123,12 @@ SELECT count(*) FROM trips
          AND ST_X(origin) BETWEEN :west AND :east AND ST_Y(origin) BETWEEN :south AND :north)
      OR (:by IN ('destination', 'either')
          AND ST_X(destination) BETWEEN :west AND :east AND ST_Y(destination) BETWEEN :south AND :north))""",
+    "underlay": """
+SELECT count(*) AS trips FROM trips
+ GROUP BY least(floor((ST_X(origin)::numeric + 180) / 0.02), 17999),
+          least(floor((ST_Y(origin)::numeric + 90) / 0.02), 8999)
+ ORDER BY 1 DESC, least(floor((ST_X(origin)::numeric + 180) / 0.02), 17999),
+          least(floor((ST_Y(origin)::numeric + 90) / 0.02), 8999)""",
     "bonus": """
 WITH top AS (
     SELECT t.region_id, count(*) AS trips FROM trips t JOIN regions r USING (region_id)
@@ -140,6 +147,8 @@ def call(kind: str, kwargs: dict, url: str) -> dict:
         return core.trip_groups(url=url, **kwargs)
     if kind == "weekly":
         return core.weekly_average(url=url, **kwargs)
+    if kind == "underlay":
+        return {"cells": core.origin_cells(url=url)}
     return core.bonus_answers(url=url)
 
 
@@ -164,6 +173,8 @@ def baseline(kind: str, kwargs: dict, answer: dict, conn):
             n = conn.execute(text(BASELINE["box"]), {"by": kwargs.get("by", "origin"), "west": w, "south": s,
                                                      "east": e, "north": n_, **period}).scalar()
         return int(n), answer["trips"]
+    if kind == "underlay":  # trips of each medium cell, busiest first (the synthetic data has under 8,000)
+        return [int(r.trips) for r in conn.execute(text(BASELINE["underlay"]))], [c["trips"] for c in answer["cells"]]
     rows = conn.execute(text(BASELINE["bonus"])).all()
     return ([(r[0], r[1], r[2].isoformat(sep=" ")) for r in rows],
             [(x["region"], x["datasource"], x["datetime"]) for x in answer["latest_datasource_of_top_regions"]])
