@@ -252,8 +252,11 @@ def test_ctrl_c_cancels_the_cli_ingest_and_says_so(db_url, tmp_path):
     big = tmp_path / "big.csv"
     generate(str(big), 800_000, seed=4)  # loads for seconds: the cancel (within a second) comes first
     env = {"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}
+    # As from a terminal: a suite started in the background (`cmd &` in a script) ignores SIGINT, and
+    # so would the CLI it starts.
     proc = subprocess.Popen([sys.executable, "-m", "core", "ingest", str(big), str(big), "--force", "--json"],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in proc.stderr:  # wait until rows are flowing
         seen.append(line)
