@@ -52,10 +52,11 @@ ORIGIN_CELLS_MOST = 8_000  # the maps' underlay: about 70 bytes of the page's ma
 
 
 def origin_cells(eng: Engine, most: int = ORIGIN_CELLS_MOST) -> list[dict]:
-    """Trips by the cell of their origin, of every date and filter: each cell's ``bounds`` (west,
-    south, east, north in degrees) and ``trips``, busiest first. Medium cells, or coarse ones
-    when there are more than ``most`` medium ones; at most ``most`` cells."""
+    """Trips by the cell of their origin, of every date and filter: each cell's ``level``
+    (``medium``, or ``coarse`` when there are more than ``most`` medium cells), ``bounds`` (west,
+    south, east, north in degrees) and ``trips``, busiest first; at most ``most`` cells."""
     levels = {lvl: name for name, lvl in grid.LEVELS.items()}
     with snapshot(eng) as c:
-        return [{"bounds": tuple(round(v, 4) for v in grid.bounds(grid.join(r.cx, r.cy), levels[r.level])),
+        return [{"level": levels[r.level],
+                 "bounds": tuple(round(v, 4) for v in grid.bounds(grid.join(r.cx, r.cy), levels[r.level])),
                  "trips": int(r.trips)} for r in c.execute(query("origin_cells"), {"most": most})]

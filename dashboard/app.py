@@ -379,6 +379,7 @@ if stats["trips"] and flows_tab.open:
                     covered = sum(g["trips"] for g in groups) / res["total_trips"] if res["total_trips"] else 0
                     m3.metric(f"Top {len(groups):,} groups hold", f"{covered:.1%}")
                 show_all = st.empty()  # a button while one origin is shown
+                footprint = underlay(version)
                 if origin:
                     centre = next(g["origin"] for g in groups if g["origin_cell"] == origin)
                     st.caption(f"Showing only flows from the {view_params.CELL_LABELS[cell]} cell around "
@@ -388,11 +389,13 @@ if stats["trips"] and flows_tab.open:
                         st.rerun()
                 else:
                     focus = flowmap.focus_region(flowmap.arc_rows(shown, extents))
+                    squares = (f" Grey squares: where all trips start ({view_params.CELL_LABELS[footprint[0]['level']]} "
+                               "cells)." if footprint else "")
                     st.caption(f"Arcs run from orange (origin) to blue (destination); columns are trips by "
-                               f"origin. Click a column to see only its flows. Grey squares: where all trips start "
-                               f"(2 km cells). The map opens on {focus or 'the data'}.")
+                               f"origin. Click a column to see only its flows.{squares} The map opens on "
+                               f"{focus or 'the data'}.")
                 deck = flowmap.flow_deck(shown, extents=extents, style=style, cell_size_deg=res["cell_size_deg"],
-                                         footprint=underlay(version))
+                                         footprint=footprint)
                 st.pydeck_chart(deck, height=560, on_select=origin_picked, selection_mode="single-object",
                                 key=flowmap_key())
                 table = pd.DataFrame([{**{k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips")},

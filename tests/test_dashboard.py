@@ -62,6 +62,7 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     layers = {l["id"]: l for l in deck["layers"]}
     assert set(layers) == {"footprint", "origins", "flows"} and deck["layers"][0]["id"] == "footprint"
     assert len(layers["footprint"]["data"]) == 4  # the cells trips start in: a, b, c and Brno's
+    assert any("Grey squares: where all trips start (2 km cells)." in c.value for c in at.caption)
     # One arc per cell pair (a->b's two buckets are one arc, listed in its tooltip); c->c has none.
     assert layers["flows"]["@@type"] == "ArcLayer" and len(layers["flows"]["data"]) == 3
     [ab] = [r for r in layers["flows"]["data"] if r["trips"] == 2]
@@ -609,6 +610,7 @@ def test_the_maps_underlay_is_every_trip_by_its_origin_cell(db_url, write_csv):
     load(origins[:4], 1)
     load(origins[3:], 2)
     got = {c["bounds"]: c["trips"] for c in core.origin_cells(url=db_url)}
+    assert {c["level"] for c in core.origin_cells(url=db_url)} == {"medium"}
     assert got == expected(origins[:4] + origins[3:])
     assert got[(14.42, 50.08, 14.44, 50.1)] == 3, "a point on a grid line is in the cell east and north of it"
     core.compact_summaries(url=db_url)
@@ -622,8 +624,8 @@ def test_the_maps_underlay_is_every_trip_by_its_origin_cell(db_url, write_csv):
     coarse = expected(everything, Decimal("0.08"))
     busiest = sorted(coarse, key=lambda b: (-coarse[b], b[0], b[1]))[:3]
     assert len(cells) == 4 and len(coarse) == 4
-    assert [(c["bounds"], c["trips"]) for c in core.origin_cells(url=db_url, most=3)] == \
-        [(b, coarse[b]) for b in busiest]
+    assert [(c["level"], c["bounds"], c["trips"]) for c in core.origin_cells(url=db_url, most=3)] == \
+        [("coarse", b, coarse[b]) for b in busiest]
 
     groups = core.trip_groups(url=db_url)["groups"]
     decks = [flowmap.flow_deck(groups, extents={}, footprint=cells),
@@ -651,7 +653,7 @@ def test_the_maps_underlay_keeps_cells_of_the_grids_edges_on_the_map(db_url, wri
     with engine(db_url).begin() as conn:  # the former cells: column 18000, row 9000
         conn.execute(sa.text("INSERT INTO area_days (job_id, endpoint, cx, cy, day, trips) "
                              "SELECT job_id, 0, 18000, 9000, day, 2 FROM area_days WHERE endpoint = 0"))
-    assert core.origin_cells(url=db_url) == [{"bounds": (179.98, 89.98, 180.0, 90.0), "trips": 3}]
+    assert core.origin_cells(url=db_url) == [{"level": "medium", "bounds": (179.98, 89.98, 180.0, 90.0), "trips": 3}]
 
 
 def test_the_flows_are_drawn_when_the_underlay_cannot_be_read(page, db_url, write_csv, monkeypatch):
@@ -665,4 +667,5 @@ def test_the_flows_are_drawn_when_the_underlay_cannot_be_read(page, db_url, writ
     at = page()
     assert not at.exception and not at.error and not at.warning
     assert [l["id"] for l in _deck(at)["layers"]] == ["origins", "flows"]
+    assert not any("Grey squares" in c.value for c in at.caption)
     assert at.metric[4].value == "2" and any("trips" in d.value and d.value["trips"].sum() == 2 for d in at.dataframe)
