@@ -11,14 +11,6 @@
 -- a key may then have one row per run. Rows are in key order within a run; the btree finds the
 -- pairs of a box's inner cells. About 3.8M rows (274 MB with the index) at 10M trips.
 --
--- grid_within: whether a cell (any level: column * 100000 + row) lies in columns x0..x1 and rows
--- y0..y1, for the box's interior tests on fine cells' medium parents (sql/queries/weekly.sql);
--- inlined by the planner like grid_parent.
-CREATE FUNCTION grid_within(cell bigint, x0 integer, x1 integer, y0 integer, y1 integer) RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT cell / 100000 BETWEEN x0 AND x1 AND cell % 100000 BETWEEN y0 AND y1
-$$;
-
 -- Filled here once from trip_times, after any compaction under way (its lock, 7314: sql/22).
 SELECT pg_advisory_xact_lock(7314);
 CREATE TABLE pair_days (

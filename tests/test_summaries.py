@@ -958,3 +958,35 @@ def test_the_migration_puts_trip_times_of_an_older_version_in_region_order(templ
     finally:
         dispose_all()
         drop_database(server, name)
+
+
+def test_a_database_migrated_before_grid_within_gets_it_and_counts_boxes_by_either_end(template_db, monkeypatch,
+                                                                                      write_csv):
+    """Pass: on a database migrated up to sql/25 as first applied (no grid_within: a box by either
+    end fails there), sql/26_grid_within.sql is applied once and the box counts again, exactly."""
+    import uuid
+    from core import db
+    from core.db import create_database, drop_database
+    server, _ = template_db
+    name = f"trips_test_{uuid.uuid4().hex[:10]}"
+    url = create_database(server, name)
+    every = db.migration_files()
+    try:
+        monkeypatch.setattr(db, "migration_files", lambda: [p for p in every if p.name < "26"])
+        core.migrate(url)
+        with db.raw_connection(url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_proc WHERE proname = 'grid_within'")
+            assert cur.fetchone()[0] == 0
+        trips = write_csv(HEADER + row(o=(14.41, 50.01), d=(16.6, 49.2)) + row(o=(16.6, 49.2), d=(14.45, 50.05))
+                          + row(o=(16.6, 49.2), d=(16.7, 49.3)))
+        assert core.ingest_file(trips, url=url).status == "completed"
+        box = (14.3, 49.9, 14.6, 50.2)
+        with pytest.raises(Exception, match="grid_within"):
+            core.weekly_average(bbox=box, by="either", url=url)
+        monkeypatch.setattr(db, "migration_files", lambda: every)
+        assert core.migrate(url) == [p.name for p in every if p.name >= "26"]
+        assert core.weekly_average(bbox=box, by="either", url=url)["trips"] == 2
+        assert core.changed_migrations(url) == []
+    finally:
+        db.dispose_all()
+        drop_database(server, name)
