@@ -124,11 +124,11 @@ SELECT count(*) FROM trips
      OR (:by IN ('destination', 'either')
          AND ST_X(destination) BETWEEN :west AND :east AND ST_Y(destination) BETWEEN :south AND :north))""",
     "underlay": """
-SELECT count(*) AS trips FROM trips
- GROUP BY least(floor((ST_X(origin)::numeric + 180) / 0.02), 17999),
-          least(floor((ST_Y(origin)::numeric + 90) / 0.02), 8999)
- ORDER BY 1 DESC, least(floor((ST_X(origin)::numeric + 180) / 0.02), 17999),
-          least(floor((ST_Y(origin)::numeric + 90) / 0.02), 8999)""",
+SELECT least(floor((ST_X(origin)::numeric + 180) / 0.02), 17999) AS cx,
+       least(floor((ST_Y(origin)::numeric + 90) / 0.02), 8999) AS cy, count(*) AS trips
+  FROM trips
+ GROUP BY 1, 2
+ ORDER BY trips DESC, cx, cy""",
     "bonus": """
 WITH top AS (
     SELECT t.region_id, count(*) AS trips FROM trips t JOIN regions r USING (region_id)
