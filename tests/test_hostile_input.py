@@ -449,6 +449,25 @@ def test_one_gigabyte_file_without_newline_fails_in_bounded_memory(db_url, tmp_p
     assert seconds < 30 and rss < RSS_LIMIT_MB, (seconds, rss)
 
 
+@pytest.mark.parametrize("compressed", [False, True])
+def test_millions_of_blank_lines_fail_in_bounded_memory(db_url, tmp_path, compressed):
+    """Pass: a header and 20 MiB of blank lines (20M lines, a 20 KB gzip) fails as a header with no
+    rows, naming line 2, with the ingesting process under 300 MB: the reader splits a block by lines
+    a few batches' worth at a time (it peaked at 320-350 MB splitting whole blocks); a good row
+    after them is loaded with its line number."""
+    data = H + b"\n" * (20 << 20)
+    path = tmp_path / ("blank.csv.gz" if compressed else "blank.csv")
+    path.write_bytes(gzip.compress(data, compresslevel=1) if compressed else data)
+    res, seconds, rss = _ingest_in_subprocess(path, db_url)
+    assert res["status"] == "failed" and "line 2" in res["error"] and "no rows" in res["error"], res
+    assert rss < RSS_LIMIT_MB, rss
+    path.write_bytes(data + b"Prague,POINT (1 2),nowhere,2018-05-28 09:03:40,cheap_mobile\n" + GOOD)
+    res, seconds, rss = _ingest_in_subprocess(path, db_url, "--max-bad-rows", "1")
+    assert res["status"] == "completed" and res["rows_loaded"] == 1 and res["rows_rejected"] == 1, res
+    assert [r["line"] for r in core.rejects(res["job_id"], url=db_url)] == [(20 << 20) + 2]
+    assert rss < RSS_LIMIT_MB, rss
+
+
 def test_good_large_gzip_loads_in_bounded_memory(db_url, tmp_path):
     """Pass: a gzip of 400k valid rows (~30 MB inflated) loads completely with the process
     under 300 MB: memory follows the batch size, not the file."""

@@ -241,13 +241,30 @@ def batches(src: Source, max_line_bytes: int, batch_rows: int, fast: bool = True
             rest = io.BufferedReader(_Prefixed(block, src.stream), buffer_size=1 << 20)
             yield from _record_batches(src, rest, order, line_no + 1, batch_rows, max_line_bytes)
             return
-        lines = _plain_lines(block, line_no + 1, order, max_line_bytes)
-        if lines is None:
-            yield from _record_batches(src, io.BytesIO(block), order, line_no + 1, batch_rows, max_line_bytes)
-        else:
-            for i in range(0, len(lines), batch_rows):  # short lines: a block holds many records
-                yield lines.slice(i, batch_rows)
-        line_no += block.count(b"\n") + (not block.endswith(b"\n"))
+        for piece in _pieces(block, 4 * batch_rows):
+            lines = _plain_lines(piece, line_no + 1, order, max_line_bytes)
+            if lines is None:
+                yield from _record_batches(src, io.BytesIO(piece), order, line_no + 1, batch_rows, max_line_bytes)
+            else:
+                for i in range(0, len(lines), batch_rows):  # short lines: a block holds many records
+                    yield lines.slice(i, batch_rows)
+            line_no += piece.count(b"\n") + (not piece.endswith(b"\n"))
+
+
+def _pieces(block: bytes, most_lines: int) -> Iterator[bytes]:
+    """The block in pieces of at most ``most_lines`` lines, each ending at a line end (but for a
+    last line without one). A block is read by size, and splitting it costs memory per line: a
+    block of blank lines (millions in a few MB) would otherwise cost hundreds of MB."""
+    if block.count(b"\n") <= most_lines:
+        yield block
+        return
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)[most_lines - 1::most_lines] + 1
+    start = 0
+    for end in ends.tolist():
+        yield block[start:end]
+        start = end
+    if start < len(block):
+        yield block[start:]
 
 
 def _read_block(src: Source, size: int, max_line_bytes: int, line: int) -> bytes:
