@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import re
@@ -160,13 +159,14 @@ def cmd_rejects(a) -> int:
     if core.job(a.job_id) is None:
         print(f"there is no job {a.job_id}", file=sys.stderr)
         return 1
-    rows = core.rejects(a.job_id)
     if a.csv:
-        w = csv.DictWriter(sys.stdout, fieldnames=["line", "column", "reason", "message", "raw"])
-        w.writeheader()
-        w.writerows(rows)
-    else:
-        _print_json(rows)
+        core.write_rejects_csv(a.job_id, sys.stdout)
+        return 0
+    out = sys.stdout  # a JSON list, written a record at a time (a job may have millions)
+    out.write("[")
+    for i, row in enumerate(core.iter_rejects(a.job_id)):
+        out.write((", " if i else "") + json.dumps(row, default=str))
+    out.write("]\n")
     return 0
 
 

@@ -4,6 +4,7 @@ Calls only the ``core`` facade. Run with ``make run`` (http://localhost:8501).
 """
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from pathlib import Path
@@ -599,6 +600,12 @@ def _ended_with_rejects(job: dict) -> bool:
     return bool(job["rows_rejected"]) and job["status"] not in ("queued", "running")
 
 
+def _rejects_csv(job_id: int) -> str:
+    out = io.StringIO()
+    core.write_rejects_csv(job_id, out)
+    return out.getvalue()
+
+
 def rejects_browser(history: list[dict]) -> None:
     """The rejected rows of a job chosen among those of ``history`` that have some."""
     names = {j["job_id"]: f'{j["job_id"]}: {j["file_name"]} ({j["status"]}, {j["rows_rejected"]:,} rejected)'
@@ -614,7 +621,7 @@ def rejects_browser(history: list[dict]) -> None:
         "line": st.column_config.NumberColumn("Line", format="%d"), "column": "Column", "reason": "Reason",
         "message": st.column_config.TextColumn("Why", width="large"), "raw": "Record as read"})
     st.download_button("Download all rejects (CSV)",  # built only when clicked
-                       lambda: pd.DataFrame(core.rejects(jid)).to_csv(index=False),
+                       lambda: _rejects_csv(jid),
                        f"rejects_job_{jid}.csv", "text/csv", icon=":material/download:", on_click="ignore")
 
 
