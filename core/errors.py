@@ -55,6 +55,12 @@ _SHORT_OF = {
 }
 
 
+# What libpq says when the server closed the connection under it (psycopg2 raises these with no
+# SQLSTATE; a COPY's "terminating connection due to administrator command" is lost on the way).
+_CLOSED_BY_SERVER = ("invalid socket", "server closed the connection unexpectedly", "connection already closed",
+                     "no connection to the server", "SSL SYSCALL error: EOF detected")
+
+
 def database_trouble(e: Exception) -> str:
     """What a database error (a ``psycopg2.Error``) means, in words, with the server's first line
     in brackets; the caller adds the file name and what was loaded."""
@@ -73,5 +79,8 @@ def database_trouble(e: Exception) -> str:
         # refused at connect time: libpq gives no SQLSTATE, only the server's sentence
         return f"{_SHORT_OF['53300']} ({detail})"
     if isinstance(e, psycopg2.OperationalError):
+        if any(m in text for m in _CLOSED_BY_SERVER):  # libpq's own words: the socket was closed on it
+            return f"lost the connection to the database: the server closed it (restarted, or the session was " \
+                   f"ended by an administrator) ({detail})"
         return f"lost the connection to the database ({detail})"
     return detail

@@ -143,6 +143,7 @@ def test_terminated_loading_backend_fails_the_job_loads_nothing_and_retry_loads_
     res = run.join()
     job = final_job(db_url, res.job_id)
     assert job["status"] == "failed" and "lost the connection to the database" in job["error"], job
+    assert "the server closed it" in job["error"], job
     assert job["error"].startswith("big.csv: ")
     assert_nothing_then_retry_loads_once(db_url, big_file, job)
 
@@ -459,8 +460,11 @@ class _OutOfMemory(psycopg2.errors.OutOfMemory):
                                "FATAL:  sorry, too many clients already\n"),
      "the database has too many connections open"),
     (psycopg2.OperationalError("server closed the connection unexpectedly"),
-     "lost the connection to the database (server closed the connection unexpectedly)"),
-], ids=["out_of_memory", "too_many_clients", "connection_lost"])
+     "lost the connection to the database: the server closed it (restarted, or the session was ended by an "
+     "administrator) (server closed the connection unexpectedly)"),
+    (psycopg2.OperationalError("could not receive data from server: Connection timed out"),
+     "lost the connection to the database (could not receive data from server: Connection timed out)"),
+], ids=["out_of_memory", "too_many_clients", "connection_closed_by_server", "connection_lost"])
 def test_a_server_short_of_resources_is_not_called_a_lost_connection(error, says):
     """Pass: psycopg2 raises resource errors as OperationalError, like a dropped connection; the
     job's message names the resource instead."""
