@@ -26,7 +26,10 @@ every cell and its centre lie on the map.
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FINE_PER_DEG = 200
 FINE_DEG = 1 / FINE_PER_DEG  # 0.005
@@ -38,6 +41,7 @@ _STRIDE = 100_000
 
 def fine_cells(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Fine cell ids (int64) of points given in degrees."""
+    import numpy as np  # (the ingest's; answers and the CLI's other commands need only the rest)
     # Longitude 180 and latitude 90 (the grid's east and north edges) go in the last cell.
     ix = np.minimum(np.floor((lon + 180.0) * FINE_PER_DEG + _SNAP).astype(np.int64), 360 * FINE_PER_DEG - 1)
     iy = np.minimum(np.floor((lat + 90.0) * FINE_PER_DEG + _SNAP).astype(np.int64), 180 * FINE_PER_DEG - 1)

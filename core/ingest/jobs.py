@@ -22,7 +22,7 @@ import stat
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg2
 
@@ -30,8 +30,9 @@ from ..config import settings
 from ..db import raw_connection
 from ..errors import FileRejected, JobCancelled, TooManyBadRows, database_trouble
 from ..queries import pg
-from .load import BadRowLimit, Progress, RejectSpool, load_file
-from .read import GZIP_MAGIC
+
+if TYPE_CHECKING:
+    from .load import RejectSpool
 
 log = logging.getLogger(__name__)
 FINAL = ("completed", "failed", "duplicate", "interrupted", "cancelled")
@@ -60,6 +61,7 @@ class Job:
 
     def __init__(self, path: str, file_name: str | None = None, max_bad_rows: str | None = None,
                  force: bool = False, source: str = "cli", url: str | None = None):
+        from .load import BadRowLimit, Progress  # (numpy and Arrow: not for `jobs`, `cancel`, the reaper)
         self.url = url
         self.path = path
         self.file_name = file_name or os.path.basename(os.path.normpath(path))  # (dir/: dir)
@@ -107,6 +109,7 @@ class Job:
         return result
 
     def _run(self) -> JobResult:
+        from .load import RejectSpool, load_file
         with self._owner_lock, self._owner.cursor() as cur:
             cur.execute(pg("job_start"), {"job_id": self.job_id})
             started = cur.fetchone() is not None
@@ -356,6 +359,7 @@ def _hashes(path: str) -> tuple[str, str | None]:
     """The SHA-256 of the file's bytes, and of its CSV text when it is that (a plain file); for
     gzip the text's is taken while loading (core/ingest/read.py, HashingReader), not here: a
     decompression up front could not be cancelled and would hold a loader slot for a long time."""
+    from .read import GZIP_MAGIC
     h = hashlib.sha256()
     with open(path, "rb") as f:
         head = f.read(2)
