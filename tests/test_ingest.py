@@ -120,6 +120,35 @@ def test_a_percentage_of_bad_rows_is_compared_exactly(db_url, write_csv, percent
     assert sql_value(db_url) == (good if status == "completed" else 0)
 
 
+SHORTEST_GOOD = "a,POINT(0 0),POINT(0 0),2020-01-01 00:00:00,b\n"  # 46 bytes: no good record is shorter
+
+
+def test_a_file_of_junk_fails_its_percentage_at_the_first_batch(db_url, write_csv):
+    """Pass: under the default 1 %, a file of 300,000 junk lines (after one good row) fails as soon
+    as even all good rows after those read could not bring the share under the limit: after the
+    first batch, with its rejects stored and the message saying so; it was read to its end
+    first, with every reject stored (a 2 MB file of junk took 13 s and 158 MB of rejects)."""
+    res = core.ingest_file(write_csv(HEADER + SHORTEST_GOOD + "x\n" * 300_000), url=db_url)
+    assert res.status == "failed" and "of the first" in res.error and "even if every row after them" in res.error
+    assert 0 < res.rows_read <= 25_000 and res.rows_rejected == res.rows_read - 1, res
+    assert len(core.rejects(res.job_id, url=db_url)) == res.rows_rejected and sql_value(db_url) == 0
+
+
+@pytest.mark.parametrize("batch_rows", [1_000, 25_000])
+def test_bad_rows_first_do_not_fail_a_file_whose_share_ends_under_the_limit(db_url, write_csv, monkeypatch,
+                                                                            batch_rows):
+    """Pass: 11,111 bad rows, then 100,000 of the shortest good rows: 9.99991 % bad, under a 10 %
+    limit, loads every good row, although the first batches are all bad (the early failure counts
+    what the buffers hold as well as the bytes not read; without them it failed here)."""
+    monkeypatch.setenv("TRIPS_BATCH_ROWS", str(batch_rows))
+    res = core.ingest_file(write_csv(HEADER + "x\n" * 11_111 + SHORTEST_GOOD * 100_000), url=db_url,
+                           max_bad_rows="10%")
+    assert (res.status, res.rows_loaded, res.rows_rejected) == ("completed", 100_000, 11_111), res.error
+    res = core.ingest_file(write_csv(HEADER + "x\n" * 11_112 + SHORTEST_GOOD * 100_000, name="more.csv"),
+                           url=db_url, max_bad_rows="10%")
+    assert res.status == "failed" and "of the first" not in res.error, res.error
+
+
 def test_missing_column_fails_the_file_and_names_it(db_url, write_csv):
     p = write_csv("region,origin_coord,datetime,datasource\n" + "a,b,c,d\n")
     res = core.ingest_file(p, url=db_url)

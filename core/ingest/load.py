@@ -26,7 +26,7 @@ from ..errors import FileRejected, JobCancelled, TooManyBadRows
 from ..queries import pg
 from ..grid import fine_cells
 from .encode import HEADER, TRAILER, encode_rows
-from .read import batches, open_source
+from .read import batches, most_good_rows_unread, open_source
 from .rollup import Rollup
 from .validate import Reject, validate
 
@@ -78,10 +78,16 @@ class BadRowLimit:
         raise ValueError(f"--max-bad-rows must be a number of rows (like 100) or a percentage "
                          f"(like 1%), not {text!r}")
 
-    def exceeded(self, rejected: int, read: int, final: bool) -> bool:
+    def exceeded(self, rejected: int, read: int, final: bool, most_more_good: int | None = None) -> bool:
+        """Whether the limit is passed: a count as soon as it is; a percentage at the end, or
+        before when at most ``most_more_good`` good records can follow (a bound from the bytes
+        left): rejects added later only raise the share, and even that many good ones would not
+        bring it under the limit."""
         if self.count is not None:
             return rejected > self.count
-        return final and rejected * 100 > read * (self.percent or 0)
+        if final:
+            return rejected * 100 > read * (self.percent or 0)
+        return most_more_good is not None and rejected * 100 > (read + most_more_good) * (self.percent or 0)
 
     def __str__(self) -> str:
         return f"{self.count}" if self.count is not None else f"{self.percent:g}%"
@@ -211,7 +217,12 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
         progress.lap("committing")
 
 
-def _too_many(file_name: str, progress: Progress, limit: BadRowLimit) -> TooManyBadRows:
+def _too_many(file_name: str, progress: Progress, limit: BadRowLimit, early: bool = False) -> TooManyBadRows:
+    if early:  # a share, passed whatever the rest of the file holds (BadRowLimit.exceeded)
+        return TooManyBadRows(
+            f"{file_name}: {progress.rows_rejected:,} of the first {progress.rows_read:,} rows were rejected, more "
+            f"than the limit of bad rows ({limit}, --max-bad-rows) allows even if every row after them were good; "
+            "nothing of the file was loaded (see the rejects)")
     return TooManyBadRows(
         f"{file_name}: {progress.rows_rejected:,} of {progress.rows_read:,} rows were rejected, more "
         f"than the limit of bad rows ({limit}, --max-bad-rows) allows; nothing of the file was loaded (see the rejects)")
@@ -231,7 +242,7 @@ def _produce(q, failure, stop, dims, rollup, job_id, path, file_name, limit, pro
         src = open_source(path, file_name)
         q.put(HEADER)
         for batch in batches(src, max_line_bytes, batch_rows):
-            _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, batch)
+            _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, batch, batch_rows, max_line_bytes)
             if progress.cancel.is_set() or stop.is_set():
                 return
         progress.bytes_read = src.counter.bytes_read
@@ -244,15 +255,16 @@ def _produce(q, failure, stop, dims, rollup, job_id, path, file_name, limit, pro
         q.put(None)
 
 
-def _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, batch) -> None:
+def _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, batch, batch_rows, max_line_bytes) -> None:
     rows, rejects = validate(batch, src.bad_utf8_lines)
     if rejects:
         spool.add(job_id, rejects)
     progress.rows_read += len(batch)
     progress.rows_rejected += len(rejects)
     progress.bytes_read = src.counter.bytes_read
-    if limit.exceeded(progress.rows_rejected, progress.rows_read, final=False):
-        raise _too_many(file_name, progress, limit)
+    if limit.exceeded(progress.rows_rejected, progress.rows_read, final=False,
+                      most_more_good=most_good_rows_unread(src, progress.file_size, batch_rows, max_line_bytes)):
+        raise _too_many(file_name, progress, limit, early=limit.percent is not None)
     if len(rows):
         region, source = dims.ids("regions", rows.region), dims.ids("datasources", rows.datasource)
         o_cell, d_cell = fine_cells(rows.o_lon, rows.o_lat), fine_cells(rows.d_lon, rows.d_lat)

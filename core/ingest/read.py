@@ -23,6 +23,10 @@ from ..errors import FileRejected
 
 COLUMNS = ("region", "origin_coord", "destination_coord", "datetime", "datasource")
 GZIP_MAGIC = b"\x1f\x8b"
+_BUFFER = 1 << 20  # each BufferedReader's
+# The fewest bytes a good record takes: a region and a datasource of one character, two points
+# like POINT(0 0), a datetime of 19 characters and four commas make 45 (bounds below use 32).
+MIN_GOOD_ROW_BYTES = 32
 
 
 class CountingReader(io.RawIOBase):
@@ -89,13 +93,13 @@ def open_source(path: str, file_name: str | None = None) -> Source:
     """Open ``path``; gzip is recognised by its magic bytes, whatever the name."""
     file_name = file_name or str(path)
     counter = CountingReader(open(path, "rb"))
-    buffered = io.BufferedReader(counter, buffer_size=1 << 20)
+    buffered = io.BufferedReader(counter, buffer_size=_BUFFER)
     head = buffered.peek(2)[:2]
     stream: BinaryIO = buffered
     text = None
     if head == GZIP_MAGIC:
         text = HashingReader(gzip.GzipFile(fileobj=buffered, mode="rb"))
-        stream = io.BufferedReader(text, buffer_size=1 << 20)
+        stream = io.BufferedReader(text, buffer_size=_BUFFER)
     return Source(file_name, counter, stream, path=str(path), text=text)
 
 
@@ -234,11 +238,11 @@ def batches(src: Source, max_line_bytes: int, batch_rows: int, fast: bool = True
         yield from _record_batches(src, src.stream, order, line_no + 1, batch_rows, max_line_bytes)
         return
     while True:
-        block = _read_block(src, batch_rows * 128, max_line_bytes, line_no + 1)
+        block = _read_block(src, _block_size(batch_rows), max_line_bytes, line_no + 1)
         if not block:
             return
         if b'"' in block:
-            rest = io.BufferedReader(_Prefixed(block, src.stream), buffer_size=1 << 20)
+            rest = io.BufferedReader(_Prefixed(block, src.stream), buffer_size=_BUFFER)
             yield from _record_batches(src, rest, order, line_no + 1, batch_rows, max_line_bytes)
             return
         for piece in _pieces(block, 4 * batch_rows):
@@ -265,6 +269,21 @@ def _pieces(block: bytes, most_lines: int) -> Iterator[bytes]:
         start = end
     if start < len(block):
         yield block[start:]
+
+
+def _block_size(batch_rows: int) -> int:
+    return batch_rows * 128
+
+
+def most_good_rows_unread(src: Source, file_size: int, batch_rows: int, max_line_bytes: int) -> int | None:
+    """At most how many good records the file can hold past those ``batches`` has yielded: its
+    bytes not read yet, plus what the buffers may hold (a block, a line, a read-ahead buffer for
+    each reader), over the fewest bytes of a good record. None for gzip (the text's size is not
+    known before the end) or a file that grew while read."""
+    if src.text is not None or not file_size or src.counter.bytes_read > file_size:
+        return None
+    buffered = 2 * (_BUFFER + _block_size(batch_rows) + max_line_bytes)
+    return (file_size - src.counter.bytes_read + buffered) // MIN_GOOD_ROW_BYTES
 
 
 def _read_block(src: Source, size: int, max_line_bytes: int, line: int) -> bytes:
