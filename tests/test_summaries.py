@@ -1,5 +1,6 @@
 """The summaries kept at ingest equal a recount of the raw trips, after several ingests, a failed
 ingest and a duplicate; and the fine cell stored per trip matches its point."""
+import contextlib
 import datetime as dt
 import itertools
 import re
@@ -885,21 +886,32 @@ def test_a_month_plan_counts_each_day_of_the_period_once(first, span, f, t):
         day += dt.timedelta(days=1)
 
 
+@contextlib.contextmanager
+def _database_migrated_before(template_db, monkeypatch, first: str):
+    """A throwaway database with the schema files before sql/``first`` applied (migration_files
+    patched to list only those); yields (its url, every schema file), and drops it at the end."""
+    import uuid
+    from core import db
+    server, _ = template_db
+    name = f"trips_test_{uuid.uuid4().hex[:10]}"
+    url = db.create_database(server, name)
+    every = db.migration_files()
+    try:
+        monkeypatch.setattr(db, "migration_files", lambda: [p for p in every if p.name < first])
+        core.migrate(url)
+        yield url, every
+    finally:
+        db.dispose_all()
+        db.drop_database(server, name)
+
+
 def test_the_migration_puts_trip_times_of_an_older_version_in_region_order(template_db, monkeypatch):
     """Pass: on a database migrated up to sql/21, whose trip_times rows lie in time order,
     sql/22_trip_times_by_region.sql keeps every row (the same multiset) and puts them in (month,
     region, datasource, time) order, with its BRIN and the roles' grants; it waits for a compaction
     under way (whose trips it would otherwise lose)."""
-    import uuid
     from core import db
-    from core.db import create_database, dispose_all, drop_database
-    server, _ = template_db
-    name = f"trips_test_{uuid.uuid4().hex[:10]}"
-    url = create_database(server, name)
-    every = db.migration_files()
-    try:
-        monkeypatch.setattr(db, "migration_files", lambda: [p for p in every if p.name < "22"])
-        core.migrate(url)
+    with _database_migrated_before(template_db, monkeypatch, "22") as (url, every):
         # (the columns of sql/17; sql/23 adds others, computed from them: checked below)
         content = ("SELECT md5(string_agg(t::text, ',' ORDER BY t::text)), count(*)"
                    " FROM (SELECT ts, o_cell, d_cell, region_id, datasource_id FROM trip_times) t")
@@ -955,25 +967,14 @@ def test_the_migration_puts_trip_times_of_an_older_version_in_region_order(templ
             assert cur.fetchone()[0] == 0
             cur.execute("SELECT sum(trips), has_table_privilege('trips_reader', 'pair_days', 'SELECT') FROM pair_days")
             assert cur.fetchone() == (2000, True)
-    finally:
-        dispose_all()
-        drop_database(server, name)
 
 
 def test_a_database_migrated_before_grid_within_gets_it_and_counts_boxes_by_either_end(template_db, monkeypatch,
                                                                                       write_csv):
     """Pass: on a database migrated up to sql/25 as first applied (no grid_within: a box by either
     end fails there), sql/26_grid_within.sql is applied once and the box counts again, exactly."""
-    import uuid
     from core import db
-    from core.db import create_database, drop_database
-    server, _ = template_db
-    name = f"trips_test_{uuid.uuid4().hex[:10]}"
-    url = create_database(server, name)
-    every = db.migration_files()
-    try:
-        monkeypatch.setattr(db, "migration_files", lambda: [p for p in every if p.name < "26"])
-        core.migrate(url)
+    with _database_migrated_before(template_db, monkeypatch, "26") as (url, every):
         with db.raw_connection(url) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM pg_proc WHERE proname = 'grid_within'")
             assert cur.fetchone()[0] == 0
@@ -987,6 +988,3 @@ def test_a_database_migrated_before_grid_within_gets_it_and_counts_boxes_by_eith
         assert core.migrate(url) == [p.name for p in every if p.name >= "26"]
         assert core.weekly_average(bbox=box, by="either", url=url)["trips"] == 2
         assert core.changed_migrations(url) == []
-    finally:
-        db.dispose_all()
-        drop_database(server, name)
