@@ -100,12 +100,15 @@ def dispose_all() -> None:
 
 
 def psycopg_dsn(url: str | None = None) -> str:
-    """The libpq connection string of a SQLAlchemy URL (for raw psycopg2 connections)."""
+    """The libpq connection string of a SQLAlchemy URL (for raw psycopg2 connections), its query's
+    libpq parameters (sslmode, options, connect_timeout...) kept as SQLAlchemy's connections get them."""
     u = make_url(database_url(url))
     parts = {
         "dbname": u.database, "user": u.username, "password": u.password,
         "host": u.host or u.query.get("host"), "port": u.port or u.query.get("port"),
     }
+    for k, v in u.query.items():
+        parts.setdefault(k, v if isinstance(v, str) else v[-1])
     return " ".join(f"{k}='{_quote(str(v))}'" for k, v in parts.items() if v)
 
 

@@ -21,10 +21,18 @@ import psycopg2.errors
 
 from .config import settings
 from .db import not_a_loader, role_url
-from .errors import TripsError
+from .errors import TripsError, database_trouble
 from .ingest.jobs import Job, JobResult
 
 log = logging.getLogger(__name__)
+
+
+def _why(e: Exception) -> str:
+    """A failure in words: a database error as core.errors says it, anything else by its type."""
+    orig = getattr(e, "orig", e)  # SQLAlchemy wraps the driver's error
+    if isinstance(orig, psycopg2.Error):
+        return database_trouble(orig)
+    return f"{type(e).__name__}: {e}"
 
 
 class JobManager:
@@ -35,6 +43,7 @@ class JobManager:
         self.futures: dict[int, Future] = {}
         self.compaction: Future | None = None  # the latest compaction pass started (tests wait on it)
         self.compaction_step: str | None = None  # what a compaction pass of this manager is doing
+        self.compaction_failure: str | None = None  # why its last pass failed; None once one succeeds
         self._on_compaction_step: list = []
         self._compact_lock = threading.Lock()
         self._compacting = self._compact_wanted = False
@@ -81,7 +90,8 @@ class JobManager:
 
     def on_compaction_step(self, fn) -> None:
         """Call ``fn()`` at each step of this manager's compactions and when one ends
-        (``compaction_step`` says which, None at the end); it must return at once."""
+        (``compaction_step`` says which, None at the end; ``compaction_failure`` why it failed, if
+        it did); it must return at once."""
         self._on_compaction_step.append(fn)
 
     def _step(self, step: str | None) -> None:
@@ -106,18 +116,20 @@ class JobManager:
                     self._compact_wanted = False
                 while compaction_due(url):
                     done = compact_summaries(url, self._step)
+                    self.compaction_failure = None
         except psycopg2.errors.InsufficientPrivilege:
             self._may_compact = False
             log.info("not compacting after loads: the owner URL may not (python -m core compact does)")
         except TripsError as e:  # refused before it started (no room on the disk): said, and tried after the next load
             log.warning("compaction after a load not started: %s", e)
-        except Exception:  # a failed compaction changes nothing (one transaction); loads go on
+            self.compaction_failure = f"not started: {e}"
+        except Exception as e:  # a failed compaction changes nothing (one transaction); loads go on
             log.exception("compaction after a load failed")
+            self.compaction_failure = f"failed, and changed nothing: {_why(e)}"
         finally:
             with self._compact_lock:
                 self._compacting = False
-            if self.compaction_step is not None:
-                self._step(None)
+            self._step(None)  # the page learns that it ended, and how
             future.set_result(done)
 
     def wait(self, job_id: int, timeout: float | None = None) -> JobResult:

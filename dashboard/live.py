@@ -185,12 +185,18 @@ def render_jobs(generation: int, can_cancel: bool = True) -> None:
     recent = [j for j in pool if j in picked]
     shown = (active + recent)[:SLOTS]  # running, then those that ended lately, newest first; the rest is History
     st.subheader("Jobs")
-    st.caption("No files loaded yet." if not jobs else f"{len(active)} running" if active else "All done.")
-    step = manager().compaction_step
+    step, failure = manager().compaction_step, manager().compaction_failure
+    st.caption("No files loaded yet." if not jobs else f"{len(active)} running" if active
+               else "All loaded; compacting." if step else "All done.")
     if step:  # answers stay exact meanwhile; some are slower until it commits
         st.caption(f":material/compress: Compacting the summaries: {step}.",
                    help="After loads, the summaries are folded and the top groups kept again, in one "
                         "transaction. Answers stay exact meanwhile; some are slower until it ends.")
+    elif failure:  # the loads are in and every answer exact; the summaries were not folded
+        st.warning(f"Compacting the summaries after the last loads {failure}. Every answer stays exact; "
+                   "groups that read the trips loaded since are slower until a compaction succeeds. It is "
+                   "tried again after the next load; `python -m core compact` runs it now.",
+                   icon=":material/warning:")
     else:
         st.empty()
     for i in range(SLOTS):

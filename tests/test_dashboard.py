@@ -568,9 +568,12 @@ def test_a_running_job_has_a_cancel_button_until_it_is_asked_to_stop(page, db_ur
         job._close_owner()
 
 
-def test_the_jobs_panel_says_when_the_summaries_are_being_compacted(page):
+def test_the_jobs_panel_says_when_the_summaries_are_being_compacted(page, db_url, write_csv, monkeypatch):
     """Pass: while the page's job manager compacts the summaries (after loads), the Jobs panel says
-    which step it is at; once it has ended, nothing is said."""
+    which step it is at, and not "All done."; once it has ended, nothing is said, unless it failed:
+    then a warning says why and what follows."""
+    monkeypatch.setenv("TRIPS_COMPACT_SHARE", "0")  # the page's manager does not compact by itself here
+    _load(db_url, write_csv, [row()])
     at = page()
     manager = sys.modules["live"].manager()  # the page's own (one per server process)
     manager.compaction_step = "keeping the top groups of each month (months 1-12 of 31)"
@@ -578,10 +581,22 @@ def test_the_jobs_panel_says_when_the_summaries_are_being_compacted(page):
         at.run()
         assert ":material/compress: Compacting the summaries: keeping the top groups of each month (months 1-12 " \
                "of 31)." in [c.value for c in at.caption]
+        assert "All loaded; compacting." in [c.value for c in at.caption]  # not "All done." yet
     finally:
         manager.compaction_step = None
     at.run()
     assert not any("Compacting" in c.value for c in at.caption) and not at.exception
+    assert not at.warning
+    manager.compaction_failure = "failed, and changed nothing: the database ran out of disk space (ERROR: ...)"
+    try:
+        at.run()
+        said = [w.value for w in at.warning]
+        assert said == ["Compacting the summaries after the last loads failed, and changed nothing: the database "
+                        "ran out of disk space (ERROR: ...). Every answer stays exact; groups that read the trips "
+                        "loaded since are slower until a compaction succeeds. It is tried again after the next "
+                        "load; `python -m core compact` runs it now."], said
+    finally:
+        manager.compaction_failure = None
 
 
 def test_the_maps_underlay_is_every_trip_by_its_origin_cell(db_url, write_csv):

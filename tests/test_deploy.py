@@ -430,3 +430,16 @@ def test_readme_has_the_cloud_sketch():
     for piece in ("load balancer", "sticky", "app container", "postgis", "object storage", "ingest worker",
                   "citus"):
         assert piece in sketch, piece
+
+
+def test_the_database_urls_libpq_parameters_reach_every_connection(db_url):
+    """Pass: parameters in a database URL's query (sslmode, options: a cloud database's TLS) apply
+    to the raw connections of COPY and LISTEN as to SQLAlchemy's: a setting given by ``options``
+    is in force on both."""
+    sep = "&" if "?" in db_url else "?"
+    with_options = db_url + sep + "options=-c%20work_mem%3D7MB"
+    with raw_connection(with_options) as conn, conn.cursor() as cur:
+        cur.execute("SHOW work_mem")
+        assert cur.fetchone()[0] == "7MB"
+    with core.db.engine(with_options).connect() as conn:
+        assert conn.exec_driver_sql("SHOW work_mem").scalar() == "7MB"

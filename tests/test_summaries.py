@@ -459,6 +459,33 @@ def test_the_job_manager_compacts_when_due(db_url, tmp_path):
             assert _summed(conn, table) == recount, table
 
 
+def test_a_failed_compaction_after_loads_is_told_until_one_succeeds(db_url, tmp_path):
+    """Pass: when the JobManager's compaction fails (here the owner's statements are stopped by a
+    1 ms statement_timeout: a real error from the server), compaction_failure says why in words and
+    the step hooks are told (the dashboard's Jobs panel shows it); nothing was folded; the next pass
+    that succeeds clears it."""
+    generate(str(tmp_path / "a.csv"), 2_000, seed=5)
+    assert core.ingest_file(str(tmp_path / "a.csv"), url=db_url).status == "completed"
+    sep = "&" if "?" in db_url else "?"
+    jm = core.JobManager(workers=1, url=db_url + sep + "options=-c%20statement_timeout%3D1")
+    told = []
+    jm.on_compaction_step(lambda: told.append((jm.compaction_step, jm.compaction_failure)))
+    try:
+        jm.compact_if_due()
+        assert jm.compaction.result(timeout=120) is None
+        assert jm.compaction_failure.startswith("failed, and changed nothing: the database stopped a statement at "
+                                                "its time limit or on request"), jm.compaction_failure
+        assert told[-1] == (None, jm.compaction_failure)
+        with engine(db_url).connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM jobs_since_compaction")).scalar() == 1
+        jm.url = db_url
+        jm.compact_if_due()
+        assert jm.compaction.result(timeout=120) is not None
+        assert jm.compaction_failure is None and told[-1] == (None, None)
+    finally:
+        jm.shutdown()
+
+
 def test_a_watching_manager_compacts_after_loads_it_did_not_run(db_url, tmp_path):
     """Pass: with a JobWatcher telling it of completed jobs (as the dashboard wires them), a
     JobManager compacts after a file loaded elsewhere (the CLI's way, core.ingest_file), so the
