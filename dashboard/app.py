@@ -195,14 +195,20 @@ if "f_cell" not in state or getattr(get_script_run_ctx(), "is_history_navigation
                  f_dates=view_params.period(view, first, last), box_by=view["by"], tab=view["tab"],
                  box_linked=view["bbox"] or ())  # the link's box; () for the preset region's extent
     state["dates_span"] = (first, last) if first else None
+    # What of the link could not be shown says so until closed: the view is not the one linked.
     if view["unknown"] and stats["trips"]:
         st.toast(f"Not in the data, so left out of the link's view: {', '.join(u[:40] for u in view['unknown'][:5])}.",
-                 icon=":material/filter_alt_off:")
+                 icon=":material/filter_alt_off:", duration="infinite")
+    if view["malformed"]:
+        st.toast(f"Not understood, so the defaults are shown instead: {', '.join(view['malformed'])}. (Hours run "
+                 "from 0 to 23, the first not after the last.)" if any(m.startswith("hours=") for m in view["malformed"])
+                 else f"Not understood, so the defaults are shown instead: {', '.join(view['malformed'])}.",
+                 icon=":material/link_off:", duration="infinite")
     asked = (view["date_from"], view["date_to"])
     if first and any(asked) and tuple(state["f_dates"]) != (asked[0] or first, asked[1] or last):
         st.toast(f"The link's dates ({asked[0] or '…'} to {asked[1] or '…'}) are not within the data's "
                  f"({first} to {last}): showing {state['f_dates'][0]} to {state['f_dates'][1]}.",
-                 icon=":material/date_range:")
+                 icon=":material/date_range:", duration="infinite")
 if first and state.get("dates_span") != (first, last):  # new data: the whole period stays the whole period
     if tuple(state.get("f_dates") or ()) in (state.get("dates_span"), ()):
         state["f_dates"] = (first, last)
@@ -384,19 +390,25 @@ if stats["trips"] and flows_tab.open:
                 if origin:
                     centre = next(g["origin"] for g in groups if g["origin_cell"] == origin)
                     st.caption(f"Showing only flows from the {view_params.CELL_LABELS[cell]} cell around "
-                               f"**{flowmap.place(centre)}** (lat, lon; cell {origin}).")
+                               f"**{flowmap.place(centre)}** (cell {origin}).")
                     if show_all.button("Show all origins", icon=":material/close:", key="show-all-origins"):
                         st.session_state.pop("origin_cell", None)
                         st.rerun()
                 else:
-                    focus = flowmap.focus_region(flowmap.arc_rows(shown, extents))
+                    rows = flowmap.arc_rows(shown, extents)
+                    focus = flowmap.focus_region(rows)
                     squares = (f" Grey squares: where all trips start ({view_params.CELL_LABELS[footprint[0]['level']]} "
                                "cells)." if footprint else "")
-                    st.caption(f"Arcs run from orange (origin) to blue (destination); columns are trips by "
-                               f"origin. Click a column to see only its flows.{squares} The map opens on "
-                               f"{focus or 'the data'}.")
+                    within = sum(r["source"] == r["target"] for r in rows)
+                    rings = (f" Blue rings: {within:,} of the {len(rows):,} cell pairs shown start and end in the "
+                             "same cell." if within else "")
+                    opens = ("the regions chosen" if len(regions) > 1 else focus or "the data") if regions else (
+                        f"{focus}, the busiest region shown; zoom out for the others" if focus else "the data")
+                    st.caption(f"Arcs run from orange (origin) to blue (destination), each way on its own side; "
+                               f"columns are trips by origin. Click a column to see only its flows.{rings}{squares} "
+                               f"The map opens on {opens}.")
                 deck = flowmap.flow_deck(shown, extents=extents, style=style, cell_size_deg=res["cell_size_deg"],
-                                         footprint=footprint)
+                                         footprint=footprint, every_region=bool(regions))
                 st.pydeck_chart(deck, height=560, on_select=origin_picked, selection_mode="single-object",
                                 key=flowmap_key())
                 table = pd.DataFrame([{**{k: g[k] for k in ("origin_cell", "destination_cell", "bucket", "trips")},

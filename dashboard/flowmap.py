@@ -15,10 +15,13 @@ DESTINATION_RGB = [0, 180, 255]  # ... to blue (destination)
 FOOTPRINT_RGB = [140, 140, 150]  # where all trips start: a grey that shows on dark, light and no base map
 STYLES = {"dark": "dark", "light": "light"}
 _TOOLTIP = {
-    "html": "<b>{trips_label}</b> trips ({share_label})<br/>{bucket}<br/>{region}<br/><small>{route}</small>",
+    "html": "<b>{trips_label}</b> trips ({share_label} of trips matching)<br/>{bucket}<br/>{region}<br/>"
+            "<small>{route}</small>",
     "style": {"fontSize": "13px"},
 }
 _WIDTH_FLOOR = 50  # trips of the widest arc's scale at least: a map of 2-trip groups is not all thick arcs
+PITCH = 30  # degrees: enough to see arcs rise, not so much that columns hide them
+ARC_TILT = 15  # degrees, to the right of the way travelled: A->B and B->A arcs part instead of overlapping
 
 
 def region_of(lon: float, lat: float, extents: dict) -> str:
@@ -29,9 +32,10 @@ def region_of(lon: float, lat: float, extents: dict) -> str:
 
 
 def place(point) -> str:
-    """A cell's centre for people: latitude, longitude."""
+    """A cell's centre for people, each coordinate named by its hemisphere (the table and the CLI
+    give lon, lat; people read lat, lon): ``50.0800° N, 14.4200° E``."""
     lon, lat = point
-    return f"{lat:.4f}, {lon:.4f}"
+    return f"{abs(lat):.4f}° {'N' if lat >= 0 else 'S'}, {abs(lon):.4f}° {'E' if lon >= 0 else 'W'}"
 
 
 def arc_rows(groups: list[dict], extents: dict) -> list[dict]:
@@ -56,7 +60,8 @@ def arc_rows(groups: list[dict], extents: dict) -> list[dict]:
             "width": 1 + 11 * math.sqrt(p["trips"] / scale),
             "trips_label": f"{p['trips']:,}", "share_label": percent(p["share"]),
             "region": region_of(*p["source"], extents),
-            "route": f"from {place(p['source'])} to {place(p['target'])}",
+            "route": f"within the cell at {place(p['source'])}" if p["source"] == p["target"]
+            else f"from {place(p['source'])} to {place(p['target'])}",
         })
     return rows
 
@@ -67,16 +72,18 @@ def percent(share: float) -> str:
 
 
 def origin_rows(rows: list[dict]) -> list[dict]:
-    """Trips summed by origin cell (of the groups shown), for the columns layer."""
+    """Trips summed by origin cell (of the groups shown), for the columns layer; shares, like the
+    arcs' and the table's, of all the trips matching."""
     by: dict[str, dict] = {}
     for r in rows:
         o = by.setdefault(r["origin_cell"], {"origin_cell": r["origin_cell"], "position": r["source"],
-                                             "trips": 0, "region": r["region"], "bucket": "all shown buckets",
-                                             "route": f"from {place(r['source'])} to all destinations"})
+                                             "trips": 0, "share": 0.0, "region": r["region"],
+                                             "bucket": "all time buckets shown",
+                                             "route": f"from {place(r['source'])} to the destinations shown"})
         o["trips"] += r["trips"]
-    total = sum(r["trips"] for r in rows) or 1
+        o["share"] += r["share"]
     for o in by.values():
-        o["trips_label"], o["share_label"] = f"{o['trips']:,}", f"{percent(o['trips'] / total)} of shown"
+        o["trips_label"], o["share_label"] = f"{o['trips']:,}", percent(o["share"])
     return list(by.values())
 
 
@@ -88,9 +95,12 @@ def focus_region(rows: list[dict]) -> str:
     return max(by, key=by.get) if by else ""
 
 
-def focus_points(rows: list[dict]) -> list[list[float]]:
+def focus_points(rows: list[dict], every_region: bool = False) -> list[list[float]]:
+    """The points the map opens on: those of the busiest region's rows (the regions are often
+    cities far apart, and a view of all of them shows none), or of all rows (``every_region``:
+    the analyst chose the regions)."""
     region = focus_region(rows)
-    mine = [r for r in rows if r["region"] == region] or rows
+    mine = rows if every_region else [r for r in rows if r["region"] == region] or rows
     return [r["source"] for r in mine] + [r["target"] for r in mine]
 
 
@@ -141,37 +151,49 @@ def footprint_layer(cells: list[dict]) -> pdk.Layer:
 
 
 def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_size_deg: float = 0.02,
-              arcs: bool = True, footprint: list[dict] | None = None) -> pdk.Deck:
-    """Arcs (width by trips, orange origin to blue destination) over columns of origin totals,
-    over the footprint of all trips (``footprint``: core.origin_cells) when given."""
+              arcs: bool = True, footprint: list[dict] | None = None, every_region: bool = False) -> pdk.Deck:
+    """Arcs (width by trips, orange origin to blue destination; each direction to its own side)
+    over rings for the groups within one cell, over columns of origin totals, over the footprint of
+    all trips (``footprint``: core.origin_cells) when given. The map opens on the busiest region,
+    or on all of them (``every_region``)."""
     rows = arc_rows(groups, extents)
     origins = origin_rows(rows)
     top = max((o["trips"] for o in origins), default=1)
     layers = [footprint_layer(footprint)] if footprint else []
     layers += [pdk.Layer(
         "ColumnLayer", id="origins", data=origins, get_position="position",
-        get_elevation=f"trips / {top} * 3000", elevation_scale=1,
+        get_elevation=f"trips / {top} * 2000", elevation_scale=1,
         # Narrower than the cell and fainter for large cells, so that columns do not hide the arcs.
         radius=cell_size_deg * 111_000 * (0.3 if cell_size_deg >= 0.08 else 0.4),
         disk_resolution=6, extruded=True, pickable=True, auto_highlight=True,
         get_fill_color=ORIGIN_RGB + [60 if cell_size_deg >= 0.08 else 90],
     )]
     if arcs:
-        # A group within one cell has no direction to draw (and a zero-length arc renders as a
-        # loop); it is counted in its origin's column.
+        within = [r for r in rows if r["source"] == r["target"]]
+        if within:
+            # A group within one cell has no direction to draw (a zero-length arc renders as a
+            # loop): a ring around its cell's column, as wide as an arc of its trips would be.
+            layers.append(pdk.Layer(
+                "ScatterplotLayer", id="within", data=within, get_position="source",
+                get_radius=cell_size_deg * 111_000 * 0.45, get_line_width="width",
+                line_width_units='"pixels"',  # quoted: pydeck reads a bare string as an accessor
+                stroked=True, filled=False,
+                get_line_color=DESTINATION_RGB + [200], pickable=True, auto_highlight=True,
+            ))
         layers.append(pdk.Layer(
             "ArcLayer", id="flows", data=[r for r in rows if r["source"] != r["target"]], get_source_position="source",
-            get_target_position="target", get_width="width",
+            get_target_position="target", get_width="width", get_tilt=ARC_TILT,
             get_source_color=ORIGIN_RGB + [200], get_target_color=DESTINATION_RGB + [200],
             pickable=True, auto_highlight=True,
         ))
-    view = fit_view(focus_points(rows), *MAP_PIXELS) if rows else pdk.ViewState(latitude=50, longitude=10, zoom=3)
+    view = (fit_view(focus_points(rows, every_region), *MAP_PIXELS) if rows
+            else pdk.ViewState(latitude=50, longitude=10, zoom=3))
     # The busiest groups often sit in a few central cells: fitting them alone zooms in so far that
     # the columns fill the map. At most a city's width: the flows keep their surroundings.
     # One step further out per 4x larger cell (9 km cells: zoom 10), so that large cells' columns
     # do not fill the map.
     view.zoom = min(view.zoom, MAX_OPENING_ZOOM - math.log2(cell_size_deg / 0.02) / 2)
-    view.pitch, view.bearing = 40, 0
+    view.pitch, view.bearing = PITCH, 0
     return pdk.Deck(layers=layers, initial_view_state=view, map_style=STYLES.get(style, "dark"),
                     tooltip=_TOOLTIP)
 

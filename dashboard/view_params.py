@@ -37,36 +37,67 @@ def _date(value: str | None) -> dt.date | None:
 
 def read(params, regions: list[str], datasources: list[str]) -> dict:
     """The view in the URL, with anything unknown or malformed replaced by its default (``unknown``:
-    the regions and datasources named that are not in the data)."""
-    def pick(key, allowed, cast=str):
-        try:
-            v = cast(params.get(key, DEFAULTS[key]))
-        except (TypeError, ValueError):
-            return DEFAULTS[key]
-        return v if v in allowed else DEFAULTS[key]
+    the regions and datasources named that are not in the data; ``malformed``: the other parameters
+    replaced, as ``key=value``, so the page can say so)."""
+    malformed: list[str] = []
 
-    hours = params.get("hours", "0-23")
-    try:
-        h0, h1 = (int(x) for x in hours.split("-"))
-        hours = (h0, h1) if 0 <= h0 <= h1 <= 23 else (0, 23)
-    except ValueError:
-        hours = (0, 23)
-    try:
-        limit = min(max(int(params.get("limit", DEFAULTS["limit"])), 10), 5000)
-    except ValueError:
-        limit = DEFAULTS["limit"]
+    def given(key):
+        v = params.get(key)
+        return v[-1] if isinstance(v, list) and v else v
+
+    def dropped(key):
+        malformed.append(f"{key}={str(given(key))[:40]}")
+
+    def pick(key, allowed, cast=str):
+        if given(key) is None:
+            return DEFAULTS[key]
+        try:
+            v = cast(given(key))
+        except (TypeError, ValueError):
+            v = None
+        if v in allowed:
+            return v
+        dropped(key)
+        return DEFAULTS[key]
+
+    hours = (0, 23)
+    if given("hours") is not None:
+        try:
+            h0, h1 = (int(x) for x in given("hours").split("-"))
+            if not 0 <= h0 <= h1 <= 23:
+                raise ValueError
+            hours = (h0, h1)
+        except ValueError:  # a range across midnight (22-3) included: the hours slider has no such range
+            dropped("hours")
+    limit = DEFAULTS["limit"]
+    if given("limit") is not None:
+        try:
+            limit = int(given("limit"))
+            if not 10 <= limit <= 5000:
+                raise ValueError
+        except ValueError:
+            dropped("limit")
+            limit = DEFAULTS["limit"]
+    dates = {}
+    for key in ("from", "to"):
+        dates[key] = _date(given(key))
+        if given(key) and dates[key] is None:
+            dropped(key)
+    bbox = _bbox(given("bbox"))
+    if given("bbox") and bbox is None:
+        dropped("bbox")
     return {
         "regions": [r for r in _list(params, "region") if r in regions],
         "datasources": [d for d in _list(params, "datasource") if d in datasources],
         "unknown": [v for key, known in (("region", regions), ("datasource", datasources))
                     for v in _list(params, key) if v not in known],  # names not in the data (left out)
-        "date_from": _date(params.get("from")), "date_to": _date(params.get("to")),
+        "date_from": dates["from"], "date_to": dates["to"],
         "days": pick("days", DAYS), "hours": hours,
         "cell": pick("cell", CELLS), "bucket": pick("bucket", BUCKETS, int),
         "style": pick("style", STYLES), "limit": limit,
-        "origin": (params.get("origin") or "")[:40] or None,  # a clicked origin cell (the page checks it)
-        "bbox": _bbox(params.get("bbox")), "by": pick("by", BY),  # the weekly averages' box
-        "tab": pick("tab", TABS),
+        "origin": (given("origin") or "")[:40] or None,  # a clicked origin cell (the page checks it)
+        "bbox": bbox, "by": pick("by", BY),  # the weekly averages' box
+        "tab": pick("tab", TABS), "malformed": malformed,
     }
 
 

@@ -3,6 +3,7 @@ end): empty state, filters in the URL, the pydeck spec, weekly chart data, uploa
 import datetime as dt
 import json
 import os
+import re
 import sys
 import time
 
@@ -60,13 +61,21 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     assert at.metric[0].value == "5"
     deck = _deck(at)
     layers = {l["id"]: l for l in deck["layers"]}
-    assert set(layers) == {"footprint", "origins", "flows"} and deck["layers"][0]["id"] == "footprint"
+    assert set(layers) == {"footprint", "origins", "within", "flows"} and deck["layers"][0]["id"] == "footprint"
     assert len(layers["footprint"]["data"]) == 4  # the cells trips start in: a, b, c and Brno's
     assert any("Grey squares: where all trips start (2 km cells)." in c.value for c in at.caption)
-    # One arc per cell pair (a->b's two buckets are one arc, listed in its tooltip); c->c has none.
+    # One arc per cell pair (a->b's two buckets are one arc, listed in its tooltip), each way tilted
+    # to its own side; c->c, within one cell, is a ring (pixels wide, as an arc of its trips).
     assert layers["flows"]["@@type"] == "ArcLayer" and len(layers["flows"]["data"]) == 3
+    assert layers["flows"]["getTilt"] == 15
     [ab] = [r for r in layers["flows"]["data"] if r["trips"] == 2]
-    assert ab["bucket"].startswith("2 time buckets: ") and ab["route"].startswith("from 50.0")
+    assert ab["bucket"].startswith("2 time buckets: ") and re.fullmatch(
+        r"from 50\.0\d+° N, 14\.4\d+° E to 50\.0\d+° N, 14\.4\d+° E", ab["route"]), ab["route"]
+    [cc] = layers["within"]["data"]
+    assert layers["within"]["@@type"] == "ScatterplotLayer" and layers["within"]["lineWidthUnits"] == "pixels"
+    assert cc["trips"] == 1 and cc["route"].startswith("within the cell at 50.0") and cc["source"] == cc["target"]
+    assert any("Blue rings: 1 of the 4 cell pairs shown start and end in the same cell." in c.value
+               for c in at.caption)
     assert layers["origins"]["@@type"] == "ColumnLayer"
     assert sum(o["trips"] for o in layers["origins"]["data"]) == 5
 
@@ -78,8 +87,16 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     assert at.metric[4].value == "1"   # trips matching
 
     bad = page(cell="huge", bucket="5", hours="x", limit="-3", **{"from": "2018-02-30"})
-    assert not bad.exception           # malformed links fall back to defaults
+    assert not bad.exception           # malformed links fall back to defaults, and say so
     assert bad.metric[4].value == "5"
+    [told] = [t.value for t in bad.toast if "Not understood" in t.value]
+    assert set(re.search(r"shown instead: (.*)\. \(Hours", told).group(1).split(", ")) == {
+        "cell=huge", "bucket=5", "hours=x", "limit=-3", "from=2018-02-30"}, told
+    overnight = page(hours="22-3")  # the slider has no range across midnight
+    assert overnight.metric[4].value == "5" and any(
+        "Not understood, so the defaults are shown instead: hours=22-3. (Hours run from 0 to 23, the first not "
+        "after the last.)" == t.value for t in overnight.toast)
+    assert not [t for t in page(hours="9-10", cell="coarse").toast if "Not understood" in t.value]
     reversed_dates = page(**{"from": "2020-06-01", "to": "2019-01-01"})
     assert not reversed_dates.exception and reversed_dates.metric[4].value == "5"
     assert any("The link's dates (2020-06-01 to 2019-01-01) are not within the data's" in t.value
@@ -184,6 +201,38 @@ def test_an_export_is_named_by_what_it_holds():
         "trip_groups_0.5km_1h_Prague+São-Paulo_4datasources_2024-01-01_last_weekend_7-9h_from-12-34")
     long = name("medium", 1, {"regions": ["Ωμέγα" * 60]})  # two bytes a letter: cut whole, under 255 bytes
     assert long.startswith("trip_groups_2km_1h_ΩμέγαΩ") and len(long.encode()) <= 162
+
+
+def test_the_maps_tooltips_name_hemispheres_and_share_of_trips_matching():
+    """Pass: a place names each coordinate by its hemisphere (the table gives lon, lat; the tooltip
+    gave a bare "lat, lon"); an origin column's share, like an arc's and the table's, is of all the
+    trips matching, not of the groups shown."""
+    flowmap = _dashboard_module("flowmap")
+    assert flowmap.place((14.42, 50.08)) == "50.0800° N, 14.4200° E"
+    assert flowmap.place((-46.6333, -23.5505)) == "23.5505° S, 46.6333° W"
+
+    def group(o, d, trips, share):
+        return {"origin_cell": str(o), "destination_cell": str(d), "origin": o, "destination": d,
+                "trips": trips, "share": share, "bucket": "09-10"}
+    a, b, c = (14.41, 50.01), (14.45, 50.05), (14.49, 50.09)
+    rows = flowmap.arc_rows([group(a, b, 10, 0.10), group(a, c, 5, 0.05), group(b, c, 5, 0.05)], {})
+    shares = {o["origin_cell"]: o["share_label"] for o in flowmap.origin_rows(rows)}  # 20 of 100 trips shown
+    assert shares == {str(a): "15.00%", str(b): "5.00%"}, shares
+
+
+def test_the_flow_map_opens_on_the_busiest_region_or_on_every_region_chosen():
+    """Pass: with no region chosen the map opens on the busiest region's flows (cities far apart
+    would be dots); with regions chosen, on all of them."""
+    flowmap = _dashboard_module("flowmap")
+    extents = {"Prague": (14.2, 49.9, 14.7, 50.2), "Hamburg": (9.7, 53.4, 10.3, 53.7)}
+    groups = [{"origin_cell": f"{o}", "destination_cell": f"{d}", "origin": o, "destination": d, "trips": t,
+               "share": t / 30, "bucket": "09-10"}
+              for o, d, t in (((14.41, 50.01), (14.45, 50.05), 20), ((10.0, 53.5), (10.05, 53.55), 10))]
+    busiest = json.loads(flowmap.flow_deck(groups, extents=extents).to_json())["initialViewState"]
+    both = json.loads(flowmap.flow_deck(groups, extents=extents, every_region=True).to_json())["initialViewState"]
+    assert abs(busiest["longitude"] - 14.43) < 0.05 and abs(busiest["latitude"] - 50.03) < 0.05, busiest
+    assert 10.0 < both["longitude"] < 14.45 and 50.0 < both["latitude"] < 53.55 and both["zoom"] < busiest["zoom"]
+    assert busiest["pitch"] == both["pitch"] == 30
 
 
 def test_a_tooltip_share_of_a_small_group_is_not_zero():
