@@ -3,6 +3,7 @@
 Ingestion::
 
     ingest_file(path, max_bad_rows="1%", force=False) -> JobResult
+    bad_row_limit(text) -> str                     # "100", "1%"; ValueError says why not
     JobManager().submit(path) -> job_id            # background workers (the dashboard)
     jobs(), job(job_id), rejects(job_id), cancel_job(job_id)
     JobWatcher()                                   # LISTEN/NOTIFY -> threading.Condition
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from .jobmanager import JobManager
 
 __all__ = [
-    "migrate", "changed_migrations", "ingest_file", "JobManager", "JobWatcher", "jobs", "job", "rejects", "cancel_job",
+    "migrate", "changed_migrations", "ingest_file", "bad_row_limit", "JobManager", "JobWatcher", "jobs", "job", "rejects", "cancel_job",
     "reap_interrupted", "stats", "regions", "datasources", "hour_totals", "origin_cells", "region_extents",
     "trip_groups", "groups_count", "weekly_average", "bonus_answers", "data_version", "compact_summaries",
     "compaction_due",
@@ -80,6 +81,13 @@ def ingest_file(path: str, *, file_name: str | None = None, max_bad_rows: str | 
                        source=source, url=_url("loader", url))
     except InsufficientPrivilege as e:  # the job could not even be created
         raise not_a_loader(e) from e
+
+
+def bad_row_limit(text: str) -> str:
+    """A bad-row limit (``max_bad_rows``) as the loader reads it: "100" rows or "1%" of them.
+    Raises ValueError, saying why, for anything else (a page checks it as it is typed)."""
+    from .ingest.load import BadRowLimit
+    return str(BadRowLimit.parse(text))
 
 
 def __getattr__(name: str):

@@ -30,7 +30,7 @@ log = logging.getLogger("dashboard")
 
 SAMPLE = _HERE.parent / "data" / "trips.csv"
 
-st.set_page_config(page_title="Trips analytics", page_icon=":material/route:", layout="wide")
+st.set_page_config(page_title="Trips analytics", page_icon=str(_HERE / "icon.svg"), layout="wide")  # served by the page
 # Every run ends waiting for job events (the live Jobs panel), so Streamlit's "Running… Stop"
 # indicator would always show, and Stop would end the live status: hidden while running (its
 # other states, such as a lost connection, still show). Answers have spinners of their own.
@@ -575,7 +575,8 @@ if stats["trips"] and insights_tab.open:
                     return alt.Chart(df).mark_bar().encode(
                         y=alt.Y(f"{name}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=200)),
                         x=alt.X("trips:Q", title="Trips"), tooltip=[name, alt.Tooltip("trips:Q", format=",")],
-                    ).properties(title=title, height=alt.Step(26))
+                    ).properties(title=title, height=26 * len(df))  # pixels, not alt.Step: Streamlit fits the
+                    # chart to its container, which a step height makes Vega drop ("Dropping fit-y")
 
                 g1.altair_chart(bars(pd.DataFrame(stats["by_region"]), "region", "Trips by region"), width="stretch")
                 g2.altair_chart(bars(pd.DataFrame(stats["by_datasource"]), "datasource", "Trips by datasource"),
@@ -589,8 +590,9 @@ if stats["trips"] and insights_tab.open:
 
 # -- loading ------------------------------------------------------------------------------------------------
 def history_table(history: list[dict]) -> None:
-    hist = pd.DataFrame([{k: j[k] for k in ("job_id", "file_name", "status", "rows_loaded", "rows_rejected",
-                                             "source", "created_at", "finished_at", "error")} for j in history])
+    hist = pd.DataFrame([{k: j[k] for k in ("job_id", "file_name", "status", "error", "rows_loaded",  # why, next to
+                                             "rows_rejected", "source", "created_at", "finished_at")}  # the status
+                         for j in history])
     for col in ("created_at", "finished_at"):  # text: a running job's end is blank, not "None"
         hist[col] = pd.to_datetime(hist[col], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
     hist["error"] = [live.without_name(e if isinstance(e, str) else "", n)
@@ -650,6 +652,11 @@ with load_tab:
         max_bad = st.text_input("Most bad rows a file may have", max_chars=12, key="max_bad",
                                 help="A number of rows (like 100) or a percentage (like 1%). Past it, nothing "
                                      "of the file is loaded; below it, good rows load and bad ones are listed.")
+        try:
+            core.bad_row_limit(max_bad)
+            limit_problem = None
+        except ValueError as e:  # said as it is typed; files added meanwhile wait for it
+            limit_problem = f"Most bad rows a file may have: {str(e).replace('--max-bad-rows must be', 'must be')}."
         if st.session_state.pop("untick_load_again", False):  # it applies to the files added while ticked
             st.session_state["load_again"] = False
         force = st.checkbox("Load again", key="load_again",
@@ -663,13 +670,11 @@ with load_tab:
         queued = []
         for f in files or []:
             if f.file_id not in submitted:
+                if limit_problem:  # the file waits until the limit is corrected
+                    waiting.append(f"{f.name} loads once it is corrected.")
+                    continue
                 try:
                     job_id = live.submit_upload(f, max_bad, force)
-                except ValueError as e:  # the bad-row limit: the file waits until it is corrected
-                    waiting.append(f"Most bad rows a file may have: "
-                                   f"{str(e).replace('--max-bad-rows must be', 'must be')}. "
-                                   f"{f.name} loads once it is corrected.")
-                    continue
                 except core.TripsError as e:
                     refused[f.file_id] = f"{f.name}: {e}"
                 else:
@@ -681,7 +686,8 @@ with load_tab:
             st.toast(f"Queued: {', '.join(queued[:3])}{more}. The Jobs panel follows them.")
         if files and not waiting and all(f.file_id in submitted and f.file_id not in refused for f in files):
             st.session_state["uploads_cleared"] += 1  # the next run (the job's first event) draws it empty
-        problems = waiting + [refused[f.file_id] for f in files or [] if f.file_id in refused]
+        problems = ([limit_problem] if limit_problem else []) + waiting + [
+            refused[f.file_id] for f in files or [] if f.file_id in refused]
         upload_problems = st.empty()  # one element, drawn on every run (see the flows tab)
         if problems:
             upload_problems.error("\n\n".join(problems))

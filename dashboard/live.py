@@ -134,10 +134,8 @@ def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True, b
     elif status == "cancelled":
         st.warning(f"**{name}** cancelled: nothing loaded.", icon=":material/cancel:")
     else:
-        # Said once, first: core's messages end with what was not loaded.
-        error = re.sub(r"[;,] nothing (of the file )?(was )?loaded", "", without_name(job.get("error") or "", name))
-        error = error if len(error) <= 200 else error[:200].rsplit(" ", 1)[0] + "… (the whole message: History)"
-        st.error(f"**{name}** {FINAL_MESSAGES.get(status, status)}: nothing loaded. {error}", icon=":material/error:")
+        st.error(f"**{name}** {FINAL_MESSAGES.get(status, status)}: nothing loaded. {_reason(job, 200)}",
+                 icon=":material/error:")
     st.empty(), st.empty()
 
 
@@ -151,7 +149,16 @@ def _brief(job: dict) -> tuple[str, str]:
         return ":material/content_copy:", "was loaded before: nothing added"
     if status == "cancelled":
         return ":material/cancel:", "cancelled: nothing loaded"
-    return ":material/error:", f"{FINAL_MESSAGES.get(status, status)}: nothing loaded (why: History)"
+    return ":material/error:", f"{FINAL_MESSAGES.get(status, status)}: nothing loaded. {_reason(job, 90)}"
+
+
+def _reason(job: dict, most: int) -> str:
+    """Why a job failed, at most about ``most`` characters (History has the whole message); said
+    once: "nothing loaded" is said before it, core's messages end with it."""
+    error = re.sub(r"[;,] nothing (of the file )?(was )?loaded", "", without_name(job.get("error") or "", job["file_name"]))
+    if not error:
+        return "(History may say why.)"
+    return error if len(error) <= most else error[:most].rsplit(" ", 1)[0] + "… (the whole message: History)"
 
 
 def _count(n: int, noun: str) -> str:

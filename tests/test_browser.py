@@ -75,6 +75,8 @@ def test_upload_progress_map_and_chart_live_in_a_real_browser(app_url, db_url, t
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
         requests: list[tuple[float, str, str]] = []
         page.on("request", lambda r: requests.append((time.monotonic(), r.method, r.url)))
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text))
         sent: list[float] = []  # messages the page sends over the websocket (a rerun request is one)
         page.on("websocket", lambda ws: ws.on("framesent", lambda _: sent.append(time.monotonic())))
         page.goto(app_url)
@@ -122,6 +124,11 @@ def test_upload_progress_map_and_chart_live_in_a_real_browser(app_url, db_url, t
         time.sleep(1)
         page.screenshot(path=str(SHOTS / "insights.png"), full_page=True)
         assert not page.get_by_text("Traceback").count()
+        # Nothing but the base map comes from elsewhere (the page's icon came from Google's font servers:
+        # on a closed network, an error on every rerun); Vega has nothing to warn of.
+        elsewhere = {u.split("/")[2] for _, _, u in requests if not u.startswith(app_url) and u.startswith("http")}
+        assert elsewhere <= {"basemaps.cartocdn.com", "tiles.basemaps.cartocdn.com"}, elsewhere
+        assert not [m for m in console if "Dropping" in m], console
 
         # A load by the CLI shows live, with its Cancel button, which goes with it: it stayed,
         # faded and clickable, while the page waited for the next job event.
