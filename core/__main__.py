@@ -77,11 +77,11 @@ def _ingest_one(a, path: str, answered: list) -> tuple[dict, bool]:
         while not done.wait(1.0):
             p = job.progress
             el = max(time.monotonic() - p.started, 1e-6)
-            rate = p.rows_read / el
+            rate = f", {p.rows_read / el:,.0f} rows/s" if p.phase == "reading" else ""  # (none read after)
             share, left = estimate(p.phase, p.bytes_read, p.file_size, el)
             eta = f", {share:.0%}" + (f", ETA {left:.0f}s" if left is not None else "")
-            print(f"job {job.job_id} {p.phase}: {p.rows_read:,} rows read, {p.rows_rejected:,} rejected, "
-                  f"{rate:,.0f} rows/s{eta}", file=sys.stderr)
+            print(f"job {job.job_id} {p.phase}: {p.rows_read:,} rows read, {p.rows_rejected:,} rejected"
+                  f"{rate}{eta}", file=sys.stderr)
 
     threading.Thread(target=report, daemon=True).start()
     res, interrupted = _run_cancelled_by_ctrl_c(job)

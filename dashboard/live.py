@@ -83,8 +83,11 @@ def _age(job: dict) -> float | None:
 
 
 def _rate(job: dict) -> str:
+    """Rows read a second, while reading: after it no row is read, and a rate over the whole time
+    would fall through indexing and summarising as if the load slowed down."""
     elapsed = _elapsed(job)
-    return f" · {job['rows_read'] / elapsed:,.0f} rows/s" if elapsed and elapsed > 0.5 else ""
+    reading = (job.get("phase") or job["status"]) == "reading"
+    return f" · {job['rows_read'] / elapsed:,.0f} rows/s" if reading and elapsed and elapsed > 0.5 else ""
 
 
 SLOTS = 6  # jobs shown in the panel
@@ -108,7 +111,8 @@ def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True, b
         done, left = _progress(job)
         phase = job.get("phase") or status
         st.progress(min(done, 1.0), text=f"**{name}** · {phase}")
-        st.caption(f"{job['rows_read']:,} rows read · {job['rows_loaded']:,} loaded · "
+        # "good", not "loaded": nothing is loaded until the job commits (a cancel keeps none)
+        st.caption(f"{job['rows_read']:,} rows read · {job['rows_loaded']:,} good · "
                    f"{job['rows_rejected']:,} rejected{_rate(job)}{left}")
         if job.get("cancel_requested"):  # asked to stop: its worker rolls back within seconds
             st.caption(":material/hourglass_top: Cancelling: nothing of this file will be kept.")

@@ -744,3 +744,26 @@ def test_the_flows_are_drawn_when_the_underlay_cannot_be_read(page, db_url, writ
     assert [l["id"] for l in _deck(at)["layers"]] == ["origins", "flows"]
     assert not any("Grey squares" in c.value for c in at.caption)
     assert at.metric[4].value == "2" and any("trips" in d.value and d.value["trips"].sum() == 2 for d in at.dataframe)
+
+
+def test_a_running_jobs_line_says_good_rows_and_a_rate_while_reading_only(page, db_url, write_csv):
+    """Pass: while a job runs its rows are "good", not "loaded" (nothing is until it commits; a
+    cancel keeps none); rows/s is given while it reads, not after (a rate over the whole time fell
+    through indexing as if the load slowed down)."""
+    from core.db import raw_connection
+    from core.ingest.jobs import Job
+    job = Job(write_csv(HEADER + row(), name="long.csv"), url=db_url)  # its owner session is alive
+
+    def running(phase):
+        with raw_connection(db_url, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute("UPDATE jobs SET status = 'running', phase = %s, started_at = now() - interval '10 s', "
+                        "updated_at = now(), rows_read = 50000, rows_loaded = 49990, rows_rejected = 10, "
+                        "bytes_read = 500000, file_size = 1000000 WHERE job_id = %s", (phase, job.job_id))
+        return [c.value for c in page().caption if "rows read" in c.value]
+    try:
+        [reading] = running("reading")
+        assert reading.startswith("50,000 rows read · 49,990 good · 10 rejected · ") and " rows/s" in reading, reading
+        [indexing] = running("indexing")
+        assert indexing == "50,000 rows read · 49,990 good · 10 rejected", indexing
+    finally:
+        job._close_owner()
