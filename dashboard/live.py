@@ -212,7 +212,9 @@ def render_jobs(generation: int, can_cancel: bool = True) -> None:
         st.empty()
     for i in range(SLOTS):
         job = shown[i] if i < len(shown) else None
-        render_job(job, generation, can_cancel, brief=job in recent[1:])
+        # The last job, when it ended long ago (maybe another user's), in a line: not a red box
+        # greeting every new session.
+        render_job(job, generation, can_cancel, brief=job in recent[1:] or (job in recent and job not in lately))
     rest = [j for j in lately if j not in shown]
     if rest:
         counts = Counter("loaded" if j["status"] == "completed" else j["status"] for j in rest)

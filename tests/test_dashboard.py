@@ -767,3 +767,19 @@ def test_a_running_jobs_line_says_good_rows_and_a_rate_while_reading_only(page, 
         assert indexing == "50,000 rows read · 49,990 good · 10 rejected", indexing
     finally:
         job._close_owner()
+
+
+def test_a_failure_that_ended_long_ago_is_a_line_not_an_error_box(page, db_url, write_csv):
+    """Pass: the last job that ended stays in the Jobs panel however long ago, but a failure of
+    long ago (maybe another user's) is one line, not a red box greeting every new session; a
+    recent one is a box."""
+    from core.db import raw_connection
+    assert core.ingest_file(write_csv("region,origin_coord\n", name="old.csv"), url=db_url).status == "failed"
+    assert [e.value for e in page().error][0].startswith("**old.csv** failed")
+    with raw_connection(db_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE jobs SET created_at = created_at - interval '1 day', "
+                    "finished_at = finished_at - interval '1 day'")
+    at = page()
+    assert not at.error
+    assert any(c.value.startswith(":material/error: **old.csv** failed: nothing loaded. Line 1: missing column")
+               for c in at.caption)
