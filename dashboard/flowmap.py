@@ -13,7 +13,32 @@ MAX_ARCS = 5000
 ORIGIN_RGB = [255, 140, 0]       # arcs run from orange (origin) ...
 DESTINATION_RGB = [0, 180, 255]  # ... to blue (destination)
 FOOTPRINT_RGB = [140, 140, 150]  # where all trips start: a grey that shows on dark, light and no base map
-STYLES = {"dark": "dark", "light": "light"}
+
+
+def _base_map(carto: str, background: str) -> list[dict]:
+    """A MapLibre style: CARTO's raster tiles over a plain background of the style's colour, so
+    that where no tile loads (a closed network) the map is still dark or light, not white as
+    when CARTO's vector style cannot be fetched. (A list of one: Streamlit takes a style object
+    as the first item of a list.)"""
+    return [{
+        "version": 8,
+        "sources": {"carto": {
+            "type": "raster", "tileSize": 256, "maxzoom": 20,
+            "tiles": [f"https://{s}.basemaps.cartocdn.com/{carto}/{{z}}/{{x}}/{{y}}@2x.png" for s in "abcd"],
+            "attribution": '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors '
+                           '© <a href="https://carto.com/attributions">CARTO</a>'}},
+        "layers": [{"id": "background", "type": "background", "paint": {"background-color": background}},
+                   {"id": "carto", "type": "raster", "source": "carto"}],
+    }]
+
+
+STYLES = {"dark": _base_map("dark_all", "#1b1d24"), "light": _base_map("light_all", "#f2f2ef")}
+
+
+def _deck(layers: list, view: pdk.ViewState, style: str, **kw) -> pdk.Deck:
+    deck = pdk.Deck(layers=layers, initial_view_state=view, **kw)
+    deck.map_style = STYLES.get(style, STYLES["dark"])  # after: pydeck's constructor looks names up only
+    return deck
 _TOOLTIP = {
     "html": "<b>{trips_label}</b> trips ({share_label} of trips matching)<br/>{bucket}<br/>{region}<br/>"
             "<small>{route}</small>",
@@ -194,8 +219,7 @@ def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_si
     # do not fill the map.
     view.zoom = min(view.zoom, MAX_OPENING_ZOOM - math.log2(cell_size_deg / 0.02) / 2)
     view.pitch, view.bearing = PITCH, 0
-    return pdk.Deck(layers=layers, initial_view_state=view, map_style=STYLES.get(style, "dark"),
-                    tooltip=_TOOLTIP)
+    return _deck(layers, view, style, tooltip=_TOOLTIP)
 
 
 def box_deck(box: tuple[float, float, float, float], style: str = "dark",
@@ -209,7 +233,7 @@ def box_deck(box: tuple[float, float, float, float], style: str = "dark",
     view = pdk.data_utils.compute_view([[w, s], [e, n]])
     view.zoom = max(min(view.zoom - 1.5, 13), 1)
     layers = ([footprint_layer(footprint)] if footprint else []) + [layer]
-    return pdk.Deck(layers=layers, initial_view_state=view, map_style=STYLES.get(style, "dark"))
+    return _deck(layers, view, style)
 
 
 def groups_geojson(groups: list[dict]) -> str:

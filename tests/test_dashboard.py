@@ -220,6 +220,25 @@ def test_the_maps_tooltips_name_hemispheres_and_share_of_trips_matching():
     assert shares == {str(a): "15.00%", str(b): "5.00%"}, shares
 
 
+def test_the_base_map_is_dark_or_light_where_no_tile_loads():
+    """Pass: both maps' base map is a style of CARTO's raster tiles over a background of the
+    style's own colour (on a closed network CARTO's vector style could not be fetched, and Dark and
+    Light were both white)."""
+    flowmap = _dashboard_module("flowmap")
+    backgrounds = {}
+    for style in ("dark", "light"):
+        for deck in (flowmap.box_deck((14.3, 50.0, 14.5, 50.1), style), flowmap.flow_deck([], extents={}, style=style)):
+            [base] = json.loads(deck.to_json())["mapStyle"]
+            background, tiles = base["layers"]
+            assert (background["type"], tiles["type"], tiles["source"]) == ("background", "raster", "carto")
+            assert all(t.startswith("https://") and f".basemaps.cartocdn.com/{style}_all/" in t
+                       for t in base["sources"]["carto"]["tiles"])
+            assert "OpenStreetMap" in base["sources"]["carto"]["attribution"]
+            backgrounds.setdefault(style, set()).add(background["paint"]["background-color"])
+    dark, light = (int(min(backgrounds[s])[1:3], 16) for s in ("dark", "light"))
+    assert len(backgrounds["dark"]) == len(backgrounds["light"]) == 1 and dark < 64 < 192 < light, backgrounds
+
+
 def test_the_flow_map_opens_on_the_busiest_region_or_on_every_region_chosen():
     """Pass: with no region chosen the map opens on the busiest region's flows (cities far apart
     would be dots); with regions chosen, on all of them."""
@@ -636,6 +655,9 @@ def test_the_jobs_panel_says_when_the_summaries_are_being_compacted(page, db_url
     _load(db_url, write_csv, [row()])
     at = page()
     manager = sys.modules["live"].manager()  # the page's own (one per server process)
+    manager.compaction_failure = None  # an earlier test's database, dropped while it compacted, may have failed one
+    at.run()
+    assert not at.warning, [w.value for w in at.warning]
     manager.compaction_step = "keeping the top groups of each month (months 1-12 of 31)"
     try:
         at.run()
@@ -646,7 +668,7 @@ def test_the_jobs_panel_says_when_the_summaries_are_being_compacted(page, db_url
         manager.compaction_step = None
     at.run()
     assert not any("Compacting" in c.value for c in at.caption) and not at.exception
-    assert not at.warning
+    assert not at.warning, [w.value for w in at.warning]
     manager.compaction_failure = "failed, and changed nothing: the database ran out of disk space (ERROR: ...)"
     try:
         at.run()
