@@ -116,7 +116,7 @@ class JobManager:
                     self._compact_wanted = False
                 while compaction_due(url):
                     done = compact_summaries(url, self._step)
-                    self.compaction_failure = None
+                self.compaction_failure = None  # compacted, or nothing left to do (`compact` ran elsewhere)
         except psycopg2.errors.InsufficientPrivilege:
             self._may_compact = False
             log.info("not compacting after loads: the owner URL may not (python -m core compact does)")

@@ -463,7 +463,7 @@ def test_a_failed_compaction_after_loads_is_told_until_one_succeeds(db_url, tmp_
     """Pass: when the JobManager's compaction fails (here the owner's statements are stopped by a
     1 ms statement_timeout: a real error from the server), compaction_failure says why in words and
     the step hooks are told (the dashboard's Jobs panel shows it); nothing was folded; the next pass
-    that succeeds clears it."""
+    that succeeds clears it, as does one that finds nothing to do (compacted by the CLI meanwhile)."""
     generate(str(tmp_path / "a.csv"), 2_000, seed=5)
     assert core.ingest_file(str(tmp_path / "a.csv"), url=db_url).status == "completed"
     sep = "&" if "?" in db_url else "?"
@@ -482,6 +482,15 @@ def test_a_failed_compaction_after_loads_is_told_until_one_succeeds(db_url, tmp_
         jm.compact_if_due()
         assert jm.compaction.result(timeout=120) is not None
         assert jm.compaction_failure is None and told[-1] == (None, None)
+        jm.url = db_url + sep + "options=-c%20statement_timeout%3D1"  # fails again...
+        generate(str(tmp_path / "b.csv"), 2_000, seed=6)
+        assert core.ingest_file(str(tmp_path / "b.csv"), url=db_url).status == "completed"
+        jm.compact_if_due()
+        assert jm.compaction.result(timeout=120) is None and jm.compaction_failure
+        core.compact_summaries(url=db_url)  # ... and `python -m core compact` does it: the next pass says so
+        jm.url = db_url
+        jm.compact_if_due()
+        assert jm.compaction.result(timeout=120) is None and jm.compaction_failure is None
     finally:
         jm.shutdown()
 
