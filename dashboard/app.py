@@ -4,7 +4,6 @@ Calls only the ``core`` facade. Run with ``make run`` (http://localhost:8501).
 """
 from __future__ import annotations
 
-import io
 import logging
 import sys
 from pathlib import Path
@@ -14,14 +13,15 @@ for p in (str(_HERE), str(_HERE.parent)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 from streamlit.errors import StreamlitAuthError  # noqa: E402
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx  # noqa: E402
 
 import core  # noqa: E402
+import charts  # noqa: E402
 import flowmap  # noqa: E402
+import history  # noqa: E402
 from core.config import may_upload, settings  # noqa: E402
 import live  # noqa: E402
 import view_params  # noqa: E402
@@ -433,41 +433,6 @@ if stats["trips"] and flows_tab.open:
 # -- weekly averages -----------------------------------------------------------------------------------
 
 
-def weekly_chart(series: dict[str, dict], names: list[str] | None = None) -> alt.LayerChart:
-    """Trips per week of each area, with its average dashed; ``names``: every area that may be
-    drawn, so that an area keeps its colour whichever others are shown."""
-    rows = [{"week": p["week_start"], "trips": p["trips"], "area": name}
-            for name, r in series.items() for p in r["per_week"]]
-    avg = [{"area": name, "average": r["weekly_average"]} for name, r in series.items()]
-    df, av = pd.DataFrame(rows), pd.DataFrame(avg)
-    df["week"] = pd.to_datetime(df["week"])
-    colour = alt.Color("area:N", title=None, legend=alt.Legend(orient="top", values=list(series)),
-                       # tableau10: ten distinct hues (Streamlit's default pairs light and dark shades)
-                       scale=alt.Scale(domain=names or alt.Undefined, scheme="tableau10"))
-    # A tick on every week's Monday while they fit (Vega's own ticks fall on days or Sundays there);
-    # months past that.
-    weeks = sorted(df["week"].unique())
-    axis = (alt.Axis(values=[alt.DateTime(year=w.year, month=w.month, date=w.day) for w in pd.DatetimeIndex(weeks)],
-                     format="%d %b %Y", labelAngle=-40)
-            if len(weeks) <= 16 else alt.Axis(format="%b %Y"))
-    lines = alt.Chart(df).mark_line(point=len(df) < 120).encode(
-        x=alt.X("week:T", title="Week (starting Monday)", axis=axis),
-        y=alt.Y("trips:Q", title="Trips per week", axis=alt.Axis(format=",d", tickMinStep=1)),
-        color=colour, tooltip=[alt.Tooltip("area:N"), alt.Tooltip("week:T", title="Week of"),
-                               alt.Tooltip("trips:Q", format=",")])
-    rules = alt.Chart(av).mark_rule(strokeDash=[6, 4], size=2).encode(
-        y="average:Q", color=colour, tooltip=[alt.Tooltip("area:N"), alt.Tooltip("average:Q", format=",.1f")])
-    return (lines + rules).properties(height=320)
-
-
-def partial_weeks(r: dict) -> str:
-    """Which of the period's first and last weeks it covers only in part (they count whole)."""
-    start, end = pd.Timestamp(r["from"]), pd.Timestamp(r["to"])
-    parts = ([f"the first week (from {start:%a %d %b})"] if start.weekday() != 0 else []) + \
-            ([f"the last week (up to {end:%a %d %b})"] if end.weekday() != 6 else [])
-    return f"Only part of {' and of '.join(parts)} is in the period: expect fewer trips there. " if parts else ""
-
-
 if stats["trips"] and weekly_tab.open:
     with weekly_tab:
         period = {"date_from": view["date_from"], "date_to": view["date_to"]}
@@ -498,11 +463,11 @@ if stats["trips"] and weekly_tab.open:
                                    "weekly_average": st.column_config.NumberColumn("Weekly average", format="%.1f"),
                                    "trips": st.column_config.NumberColumn("Trips", format="localized"),
                                    "weeks": "Weeks"})
-        st.altair_chart(weekly_chart(by_region, stats["regions"]), width="stretch")
+        st.altair_chart(charts.weekly(by_region, stats["regions"]), width="stretch")
         first_r = next(iter(by_region.values()))
         weeks = f"{first_r['weeks']} ISO week{'s' if first_r['weeks'] != 1 else ''}"
         st.caption(f"{first_r['from']} to {first_r['to']}, {weeks} (Monday to Sunday) "
-                   f"touching the period; weeks without trips count as zero. {partial_weeks(first_r)}"
+                   f"touching the period; weeks without trips count as zero. {charts.partial_weeks(first_r)}"
                    "Dashed lines: weekly averages. "
                    "Weekly averages count every trip of the area and period: the datasource, days and hours "
                    "filters apply to the flows.")
@@ -544,7 +509,7 @@ if stats["trips"] and weekly_tab.open:
                               help=f"{box['trips']:,} trips over {box['weeks']} weeks, by {by}")
         chart = st.empty()
         if box is not None:
-            chart.altair_chart(weekly_chart({f"Box, by {by}{' end' if by == 'either' else ''}": box}),
+            chart.altair_chart(charts.weekly({f"Box, by {by}{' end' if by == 'either' else ''}": box}),
                                width="stretch")
         else:
             chart.empty()
@@ -571,74 +536,14 @@ if stats["trips"] and insights_tab.open:
                     cheap = ins["bonus"]["cheap_mobile_regions"]
                     st.write(", ".join(cheap) if cheap else "None.")
                 g1, g2 = st.columns(2)
-                def bars(df: pd.DataFrame, name: str, title: str) -> alt.Chart:  # one row per name: every label shows
-                    return alt.Chart(df).mark_bar().encode(
-                        y=alt.Y(f"{name}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=200)),
-                        x=alt.X("trips:Q", title="Trips"), tooltip=[name, alt.Tooltip("trips:Q", format=",")],
-                    ).properties(title=title, height=26 * len(df))  # pixels, not alt.Step: Streamlit fits the
-                    # chart to its container, which a step height makes Vega drop ("Dropping fit-y")
-
-                g1.altair_chart(bars(pd.DataFrame(stats["by_region"]), "region", "Trips by region"), width="stretch")
-                g2.altair_chart(bars(pd.DataFrame(stats["by_datasource"]), "datasource", "Trips by datasource"),
+                g1.altair_chart(charts.bars(pd.DataFrame(stats["by_region"]), "region", "Trips by region"), width="stretch")
+                g2.altair_chart(charts.bars(pd.DataFrame(stats["by_datasource"]), "datasource", "Trips by datasource"),
                                 width="stretch")
-                st.altair_chart(alt.Chart(pd.DataFrame(ins["hours"])).mark_bar().encode(
-                    x=alt.X("hour:O", title="Hour of the day (local time)", axis=alt.Axis(labelAngle=0)),
-                    y=alt.Y("trips:Q", title="Trips"), tooltip=["hour", alt.Tooltip("trips:Q", format=",")],
-                ).properties(title="Trips by hour of day", height=260), width="stretch")
+                st.altair_chart(charts.hours(pd.DataFrame(ins["hours"])), width="stretch")
                 st.caption("Over every trip stored: the sidebar's filters apply to the flows. Hours are the trips' "
                            "local time, as written in the files.")
 
 # -- loading ------------------------------------------------------------------------------------------------
-def history_table(history: list[dict]) -> None:
-    hist = pd.DataFrame([{k: j[k] for k in ("job_id", "file_name", "status", "error", "rows_loaded",  # why, next to
-                                             "rows_rejected", "source", "created_at", "finished_at")}  # the status
-                         for j in history])
-    for col in ("created_at", "finished_at"):  # text: a running job's end is blank, not "None"
-        hist[col] = pd.to_datetime(hist[col], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
-    hist["error"] = [live.without_name(e if isinstance(e, str) else "", n)
-                     for e, n in zip(hist["error"], hist["file_name"])]
-    st.dataframe(hist, hide_index=True, column_config={
-        "job_id": st.column_config.NumberColumn("Job", format="%d"),
-        "file_name": st.column_config.TextColumn("File", width="medium"),
-        "status": st.column_config.TextColumn("Status"),
-        "rows_loaded": st.column_config.NumberColumn("Loaded", format="localized", width=100),
-        "rows_rejected": st.column_config.NumberColumn("Rejected", format="localized", width=80),
-        "source": st.column_config.TextColumn("From", width=95),
-        "created_at": st.column_config.TextColumn("Submitted (UTC)"),
-        "finished_at": st.column_config.TextColumn("Finished (UTC)"),
-        "error": st.column_config.TextColumn("Message", width="large", help="Hover a cell to read it all")})
-
-
-def _ended_with_rejects(job: dict) -> bool:
-    """A running job's rejects are not committed yet (its progress counts them)."""
-    return bool(job["rows_rejected"]) and job["status"] not in ("queued", "running")
-
-
-def _rejects_csv(job_id: int) -> str:
-    out = io.StringIO()
-    core.write_rejects_csv(job_id, out)
-    return out.getvalue()
-
-
-def rejects_browser(history: list[dict]) -> None:
-    """The rejected rows of a job chosen among those of ``history`` that have some."""
-    names = {j["job_id"]: f'{j["job_id"]}: {j["file_name"]} ({j["status"]}, {j["rows_rejected"]:,} rejected)'
-             for j in history if _ended_with_rejects(j)}
-    newest = max(names)
-    # A fixed key (new jobs do not make a new widget); a job with rejects that ends is shown first.
-    if st.session_state.get("rejects_of") not in names or st.session_state.get("rejects_newest") != newest:
-        st.session_state["rejects_of"] = newest
-    st.session_state["rejects_newest"] = newest
-    jid = st.selectbox("Rejected rows of job", list(names), format_func=names.get, key="rejects_of")
-    rej = pd.DataFrame(core.rejects(jid, limit=1000)).fillna("")
-    st.dataframe(rej, hide_index=True, column_config={
-        "line": st.column_config.NumberColumn("Line", format="%d"), "column": "Column", "reason": "Reason",
-        "message": st.column_config.TextColumn("Why", width="large"), "raw": "Record as read"})
-    st.download_button("Download all rejects (CSV)",  # built only when clicked
-                       lambda: _rejects_csv(jid),
-                       f"rejects_job_{jid}.csv", "text/csv", icon=":material/download:", on_click="ignore")
-
-
 # Load data is always drawn (it is cheap): the file input is on the page whichever tab is open.
 with load_tab:
     st.subheader("Add CSV files")
@@ -701,15 +606,15 @@ with load_tab:
                    else "Sign-in is not configured on this server: ask its operator."),
                 icon=":material/lock:")
     st.subheader("History", help="Updated when a job ends; the Jobs panel follows running jobs live.")
-    history = core.jobs(limit=50)
+    jobs_list = core.jobs(limit=50)
     history_slot = st.empty()  # the table and the rejects, once there are jobs (see the flows tab)
-    if history:
+    if jobs_list:
         with history_slot.container():
-            history_table(history)
+            history.table(jobs_list)
             rejects_slot = st.empty()
-            if any(_ended_with_rejects(j) for j in history):
+            if any(history.ended_with_rejects(j) for j in jobs_list):
                 with rejects_slot.container():
-                    rejects_browser(history)
+                    history.rejects_browser(jobs_list)
 
 with jobs_box:
     live.job_status(can_cancel=can_upload, jobs_ended=jobs_ended)  # last: it waits for job events
