@@ -38,7 +38,7 @@ def ended_with_rejects(job: dict) -> bool:
 
 def rejects_csv(job_id: int) -> str:
     out = io.StringIO()
-    core.writerejects_csv(job_id, out)
+    core.write_rejects_csv(job_id, out)
     return out.getvalue()
 
 

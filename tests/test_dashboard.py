@@ -1,6 +1,8 @@
 """The page's logic with Streamlit's AppTest (live waiting off: AppTest waits for the script to
 end): empty state, filters in the URL, the pydeck spec, weekly chart data, uploads, errors."""
+import csv
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -574,6 +576,10 @@ def test_history_lists_jobs_and_the_rejects_of_a_job(page, db_url, write_csv):
     assert f"{later.job_id}: with_bad.csv (completed, 1 rejected)" in at.selectbox(key="rejects_of").options
     rejects = next(d.value for d in at.dataframe if "line" in d.value.columns)
     assert rejects[["line", "column", "reason"]].values.tolist() == [[4, "destination_coord", "out_of_range"]]
+    # "Download all rejects (CSV)": what the button's file holds (built when clicked, by this function).
+    downloaded = list(csv.DictReader(io.StringIO(sys.modules["history"].rejects_csv(later.job_id))))
+    assert [(r["line"], r["column"], r["reason"]) for r in downloaded] == [("4", "destination_coord", "out_of_range")]
+    assert [b.label for b in at.get("download_button")] == ["Download all rejects (CSV)"]
 
 
 def test_raw_counted_groups_wait_for_a_click_on_large_data(page, db_url, write_csv, monkeypatch):
