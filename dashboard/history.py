@@ -15,6 +15,8 @@ def table(history: list[dict]) -> None:
     hist = pd.DataFrame([{k: j[k] for k in ("job_id", "file_name", "status", "error", "rows_loaded",  # why, next to
                                              "rows_rejected", "source", "created_at", "finished_at")}  # the status
                          for j in history])
+    running = hist["status"].isin(["queued", "running"])
+    hist["rows_loaded"] = hist["rows_loaded"].astype("Int64").mask(running)  # blank: nothing is loaded until it commits
     for col in ("created_at", "finished_at"):  # text: a running job's end is blank, not "None"
         hist[col] = pd.to_datetime(hist[col], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
     hist["error"] = [live.without_name(e if isinstance(e, str) else "", n)

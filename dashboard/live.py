@@ -112,7 +112,8 @@ def render_job(job: dict | None, generation: int = 0, can_cancel: bool = True, b
         phase = job.get("phase") or status
         st.progress(min(done, 1.0), text=f"**{name}** · {phase}")
         # "good", not "loaded": nothing is loaded until the job commits (a cancel keeps none)
-        st.caption(f"{job['rows_read']:,} rows read · {job['rows_loaded']:,} good · "
+        # good: read and valid (each row read is validated at once; rows_loaded lags, a batch on its way to COPY)
+        st.caption(f"{job['rows_read']:,} rows read · {job['rows_read'] - job['rows_rejected']:,} good · "
                    f"{job['rows_rejected']:,} rejected{_rate(job)}{left}")
         if job.get("cancel_requested"):  # asked to stop: its worker rolls back within seconds
             st.caption(":material/hourglass_top: Cancelling: nothing of this file will be kept.")
@@ -148,7 +149,8 @@ def _brief(job: dict) -> tuple[str, str]:
     status = job["status"]
     if status == "completed":
         trips = _count(job["rows_loaded"], "trip") if job["rows_loaded"] else "no trips"
-        return ":material/check_circle:" if job["rows_loaded"] else ":material/warning:", f"loaded: {trips}"
+        rejected = f", {_count(job['rows_rejected'], 'row')} rejected" if job["rows_rejected"] else ""
+        return ":material/check_circle:" if job["rows_loaded"] else ":material/warning:", f"loaded: {trips}{rejected}"
     if status == "duplicate":
         return ":material/content_copy:", "was loaded before: nothing added"
     if status == "cancelled":
