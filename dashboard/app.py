@@ -536,9 +536,10 @@ if stats["trips"] and insights_tab.open:
                     cheap = ins["bonus"]["cheap_mobile_regions"]
                     st.write(", ".join(cheap) if cheap else "None.")
                 g1, g2 = st.columns(2)
-                g1.altair_chart(charts.bars(pd.DataFrame(stats["by_region"]), "region", "Trips by region"), width="stretch")
-                g2.altair_chart(charts.bars(pd.DataFrame(stats["by_datasource"]), "datasource", "Trips by datasource"),
-                                width="stretch")
+                for column, (name, title) in zip((g1, g2), (("region", "Trips by region"),
+                                                             ("datasource", "Trips by datasource"))):
+                    df = pd.DataFrame(stats[f"by_{name}"])
+                    column.altair_chart(charts.bars(df, name, title), width="stretch", height=charts.bars_height(df))
                 st.altair_chart(charts.hours(pd.DataFrame(ins["hours"])), width="stretch")
                 st.caption("Over every trip stored: the sidebar's filters apply to the flows. Hours are the trips' "
                            "local time, as written in the files.")

@@ -45,8 +45,13 @@ def bars(df: pd.DataFrame, name: str, title: str) -> alt.Chart:
     return alt.Chart(df).mark_bar().encode(
         y=alt.Y(f"{name}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=200)),
         x=alt.X("trips:Q", title="Trips"), tooltip=[name, alt.Tooltip("trips:Q", format=",")],
-    ).properties(title=title, height=26 * len(df))  # pixels, not alt.Step: Streamlit fits the chart to
-    # its container, which a step height makes Vega drop ("Dropping fit-y")
+    ).properties(title=title, height=26 * len(df))
+
+
+def bars_height(df: pd.DataFrame) -> int:
+    """The pixels a bars chart needs: 26 a bar, and its title and axis (Streamlit sizes the chart's
+    box; with a step height instead, Vega warns that it drops the fit to it)."""
+    return 26 * len(df) + 140  # (the title and the axis take about 130 px of the box)
 
 
 def hours(df: pd.DataFrame) -> alt.Chart:
