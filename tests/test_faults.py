@@ -470,3 +470,41 @@ def test_a_server_short_of_resources_is_not_called_a_lost_connection(error, says
     job's message names the resource instead."""
     from core.errors import database_trouble
     assert database_trouble(error).startswith(says), database_trouble(error)
+
+
+@pytest.mark.parametrize("change", ["grown", "cut_short", "rewritten_same_size"])
+def test_a_file_changed_while_it_loads_fails_and_loads_nothing(db_url, tmp_path, monkeypatch, change):
+    """Pass: a file written to after it was hashed (rows appended, cut short, or rewritten in place,
+    as while a copy is still running) fails its job with a message that says so, and nothing of it
+    is loaded; the whole file, loaded again, completes (its hash was not taken by a load of other
+    bytes, and a grown file loaded twice would not have been a duplicate). Found by a black-box
+    check: a file cut short loaded its first part under the hash of the whole."""
+    from core.ingest import load
+    path = tmp_path / "moving.csv"
+    generate(str(path), 3_000, seed=11)
+    whole = path.read_bytes()
+    original = load.load_file
+
+    def changed_under_it(*args, **kw):
+        if change == "grown":
+            with open(path, "ab") as f:
+                f.write(whole.split(b"\n", 1)[1][:5_000].rsplit(b"\n", 1)[0] + b"\n")
+        elif change == "cut_short":
+            with open(path, "r+b") as f:
+                f.truncate(len(whole) // 2)
+        else:
+            time.sleep(0.01)  # a later time of change, however coarse the clock
+            with open(path, "r+b") as f:
+                f.write(whole.replace(b"Prague", b"Prahaa", 1)[:len(whole)])
+        return original(*args, **kw)
+    monkeypatch.setattr(load, "load_file", changed_under_it)
+    res = core.ingest_file(str(path), url=db_url)
+    assert res.status == "failed" and res.rows_loaded == 0, res
+    assert res.error == ("moving.csv: the file changed while it was being loaded (its size or time of change is "
+                         "not what it was when it was hashed); nothing of the file was loaded: load it again once "
+                         "it is written in full"), res.error
+    assert trips(db_url) == 0 and summary_trips(db_url) == 0
+    monkeypatch.setattr(load, "load_file", original)
+    path.write_bytes(whole)
+    again = core.ingest_file(str(path), url=db_url)
+    assert (again.status, again.rows_loaded) == ("completed", 3_000), again

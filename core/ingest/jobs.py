@@ -120,7 +120,8 @@ class Job:
             return self.result_from_db()
         self.progress.lap("hashing")
         try:
-            mode = os.stat(self.path).st_mode
+            info = os.stat(self.path)
+            mode = info.st_mode
             if stat.S_ISDIR(mode):
                 return self._finish_outside("failed", f"{self.file_name}: a directory, not a file (name the "
                                             "files in it); nothing loaded")
@@ -129,6 +130,7 @@ class Job:
                                             "device is read once, and a file is read twice: to hash it, "
                                             "then to load it); save it to a file first; nothing loaded")
             sha, text_sha = _hashes(self.path)
+            written = _fingerprint(info)  # the file as hashed: as loaded, or the job fails
         except OSError as e:  # missing, not readable
             return self._finish_outside("failed", f"{self.file_name}: cannot read the file "
                                         f"({e.strerror or e}); nothing loaded")
@@ -155,6 +157,14 @@ class Job:
                 load_file(conn, dims_conn, self.job_id, self.path, self.file_name, self.limit,
                           self.progress, spool, batch_rows=cfg.batch_rows, max_line_bytes=cfg.max_line_bytes)
             reporter.stop()
+            if _fingerprint(_stat(self.path)) != written:
+                # Written to since it was hashed (still being copied, or overwritten): what was read is
+                # not the file its hash names, and a duplicate check by that hash would be wrong.
+                _rollback(conn)
+                return self._finish_outside("failed", f"{self.file_name}: the file changed while it was being loaded "
+                                            "(its size or time of change is not what it was when it was hashed); "
+                                            "nothing of the file was loaded: load it again once it is written "
+                                            "in full")
             with conn.cursor() as cur:
                 if self.progress.text_sha256 is not None:  # gzip: its text, now hashed
                     cur.execute(pg("job_find_loaded"), {"job_id": self.job_id, "sha256": None,
@@ -353,6 +363,18 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:  # gone, or moved away
+        return None
+
+
+def _fingerprint(info: os.stat_result | None) -> tuple | None:
+    """What changes when a file is written to, replaced or removed."""
+    return info and (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def _hashes(path: str) -> tuple[str, str | None]:
