@@ -470,5 +470,32 @@ def _dash_values(argv: list[str]) -> list[str]:
     return out
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class _Visible:
+    """A terminal's stream that shows control characters as escapes (\\x1b) instead of obeying
+    them: a file name or a stored name with an ESC in it must not clear the screen or retitle the
+    window of whoever lists it. Only for a terminal: a pipe or a file gets the bytes as stored (a
+    reject's record, the CSV of rejects)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _on_terminals() -> None:
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and stream.isatty():
+            setattr(sys, name, _Visible(stream))
+
+
 if __name__ == "__main__":
+    _on_terminals()
     sys.exit(main())

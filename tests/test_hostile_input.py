@@ -180,6 +180,12 @@ CASES = [
      [], []),
     ("names_longer_than_200_characters_reject_their_row", H + GOOD + r("R" * 201) + r(source="s" * 3000)
      + r("R" * 200) + GOOD, "5", "completed", 3, [(3, "region", "too_long"), (4, "datasource", "too_long")], []),
+    # printed raw, an ESC in a name drives the terminal of whoever lists the regions (a black-box check)
+    ("control_characters_in_names_reject_their_row", H + GOOD + r("\x1b[2J\x1b]0;pwned\x07Esc") + r(source="ds\x1a")
+     + r("Form\x0cfeed") + r("C1\x9b1m") + r("\t Prague \t") + r("Zürich ‌ok") + b'"Tab\tand\nline",' + GOOD[7:]
+     + GOOD, "5", "completed", 5,  # tabs and line ends stay (a quoted field may hold them), trimmed at the ends
+     [(3, "region", "control_character"), (4, "datasource", "control_character"), (5, "region", "control_character"),
+      (6, "region", "control_character")], []),
     # not a CSV at all
     ("png_named_csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(range(256)) * 8, "0",
      "failed", 0, [], ["line 1", "not a CSV"]),

@@ -386,3 +386,32 @@ def test_cli_commands_that_read_jobs_do_not_import_numpy_or_arrow(db_url, args):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          env={**os.environ, "DATABASE_URL": db_url})
     assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr
+
+
+def test_the_cli_shows_control_characters_as_escapes_on_a_terminal_only(db_url, tmp_path):
+    """Pass: a file name with an ESC in it, listed by `jobs` on a terminal, shows as "\\x1b" (raw, it
+    turned the terminal red, or could clear it: found by a black-box check); piped, the name is
+    written as stored."""
+    import pty
+    name = "evil\x1b[31mred.csv"
+    (tmp_path / name).write_text(HEADER + row())
+    env = {**os.environ, "DATABASE_URL": db_url}
+    assert core.ingest_file(str(tmp_path / name), url=db_url).status == "completed"
+    main, child = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "core", "jobs"], cwd=ROOT, env=env, stdout=child,
+                          stderr=subprocess.PIPE, timeout=60)
+    os.close(child)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the child's end is closed: all read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert proc.returncode == 0, proc.stderr
+    assert b"evil\\x1b[31mred.csv" in shown and b"\x1b" not in shown, shown
+    piped = subprocess.run([sys.executable, "-m", "core", "jobs"], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert name.encode() in piped.stdout

@@ -124,9 +124,17 @@ def _checked(n: int, idx: np.ndarray, cols: list[pa.Array], explain) -> tuple[Go
     return rows, rejects
 
 
+# Control characters (C0, DEL, C1) but for tab and line ends (a quoted CSV field may hold those):
+# no name holds one, and printed raw they drive a terminal (an ESC clears the screen or retitles
+# the window of whoever lists the regions).
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+_CONTROL_RE = re.compile(_CONTROL)
+
+
 def _name_ok(names: pa.Array) -> pa.Array:
     length = pc.utf8_length(names)
-    return pc.and_(pc.greater(length, 0), pc.less_equal(length, NAME_MAX_CHARS))
+    return pc.and_(pc.and_(pc.greater(length, 0), pc.less_equal(length, NAME_MAX_CHARS)),
+                   pc.invert(pc.match_substring_regex(names, _CONTROL)))
 
 
 def _has_bad_line(start: int, end: int, bad: set[int] | None) -> bool:
@@ -236,6 +244,11 @@ def _explain(line: int, rec: list[str], bad_utf8: bool) -> Reject:
         if len(name.strip()) > NAME_MAX_CHARS:
             return Reject(line, col, "too_long", f"{col} is {len(name.strip()):,} characters long; "
                           f"names are at most {NAME_MAX_CHARS}", raw)
+        control = _CONTROL_RE.search(name.strip())
+        if control:
+            c = control.group()
+            return Reject(line, col, "control_character", f"{col} contains the control character U+{ord(c):04X} "
+                          f"({unicodedata.name(c, repr(c))}), which no name may hold", raw)
     if not region.strip():
         return Reject(line, "region", "empty_value", "region is empty", raw)
     for col, text in (("origin_coord", origin), ("destination_coord", destination)):
