@@ -415,3 +415,13 @@ def test_the_cli_shows_control_characters_as_escapes_on_a_terminal_only(db_url, 
     assert b"evil\\x1b[31mred.csv" in shown and b"\x1b" not in shown, shown
     piped = subprocess.run([sys.executable, "-m", "core", "jobs"], cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert name.encode() in piped.stdout
+
+
+def test_a_rejected_record_with_a_nul_byte_keeps_a_mark_where_it_was(db_url, write_csv):
+    """Pass: text cannot hold a NUL, so the stored record shows U+FFFD in its place; it was dropped,
+    and "Pra\\x00gue" was kept as "Prague", a good record that was never in the file (a black-box check)."""
+    res = core.ingest_file(write_csv((HEADER + row() + row(region="Pra\x00gue")).encode()), url=db_url,
+                           max_bad_rows="1")
+    [reject] = core.rejects(res.job_id, url=db_url)
+    assert (reject["line"], reject["reason"]) == (3, "invalid_encoding")
+    assert reject["raw"].startswith("Pra\ufffdgue,POINT (14.4 50.0),"), reject["raw"]

@@ -159,7 +159,9 @@ class RejectSpool:
     def add(self, job_id: int, rejects: list[Reject]) -> None:
         for r in rejects:
             self._writer.writerow((job_id, r.line, r.column or "", r.reason, r.message,
-                                   r.raw.replace("\x00", "")))
+                                   # text cannot hold a NUL: shown as U+FFFD, not dropped (the record
+                                   # kept must not read as a good one: "Pra\x00gue" is not "Prague")
+                                   r.raw.replace("\x00", "\ufffd")))
         self.count += len(rejects)
 
     def copy_into(self, cur) -> None:
