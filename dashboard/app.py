@@ -173,7 +173,6 @@ c3.metric("Datasources", f"{len(stats['datasources']):,}")
 c4.metric("Weeks of data", f"{stats['weeks']:,}" if stats.get("weeks") else "—",
           help=f"{stats['first_datetime']} to {stats['last_datetime']} (local time)" if stats["trips"] else None)
 
-LIMITS = (100, 250, 500, 1000, 2500, 5000)
 _RAW_SECONDS_PER_TRIP = 1.5e-6  # fine groups of 10M raw trips: 14-15 s here (docs/SCALE.md)
 first = pd.Timestamp(stats["first_datetime"]).date() if stats["first_datetime"] else None
 last = pd.Timestamp(stats["last_datetime"]).date() if stats["last_datetime"] else None
@@ -191,7 +190,7 @@ if "f_cell" not in state or getattr(get_script_run_ctx(), "is_history_navigation
     view = view_params.read(st.query_params, stats["regions"], stats["datasources"])
     state.update(f_regions=view["regions"], f_sources=view["datasources"], f_days=view["days"],
                  f_hours=view["hours"], f_cell=view["cell"], f_bucket=view["bucket"], f_style=view["style"],
-                 f_limit=min(LIMITS, key=lambda x: abs(x - view["limit"])), origin_cell=view["origin"],
+                 f_limit=view["limit"], origin_cell=view["origin"],
                  f_dates=view_params.period(view, first, last), box_by=view["by"], tab=view["tab"],
                  box_linked=view["bbox"] or ())  # the link's box; () for the preset region's extent
     state["dates_span"] = (first, last) if first else None
@@ -206,8 +205,10 @@ if "f_cell" not in state or getattr(get_script_run_ctx(), "is_history_navigation
                  icon=":material/link_off:", duration="infinite")
     asked = (view["date_from"], view["date_to"])
     if first and any(asked) and tuple(state["f_dates"]) != (asked[0] or first, asked[1] or last):
-        st.toast(f"The link's dates ({asked[0] or '…'} to {asked[1] or '…'}) are not within the data's "
-                 f"({first} to {last}): showing {state['f_dates'][0]} to {state['f_dates'][1]}.",
+        backwards = all(asked) and asked[0] > asked[1]
+        st.toast(f"The link's dates ({asked[0] or '…'} to {asked[1] or '…'}) "
+                 + ("run backwards" if backwards else f"are not within the data's ({first} to {last})")
+                 + f": showing {state['f_dates'][0]} to {state['f_dates'][1]}.",
                  icon=":material/date_range:", duration="infinite")
 if first and state.get("dates_span") != (first, last):  # new data: the whole period stays the whole period
     if tuple(state.get("f_dates") or ()) in (state.get("dates_span"), ()):
@@ -239,7 +240,7 @@ with st.sidebar:
                                      "counted): 2 and 9 km groups over any number of months, 0.5 km groups "
                                      "over one month, with 1-hour buckets.") or "medium"
     bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, key="f_bucket")
-    limit = st.select_slider("Groups on the map", LIMITS, key="f_limit")
+    limit = st.select_slider("Groups on the map", view_params.LIMITS, key="f_limit")
     style = st.segmented_control("Map", view_params.STYLES, required=True, format_func=str.capitalize,
                                  key="f_style") or "dark"
 
@@ -363,6 +364,8 @@ if stats["trips"] and flows_tab.open:
                 groups = res["groups"]
                 origin = st.session_state.get("origin_cell")
                 if origin and not any(g["origin_cell"] == origin for g in groups):
+                    st.toast(f"The origin cell {origin[:40]} has no flows among these groups: showing all origins.",
+                             icon=":material/filter_alt_off:", duration="long")
                     origin = None  # not among these groups: forgotten, in the session and the link
                     st.session_state.pop("origin_cell", None)
                     st.query_params.pop("origin", None)

@@ -200,7 +200,9 @@ def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_si
             # loop): a ring around its cell's column, as wide as an arc of its trips would be.
             layers.append(pdk.Layer(
                 "ScatterplotLayer", id="within", data=within, get_position="source",
-                get_radius=cell_size_deg * 111_000 * 0.45, get_line_width="width",
+                # within its cell, east to west too (a degree of longitude is shorter than one of
+                # latitude: by a third at 50°)
+                get_radius=cell_size_deg * 111_000 * 0.3, get_line_width="width",
                 line_width_units='"pixels"',  # quoted: pydeck reads a bare string as an accessor
                 stroked=True, filled=False,
                 get_line_color=DESTINATION_RGB + [200], pickable=True, auto_highlight=True,

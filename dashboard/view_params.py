@@ -8,6 +8,7 @@ DEFAULTS = {"cell": "medium", "bucket": 1, "days": "all", "style": "dark", "limi
 CELLS = ("fine", "medium", "coarse")
 CELL_LABELS = {"fine": "0.5 km", "medium": "2 km", "coarse": "9 km"}  # how the page names them
 BUCKETS = (1, 2, 3, 4, 6, 24)
+LIMITS = (100, 250, 500, 1000, 2500, 5000)  # groups on the map: the slider's stops
 DAYS = ("all", "weekdays", "weekend")
 STYLES = ("dark", "light")
 BY = ("origin", "destination", "either")  # a bounding box counts trips by
@@ -69,15 +70,7 @@ def read(params, regions: list[str], datasources: list[str]) -> dict:
             hours = (h0, h1)
         except ValueError:  # a range across midnight (22-3) included: the hours slider has no such range
             dropped("hours")
-    limit = DEFAULTS["limit"]
-    if given("limit") is not None:
-        try:
-            limit = int(given("limit"))
-            if not 10 <= limit <= 5000:
-                raise ValueError
-        except ValueError:
-            dropped("limit")
-            limit = DEFAULTS["limit"]
+    limit = pick("limit", LIMITS, int)
     dates = {}
     for key in ("from", "to"):
         dates[key] = _date(given(key))

@@ -94,6 +94,9 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     [told] = [t.value for t in bad.toast if "Not understood" in t.value]
     assert set(re.search(r"shown instead: (.*)\. \(Hours", told).group(1).split(", ")) == {
         "cell=huge", "bucket=5", "hours=x", "limit=-3", "from=2018-02-30"}, told
+    off_the_slider = page(limit="10")  # the slider's stops are 100 ... 5000: not shown as if 100 were asked
+    assert off_the_slider.select_slider[-1].value == 1000 and any(
+        "Not understood, so the defaults are shown instead: limit=10." == t.value for t in off_the_slider.toast)
     overnight = page(hours="22-3")  # the slider has no range across midnight
     assert overnight.metric[4].value == "5" and any(
         "Not understood, so the defaults are shown instead: hours=22-3. (Hours run from 0 to 23, the first not "
@@ -101,8 +104,10 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     assert not [t for t in page(hours="9-10", cell="coarse").toast if "Not understood" in t.value]
     reversed_dates = page(**{"from": "2020-06-01", "to": "2019-01-01"})
     assert not reversed_dates.exception and reversed_dates.metric[4].value == "5"
-    assert any("The link's dates (2020-06-01 to 2019-01-01) are not within the data's" in t.value
-               for t in reversed_dates.toast)
+    assert any("The link's dates (2020-06-01 to 2019-01-01) run backwards: showing " in t.value
+               for t in reversed_dates.toast), [t.value for t in reversed_dates.toast]
+    outside = page(**{"from": "2030-01-01"})
+    assert any("The link's dates (2030-01-01 to …) are not within the data's" in t.value for t in outside.toast)
 
     # A link with a clicked origin shows that cell's flows only, and keeps it in the URL.
     origin = core.trip_groups(url=db_url, cell="medium")["groups"][0]["origin_cell"]
@@ -118,8 +123,10 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
     atlantis = page(region="Atlantis")
     assert atlantis.metric[4].value == "5"
     assert any("Not in the data, so left out of the link's view: Atlantis." in t.value for t in atlantis.toast)
-    gone = page(origin="no such cell")  # one not among the groups: everything is shown
+    gone = page(origin="no such cell")  # one not among the groups: everything is shown, and said
     assert not gone.exception and not any("Showing only flows from" in c.value for c in gone.caption)
+    assert any("The origin cell no such cell has no flows among these groups: showing all origins." == t.value
+               for t in gone.toast)
 
 
 def test_the_whole_period_grows_with_new_data_and_a_chosen_one_stays(page, db_url, write_csv):
@@ -455,10 +462,13 @@ def test_a_bad_row_limit_keeps_the_file_waiting_until_it_is_corrected(page, db_u
     at = page(tab="Load data")
     at.text_input[0].set_value("abc").run()
     assert [e.value for e in at.error] == ["Most bad rows a file may have: must be a number of rows (like 100) or "
-                                           "a percentage (like 1%), not 'abc'."]
+                                           "a percentage up to 100% (like 1%), not 'abc'."]
     at.text_input[0].set_value("101%").run()
     assert [e.value for e in at.error] == ["Most bad rows a file may have: must be a number of rows (like 100) or "
-                                           "a percentage (like 1%), not '101%'."]
+                                           "a percentage up to 100% (like 1%), not '101%'."]
+    at.text_input[0].set_value(" ").run()
+    assert [e.value for e in at.error] == ["Most bad rows a file may have: must be a number of rows (like 100) or "
+                                           "a percentage up to 100% (like 1%), not empty."]
     at.text_input[0].set_value("5").run()
     assert not at.error
     at.text_input[0].set_value("abc")
