@@ -388,6 +388,10 @@ if stats["trips"] and flows_tab.open:
                 else:
                     covered = sum(g["trips"] for g in groups) / res["total_trips"] if res["total_trips"] else 0
                     m3.metric(f"Top {len(groups):,} groups hold", f"{covered:.1%}")
+                h0, h1 = hours
+                if (h0, h1) != (0, 23) and bucket > 1 and (h0 % bucket or (h1 + 1) % bucket):
+                    st.caption(f"Only the trips of hours {h0}-{h1} are counted: the {bucket}-hour buckets at the "
+                               "ends of that range hold fewer hours than their names say.")
                 show_all = st.empty()  # a button while one origin is shown
                 footprint = underlay(version)
                 if origin:

@@ -102,6 +102,10 @@ def test_flow_map_layers_arcs_and_url_filters(page, db_url, write_csv):
         "Not understood, so the defaults are shown instead: hours=22-3. (Hours run from 0 to 23, the first not "
         "after the last.)" == t.value for t in overnight.toast)
     assert not [t for t in page(hours="9-10", cell="coarse").toast if "Not understood" in t.value]
+    partial = page(hours="7-9", bucket="6")  # 06:00-12:00 holds the trips of 07:00-09:59 only: said
+    assert "Only the trips of hours 7-9 are counted: the 6-hour buckets at the ends of that range hold fewer " \
+           "hours than their names say." in [c.value for c in partial.caption]
+    assert not any("Only the trips of hours" in c.value for c in page(hours="6-11", bucket="6").caption)
     reversed_dates = page(**{"from": "2020-06-01", "to": "2019-01-01"})
     assert not reversed_dates.exception and reversed_dates.metric[4].value == "5"
     assert any("The link's dates (2020-06-01 to 2019-01-01) run backwards: showing " in t.value
