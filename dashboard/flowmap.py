@@ -189,7 +189,7 @@ def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_si
         "ColumnLayer", id="origins", data=origins, get_position="position",
         get_elevation=f"trips / {top} * 2000", elevation_scale=1,
         # Narrower than the cell and fainter for large cells, so that columns do not hide the arcs.
-        radius=cell_size_deg * 111_000 * (0.3 if cell_size_deg >= 0.08 else 0.4),
+        radius=cell_size_deg * 111_000 * (0.2 if cell_size_deg >= 0.08 else 0.25),
         disk_resolution=6, extruded=True, pickable=True, auto_highlight=True,
         get_fill_color=ORIGIN_RGB + [60 if cell_size_deg >= 0.08 else 90],
     )]
@@ -200,9 +200,9 @@ def flow_deck(groups: list[dict], *, extents: dict, style: str = "dark", cell_si
             # loop): a ring around its cell's column, as wide as an arc of its trips would be.
             layers.append(pdk.Layer(
                 "ScatterplotLayer", id="within", data=within, get_position="source",
-                # within its cell, east to west too (a degree of longitude is shorter than one of
-                # latitude: by a third at 50°)
-                get_radius=cell_size_deg * 111_000 * 0.3, get_line_width="width",
+                # around its column, about within its cell east to west too (a degree of longitude
+                # is shorter than one of latitude: by a third at 50°)
+                get_radius=cell_size_deg * 111_000 * 0.35, get_line_width="width",
                 line_width_units='"pixels"',  # quoted: pydeck reads a bare string as an accessor
                 stroked=True, filled=False,
                 get_line_color=DESTINATION_RGB + [200], pickable=True, auto_highlight=True,
