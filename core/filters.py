@@ -26,9 +26,16 @@ def _date(value, name: str) -> dt.date | None:
         raise InvalidFilter(f"{name} must be a date like 2018-05-28, not {str(value)[:40]!r}") from None
 
 
+# Invisible characters a name may carry at its ends (a byte order mark from files joined together,
+# zero-width spaces and direction marks from copied text), trimmed with the white space: "\ufeffPrague"
+# is Prague and "\u200b" alone is empty. Within a name they stay.
+INVISIBLE = "\ufeff\u200b\u200e\u200f\u2060"
+
+
 def stored_name(value) -> str:
-    """A region or datasource name as ingest stores it: without surrounding white space."""
-    return str(value).strip()
+    """A region or datasource name as ingest stores it: without white space or invisible characters
+    at its ends (core/ingest/validate.py trims a file's names by the same rule)."""
+    return str(value).strip().strip(INVISIBLE).strip()
 
 
 def _names(values, name: str) -> list[str] | None:

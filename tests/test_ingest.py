@@ -425,3 +425,19 @@ def test_a_rejected_record_with_a_nul_byte_keeps_a_mark_where_it_was(db_url, wri
     [reject] = core.rejects(res.job_id, url=db_url)
     assert (reject["line"], reject["reason"]) == (3, "invalid_encoding")
     assert reject["raw"].startswith("Pra\ufffdgue,POINT (14.4 50.0),"), reject["raw"]
+
+
+def test_invisible_characters_at_a_names_ends_are_trimmed_like_white_space(db_url, write_csv):
+    """Pass: a byte order mark (files joined together), a zero-width space or a direction mark at the
+    ends of a name is trimmed with the white space around it: "\\ufeffPrague" and "Prague\\u200b" are
+    Prague, not two more regions that look the same (a black-box check found seven "UniTown"s); a
+    name of nothing else is empty; within a name they stay."""
+    rows = [row(region="\ufeffPrague"), row(region="Prague\u200b "), row(region=" \u200ePrague\u200f"),
+            row(source="\u2060funny_car"), row(region="Uni\u200bTown"), row(region="\u200b"), row(source=" \ufeff ")]
+    res = core.ingest_file(write_csv(HEADER + "".join(rows)), url=db_url, max_bad_rows="2")
+    assert (res.status, res.rows_loaded) == ("completed", 5), res
+    assert [(r["line"], r["column"], r["reason"]) for r in core.rejects(res.job_id, url=db_url)] == [
+        (7, "region", "empty_value"), (8, "datasource", "empty_value")]
+    stats = core.stats(url=db_url)
+    assert stats["regions"] == ["Prague", "Uni\u200bTown"] and stats["datasources"] == ["funny_car"], stats
+    assert core.weekly_average(region="\ufeffPrague ", url=db_url)["trips"] == 4  # filters take names the same way

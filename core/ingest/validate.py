@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..filters import INVISIBLE, stored_name
 from .read import COLUMNS, Lines, Records, clip
 
 _POINT = r"^\s*POINT\s*\(\s*([^\s()]+)\s+([^\s()]+)\s*\)\s*$"
@@ -106,7 +107,7 @@ def _checked(n: int, idx: np.ndarray, cols: list[pa.Array], explain) -> tuple[Go
     """Check the five-field records ``idx`` (of ``n``), whose columns are ``cols``; every other
     record, and every record failing a check, becomes ``explain(i)``."""
     region, origin, destination, when, source = cols
-    region, source = pc.utf8_trim_whitespace(region), pc.utf8_trim_whitespace(source)
+    region, source = _trimmed(region), _trimmed(source)
     good = pc.and_(_name_ok(region), _name_ok(source))
     o_lon, o_lat, o_ok = _points(origin)
     d_lon, d_lat, d_ok = _points(destination)
@@ -129,6 +130,11 @@ def _checked(n: int, idx: np.ndarray, cols: list[pa.Array], explain) -> tuple[Go
 # the window of whoever lists the regions).
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
 _CONTROL_RE = re.compile(_CONTROL)
+
+
+def _trimmed(names: pa.Array) -> pa.Array:
+    """Names as stored (core.filters.stored_name: str.strip trims what Arrow's trim does)."""
+    return pc.utf8_trim_whitespace(pc.utf8_trim(pc.utf8_trim_whitespace(names), INVISIBLE))
 
 
 def _name_ok(names: pa.Array) -> pa.Array:
@@ -241,15 +247,15 @@ def _explain(line: int, rec: list[str], bad_utf8: bool) -> Reject:
                       f"expected 5 fields ({', '.join(COLUMNS)}), found {len(rec)}", raw)
     region, origin, destination, when, source = rec
     for col, name in (("region", region), ("datasource", source)):
-        if len(name.strip()) > NAME_MAX_CHARS:
-            return Reject(line, col, "too_long", f"{col} is {len(name.strip()):,} characters long; "
+        if len(stored_name(name)) > NAME_MAX_CHARS:
+            return Reject(line, col, "too_long", f"{col} is {len(stored_name(name)):,} characters long; "
                           f"names are at most {NAME_MAX_CHARS}", raw)
-        control = _CONTROL_RE.search(name.strip())
+        control = _CONTROL_RE.search(stored_name(name))
         if control:
             c = control.group()
             return Reject(line, col, "control_character", f"{col} contains the control character U+{ord(c):04X} "
                           f"({unicodedata.name(c, repr(c))}), which no name may hold", raw)
-    if not region.strip():
+    if not stored_name(region):
         return Reject(line, "region", "empty_value", "region is empty", raw)
     for col, text in (("origin_coord", origin), ("destination_coord", destination)):
         problem = _point_problem(text)
@@ -258,7 +264,7 @@ def _explain(line: int, rec: list[str], bad_utf8: bool) -> Reject:
     problem = _datetime_problem(when)
     if problem:
         return Reject(line, "datetime", problem[0], f'datetime "{clip(when)}" {problem[1]}', raw)
-    if not source.strip():
+    if not stored_name(source):
         return Reject(line, "datasource", "empty_value", "datasource is empty", raw)
     return Reject(line, None, "invalid_row", "the record could not be read", raw)
 
