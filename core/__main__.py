@@ -84,7 +84,7 @@ def _ingest_one(a, path: str, answered: list) -> tuple[dict, bool]:
                   f"{rate}{eta}", file=sys.stderr)
 
     threading.Thread(target=report, daemon=True).start()
-    res, interrupted = _run_cancelled_by_ctrl_c(job)
+    res, interrupted = _run_cancelled_by_ctrl_c(job, on_quit=lambda: _answer_on_quit(a, job, path, answered))
     answered.append(path)
     done.set()
     d = res.as_dict()
@@ -97,7 +97,21 @@ def _ingest_one(a, path: str, answered: list) -> tuple[dict, bool]:
     return d, interrupted
 
 
-def _run_cancelled_by_ctrl_c(job):
+def _answer_on_quit(a, job, path: str, answered: list) -> None:
+    """At a second Ctrl-C, before quitting at once: with --json, the answer of the file being loaded
+    (interrupted: the database drops its rows) and of each file after it (not loaded), one a file."""
+    if not a.json:
+        return
+    from core.ingest.jobs import JobResult
+    _print_json(JobResult(job.job_id, job.file_name, "interrupted", error=f"{path}: quit at a second Ctrl-C; "
+                          "nothing of the file was loaded").as_dict())
+    for left in a.paths[len(answered) + 1:]:
+        _print_json(JobResult(None, os.path.basename(os.path.normpath(left)), "cancelled",
+                              error=f"{left}: not loaded, after Ctrl-C").as_dict())
+    sys.stdout.flush()
+
+
+def _run_cancelled_by_ctrl_c(job, on_quit=None):
     """Run ``job`` (in a thread); Ctrl-C cancels it as `cancel JOB_ID` does and waits for it to
     end, cancelled, which takes a few seconds; a second Ctrl-C quits at once (the database then
     drops the file's rows and the job shows as interrupted). Returns the result and whether Ctrl-C was pressed."""
@@ -120,6 +134,8 @@ def _run_cancelled_by_ctrl_c(job):
         except KeyboardInterrupt:
             if interrupted:
                 print(f"job {job.job_id}: quit; nothing of the file is loaded", file=sys.stderr, flush=True)
+                if on_quit:
+                    on_quit()
                 os._exit(130)  # at once: the job's threads are still running (the database rolls back)
             interrupted = True
             print(f"job {job.job_id}: cancelling (Ctrl-C again to quit at once)", file=sys.stderr)
