@@ -128,6 +128,8 @@ CASES = [
      ["line 1", "one with no name (a comma at the end of the header?)"]),
     ("header_duplicate_column", b"region,Region,origin_coord,destination_coord,datetime,datasource\n",
      "0", "failed", 0, [], ["line 1", "'region' appears twice"]),
+    ("header_duplicate_and_missing_columns_both_said", b"region,origin_coord,destination_coord,datetime, REGION \n"
+     + GOOD, "0", "failed", 0, [], ["line 1: column 'region' appears twice in the header; missing: datasource"]),
     ("no_header_data_first", GOOD * 3, "0", "failed", 0, [], ["line 1", "must be a header", "found: Prague"]),
     ("no_header_repeated_points", r(d="POINT (14.4 50.0)") * 2, "0", "failed", 0, [], ["line 1", "must be a header"]),
     ("blank_first_line", b"\n" + H + GOOD, "0", "failed", 0, [], ["line 1", "header"]),

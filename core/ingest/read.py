@@ -421,11 +421,13 @@ def _column_order(file_name: str, header: list[str]) -> list[int]:
         raise FileRejected(file_name, "the first line must be a header naming the columns " + ", ".join(COLUMNS)
                            + (f" (found: {clip(', '.join(header), 120)})" if any(names) else ""), 1)
     seen: dict[str, int] = {}
+    twice = sorted({n for i, n in enumerate(names) if n in names[:i]}, key=names.index)
     for i, n in enumerate(names):
-        if n in seen:
-            raise FileRejected(file_name, f"column '{n}' appears twice in the header", 1)
-        seen[n] = i
+        seen.setdefault(n, i)
     missing = [c for c in COLUMNS if c not in seen]
+    if twice:  # with the columns missing too: one message for every problem of the header
+        raise FileRejected(file_name, " and ".join(f"column '{n}' appears twice" for n in twice) + " in the header"
+                           + (f"; missing: {', '.join(missing)}" if missing else ""), 1)
     if missing:
         raise FileRejected(
             file_name,
