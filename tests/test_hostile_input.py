@@ -128,6 +128,10 @@ CASES = [
      ["line 1", "one with no name (a comma at the end of the header?)"]),
     ("header_duplicate_column", b"region,Region,origin_coord,destination_coord,datetime,datasource\n",
      "0", "failed", 0, [], ["line 1", "'region' appears twice"]),
+    ("blank_lines_only_are_an_empty_file", b"\xef\xbb\xbf\r\n \n\n\t\n", "0", "failed", 0, [],
+     ["line 1: the file is empty (it holds only blank lines)"]),
+    ("a_blank_first_line_before_the_header_is_no_header", b"\n" + H + GOOD, "0", "failed", 0, [],
+     ["line 1: the first line must be a header"]),
     ("header_duplicate_and_missing_columns_both_said", b"region,origin_coord,destination_coord,datetime, REGION \n"
      + GOOD, "0", "failed", 0, [], ["line 1: column 'region' appears twice in the header; missing: datasource"]),
     ("no_header_data_first", GOOD * 3, "0", "failed", 0, [], ["line 1", "must be a header", "found: Prague"]),

@@ -232,6 +232,13 @@ def batches(src: Source, max_line_bytes: int, batch_rows: int, fast: bool = True
         raise FileRejected(src.file_name, "the file is empty", 1)
     if 1 in src.bad_utf8_lines:
         raise not_text
+    if not any(f.strip() for f in header):  # a blank first line: empty, if nothing but blank lines follow
+        try:
+            later = next((r for r in reader if any(f.strip() for f in r)), None)
+        except csv.Error:  # something follows: the header's message below says what the first line lacks
+            later = True
+        if later is None:
+            raise FileRejected(src.file_name, "the file is empty (it holds only blank lines)", 1)
     order = _column_order(src.file_name, header)
     line_no = reader.line_num  # the csv module reads no further than the record it returns
     if not fast:
