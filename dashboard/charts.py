@@ -40,18 +40,21 @@ def partial_weeks(r: dict) -> str:
     return f"Only part of {' and of '.join(parts)} is in the period: expect fewer trips there. " if parts else ""
 
 
+BAR_PX = 26  # a bar's height, with the space between it and the next
+
+
 def bars(df: pd.DataFrame, name: str, title: str) -> alt.Chart:
     """Trips by ``name``, one bar a row, busiest first: every label shows."""
     return alt.Chart(df).mark_bar().encode(
         y=alt.Y(f"{name}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=200)),
         x=alt.X("trips:Q", title="Trips"), tooltip=[name, alt.Tooltip("trips:Q", format=",")],
-    ).properties(title=title, height=26 * len(df))
+    ).properties(title=title, height=BAR_PX * len(df))
 
 
 def bars_height(df: pd.DataFrame) -> int:
-    """The pixels a bars chart needs: 26 a bar, and its title and axis (Streamlit sizes the chart's
-    box; with a step height instead, Vega warns that it drops the fit to it)."""
-    return 26 * len(df) + 140  # (the title and the axis take about 130 px of the box)
+    """The pixels a bars chart needs: BAR_PX a bar, and its title and axis (Streamlit sizes the
+    chart's box; with a step height instead, Vega warns that it drops the fit to it)."""
+    return BAR_PX * len(df) + 140  # (the title and the axis take about 130 px of the box)
 
 
 def hours(df: pd.DataFrame) -> alt.Chart:

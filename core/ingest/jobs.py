@@ -359,10 +359,8 @@ def _dsn(url: str | None) -> str:
 
 
 def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
+    info = _stat(path)
+    return info.st_size if info else 0
 
 
 def _stat(path: str) -> os.stat_result | None:

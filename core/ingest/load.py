@@ -76,8 +76,7 @@ class BadRowLimit:
         if re.fullmatch(r"\d+", s):
             return cls(count=int(s))
         raise ValueError(f"--max-bad-rows must be a number of rows (like 100) or a percentage up to 100% "
-                         f"(like 1%), not {text!r}" if s else "--max-bad-rows must be a number of rows (like 100) "
-                         "or a percentage up to 100% (like 1%), not empty")
+                         f"(like 1%), not {repr(text) if s else 'empty'}")
 
     def exceeded(self, rejected: int, read: int, final: bool, most_more_good: int | None = None) -> bool:
         """Whether the limit is passed: a count as soon as it is; a percentage at the end, or
