@@ -1,19 +1,22 @@
 """Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql),
 and keep the top groups of every level and bucket size, for everything, each region and each
-datasource, all days, weekdays and weekend (sql/06_flow_top.sql, sql/09, sql/15, sql/16, sql/19), with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql), and
-for everything in each month (sql/21_flow_top_months.sql; fine cells: 1-hour buckets only)."""
+datasource, all days, weekdays and weekend (sql/06_flow_top.sql, sql/09, sql/15, sql/16, sql/19),
+with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql), and for everything in
+each month (sql/21_flow_top_months.sql; fine cells: 1-hour buckets only). Each level's groups of
+every region and datasource are counted once (fine ones from the trips, medium and coarse ones from
+flow_counts), and every list is cut from them."""
 from __future__ import annotations
 
 import functools
 import os
 import shutil
 
+from . import grid
 from .db import raw_connection
 from .errors import TripsError
 from .queries import pg
 
 TABLES = ("daily_counts", "region_datasources", "flow_counts", "area_days")
-_LEVELS = (1, 2)  # medium, coarse: the levels flow_counts keeps
 # Disk a compaction fills before its commit, per trip: the fine groups' temporary tables and the
 # sorts that build them, the summaries' new rows (per stored trip), trip_times and pair_days (per
 # trip copied: 65 and 27 bytes at 10M). At 100M (Dec 5, docs/SCALE.md) it took at most 28.7 GB,
@@ -64,8 +67,7 @@ def compact_summaries(url: str, progress=None) -> dict[str, dict[str, int]]:
 
 
 def _compact(conn, progress) -> dict[str, dict[str, int]]:
-    from .filters import Filters
-    from .groups import BUCKET_HOURS, KEPT_DAYS, KEPT_TOP
+    from .groups import BUCKET_HOURS, KEPT_DAYS
     conn.autocommit = False
     conn.set_session(isolation_level="REPEATABLE READ")
     with conn.cursor() as cur:
@@ -100,37 +102,24 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
             cur.execute(pg(f"compact_{table}"))
         cur.execute(pg("compact_flow_top_clear"))
         cur.execute(pg("compact_regions"))
-        regions = [(rid, [name]) for rid, name in cur.fetchall()]
+        regions = [rid for rid, in cur.fetchall()]
         cur.execute(pg("compact_datasources"))
-        sources = [(did, [name]) for did, name in cur.fetchall()]
-        # (region, datasource): all of both (0), each region, each datasource
-        contexts = [((0, None), (0, None))] + [(r, (0, None)) for r in regions] + [((0, None), d) for d in sources]
-        kept = [(level, hours, context, days) for level in _LEVELS for hours in BUCKET_HOURS
-                for context in contexts for days in KEPT_DAYS.items()]
-        block = len(contexts) * len(KEPT_DAYS)  # the lists of one level and bucket size
-        for n, (level, hours, ((region_id, region), (datasource_id, source)), (day_name, days)) in enumerate(kept):
-            if n % block == 0:
-                progress(f"keeping the top groups of {'medium' if level == 1 else 'coarse'} cells, {hours}-hour "
-                         f"buckets (lists {n + 1:,}-{n + block:,} of {len(kept):,})")
-            filters = Filters.make(regions=region, datasources=source, days=day_name).params()
-            ids = {"level": level, "region_id": region_id, "datasource_id": datasource_id, "days": days}
-            if hours == 1:
-                cur.execute(pg("compact_flow_top_hours"), {**ids, "weekend": filters["weekend"]})
-            # the live query itself, with the filters' own parameters: the same order and totals
-            cur.execute(_keep(pg("groups_from_summary")), {
-                **filters, **ids, "region_ids": [region_id] if region_id else None,
-                "datasource_ids": [datasource_id] if datasource_id else None,
-                "bucket_hours": hours, "limit": KEPT_TOP, "month": None})
-        # Fine cells, for everything, each region and each datasource: counted once from the trips.
-        progress("counting the fine-cell groups of every trip")
-        cur.execute(pg("compact_fine_hours"))
-        fine_contexts = [(0, 0)] + [(rid, 0) for rid, _ in regions] + [(0, did) for did, _ in sources]
-        for hours in BUCKET_HOURS:
-            progress(f"keeping the top groups of fine cells, {hours}-hour buckets")
-            cur.execute(pg("compact_fine_groups"), {"bucket_hours": hours})
-            for region_id, datasource_id in fine_contexts:
-                _keep_days(cur, "compact_fine_context", {
-                    "level": 0, "region_id": region_id, "datasource_id": datasource_id, "month": None}, hours)
+        sources = [did for did, in cur.fetchall()]
+        # (region_id, datasource_id): all of both (0), each region, each datasource
+        contexts = [(0, 0)] + [(rid, 0) for rid in regions] + [(0, did) for did in sources]
+        for cell, level in grid.LEVELS.items():
+            # each level's groups per hour, region and datasource, in one pass: fine ones counted
+            # from the trips, medium and coarse ones summed from flow_counts
+            progress(f"counting the {cell}-cell groups of every region and datasource")
+            cur.execute(pg("compact_level_hours"))
+            cur.execute(pg("compact_fine_hours" if level == 0 else "compact_summary_hours"), {"level": level})
+            for hours in BUCKET_HOURS:
+                progress(f"keeping the top groups of {cell} cells, {hours}-hour buckets "
+                         f"({len(contexts) * len(KEPT_DAYS):,} lists)")
+                cur.execute(pg("compact_bucket_groups"), {"bucket_hours": hours})
+                for region_id, datasource_id in contexts:
+                    _keep_days(cur, "compact_context", {
+                        "level": level, "region_id": region_id, "datasource_id": datasource_id, "month": None}, hours)
         _keep_month_lists(cur, progress)
         cur.execute(pg("compact_state"))
         cur.execute(pg("summary_rows"))
@@ -163,7 +152,7 @@ def _keep_month_lists(cur, progress) -> None:
 
 
 def _keep_days(cur, context: str, ids: dict, bucket_hours: int) -> None:
-    """The lists of the groups the named query ``context`` gives (compact_fine_context,
+    """The lists of the groups the named query ``context`` gives (compact_context,
     compact_month_context) for all days, weekdays and weekend, and with 1-hour buckets the totals
     of each hour; ``ids``: their level, region_id, datasource_id and month."""
     from .filters import Filters

@@ -180,8 +180,12 @@ def test_a_compaction_the_disk_has_no_room_for_is_refused_before_it_starts(db_ur
     with engine(db_url).connect() as conn:
         months = conn.execute(sa.text("SELECT count(DISTINCT date_trunc('month', ts)) FROM trips")).scalar()
     assert months > 24  # a step for every twelve months
-    assert steps[0].startswith("copying the trips of 1 job(s) into trip_times") and len(steps) == 23 + 3, steps
-    assert steps[-6:] == ["keeping the top groups of fine cells, 24-hour buckets",
+    assert steps[0].startswith("copying the trips of 1 job(s) into trip_times") and len(steps) == 2 + 3 * (1 + 6) + 3 + 2, steps  # then per level: its groups, its six bucket sizes
+    with engine(db_url).connect() as conn:  # everything, each region, each datasource; three days each
+        lists = 3 * conn.execute(sa.text("SELECT 1 + (SELECT count(*) FROM regions) + (SELECT count(*) FROM datasources)")).scalar()
+    assert steps[2:4] == ["counting the fine-cell groups of every region and datasource",
+                          f"keeping the top groups of fine cells, 1-hour buckets ({lists} lists)"]
+    assert steps[-6:] == [f"keeping the top groups of coarse cells, 24-hour buckets ({lists} lists)",
                           "keeping the top groups of each month (months 1-12 of %d)" % months,
                           "keeping the top groups of each month (months 13-24 of %d)" % months,
                           "keeping the top groups of each month (months 25-%d of %d)" % (months, months),

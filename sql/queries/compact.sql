@@ -129,8 +129,7 @@ DELETE FROM flow_top_hours
 
 -- name: compact_keep
 -- One kept list, written on the server: the top groups that the query put in place of "groups"
--- returns (the live query itself, groups_from_summary, or compact_days_top),
--- with its totals, of all dates (:month NULL) or of a month; an empty list keeps nothing (it reads
+-- returns (compact_days_top), with its totals, of all dates (:month NULL) or of a month; an empty list keeps nothing (it reads
 -- as no trips).
 WITH top AS ({groups}), kept AS (
     INSERT INTO flow_top (level, bucket_hours, region_id, datasource_id, days, month, o_cell, d_cell, bucket, trips)
@@ -141,30 +140,22 @@ INSERT INTO flow_top_totals (level, bucket_hours, region_id, datasource_id, days
 SELECT :level, :bucket_hours, :region_id, :datasource_id, :days, coalesce(CAST(:month AS date), '-infinity'),
        total_trips, total_groups FROM top LIMIT 1
 
--- name: compact_flow_top_hours
--- The totals of the 1-hour groups per hour, for all regions (:region_id 0) or one, all
--- datasources (:datasource_id 0) or one, all days or weekdays or weekend (:weekend NULL, false,
--- true).
-INSERT INTO flow_top_hours (level, region_id, datasource_id, days, hour, total_trips, total_groups)
-SELECT :level, :region_id, :datasource_id, :days, hour, sum(trips), count(*)
-  FROM (SELECT o_cell, d_cell, hour, sum(trips::int)::bigint AS trips
-          FROM flow_counts
-         WHERE level = :level
-           AND (:region_id = 0 OR region_id = :region_id)
-           AND (:datasource_id = 0 OR datasource_id = :datasource_id)
-           AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
-         GROUP BY 1, 2, 3) g
- GROUP BY hour
+-- name: compact_level_hours
+-- The groups of one level per hour of the day, of each region (side 1) and of each datasource
+-- (side 2), and how many of their trips on a weekend: what the kept lists of that level are made
+-- from (compact_bucket_groups, then compact_context for everything, each region and each
+-- datasource). Emptied by TRUNCATE for each level (see compact_bucket_groups).
+CREATE TEMP TABLE IF NOT EXISTS level_hours (
+    side int, id smallint, o_cell bigint, d_cell bigint, hour int, trips int, weekend_trips int
+) ON COMMIT DROP;
+TRUNCATE pg_temp.level_hours
 
 -- name: compact_fine_hours
--- Fine groups are counted from the raw trips (flow_counts has no fine level), once per
--- compaction: the trips of each region (side 1) and of each datasource (side 2), origin fine
--- cell, destination fine cell and hour of the day, and how many of them on a weekend, as
--- groups_from_trips counts them, in one pass (two grouping sets). The kept lists of all regions,
--- of each region and of each datasource are made from it (sql/15_flow_top_fine.sql,
--- sql/16_flow_top_fine_regions.sql, sql/19). Read from trip_times, which compact_trip_times has
--- just brought up to every completed job of this snapshot: the same trips, in half the bytes.
-CREATE TEMP TABLE fine_hours ON COMMIT DROP AS
+-- Fine cells: counted from the raw trips (flow_counts has no fine level), once per compaction,
+-- as groups_from_trips counts them, in one pass (two grouping sets). Read from trip_times, which
+-- compact_trip_times has just brought up to every completed job of this snapshot: the same trips,
+-- in half the bytes.
+INSERT INTO pg_temp.level_hours (side, id, o_cell, d_cell, hour, trips, weekend_trips)
 SELECT CASE WHEN GROUPING(region_id) = 0 THEN 1 ELSE 2 END AS side,
        coalesce(region_id, datasource_id) AS id,
        o_cell, d_cell, hour::int AS hour, count(*)::int AS trips,
@@ -172,32 +163,47 @@ SELECT CASE WHEN GROUPING(region_id) = 0 THEN 1 ELSE 2 END AS side,
   FROM trip_times
  GROUP BY GROUPING SETS ((region_id, o_cell, d_cell, hour), (datasource_id, o_cell, d_cell, hour))
 
--- name: compact_fine_groups
--- The fine groups of one bucket size, per region and per datasource (fine_groups; 1-hour buckets
--- are fine_hours' rows as they are) and of all regions together (fine_groups_all: the regions'
--- groups summed, since every trip has one region). The same two tables serve every bucket size,
--- emptied by TRUNCATE: a table created in this transaction is truncated in place, its disk space
--- freed at once, whereas a dropped one keeps its files until the commit (at 100M the six bucket
--- sizes' copies ran the disk full, docs/SCALE.md).
+-- name: compact_summary_hours
+-- Medium and coarse cells (:level 1, 2): from flow_counts, just folded, as groups_from_summary
+-- sums them, in one pass over the level's partition (two grouping sets). Each list used to be a
+-- query of its own over the whole partition (flow_counts has no index by region or datasource):
+-- 36 for each region and datasource.
+INSERT INTO pg_temp.level_hours (side, id, o_cell, d_cell, hour, trips, weekend_trips)
+SELECT CASE WHEN GROUPING(region_id) = 0 THEN 1 ELSE 2 END AS side,
+       coalesce(region_id, datasource_id) AS id,
+       o_cell, d_cell, hour::int AS hour, sum(trips::int)::int AS trips,
+       coalesce(sum(trips::int) FILTER (WHERE weekend), 0)::int AS weekend_trips
+  FROM flow_counts
+ WHERE level = :level
+ GROUP BY GROUPING SETS ((region_id, o_cell, d_cell, hour), (datasource_id, o_cell, d_cell, hour))
+
+-- name: compact_bucket_groups
+-- The groups of compact_level_hours' level in one bucket size, per region and per datasource
+-- (bucket_groups; 1-hour buckets are level_hours' rows as they are) and of all regions together
+-- (bucket_groups_all: the regions' groups summed, since every trip has one region). The same two
+-- tables serve every level and bucket size, emptied by TRUNCATE: a table created in this
+-- transaction is truncated in place, its disk space freed at once, whereas a dropped one keeps its
+-- files until the commit (at 100M the six bucket sizes' copies of the fine groups ran the disk
+-- full, docs/SCALE.md).
 -- (Its index is dropped once truncated, then built in bulk after the rows are in.)
-CREATE TEMP TABLE IF NOT EXISTS fine_groups (
+CREATE TEMP TABLE IF NOT EXISTS bucket_groups (
     side int, id smallint, o_cell bigint, d_cell bigint, bucket int, trips int, weekend_trips int
 ) ON COMMIT DROP;
-CREATE TEMP TABLE IF NOT EXISTS fine_groups_all (
+CREATE TEMP TABLE IF NOT EXISTS bucket_groups_all (
     o_cell bigint, d_cell bigint, bucket int, trips int, weekend_trips int
 ) ON COMMIT DROP;
-TRUNCATE pg_temp.fine_groups, pg_temp.fine_groups_all;
-DROP INDEX IF EXISTS pg_temp.fine_groups_side_id;
-INSERT INTO pg_temp.fine_groups (side, id, o_cell, d_cell, bucket, trips, weekend_trips)
-SELECT side, id, o_cell, d_cell, hour, trips, weekend_trips FROM fine_hours WHERE :bucket_hours = 1
+TRUNCATE pg_temp.bucket_groups, pg_temp.bucket_groups_all;
+DROP INDEX IF EXISTS pg_temp.bucket_groups_side_id;
+INSERT INTO pg_temp.bucket_groups (side, id, o_cell, d_cell, bucket, trips, weekend_trips)
+SELECT side, id, o_cell, d_cell, hour, trips, weekend_trips FROM pg_temp.level_hours WHERE :bucket_hours = 1
  UNION ALL
 SELECT side, id, o_cell, d_cell, hour / :bucket_hours, sum(trips)::int, sum(weekend_trips)::int
-  FROM fine_hours WHERE :bucket_hours > 1
+  FROM pg_temp.level_hours WHERE :bucket_hours > 1
  GROUP BY 1, 2, 3, 4, 5;
-CREATE INDEX fine_groups_side_id ON pg_temp.fine_groups (side, id);
-INSERT INTO pg_temp.fine_groups_all (o_cell, d_cell, bucket, trips, weekend_trips)
+CREATE INDEX bucket_groups_side_id ON pg_temp.bucket_groups (side, id);
+INSERT INTO pg_temp.bucket_groups_all (o_cell, d_cell, bucket, trips, weekend_trips)
 SELECT o_cell, d_cell, bucket, sum(trips)::int, sum(weekend_trips)::int
-  FROM pg_temp.fine_groups WHERE side = 1
+  FROM pg_temp.bucket_groups WHERE side = 1
  GROUP BY 1, 2, 3
 
 -- name: compact_days_top
@@ -236,13 +242,13 @@ SELECT :level, :region_id, :datasource_id, d.days, coalesce(CAST(:month AS date)
                        (2, weekend_trips, weekend_groups)) d (days, trips, groups)
  WHERE d.groups > 0
 
--- name: compact_fine_context
--- The fine groups of everything (:region_id and :datasource_id 0), one region or one datasource,
--- of the bucket size compact_fine_groups made.
-SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM fine_groups_all
+-- name: compact_context
+-- The groups of everything (:region_id and :datasource_id 0), one region or one datasource, of the
+-- level and bucket size compact_bucket_groups made.
+SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM bucket_groups_all
  WHERE :region_id = 0 AND :datasource_id = 0
  UNION ALL
-SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM fine_groups
+SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM bucket_groups
  WHERE (side, id) = (CASE WHEN :region_id > 0 THEN 1 ELSE 2 END, :region_id + :datasource_id)
    AND :region_id + :datasource_id > 0
 
@@ -289,10 +295,10 @@ DELETE FROM flow_top_totals WHERE month > '-infinity';
 DELETE FROM flow_top_hours WHERE month > '-infinity'
 
 -- name: compact_regions
-SELECT region_id, name FROM regions ORDER BY region_id
+SELECT region_id FROM regions ORDER BY region_id
 
 -- name: compact_datasources
-SELECT datasource_id, name FROM datasources ORDER BY datasource_id
+SELECT datasource_id FROM datasources ORDER BY datasource_id
 
 -- name: compact_state
 -- The jobs folded: every job completed in this transaction's snapshot (its rows and its state
