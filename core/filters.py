@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .errors import InvalidFilter
@@ -33,9 +34,10 @@ INVISIBLE = "\ufeff\u200b\u200e\u200f\u2060"
 
 
 def stored_name(value) -> str:
-    """A region or datasource name as ingest stores it: without white space or invisible characters
-    at its ends (core/ingest/validate.py trims a file's names by the same rule)."""
-    return str(value).strip().strip(INVISIBLE).strip()
+    """A region or datasource name as ingest stores it: in Unicode's composed form (NFC: "Zu\u0308rich",
+    as macOS writes it, is "Z\u00fcrich"), without white space or invisible characters at its ends
+    (core/ingest/validate.py takes a file's names by the same rule)."""
+    return unicodedata.normalize("NFC", str(value)).strip().strip(INVISIBLE).strip()
 
 
 def _names(values, name: str) -> list[str] | None:

@@ -446,6 +446,20 @@ def test_a_rejected_record_with_a_nul_byte_keeps_a_mark_where_it_was(db_url, wri
     assert reject["raw"].startswith("Pra\ufffdgue,POINT (14.4 50.0),"), reject["raw"]
 
 
+def test_names_are_stored_composed_so_one_name_written_two_ways_is_one(db_url, write_csv):
+    """Pass: "Zu\u0308rich" (u and a combining diaeresis, as macOS writes it) and "Z\u00fcrich" are
+    the same text to a reader, so they are one region, stored composed (NFC); a datasource alike;
+    filters take either form. Before, they were two regions that looked the same."""
+    rows = [row(region="Zu\u0308rich"), row(region="Z\u00fcrich"), row(region=" Zu\u0308rich\u200b", source="cafe\u0301"),
+            row(source="caf\u00e9")]
+    res = core.ingest_file(write_csv(HEADER + "".join(rows)), url=db_url)
+    assert (res.status, res.rows_loaded) == ("completed", 4), res
+    stats = core.stats(url=db_url)
+    assert sorted(stats["regions"]) == ["Prague", "Z\u00fcrich"] and sorted(stats["datasources"]) == ["caf\u00e9", "funny_car"], stats
+    assert core.weekly_average(region="Zu\u0308rich", url=db_url)["trips"] == 3
+    assert core.trip_groups(datasources=["cafe\u0301"], url=db_url)["total_trips"] == 2
+
+
 def test_invisible_characters_at_a_names_ends_are_trimmed_like_white_space(db_url, write_csv):
     """Pass: a byte order mark (files joined together), a zero-width space or a direction mark at the
     ends of a name is trimmed with the white space around it: "\\ufeffPrague" and "Prague\\u200b" are

@@ -134,7 +134,19 @@ _CONTROL_RE = re.compile(_CONTROL)
 
 def _trimmed(names: pa.Array) -> pa.Array:
     """Names as stored (core.filters.stored_name: str.strip trims what Arrow's trim does)."""
-    return pc.utf8_trim_whitespace(pc.utf8_trim(pc.utf8_trim_whitespace(names), INVISIBLE))
+    return pc.utf8_trim_whitespace(pc.utf8_trim(pc.utf8_trim_whitespace(_composed(names)), INVISIBLE))
+
+
+def _composed(names: pa.Array) -> pa.Array:
+    """Names in Unicode's composed form (NFC), as core.filters.stored_name: "Zu\u0308rich" (as macOS
+    writes it) and "Z\u00fcrich" are one region, not two that look the same. Only a batch with
+    names beyond ASCII is looked at, and then its distinct names."""
+    if pc.all(pc.string_is_ascii(names)).as_py() is not False:
+        return names
+    distinct = pc.dictionary_encode(names)
+    words = distinct.dictionary.to_pylist()
+    nfc = [unicodedata.normalize("NFC", w) for w in words]
+    return names if nfc == words else pc.take(pa.array(nfc, pa.string()), distinct.indices)
 
 
 def _name_ok(names: pa.Array) -> pa.Array:
