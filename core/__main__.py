@@ -103,7 +103,9 @@ def _answer_on_quit(a, job, path: str, answered: list) -> None:
     if not a.json:
         return
     from core.ingest.jobs import JobResult
-    _print_json(JobResult(job.job_id, job.file_name, "interrupted", error=f"{path}: quit at a second Ctrl-C; "
+    p = job.progress  # what it had read (none of it stays)
+    _print_json(JobResult(job.job_id, job.file_name, "interrupted", p.rows_read, 0, p.rows_rejected,
+                          round(time.monotonic() - p.started, 3), error=f"{path}: quit at a second Ctrl-C; "
                           "nothing of the file was loaded").as_dict())
     for left in a.paths[len(answered) + 1:]:
         _print_json(JobResult(None, os.path.basename(os.path.normpath(left)), "cancelled",
@@ -258,13 +260,15 @@ def cmd_groups(a) -> int:
 
 
 def _note_unknown(kind: str, names: list[str] | None, known) -> None:
-    """A name that is not stored counts no trips (the answer says 0); say so, it may be a typo."""
+    """A name that is not stored counts no trips (the answer says 0); say so, it may be a typo, and
+    which command lists the names."""
     from core.filters import stored_name
     if names:
         stored = set(known())
         for name in names:
             if stored_name(name) not in stored:  # as the filters take it
-                print(f"note: no {kind} named {name!r} is stored (python -m core stats lists them)", file=sys.stderr)
+                listed = "python -m core regions" if kind == "region" else "python -m core stats"
+                print(f"note: no {kind} named {name!r} is stored ({listed} lists them)", file=sys.stderr)
 
 
 def _hours(text: str) -> list[int]:

@@ -139,7 +139,7 @@ def test_names_asked_with_surrounding_white_space_find_the_names_stored(db_url, 
         assert out.returncode == 0 and json.loads(out.stdout)["total_trips" if args[0] == "groups" else "trips"] > 0
         assert "note" not in out.stderr, out.stderr
     out = _cli(db_url, "weekly-avg", "--region", " Prag", "--json")
-    assert "no region named ' Prag' is stored" in out.stderr
+    assert "no region named ' Prag' is stored (python -m core regions lists them)" in out.stderr
 
 
 def test_weekly_average_of_a_region_counts_zero_weeks(db_url, write_csv):

@@ -307,20 +307,23 @@ def test_ctrl_c_cancels_the_cli_ingest_and_says_so(db_url, tmp_path):
 
 def test_a_second_ctrl_c_still_answers_every_file(capsys):
     """Pass: what the CLI prints with --json when a second Ctrl-C quits at once (there was nothing,
-    found by a black-box check): the file being loaded interrupted, each file after it not loaded, one
-    line a file. (Sending two SIGINTs races the cancel, which often ends first: checked directly.)"""
+    found by a black-box check): the file being loaded interrupted, with the rows it had read (it said 0),
+    each file after it not loaded, one line a file. (Sending two SIGINTs races the cancel, which often
+    ends first: checked directly.)"""
     import argparse
     from types import SimpleNamespace
 
     from core.__main__ import _answer_on_quit
+    from core.ingest.load import Progress
     a = argparse.Namespace(json=True, paths=["done.csv", "/data/now.csv", "/data/next.csv.gz", "last.csv"])
-    _answer_on_quit(a, SimpleNamespace(job_id=7, file_name="now.csv"), "/data/now.csv", answered=["done.csv"])
+    now = SimpleNamespace(job_id=7, file_name="now.csv", progress=Progress(rows_read=250_000, rows_rejected=3))
+    _answer_on_quit(a, now, "/data/now.csv", answered=["done.csv"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(r["job_id"], r["file"], r["status"], r["rows_loaded"]) for r in lines] == [
-        (7, "now.csv", "interrupted", 0), (None, "next.csv.gz", "cancelled", 0), (None, "last.csv", "cancelled", 0)]
+    assert [(r["job_id"], r["file"], r["status"], r["rows_read"], r["rows_loaded"], r["rows_rejected"]) for r in lines] == [
+        (7, "now.csv", "interrupted", 250_000, 0, 3), (None, "next.csv.gz", "cancelled", 0, 0, 0),
+        (None, "last.csv", "cancelled", 0, 0, 0)]
     assert lines[0]["error"] == "/data/now.csv: quit at a second Ctrl-C; nothing of the file was loaded"
-    _answer_on_quit(argparse.Namespace(json=False, paths=a.paths), SimpleNamespace(job_id=7, file_name="now.csv"),
-                    "/data/now.csv", answered=["done.csv"])
+    _answer_on_quit(argparse.Namespace(json=False, paths=a.paths), now, "/data/now.csv", answered=["done.csv"])
     assert capsys.readouterr().out == ""  # without --json, stderr says it (as before)
 
 
