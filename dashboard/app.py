@@ -222,6 +222,9 @@ with st.sidebar:
     regions = st.multiselect("Regions", stats["regions"], placeholder="All regions", key="f_regions")
     sources = st.multiselect("Datasources", stats["datasources"], placeholder="All datasources", key="f_sources")
     dates = st.date_input("Dates", min_value=first, max_value=last, format="YYYY-MM-DD", key="f_dates")
+    if first and len(dates) == 1:  # the calendar closed after one click: say what the period is
+        st.caption(f":material/info: Only a first day is picked: the period runs from {dates[0]} to the last "
+                   f"trip ({last}). Pick a last day too for a shorter one (the same day twice: that day).")
     # required=True: clicking the selected option keeps it (it would clear it, the default applying unseen)
     days = st.segmented_control("Days", view_params.DAYS, required=True, format_func=str.capitalize,
                                 key="f_days") or "all"
@@ -535,9 +538,10 @@ if stats["trips"] and insights_tab.open:
                 b1, b2 = st.columns(2)
                 with b1:
                     st.subheader("Latest datasource of the two busiest regions")
-                    st.dataframe(pd.DataFrame(ins["bonus"]["latest_datasource_of_top_regions"]), hide_index=True,
-                                 column_config={"region": "Region", "datasource": "Datasource of its latest trip",
-                                                "datetime": "Latest trip (local time)"})
+                    # a static table: its two rows wrap in a narrow column (a grid cut the answer to "La…")
+                    st.table(pd.DataFrame(ins["bonus"]["latest_datasource_of_top_regions"]).rename(columns={
+                        "region": "Region", "datasource": "Datasource of its latest trip",
+                        "datetime": "Latest trip (local time)"}).set_index("Region"))
                 with b2:
                     st.subheader("Regions where cheap_mobile appears")
                     cheap = ins["bonus"]["cheap_mobile_regions"]

@@ -155,6 +155,20 @@ def test_the_whole_period_grows_with_new_data_and_a_chosen_one_stays(page, db_ur
     assert at.metric[4].value == "1"
 
 
+def test_a_period_with_only_its_first_day_picked_says_it_runs_to_the_last_trip(page, db_url, write_csv):
+    """Pass: one click on the calendar, then closing it, leaves a first day only; the answers then run
+    to the last trip, and the page says so (it did not: one day seemed picked; a black-box check)."""
+    _load(db_url, write_csv, [row(when="2018-05-28 09:00:00"), row(when="2018-06-04 09:00:00"),
+                              row(when="2018-06-11 09:00:00")])
+    at = page()
+    assert not any("Only a first day" in c.value for c in at.caption)
+    at.date_input[0].set_value((dt.date(2018, 6, 4),)).run()
+    assert not at.exception and at.metric[4].value == "2"  # 4 and 11 June
+    assert any(c.value.endswith("Only a first day is picked: the period runs from 2018-06-04 to the last trip "
+                                "(2018-06-11). Pick a last day too for a shorter one (the same day twice: that day).")
+               for c in at.caption), [c.value for c in at.caption]
+
+
 def test_the_dates_picker_fills_in_when_the_first_file_arrives(page, db_url, write_csv):
     at = page()
     assert not at.exception and any("No trips yet" in i.value for i in at.info)
