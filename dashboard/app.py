@@ -433,11 +433,12 @@ if stats["trips"] and flows_tab.open:
                     "origin_lon": "Origin lon", "origin_lat": "Origin lat",
                     "destination_lon": "Destination lon", "destination_lat": "Destination lat",
                 })
-                d1, d2, _ = st.columns([1, 1, 4])
+                # side by side, each as wide as its label (fixed columns cut "GeoJSON" at 1000 px)
+                buttons = st.container(horizontal=True)
                 name = view_params.export_name(cell, bucket, filters, st.session_state.get("origin_cell"))
-                d1.download_button("CSV", table.to_csv(index=False), f"{name}.csv", "text/csv",
+                buttons.download_button("CSV", table.to_csv(index=False), f"{name}.csv", "text/csv",
                                    icon=":material/download:", on_click="ignore")
-                d2.download_button("GeoJSON", flowmap.groups_geojson(shown), f"{name}.geojson",
+                buttons.download_button("GeoJSON", flowmap.groups_geojson(shown), f"{name}.geojson",
                                    "application/geo+json", icon=":material/download:", on_click="ignore")
 
 # -- weekly averages -----------------------------------------------------------------------------------
