@@ -437,9 +437,9 @@ if stats["trips"] and flows_tab.open:
                 buttons = st.container(horizontal=True)
                 name = view_params.export_name(cell, bucket, filters, st.session_state.get("origin_cell"))
                 buttons.download_button("CSV", table.to_csv(index=False), f"{name}.csv", "text/csv",
-                                   icon=":material/download:", on_click="ignore")
+                                        icon=":material/download:", on_click="ignore")
                 buttons.download_button("GeoJSON", flowmap.groups_geojson(shown), f"{name}.geojson",
-                                   "application/geo+json", icon=":material/download:", on_click="ignore")
+                                        "application/geo+json", icon=":material/download:", on_click="ignore")
 
 # -- weekly averages -----------------------------------------------------------------------------------
 
@@ -540,7 +540,8 @@ if stats["trips"] and insights_tab.open:
                 with b1:
                     st.subheader("Latest datasource of the two busiest regions")
                     # a static table: its two rows wrap in a narrow column (a grid cut the answer to "La…")
-                    st.table(pd.DataFrame(ins["bonus"]["latest_datasource_of_top_regions"]).rename(columns={
+                    st.table(pd.DataFrame(ins["bonus"]["latest_datasource_of_top_regions"],
+                                          columns=["region", "datasource", "datetime"]).rename(columns={
                         "region": "Region", "datasource": "Datasource of its latest trip",
                         "datetime": "Latest trip (local time)"}).set_index("Region"))
                 with b2:

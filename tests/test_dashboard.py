@@ -845,3 +845,20 @@ def test_a_failure_that_ended_long_ago_is_a_line_not_an_error_box(page, db_url, 
     assert not at.error
     assert any(c.value.startswith(":material/error: **old.csv** failed: nothing loaded. Line 1: missing column")
                for c in at.caption)
+
+
+def test_insights_answers_the_bonus_questions_as_the_cli_does(page, db_url, write_csv):
+    """Pass: the Insights tab's table holds, for each of the two busiest regions, the datasource of its
+    latest trip and that trip's time (core.bonus_answers), and names the regions where cheap_mobile
+    appears; a table that wraps (a grid cut the answer short in a narrow column)."""
+    _load(db_url, write_csv, [row(when="2018-05-28 09:00:00"), row(when="2018-06-01 10:00:00", source="cheap_mobile"),
+                              row(region="Brno", when="2018-05-29 09:00:00", source="baba_car"),
+                              row(region="Brno", when="2018-05-30 09:00:00")])
+    at = page(tab="Insights")
+    assert not at.exception
+    shown = at.table[0].value
+    assert list(shown.columns) == ["Datasource of its latest trip", "Latest trip (local time)"]
+    assert {region: row["Datasource of its latest trip"] for region, row in shown.iterrows()} == {
+        b["region"]: b["datasource"] for b in core.bonus_answers(url=db_url)["latest_datasource_of_top_regions"]}
+    assert {str(v) for v in shown["Latest trip (local time)"]} == {"2018-06-01 10:00:00", "2018-05-30 09:00:00"}
+    assert any(m.value == "Prague" for m in at.markdown)
