@@ -199,9 +199,9 @@ if "f_cell" not in state or getattr(get_script_run_ctx(), "is_history_navigation
         st.toast(f"Not in the data, so left out of the link's view: {', '.join(u[:40] for u in view['unknown'][:5])}.",
                  icon=":material/filter_alt_off:", duration="infinite")
     if view["malformed"]:
-        st.toast(f"Not understood, so the defaults are shown instead: {', '.join(view['malformed'])}. (Hours run "
-                 "from 0 to 23, the first not after the last.)" if any(m.startswith("hours=") for m in view["malformed"])
-                 else f"Not understood, so the defaults are shown instead: {', '.join(view['malformed'])}.",
+        hours_rule = (" (Hours run from 0 to 23, the first not after the last.)"
+                      if any(m.startswith("hours=") for m in view["malformed"]) else "")
+        st.toast(f"Not understood, so the defaults are shown instead: {', '.join(view['malformed'])}.{hours_rule}",
                  icon=":material/link_off:", duration="infinite")
     asked = (view["date_from"], view["date_to"])
     if first and any(asked) and tuple(state["f_dates"]) != (asked[0] or first, asked[1] or last):

@@ -260,16 +260,17 @@ def _explain(line: int, rec: list[str], bad_utf8: bool) -> Reject:
         return Reject(line, None, "field_count",
                       f"expected 5 fields ({', '.join(COLUMNS)}), found {len(rec)}", raw)
     region, origin, destination, when, source = rec
+    region, source = stored_name(region), stored_name(source)  # as _checked takes them
     for col, name in (("region", region), ("datasource", source)):
-        if len(stored_name(name)) > NAME_MAX_CHARS:
-            return Reject(line, col, "too_long", f"{col} is {len(stored_name(name)):,} characters long; "
+        if len(name) > NAME_MAX_CHARS:
+            return Reject(line, col, "too_long", f"{col} is {len(name):,} characters long; "
                           f"names are at most {NAME_MAX_CHARS}", raw)
-        control = _CONTROL_RE.search(stored_name(name))
+        control = _CONTROL_RE.search(name)
         if control:
             c = control.group()
             return Reject(line, col, "control_character", f"{col} contains the control character U+{ord(c):04X} "
                           f"({unicodedata.name(c, repr(c))}), which no name may hold", raw)
-    if not stored_name(region):
+    if not region:
         return Reject(line, "region", "empty_value", "region is empty", raw)
     for col, text in (("origin_coord", origin), ("destination_coord", destination)):
         problem = _point_problem(text)
@@ -278,7 +279,7 @@ def _explain(line: int, rec: list[str], bad_utf8: bool) -> Reject:
     problem = _datetime_problem(when)
     if problem:
         return Reject(line, "datetime", problem[0], f'datetime "{clip(when)}" {problem[1]}', raw)
-    if not stored_name(source):
+    if not source:
         return Reject(line, "datasource", "empty_value", "datasource is empty", raw)
     return Reject(line, None, "invalid_row", "the record could not be read", raw)
 
