@@ -67,6 +67,7 @@ def compact_summaries(url: str, progress=None) -> dict[str, dict[str, int]]:
 
 
 def _compact(conn, progress) -> dict[str, dict[str, int]]:
+    from .config import settings
     from .groups import BUCKET_HOURS, KEPT_DAYS
     conn.autocommit = False
     conn.set_session(isolation_level="REPEATABLE READ")
@@ -101,7 +102,7 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
         for table in TABLES:
             cur.execute(pg(f"compact_{table}"))
         cur.execute(pg("compact_flow_top_clear"))
-        cur.execute(pg("compact_regions"))
+        cur.execute(pg("compact_regions"), {"min_trips": settings().list_min_trips})
         regions = [rid for rid, in cur.fetchall()]
         cur.execute(pg("compact_datasources"))
         sources = [did for did, in cur.fetchall()]

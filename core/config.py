@@ -56,6 +56,9 @@ class Settings:
                                  metadata={"help": "compaction is due once the trips loaded since the last one "
                                                    "are this share of those it folded (the first: any); a "
                                                    "JobManager then compacts after a load (0: never)"})
+    list_min_trips: int = field(default_factory=lambda: _env("TRIPS_LIST_MIN_TRIPS", 100_000, int),
+                                metadata={"help": "compaction keeps the top groups of regions with at least this "
+                                                  "many trips; a smaller region's groups are counted from its trips"})
     uploaders: tuple[str, ...] | None = field(
         default_factory=lambda: _env("TRIPS_UPLOADERS", None, _emails),
         metadata={"help": "comma-separated emails of the signed-in users (st.login) who may load data "

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from hypothesis import given, settings as hsettings, strategies as st
 
 import core
-from conftest import HEADER, row
+from conftest import HEADER, row, sql_rows
 from core.db import engine
 from core.ingest import rollup
 from core.synth import generate
@@ -378,6 +378,52 @@ def test_summed_lists_of_regions_that_share_cells_are_proved_or_aggregated(db_ur
             assert (a["groups"], a["total_trips"], a["total_groups"]) == (live["groups"], live["total_trips"], live["total_groups"])
         assert core.trip_groups(cell=cell, regions=["A", "B"], limit=1, url=db_url)["groups"][0]["trips"] == 32
         assert core.trip_groups(cell=cell, regions=["A", "C"], limit=3, url=db_url)["total_groups"] == 6
+
+
+def test_small_regions_keep_no_lists_and_are_counted_from_their_trips(db_url, write_csv, tmp_path, monkeypatch):
+    """Pass: with TRIPS_LIST_MIN_TRIPS at 100, compaction keeps the lists of the generated regions
+    (hundreds of trips each) and none of "Tiny" (24 trips in Prague's cells); Tiny's groups, alone
+    or with Prague, at every cell size, for all days or the weekend, are counted from its trips and
+    equal the answers before compaction (Prague alone: kept); after a file since that adds to Tiny
+    and brings a new region, every answer still equals the aggregated one; with raw reads ruled
+    out, Tiny's medium groups sum the summary, the same answer."""
+    import core.groups
+    monkeypatch.setenv("TRIPS_LIST_MIN_TRIPS", "100")
+    generate(str(tmp_path / "base.csv"), 3_000, seed=21)
+    assert core.ingest_file(str(tmp_path / "base.csv"), url=db_url).status == "completed"
+    tiny = [row(region="Tiny", o=(14.40 + 0.01 * (i % 3), 50.07), d=(14.43, 50.08 + 0.01 * (i % 2)),
+                when=f"2018-05-{26 + i % 4:02d} {7 + i % 5:02d}:1{i % 6}:00", source=("funny_car", "cheap_mobile")[i % 2])
+            for i in range(24)]
+    assert core.ingest_file(write_csv(HEADER + "".join(tiny), "tiny.csv"), url=db_url).status == "completed"
+    assert "Prague" in core.regions(url=db_url)
+    asks = [(cell, h, days, tuple(regions)) for cell in ("fine", "medium", "coarse") for h in (1, 3)
+            for days in ("all", "weekend") for regions in (["Tiny"], ["Tiny", "Prague"], ["Prague"])]
+    ask = lambda cell, h, days, regions, **kw: core.trip_groups(  # noqa: E731
+        cell=cell, bucket_hours=h, days=days, regions=list(regions), limit=50, url=db_url, **kw)
+    answer = lambda a: (a["groups"], a["total_trips"], a["total_groups"])  # noqa: E731
+    before = {k: ask(*k) for k in asks}
+    core.compact_summaries(url=db_url)
+    kept_regions = {name for name, in sql_rows(db_url, "SELECT DISTINCT r.name FROM flow_top_totals t "
+                                                       "JOIN regions r USING (region_id)")}
+    assert "Prague" in kept_regions and "Tiny" not in kept_regions
+    assert kept_regions == set(core.regions(url=db_url)) - {"Tiny"}
+    for k in asks:
+        a = ask(*k)
+        assert a["source"] == ("kept" if k[3] == ("Prague",) else "trips"), k
+        assert answer(a) == answer(before[k]), k
+    assert before[("fine", 1, "all", ("Tiny",))]["total_trips"] == 24
+    more = tiny[:10] + [row(region="Newcomer", o=(14.41, 50.07), when="2018-06-02 08:00:00")] * 3
+    assert core.ingest_file(write_csv(HEADER + "".join(more), "more.csv"), url=db_url).status == "completed"
+    every_source = core.datasources(url=db_url)
+    for k in asks + [(cell, 1, "all", ("Newcomer",)) for cell in ("fine", "medium")]:
+        a = ask(*k)
+        assert a["source"] == {("Prague",): "kept+new", ("Newcomer",): "kept+new"}.get(k[3], "trips"), k
+        assert answer(a) == answer(ask(*k, datasources=every_source)), k
+    raw = ask("medium", 1, "all", ["Tiny"])
+    assert raw["total_trips"] == 34
+    monkeypatch.setattr(core.groups, "_RAW_REGIONS_READ", 0)
+    summed = ask("medium", 1, "all", ["Tiny"])
+    assert summed["source"] == "summary" and answer(summed) == answer(raw)
 
 
 def test_compaction_during_an_ingest_loses_nothing(db_url, tmp_path):

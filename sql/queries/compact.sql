@@ -295,7 +295,14 @@ DELETE FROM flow_top_totals WHERE month > '-infinity';
 DELETE FROM flow_top_hours WHERE month > '-infinity'
 
 -- name: compact_regions
-SELECT region_id FROM regions ORDER BY region_id
+-- The regions whose lists are kept: those with at least :min_trips trips (TRIPS_LIST_MIN_TRIPS). A
+-- smaller region's groups are counted from its trips, one stretch of trip_times a month
+-- (core/groups.py), in milliseconds, and its lists would cost up to 36 rows per trip (each list of
+-- a small region keeps every group, and a fine group is about one trip): with hundreds of small
+-- regions, gigabytes and minutes of compaction for a few hundred thousand trips. (Datasources keep
+-- theirs whatever their size: a datasource's trips lie in one stretch per region a month, no
+-- quick read; and datasources are few.)
+SELECT region_id FROM region_datasources GROUP BY region_id HAVING sum(trips) >= :min_trips ORDER BY region_id
 
 -- name: compact_datasources
 SELECT datasource_id FROM datasources ORDER BY datasource_id

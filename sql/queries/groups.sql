@@ -86,21 +86,38 @@ SELECT o_cell, d_cell, bucket, trips,
 -- name: groups_kept_state
 -- Whether compaction has kept top groups (flow_top) of :level, the completed jobs it has not
 -- folded (their rows are merged with the kept ones: groups_kept_and_new) and their trips. Fine
--- lists (level 0) are used only when there are lists of regions, and with datasources named, of
--- datasources: a compaction by a version from before sql/15 keeps no fine lists, one from before
--- sql/16 none of a region, one from before sql/19 none of a datasource, one from before sql/21 no
--- month lists (:months: the months whose lists are asked for), one from before Dec 5 none of fine
--- cells' months, and a missing list reads as no trips (with any trip folded, the fine lists of its
--- region and datasource have a totals row, and each month that has trips its lists of each level;
--- without, the raw trips answer as quickly).
+-- lists (level 0) are used only when there is the list of everything, and with datasources named,
+-- lists of datasources; a region named must have its lists when it has trips folded: a compaction
+-- by a version from before sql/15 keeps no fine lists, one from before sql/16 none of a region, one
+-- from before sql/19 none of a datasource, one from before sql/21 no month lists (:months: the
+-- months whose lists are asked for), one from before Dec 5 none of fine cells' months, compaction
+-- keeps none of a region with fewer than TRIPS_LIST_MIN_TRIPS trips, and a missing list reads as
+-- no trips (with any trip folded, the fine lists of its datasource have a totals row, and each
+-- month that has trips its lists of each level; without, the raw trips answer as quickly).
 SELECT EXISTS (SELECT FROM compaction_state)
-       AND (:level > 0 OR (EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND region_id > 0)
+       AND (:level > 0 OR (EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND region_id = 0 AND datasource_id = 0
+                                                                 AND month = '-infinity')
                            AND (CAST(:datasources AS text[]) IS NULL
                                 OR EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND datasource_id > 0))))
        AND (CAST(:months AS date[]) IS NULL
-            OR EXISTS (SELECT FROM flow_top_totals WHERE level = :level AND month > '-infinity')) AS compacted,
+            OR EXISTS (SELECT FROM flow_top_totals WHERE level = :level AND month > '-infinity'))
+       -- a region named whose trips were folded without lists (sql/27_regions_without_lists.sql)
+       AND NOT EXISTS (SELECT FROM regions_without_lists
+                        WHERE name = ANY(CAST(:regions AS text[])) AND level = :level) AS compacted,
        coalesce((SELECT array_agg(job_id ORDER BY job_id) FROM jobs_since_compaction), '{}') AS new_jobs,
        (SELECT coalesce(sum(rows_loaded), 0) FROM jobs_since_compaction)::bigint AS new_trips
+
+-- name: unlisted_regions_read
+-- Whether a region named has trips folded by compaction but no kept lists (it had fewer than
+-- TRIPS_LIST_MIN_TRIPS: sql/27_regions_without_lists.sql), and if so the most raw trips
+-- groups_from_trips reads for the regions named: theirs, and every trip of the jobs not yet in
+-- trip_times (:raw_jobs); NULL when every region named has its lists (or no folded trips).
+SELECT CASE WHEN EXISTS (SELECT FROM regions_without_lists
+                          WHERE name = ANY(CAST(:regions AS text[])) AND level = :level)
+       THEN (SELECT coalesce(sum(s.trips), 0) FROM region_datasources s JOIN regions r USING (region_id)
+              WHERE r.name = ANY(CAST(:regions AS text[])))::bigint
+            + (SELECT coalesce(sum(rows_loaded), 0) FROM jobs WHERE job_id = ANY(CAST(:raw_jobs AS int[])))::bigint
+       END
 
 -- name: raw_trips_read
 -- The most raw trips groups_from_trips reads: those of the period (all regions) in trip_times, and
