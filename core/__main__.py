@@ -440,7 +440,7 @@ def _database_trouble(e: BaseException) -> str | None:
     if isinstance(e, sqlalchemy.exc.ArgumentError) or "Could not parse SQLAlchemy URL" in str(e):
         return f"the database URL is not valid ({str(e).splitlines()[0]})"
     orig = getattr(e, "orig", e)  # SQLAlchemy wraps the driver's error
-    if getattr(orig, "pgcode", None) in ("42P01", "42883"):  # undefined table, undefined function
+    if getattr(orig, "pgcode", None) in ("42P01", "42883", "42703"):  # undefined table, function, column
         return ("the database lacks the trips schema, or has an older one: run `python -m core migrate` "
                 "as its owner (`make setup` does)")
     if isinstance(orig, psycopg2.OperationalError):

@@ -45,9 +45,11 @@ _MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_
 MONTH_LISTS = {0: (1,), 1: BUCKET_HOURS, 2: BUCKET_HOURS}
 _MAX_MONTHS = {0: 1, 1: _MAX_LISTS, 2: _MAX_LISTS}
 # Regions without kept lists: up to this many raw trips are counted (a region's lie in one stretch
-# of trip_times a month: about 0.35 us a trip on two cores) rather than summing every summary row of
-# the level (about 1M rows at 10M trips: 245 ms).
-_RAW_REGIONS_READ = 300_000
+# of trip_times a month) rather than summing every summary row of the level (about 1M rows at 10M
+# trips: 245 ms). A region without lists has fewer than TRIPS_LIST_MIN_TRIPS (100k) trips: this
+# reads it alone, and sums the summary when a large region is named with it (at 1M, a small region
+# with one of 125k trips: 210 ms counted, 157 ms summed; black-box check, Dec 6).
+_RAW_REGIONS_READ = 150_000
 
 
 def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, limit: int = DEFAULT_LIMIT,

@@ -351,6 +351,19 @@ def test_cli_on_a_database_without_the_schema_says_to_migrate(template_db):
         drop_database(server, name)
 
 
+def test_cli_on_a_database_with_an_older_schema_says_to_migrate(db_url, write_csv):
+    """Pass: groups on a database whose kept lists have the shape of an older schema (a column the
+    queries read is missing: migrations not yet applied) say, in one line, to run migrate (a
+    black-box check got a traceback)."""
+    core.ingest_file(write_csv(HEADER + row()), url=db_url)
+    core.compact_summaries(url=db_url)
+    assert _cli(db_url, "groups", "--json").returncode == 0
+    with engine(db_url).begin() as conn:
+        conn.execute(sa.text("ALTER TABLE flow_top RENAME COLUMN o_cells TO o_cell"))
+    r = _cli(db_url, "groups", "--json")
+    assert r.returncode == 1 and "run `python -m core migrate`" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
 def test_cli_without_a_database_or_a_writable_path_says_so_in_one_line(db_url, write_csv, tmp_path):
     """Pass: an unreachable or malformed DATABASE_URL is one sentence on stderr (exit 1), and
     ingest --json still answers one failed object per file; generate to a path it cannot write
