@@ -9,7 +9,7 @@ and every trip of the jobs completed since. Groups with no other filter than reg
 from the top groups that compaction keeps (flow_top) for everything, each region and each
 datasource (several: their lists summed), with the rows of the jobs completed since added in,
 whenever that proves the answer exact (a region with too few trips for lists of its own, see
-TRIPS_LIST_MIN_TRIPS, has its trips counted instead); so is a date range without regions or datasources, from
+TRIPS_LIST_MIN_TRIPS, has its trips counted and added in); so is a date range without regions or datasources, from
 the lists kept of each month (MONTH_LISTS) with the days around them counted; ``source`` says
 which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
@@ -85,6 +85,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
             elif count_raw_above is not None and level == 0 and state.new_trips > count_raw_above:
                 raise RawCountNeeded(state.new_trips, since_compaction=True)
             rows, total_groups = _kept(c, {**params, "days": KEPT_DAYS[f.days], "new_jobs": state.new_jobs,
+                                           "unlisted_regions": state.unlisted_regions,
                                            **(months.params() if months else {})})
             source = "kept" if not state.new_jobs else "kept+new"
         if rows is None:

@@ -281,8 +281,11 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
                 for t in ("flow_top", "flow_top_totals", "flow_top_hours")}
         for t in rows:
             conn.execute(sa.text(f"DELETE FROM {t} WHERE level = 0 AND region_id > 0"))
-    unkept = core.trip_groups(cell="fine", regions=regions[1], url=db_url)
-    assert unkept["source"] == "trips" and unkept["total_trips"] > 0  # not "kept", with no trips
+    unkept = core.trip_groups(cell="fine", regions=regions[1], limit=7, url=db_url)
+    # not read as a list with no trips: the region's trips are counted (sql/27_regions_without_lists.sql)
+    assert unkept["total_trips"] > 0
+    same = compacted[("fine", 1, 7, "all", regions[1][0])]
+    assert (unkept["groups"], unkept["total_trips"]) == (same["groups"], same["total_trips"])
     with engine(db_url).begin() as conn:
         for t, kept_rows in rows.items():
             conn.execute(sa.text(f"INSERT INTO {t} VALUES ({', '.join(f':c{i}' for i in range(len(kept_rows[0])))})"),
@@ -382,11 +385,14 @@ def test_summed_lists_of_regions_that_share_cells_are_proved_or_aggregated(db_ur
 
 def test_small_regions_keep_no_lists_and_are_counted_from_their_trips(db_url, write_csv, tmp_path, monkeypatch):
     """Pass: with TRIPS_LIST_MIN_TRIPS at 100, compaction keeps the lists of the generated regions
-    (hundreds of trips each) and none of "Tiny" (24 trips in Prague's cells); Tiny's groups, alone
-    or with Prague, at every cell size, for all days or the weekend, are counted from its trips and
-    equal the answers before compaction (Prague alone: kept); after a file since that adds to Tiny
-    and brings a new region, every answer still equals the aggregated one; with raw reads ruled
-    out, Tiny's medium groups sum the summary, the same answer."""
+    (hundreds of trips each, Prague with a group of 60) and none of "Tiny" (24 trips in Prague's
+    cells); Tiny's groups, alone
+    or with Prague, at every cell size, for all days or the weekend, are Prague's list (if named)
+    with Tiny's trips counted and added in ("kept") and equal the answers before compaction; after
+    a file since that adds to Tiny and brings a new region, every answer equals the aggregated
+    one; compacted again with lists of 5 groups (not complete), each answer is proved or
+    aggregated, the same; Tiny with a datasource (no kept list answers it) counts its trips, or with
+    raw reads ruled out sums the summary, the same answer."""
     import core.groups
     monkeypatch.setenv("TRIPS_LIST_MIN_TRIPS", "100")
     generate(str(tmp_path / "base.csv"), 3_000, seed=21)
@@ -394,12 +400,14 @@ def test_small_regions_keep_no_lists_and_are_counted_from_their_trips(db_url, wr
     tiny = [row(region="Tiny", o=(14.40 + 0.01 * (i % 3), 50.07), d=(14.43, 50.08 + 0.01 * (i % 2)),
                 when=f"2018-05-{26 + i % 4:02d} {7 + i % 5:02d}:1{i % 6}:00", source=("funny_car", "cheap_mobile")[i % 2])
             for i in range(24)]
-    assert core.ingest_file(write_csv(HEADER + "".join(tiny), "tiny.csv"), url=db_url).status == "completed"
+    busy = [row(region="Prague", o=(14.41, 50.07), d=(14.43, 50.09), when="2018-05-28 08:20:00")] * 60  # Prague's top group
+    assert core.ingest_file(write_csv(HEADER + "".join(tiny + busy), "tiny.csv"), url=db_url).status == "completed"
     assert "Prague" in core.regions(url=db_url)
-    asks = [(cell, h, days, tuple(regions)) for cell in ("fine", "medium", "coarse") for h in (1, 3)
-            for days in ("all", "weekend") for regions in (["Tiny"], ["Tiny", "Prague"], ["Prague"])]
-    ask = lambda cell, h, days, regions, **kw: core.trip_groups(  # noqa: E731
-        cell=cell, bucket_hours=h, days=days, regions=list(regions), limit=50, url=db_url, **kw)
+    asks = [(cell, h, days, tuple(regions), limit) for cell in ("fine", "medium", "coarse") for h in (1, 3)
+            for days in ("all", "weekend") for regions in (["Tiny"], ["Tiny", "Prague"], ["Prague"])
+            for limit in (1, 3, 50)]
+    ask = lambda cell, h, days, regions, limit, **kw: core.trip_groups(  # noqa: E731
+        cell=cell, bucket_hours=h, days=days, regions=list(regions), limit=limit, url=db_url, **kw)
     answer = lambda a: (a["groups"], a["total_trips"], a["total_groups"])  # noqa: E731
     before = {k: ask(*k) for k in asks}
     core.compact_summaries(url=db_url)
@@ -409,20 +417,36 @@ def test_small_regions_keep_no_lists_and_are_counted_from_their_trips(db_url, wr
     assert kept_regions == set(core.regions(url=db_url)) - {"Tiny"}
     for k in asks:
         a = ask(*k)
-        assert a["source"] == ("kept" if k[3] == ("Prague",) else "trips"), k
+        assert a["source"] == "kept", k
         assert answer(a) == answer(before[k]), k
-    assert before[("fine", 1, "all", ("Tiny",))]["total_trips"] == 24
+    assert before[("fine", 1, "all", ("Tiny",), 50)]["total_trips"] == 24
+    assert before[("fine", 1, "all", ("Tiny", "Prague"), 50)]["total_trips"] > 24
     more = tiny[:10] + [row(region="Newcomer", o=(14.41, 50.07), when="2018-06-02 08:00:00")] * 3
     assert core.ingest_file(write_csv(HEADER + "".join(more), "more.csv"), url=db_url).status == "completed"
     every_source = core.datasources(url=db_url)
-    for k in asks + [(cell, 1, "all", ("Newcomer",)) for cell in ("fine", "medium")]:
-        a = ask(*k)
-        assert a["source"] == {("Prague",): "kept+new", ("Newcomer",): "kept+new"}.get(k[3], "trips"), k
-        assert answer(a) == answer(ask(*k, datasources=every_source)), k
-    raw = ask("medium", 1, "all", ["Tiny"])
-    assert raw["total_trips"] == 34
+    news = asks + [(cell, 1, "all", ("Newcomer",), 50) for cell in ("fine", "medium")]
+    for k in news:
+        a, live = ask(*k), ask(*k, datasources=every_source)
+        assert a["source"] == "kept+new" and live["source"] in ("summary", "trips"), k
+        assert (a["groups"], a["total_trips"]) == (live["groups"], live["total_trips"]), k
+        lo, hi = a["total_groups_bounds"]
+        assert lo <= live["total_groups"] <= hi and a["total_groups"] in (None, live["total_groups"]), k
+    monkeypatch.setattr(core.groups, "KEPT_TOP", 5)
+    core.compact_summaries(url=db_url)
+    sources = set()
+    for k in news:
+        a, live = ask(*k), ask(*k, datasources=every_source)
+        sources.add((k[3], a["source"]))
+        assert (a["groups"], a["total_trips"]) == (live["groups"], live["total_trips"]), k
+        lo, hi = a["total_groups_bounds"]  # (a list short of all groups may not know how many there are)
+        assert lo <= live["total_groups"] <= hi and a["total_groups"] in (None, live["total_groups"]), k
+    assert {("Tiny",), ("Tiny", "Prague")} <= {regions for regions, source in sources if source == "kept"}
+    assert ("Tiny", "Prague") in {regions for regions, source in sources if source != "kept"}  # not provable
+    assert ask("medium", 1, "all", ["Tiny"], 50)["total_trips"] == 34
+    raw = ask("medium", 1, "all", ["Tiny"], 50, datasources=["funny_car"])
+    assert raw["source"] == "trips" and raw["total_trips"] == 17
     monkeypatch.setattr(core.groups, "_RAW_REGIONS_READ", 0)
-    summed = ask("medium", 1, "all", ["Tiny"])
+    summed = ask("medium", 1, "all", ["Tiny"], 50, datasources=["funny_car"])
     assert summed["source"] == "summary" and answer(summed) == answer(raw)
 
 

@@ -101,9 +101,11 @@ SELECT EXISTS (SELECT FROM compaction_state)
                                 OR EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND datasource_id > 0))))
        AND (CAST(:months AS date[]) IS NULL
             OR EXISTS (SELECT FROM flow_top_totals WHERE level = :level AND month > '-infinity'))
-       -- a region named whose trips were folded without lists (sql/27_regions_without_lists.sql)
-       AND NOT EXISTS (SELECT FROM regions_without_lists
-                        WHERE name = ANY(CAST(:regions AS text[])) AND level = :level) AS compacted,
+       AS compacted,
+       -- the regions named whose trips were folded without lists (sql/27_regions_without_lists.sql):
+       -- their trips are counted (groups_kept_and_new), not read as an empty list
+       (SELECT coalesce(array_agg(region_id::int ORDER BY region_id), '{}') FROM regions_without_lists
+         WHERE name = ANY(CAST(:regions AS text[])) AND level = :level) AS unlisted_regions,
        coalesce((SELECT array_agg(job_id ORDER BY job_id) FROM jobs_since_compaction), '{}') AS new_jobs,
        (SELECT coalesce(sum(rows_loaded), 0) FROM jobs_since_compaction)::bigint AS new_trips
 
@@ -143,7 +145,9 @@ SELECT (SELECT coalesce(sum(trips), 0) FROM daily_counts
 -- :edge_from, :edge_to, :edge_sign; core/groups.py MonthPlan); :days 0 all, 1 weekdays, 2 weekend; with 1-hour buckets
 -- only, some hours of the day (:hours; the totals are then those of these hours,
 -- sql/08_flow_top_hours.sql). The lists are summed per group, with the flow rows of the jobs
--- completed since compaction (:new_jobs) added in: the least each group counts (trips). A list that
+-- completed since compaction (:new_jobs) added in, and the trips of the regions named that have no
+-- lists (:unlisted_regions; each reads as an empty, complete list of its own): the least each group
+-- counts (trips). A list that
 -- keeps every group that passes the filter (kept_groups = total_groups, "complete") knows every
 -- count; a group missing from one that does not counted at most its least count (kept_min) there,
 -- and nothing if its cells lie outside the area of that list's trips (region_datasources' extents):
@@ -210,6 +214,18 @@ WITH lists AS (
               FROM trips
              WHERE (:level = 0 OR CAST(:months AS date[]) IS NOT NULL) AND cardinality(CAST(:new_jobs AS int[])) > 0
                AND job_id = ANY(CAST(:new_jobs AS int[]))
+               AND ts >= coalesce(CAST(:date_from AS timestamp), '-infinity')
+               AND ts < coalesce(CAST(:date_to AS timestamp) + interval '1 day', 'infinity')
+            UNION ALL
+            -- the regions named that have no lists (:unlisted_regions, from groups_kept_state;
+            -- their lists read as empty and complete): every trip of theirs folded, from trip_times
+            -- (a region's trips lie in one stretch a month); those of the new jobs come above
+            SELECT grid_cell(o_cell, o_medium, CAST(:level AS smallint)),
+                   grid_cell(d_cell, d_medium, CAST(:level AS smallint)),
+                   hour, 1, region_id, datasource_id, weekend
+              FROM trip_times
+             WHERE cardinality(CAST(:unlisted_regions AS int[])) > 0
+               AND region_id = ANY(CAST(:unlisted_regions AS int[]))
                AND ts >= coalesce(CAST(:date_from AS timestamp), '-infinity')
                AND ts < coalesce(CAST(:date_to AS timestamp) + interval '1 day', 'infinity')
             UNION ALL
