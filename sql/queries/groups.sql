@@ -87,13 +87,14 @@ SELECT o_cell, d_cell, bucket, trips,
 -- Whether compaction has kept top groups (flow_top) of :level, the completed jobs it has not
 -- folded (their rows are merged with the kept ones: groups_kept_and_new) and their trips. Fine
 -- lists (level 0) are used only when there is the list of everything, and with datasources named,
--- lists of datasources; a region named must have its lists when it has trips folded: a compaction
--- by a version from before sql/15 keeps no fine lists, one from before sql/16 none of a region, one
--- from before sql/19 none of a datasource, one from before sql/21 no month lists (:months: the
--- months whose lists are asked for), one from before Dec 5 none of fine cells' months, compaction
--- keeps none of a region with fewer than TRIPS_LIST_MIN_TRIPS trips, and a missing list reads as
--- no trips (with any trip folded, the fine lists of its datasource have a totals row, and each
--- month that has trips its lists of each level; without, the raw trips answer as quickly).
+-- lists of datasources: a compaction by a version from before sql/15 keeps no fine lists, one from
+-- before sql/19 none of a datasource, one from before sql/21 no month lists (:months: the months
+-- whose lists are asked for), one from before Dec 5 none of fine cells' months, and a missing list
+-- reads as no trips (with any trip folded, the fine lists of its datasource have a totals row, and
+-- each month that has trips its lists of each level; without, the raw trips answer as quickly).
+-- A region named that has trips folded and no lists (compaction keeps none of a region with fewer
+-- than TRIPS_LIST_MIN_TRIPS trips, a version from before sql/16 none of fine cells) is listed in
+-- unlisted_regions: its trips are counted.
 SELECT EXISTS (SELECT FROM compaction_state)
        AND (:level > 0 OR (EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND region_id = 0 AND datasource_id = 0
                                                                  AND month = '-infinity')
