@@ -359,7 +359,7 @@ def test_cli_on_a_database_with_an_older_schema_says_to_migrate(db_url, write_cs
     core.compact_summaries(url=db_url)
     assert _cli(db_url, "groups", "--json").returncode == 0
     with engine(db_url).begin() as conn:
-        conn.execute(sa.text("ALTER TABLE flow_top RENAME COLUMN o_cell TO origin_cell"))
+        conn.execute(sa.text("ALTER TABLE flow_top RENAME COLUMN o_cells TO o_cell"))
     r = _cli(db_url, "groups", "--json")
     assert r.returncode == 1 and "run `python -m core migrate`" in r.stderr and "Traceback" not in r.stderr, r.stderr
 

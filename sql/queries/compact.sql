@@ -131,10 +131,16 @@ DELETE FROM flow_top_hours
 -- One kept list, written on the server: the top groups that the query put in place of "groups"
 -- returns (compact_days_top), with its totals, of all dates (:month NULL) or of a month; an empty list keeps nothing (it reads
 -- as no trips).
+-- (One row a list, its groups as arrays in the list's order: sql/28_flow_top_arrays.sql.)
 WITH top AS ({groups}), kept AS (
-    INSERT INTO flow_top (level, bucket_hours, region_id, datasource_id, days, month, o_cell, d_cell, bucket, trips)
+    INSERT INTO flow_top (level, bucket_hours, region_id, datasource_id, days, month, o_cells, d_cells, buckets, trips)
     SELECT :level, :bucket_hours, :region_id, :datasource_id, :days, coalesce(CAST(:month AS date), '-infinity'),
-           o_cell, d_cell, bucket, trips FROM top
+           array_agg(o_cell ORDER BY trips DESC, o_cell, d_cell, bucket),
+           array_agg(d_cell ORDER BY trips DESC, o_cell, d_cell, bucket),
+           array_agg(bucket ORDER BY trips DESC, o_cell, d_cell, bucket),
+           array_agg(trips ORDER BY trips DESC, o_cell, d_cell, bucket)
+      FROM top
+    HAVING count(*) > 0
 )
 INSERT INTO flow_top_totals (level, bucket_hours, region_id, datasource_id, days, month, total_trips, total_groups)
 SELECT :level, :bucket_hours, :region_id, :datasource_id, :days, coalesce(CAST(:month AS date), '-infinity'),

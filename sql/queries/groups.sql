@@ -169,13 +169,14 @@ WITH lists AS (
             UNION ALL
             SELECT * FROM unnest(CAST(:months AS date[]), CAST(:partial AS boolean[]))) mo
 ), k AS (
-    SELECT lists.list, t.o_cell, t.d_cell, t.bucket, t.trips
+    SELECT lists.list, g.o_cell, g.d_cell, g.bucket, g.trips
       FROM flow_top t JOIN lists USING (region_id, datasource_id, month)
+     CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets, t.trips) AS g (o_cell, d_cell, bucket, trips)  -- sql/28
      WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
-       AND (CAST(:hours AS int[]) IS NULL OR t.bucket = ANY(CAST(:hours AS int[])))
+       AND (CAST(:hours AS int[]) IS NULL OR g.bucket = ANY(CAST(:hours AS int[])))
 ), l AS (   -- kept_min: the least count of the whole list (of any hour: no less safe with hours asked)
     SELECT lists.list, lists.part,
-           coalesce((SELECT min(t.trips) FROM flow_top t
+           coalesce((SELECT (SELECT min(n) FROM unnest(t.trips) n) FROM flow_top t
                       WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
                         AND t.region_id = lists.region_id AND t.datasource_id = lists.datasource_id
                         AND t.month = lists.month), 0) AS kept_min,
