@@ -114,10 +114,10 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
             progress(f"counting the {cell}-cell groups of every region and datasource")
             cur.execute(pg("compact_level_hours"))
             cur.execute(pg("compact_fine_hours" if level == 0 else "compact_summary_hours"), {"level": level})
+            cur.execute(pg("compact_level_index"))
             for hours in BUCKET_HOURS:
                 progress(f"keeping the top groups of {cell} cells, {hours}-hour buckets "
                          f"({len(contexts) * len(KEPT_DAYS):,} lists)")
-                cur.execute(pg("compact_bucket_groups"), {"bucket_hours": hours})
                 for region_id, datasource_id in contexts:
                     _keep_days(cur, "compact_context", {
                         "level": level, "region_id": region_id, "datasource_id": datasource_id, "month": None}, hours)
@@ -154,16 +154,14 @@ def _keep_month_lists(cur, progress) -> None:
 
 def _keep_days(cur, context: str, ids: dict, bucket_hours: int) -> None:
     """The lists of the groups the named query ``context`` gives (compact_context,
-    compact_month_context) for all days, weekdays and weekend, and with 1-hour buckets the totals
-    of each hour; ``ids``: their level, region_id, datasource_id and month."""
-    from .filters import Filters
-    from .groups import KEPT_DAYS, KEPT_TOP
+    compact_month_context) for all days, weekdays and weekend (one statement, the groups read
+    once), and with 1-hour buckets the totals of each hour; ``ids``: their level, region_id,
+    datasource_id and month."""
+    from .groups import KEPT_TOP
     params = {**ids, "bucket_hours": bucket_hours, "limit": KEPT_TOP}
     if bucket_hours == 1:
-        cur.execute(_in_place("compact_hour_totals", "context", pg(context)), params)
-    top = _keep(_in_place("compact_days_top", "context", pg(context)))
-    for day_name, days in KEPT_DAYS.items():
-        cur.execute(top, {**params, "days": days, "weekend": Filters.make(days=day_name).params()["weekend"]})
+        cur.execute(_with_context("compact_hour_totals", context), params)
+    cur.execute(_with_context("compact_keep_days", context), params)
 
 
 def _check_disk(cur, uncopied_jobs: list[int], new_jobs: int) -> None:
@@ -194,14 +192,9 @@ def local_data_directory(conn, data_directory: str | None) -> str | None:
 
 
 @functools.lru_cache(maxsize=None)
-def _keep(groups: str) -> str:
-    """compact_keep with the query of a list's groups in its place: the list and its totals are
-    written on the server, with no round trip through Python."""
-    return _in_place("compact_keep", "groups", groups)
-
-
-def _in_place(name: str, slot: str, sql: str) -> str:
-    """The named query with ``sql`` in its one ``{slot}``."""
+def _with_context(name: str, context: str) -> str:
+    """The named query with the named query of a context's groups in its one ``{context}``: the
+    lists and their totals are written on the server, with no round trip through Python."""
     text = pg(name)
-    assert text.count("{" + slot + "}") == 1, f"{name} has one place for {slot}"
-    return text.replace("{" + slot + "}", sql)
+    assert text.count("{context}") == 1, f"{name} has one place for the context"
+    return text.replace("{context}", pg(context))

@@ -72,7 +72,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     asked = Filters.make(**filters)
     level = grid.LEVELS[cell]
     with snapshot(eng) as c:
-        f, raw, months, state = _plan(c, level, bucket_hours, asked)
+        f, months, state = _plan(c, level, bucket_hours, asked)
         params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit, **MonthPlan.none}
         params.update(c.execute(query("filter_ids"), params).one()._mapping)
         rows = None
@@ -89,8 +89,12 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                                            **(months.params() if months else {})})
             source = "kept" if not state.new_jobs else "kept+new"
         if rows is None:
-            if raw:  # the jobs whose trips compaction has not yet copied (trip_times)
-                params["raw_jobs"] = c.execute(query("trip_times_missing")).scalar()
+            dated = f.date_from is not None or f.date_to is not None
+            # the jobs whose trips compaction has not yet copied (trip_times): read raw if at all
+            raw_jobs = c.execute(query("trip_times_missing")).scalar() if level == 0 or dated or f.regions else None
+            raw = level == 0 or dated or _small_regions(c, level, f, raw_jobs)
+            if raw:
+                params["raw_jobs"] = raw_jobs
                 if count_raw_above is not None:
                     read = c.execute(query("raw_trips_read"), params).scalar()
                     if read > count_raw_above:
@@ -122,8 +126,8 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
 
 
 def _plan(c, level: int, bucket_hours: int, asked: Filters):
-    """(the filters as answered, whether an aggregated answer counts raw trips, the months of its
-    date range whose lists may answer (a MonthPlan), the kept lists' state when they may answer).
+    """(the filters as answered, the months of its date range whose lists may answer (a
+    MonthPlan), the kept lists' state when they may answer).
     Compaction keeps the answers with no date range for everything, each region and each datasource,
     all days, weekdays or weekend, and with 1-hour buckets hours of the day: several regions or
     datasources merge their lists; and for everything in each month, all days, weekdays or weekend
@@ -144,20 +148,20 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
             "level": level, "regions": f.params()["regions"], "datasources": f.params()["datasources"],
             "months": list(months.months) if months else None}).one()
         if state.compacted:
-            return f, level == 0 or dated, months, state
-    return f, level == 0 or dated or _small_regions(c, level, f), None, None
+            return f, months, state
+    return f, None, None
 
 
-def _small_regions(c, level: int, f: Filters) -> bool:
+def _small_regions(c, level: int, f: Filters, raw_jobs) -> bool:
     """Whether the medium or coarse groups of the regions named are counted from their trips: when
     one of them has no kept lists (compaction keeps none of a region with fewer than
     TRIPS_LIST_MIN_TRIPS trips) and their trips, with those of the jobs not yet in trip_times, are
-    few enough (_RAW_REGIONS_READ) to be read more quickly than every summary row of the level."""
+    few enough (_RAW_REGIONS_READ) to be read more quickly than every summary row of the level
+    (also when the kept lists were read but could not prove the answer)."""
     if not f.regions:
         return False
     read = c.execute(query("unlisted_regions_read"), {
-        "level": level, "regions": f.params()["regions"],
-        "raw_jobs": c.execute(query("trip_times_missing")).scalar()}).scalar()
+        "level": level, "regions": f.params()["regions"], "raw_jobs": raw_jobs}).scalar()
     return read is not None and read <= _RAW_REGIONS_READ
 
 

@@ -127,34 +127,25 @@ DELETE FROM flow_top;
 DELETE FROM flow_top_totals;
 DELETE FROM flow_top_hours
 
--- name: compact_keep
--- One kept list, written on the server: the top groups that the query put in place of "groups"
--- returns (compact_days_top), with its totals, of all dates (:month NULL) or of a month; an empty list keeps nothing (it reads
--- as no trips).
--- (One row a list, its groups as arrays in the list's order: sql/28_flow_top_arrays.sql.)
-WITH top AS ({groups}), kept AS (
-    INSERT INTO flow_top (level, bucket_hours, region_id, datasource_id, days, month, o_cells, d_cells, buckets, trips)
-    SELECT :level, :bucket_hours, :region_id, :datasource_id, :days, coalesce(CAST(:month AS date), '-infinity'),
-           array_agg(o_cell ORDER BY trips DESC, o_cell, d_cell, bucket),
-           array_agg(d_cell ORDER BY trips DESC, o_cell, d_cell, bucket),
-           array_agg(bucket ORDER BY trips DESC, o_cell, d_cell, bucket),
-           array_agg(trips ORDER BY trips DESC, o_cell, d_cell, bucket)
-      FROM top
-    HAVING count(*) > 0
-)
-INSERT INTO flow_top_totals (level, bucket_hours, region_id, datasource_id, days, month, total_trips, total_groups)
-SELECT :level, :bucket_hours, :region_id, :datasource_id, :days, coalesce(CAST(:month AS date), '-infinity'),
-       total_trips, total_groups FROM top LIMIT 1
-
 -- name: compact_level_hours
 -- The groups of one level per hour of the day, of each region (side 1) and of each datasource
 -- (side 2), and how many of their trips on a weekend: what the kept lists of that level are made
--- from (compact_bucket_groups, then compact_context for everything, each region and each
--- datasource). Emptied by TRUNCATE for each level (see compact_bucket_groups).
+-- from (compact_context, for everything, each region and each datasource, in each bucket size).
+-- Emptied by TRUNCATE for each level: a table created in this transaction is truncated in place,
+-- its disk space freed at once, whereas a dropped one keeps its files until the commit (at 100M
+-- copies of the fine groups ran the disk full, docs/SCALE.md). Its index is dropped once
+-- truncated, then built in bulk after the rows are in (compact_level_index).
 CREATE TEMP TABLE IF NOT EXISTS level_hours (
     side int, id smallint, o_cell bigint, d_cell bigint, hour int, trips int, weekend_trips int
 ) ON COMMIT DROP;
-TRUNCATE pg_temp.level_hours
+TRUNCATE pg_temp.level_hours;
+DROP INDEX IF EXISTS pg_temp.level_hours_side_id
+
+-- name: compact_level_index
+-- Each region's and datasource's rows of level_hours found by its index; the statistics tell the
+-- planner that all regions together (side 1) are half the table.
+CREATE INDEX level_hours_side_id ON pg_temp.level_hours (side, id);
+ANALYZE pg_temp.level_hours
 
 -- name: compact_fine_hours
 -- Fine cells: counted from the raw trips (flow_counts has no fine level), once per compaction,
@@ -183,54 +174,51 @@ SELECT CASE WHEN GROUPING(region_id) = 0 THEN 1 ELSE 2 END AS side,
  WHERE level = :level
  GROUP BY GROUPING SETS ((region_id, o_cell, d_cell, hour), (datasource_id, o_cell, d_cell, hour))
 
--- name: compact_bucket_groups
--- The groups of compact_level_hours' level in one bucket size, per region and per datasource
--- (bucket_groups; 1-hour buckets are level_hours' rows as they are) and of all regions together
--- (bucket_groups_all: the regions' groups summed, since every trip has one region). The same two
--- tables serve every level and bucket size, emptied by TRUNCATE: a table created in this
--- transaction is truncated in place, its disk space freed at once, whereas a dropped one keeps its
--- files until the commit (at 100M the six bucket sizes' copies of the fine groups ran the disk
--- full, docs/SCALE.md).
--- (Its index is dropped once truncated, then built in bulk after the rows are in.)
-CREATE TEMP TABLE IF NOT EXISTS bucket_groups (
-    side int, id smallint, o_cell bigint, d_cell bigint, bucket int, trips int, weekend_trips int
-) ON COMMIT DROP;
-CREATE TEMP TABLE IF NOT EXISTS bucket_groups_all (
-    o_cell bigint, d_cell bigint, bucket int, trips int, weekend_trips int
-) ON COMMIT DROP;
-TRUNCATE pg_temp.bucket_groups, pg_temp.bucket_groups_all;
-DROP INDEX IF EXISTS pg_temp.bucket_groups_side_id;
-INSERT INTO pg_temp.bucket_groups (side, id, o_cell, d_cell, bucket, trips, weekend_trips)
-SELECT side, id, o_cell, d_cell, hour, trips, weekend_trips FROM pg_temp.level_hours WHERE :bucket_hours = 1
- UNION ALL
-SELECT side, id, o_cell, d_cell, hour / :bucket_hours, sum(trips)::int, sum(weekend_trips)::int
-  FROM pg_temp.level_hours WHERE :bucket_hours > 1
- GROUP BY 1, 2, 3, 4, 5;
-CREATE INDEX bucket_groups_side_id ON pg_temp.bucket_groups (side, id);
-INSERT INTO pg_temp.bucket_groups_all (o_cell, d_cell, bucket, trips, weekend_trips)
-SELECT o_cell, d_cell, bucket, sum(trips)::int, sum(weekend_trips)::int
-  FROM pg_temp.bucket_groups WHERE side = 1
- GROUP BY 1, 2, 3
-
--- name: compact_days_top
--- One list: the top groups of a context (the query put in place of "context": each group's
--- o_cell, d_cell, bucket, trips and weekend_trips) for all days (:weekend NULL), weekdays or
--- weekend, in the live order (groups_from_trips), with the totals over all groups (written by
--- compact_keep).
-WITH g AS (
-    SELECT o_cell, d_cell, bucket,
-           CASE WHEN CAST(:weekend AS boolean) IS NULL THEN trips
-                WHEN CAST(:weekend AS boolean) THEN weekend_trips
-                ELSE trips - weekend_trips END AS trips
-      FROM ({context}) context
-), t AS MATERIALIZED (  -- once: inlined, a nested loop over few estimated groups summed g again per group
-    SELECT sum(trips)::bigint AS total_trips, count(*) FILTER (WHERE trips > 0) AS total_groups FROM g
+-- name: compact_keep_days
+-- The three lists of one context (the query put in place of "context": each group's o_cell,
+-- d_cell, bucket, trips and weekend_trips), for all days, weekdays and weekend (flow_top.days 0,
+-- 1, 2), written on the server with their totals, of all dates (:month NULL) or of a month: the
+-- top groups in the live order (groups_from_trips). The context is read once for the three
+-- (until Dec 6 once for each, each list a statement of its own: at 10M, cutting the 36 lists of
+-- fine 2-hour buckets took 25.8 s, and 13.0 s so, the same lists). An empty list keeps nothing
+-- (it reads as no trips). (One row a list, its groups as arrays in the list's order:
+-- sql/28_flow_top_arrays.sql.)
+WITH g AS MATERIALIZED (
+    SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM ({context}) context
+), d (days, weekend) AS (
+    VALUES (0, NULL::boolean), (1, false), (2, true)
+), top AS MATERIALIZED (
+    SELECT d.days, x.o_cell, x.d_cell, x.bucket, x.trips
+      FROM d, LATERAL (
+          SELECT o_cell, d_cell, bucket, trips
+            FROM (SELECT o_cell, d_cell, bucket,
+                         CASE WHEN d.weekend IS NULL THEN trips
+                              WHEN d.weekend THEN weekend_trips
+                              ELSE trips - weekend_trips END AS trips
+                    FROM g) day_groups
+           WHERE trips > 0
+           ORDER BY trips DESC, o_cell, d_cell, bucket
+           LIMIT :limit) x
+), kept AS (
+    INSERT INTO flow_top (level, bucket_hours, region_id, datasource_id, days, month, o_cells, d_cells, buckets, trips)
+    SELECT :level, :bucket_hours, :region_id, :datasource_id, days, coalesce(CAST(:month AS date), '-infinity'),
+           array_agg(o_cell ORDER BY trips DESC, o_cell, d_cell, bucket),
+           array_agg(d_cell ORDER BY trips DESC, o_cell, d_cell, bucket),
+           array_agg(bucket ORDER BY trips DESC, o_cell, d_cell, bucket),
+           array_agg(trips ORDER BY trips DESC, o_cell, d_cell, bucket)
+      FROM top
+     GROUP BY days
 )
-SELECT o_cell, d_cell, bucket, trips, total_trips, total_groups
-  FROM g, t
- WHERE trips > 0
- ORDER BY trips DESC, o_cell, d_cell, bucket
- LIMIT :limit
+INSERT INTO flow_top_totals (level, bucket_hours, region_id, datasource_id, days, month, total_trips, total_groups)
+SELECT :level, :bucket_hours, :region_id, :datasource_id, t.days, coalesce(CAST(:month AS date), '-infinity'),
+       t.total_trips, t.total_groups
+  FROM (SELECT sum(trips)::bigint, count(*) FILTER (WHERE trips > 0),
+               sum(trips - weekend_trips)::bigint, count(*) FILTER (WHERE trips > weekend_trips),
+               sum(weekend_trips)::bigint, count(*) FILTER (WHERE weekend_trips > 0)
+          FROM g) s (all_trips, all_groups, weekday_trips, weekday_groups, weekend_trips, weekend_groups),
+       LATERAL (VALUES (0, all_trips, all_groups), (1, weekday_trips, weekday_groups),
+                       (2, weekend_trips, weekend_groups)) t (days, total_trips, total_groups)
+ WHERE t.total_groups > 0
 
 -- name: compact_hour_totals
 -- The totals of each hour of a context's 1-hour groups (as compact_days_top), for all days,
@@ -249,14 +237,20 @@ SELECT :level, :region_id, :datasource_id, d.days, coalesce(CAST(:month AS date)
  WHERE d.groups > 0
 
 -- name: compact_context
--- The groups of everything (:region_id and :datasource_id 0), one region or one datasource, of the
--- level and bucket size compact_bucket_groups made.
-SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM bucket_groups_all
- WHERE :region_id = 0 AND :datasource_id = 0
+-- The groups of everything (:region_id and :datasource_id 0: the regions' groups summed, since
+-- every trip has one region), one region or one datasource, of the level compact_level_hours
+-- counted, in :bucket_hours buckets. A region's or a datasource's 1-hour groups are its rows as
+-- they are. (Until Dec 6 each bucket size's groups were first copied into a table of their own
+-- and indexed: at 10M, 29 s of the 50 s that each bucket size of fine cells took.)
+SELECT o_cell, d_cell, hour AS bucket, trips, weekend_trips FROM pg_temp.level_hours
+ WHERE :bucket_hours = 1 AND :region_id + :datasource_id > 0
+   AND (side, id) = (CASE WHEN :region_id > 0 THEN 1 ELSE 2 END, :region_id + :datasource_id)
  UNION ALL
-SELECT o_cell, d_cell, bucket, trips, weekend_trips FROM bucket_groups
- WHERE (side, id) = (CASE WHEN :region_id > 0 THEN 1 ELSE 2 END, :region_id + :datasource_id)
-   AND :region_id + :datasource_id > 0
+SELECT o_cell, d_cell, hour / :bucket_hours, sum(trips)::int, sum(weekend_trips)::int FROM pg_temp.level_hours
+ WHERE NOT (:bucket_hours = 1 AND :region_id + :datasource_id > 0)
+   AND side = CASE WHEN :datasource_id > 0 THEN 2 ELSE 1 END
+   AND (:region_id + :datasource_id = 0 OR id = :region_id + :datasource_id)
+ GROUP BY 1, 2, 3
 
 -- name: compact_month_context
 -- The month's groups (compact_month_hours) of :level and :bucket_hours.
