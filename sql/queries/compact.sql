@@ -221,7 +221,7 @@ SELECT :level, :bucket_hours, :region_id, :datasource_id, t.days, coalesce(CAST(
  WHERE t.total_groups > 0
 
 -- name: compact_hour_totals
--- The totals of each hour of a context's 1-hour groups (as compact_days_top), for all days,
+-- The totals of each hour of a context's 1-hour groups (as compact_keep_days), for all days,
 -- weekdays and weekend at once (flow_top_hours.days 0, 1, 2), of :level, :region_id,
 -- :datasource_id and :month (NULL: all dates).
 INSERT INTO flow_top_hours (level, region_id, datasource_id, days, month, hour, total_trips, total_groups)
