@@ -84,6 +84,11 @@ class Filters:
         return cls(tuple(regions) if regions else None, tuple(datasources) if datasources else None,
                    date_from, date_to, days, tuple(hours) if hours is not None else None)
 
+    @property
+    def dated(self) -> bool:
+        """Whether a date range is asked for (either end)."""
+        return self.date_from is not None or self.date_to is not None
+
     def params(self) -> dict:
         """Bound parameters of the SQL in sql/queries/ (None means no filter)."""
         return {

@@ -89,10 +89,9 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                                            **(months.params() if months else {})})
             source = "kept" if not state.new_jobs else "kept+new"
         if rows is None:
-            dated = f.date_from is not None or f.date_to is not None
             # the jobs whose trips compaction has not yet copied (trip_times): read raw if at all
-            raw_jobs = c.execute(query("trip_times_missing")).scalar() if level == 0 or dated or f.regions else None
-            raw = level == 0 or dated or _small_regions(c, level, f, raw_jobs)
+            raw_jobs = c.execute(query("trip_times_missing")).scalar() if level == 0 or f.dated or f.regions else None
+            raw = level == 0 or f.dated or _small_regions(c, level, f, raw_jobs)
             if raw:
                 params["raw_jobs"] = raw_jobs
                 if count_raw_above is not None:
@@ -134,9 +133,8 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
     (and hours, as above), of the levels and bucket sizes in MONTH_LISTS: a date range merges the
     lists of its months (fine cells: one month's list, the days around it counted)."""
     f, period = _period_dropped_if_whole(c, asked)
-    dated = f.date_from is not None or f.date_to is not None
     months = None
-    if not dated:
+    if not f.dated:
         kept = (not (f.regions and f.datasources) and len(f.regions or f.datasources or ()) <= _MAX_LISTS
                 and (f.hours is None or bucket_hours == 1))
     else:
@@ -249,7 +247,7 @@ def _month_end(day: dt.date) -> dt.date:
 def _period_dropped_if_whole(c, f: Filters) -> tuple[Filters, tuple]:
     """``f`` without its dates when they take in every trip stored (the same answer, from the
     summaries instead of the raw trips), and the first and last day of the trips stored."""
-    if f.date_from is None and f.date_to is None:
+    if not f.dated:
         return f, (None, None)
     first, last = c.execute(query("data_period")).one()
     if first is None or ((f.date_from or first) <= first and (f.date_to or last) >= last):
