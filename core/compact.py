@@ -154,14 +154,11 @@ def _keep_month_lists(cur, progress) -> None:
 
 def _keep_days(cur, context: str, ids: dict, bucket_hours: int) -> None:
     """The lists of the groups the named query ``context`` gives (compact_context,
-    compact_month_context) for all days, weekdays and weekend (one statement, the groups read
-    once), and with 1-hour buckets the totals of each hour; ``ids``: their level, region_id,
+    compact_month_context) for all days, weekdays and weekend, and with 1-hour buckets the totals
+    of each hour, in one statement that reads the groups once; ``ids``: their level, region_id,
     datasource_id and month."""
     from .groups import KEPT_TOP
-    params = {**ids, "bucket_hours": bucket_hours, "limit": KEPT_TOP}
-    if bucket_hours == 1:
-        cur.execute(_with_context("compact_hour_totals", context), params)
-    cur.execute(_with_context("compact_keep_days", context), params)
+    cur.execute(_with_context("compact_keep_days", context), {**ids, "bucket_hours": bucket_hours, "limit": KEPT_TOP})
 
 
 def _check_disk(cur, uncopied_jobs: list[int], new_jobs: int) -> None:

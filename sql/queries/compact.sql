@@ -178,8 +178,9 @@ SELECT CASE WHEN GROUPING(region_id) = 0 THEN 1 ELSE 2 END AS side,
 -- The three lists of one context (the query put in place of "context": each group's o_cell,
 -- d_cell, bucket, trips and weekend_trips), for all days, weekdays and weekend (flow_top.days 0,
 -- 1, 2), written on the server with their totals, of all dates (:month NULL) or of a month: the
--- top groups in the live order (groups_from_trips). The context is read once for the three
--- (until Dec 6 once for each, each list a statement of its own: at 10M, cutting the 36 lists of
+-- top groups in the live order (groups_from_trips); with 1-hour buckets also the totals of each
+-- hour (flow_top_hours). The context is read once for all of them (until Dec 6 once for each
+-- list and once more for the hours, each a statement of its own: at 10M, cutting the 36 lists of
 -- fine 2-hour buckets took 25.8 s, and 13.0 s so, the same lists). An empty list keeps nothing
 -- (it reads as no trips). (One row a list, its groups as arrays in the list's order:
 -- sql/28_flow_top_arrays.sql.)
@@ -199,6 +200,19 @@ WITH g AS MATERIALIZED (
            WHERE trips > 0
            ORDER BY trips DESC, o_cell, d_cell, bucket
            LIMIT :limit) x
+), buckets AS MATERIALIZED (
+    -- each bucket's trips and groups (with trips) for all days, weekdays and weekend; a group is
+    -- in one bucket, so the list's totals are these summed
+    SELECT b.bucket, t.days, t.trips, t.groups
+      FROM (SELECT bucket,
+                   sum(trips) AS all_trips, count(*) FILTER (WHERE trips > 0) AS all_groups,
+                   sum(trips - weekend_trips) AS weekday_trips, count(*) FILTER (WHERE trips > weekend_trips) AS weekday_groups,
+                   sum(weekend_trips) AS weekend_trips, count(*) FILTER (WHERE weekend_trips > 0) AS weekend_groups
+              FROM g
+             GROUP BY bucket) b,
+           LATERAL (VALUES (0, all_trips, all_groups), (1, weekday_trips, weekday_groups),
+                           (2, weekend_trips, weekend_groups)) t (days, trips, groups)
+     WHERE t.groups > 0
 ), kept AS (
     INSERT INTO flow_top (level, bucket_hours, region_id, datasource_id, days, month, o_cells, d_cells, buckets, trips)
     SELECT :level, :bucket_hours, :region_id, :datasource_id, days, coalesce(CAST(:month AS date), '-infinity'),
@@ -208,33 +222,17 @@ WITH g AS MATERIALIZED (
            array_agg(trips ORDER BY trips DESC, o_cell, d_cell, bucket)
       FROM top
      GROUP BY days
+), hours AS (
+    INSERT INTO flow_top_hours (level, region_id, datasource_id, days, month, hour, total_trips, total_groups)
+    SELECT :level, :region_id, :datasource_id, days, coalesce(CAST(:month AS date), '-infinity'), bucket, trips, groups
+      FROM buckets
+     WHERE :bucket_hours = 1
 )
 INSERT INTO flow_top_totals (level, bucket_hours, region_id, datasource_id, days, month, total_trips, total_groups)
-SELECT :level, :bucket_hours, :region_id, :datasource_id, t.days, coalesce(CAST(:month AS date), '-infinity'),
-       t.total_trips, t.total_groups
-  FROM (SELECT sum(trips)::bigint, count(*) FILTER (WHERE trips > 0),
-               sum(trips - weekend_trips)::bigint, count(*) FILTER (WHERE trips > weekend_trips),
-               sum(weekend_trips)::bigint, count(*) FILTER (WHERE weekend_trips > 0)
-          FROM g) s (all_trips, all_groups, weekday_trips, weekday_groups, weekend_trips, weekend_groups),
-       LATERAL (VALUES (0, all_trips, all_groups), (1, weekday_trips, weekday_groups),
-                       (2, weekend_trips, weekend_groups)) t (days, total_trips, total_groups)
- WHERE t.total_groups > 0
-
--- name: compact_hour_totals
--- The totals of each hour of a context's 1-hour groups (as compact_keep_days), for all days,
--- weekdays and weekend at once (flow_top_hours.days 0, 1, 2), of :level, :region_id,
--- :datasource_id and :month (NULL: all dates).
-INSERT INTO flow_top_hours (level, region_id, datasource_id, days, month, hour, total_trips, total_groups)
-SELECT :level, :region_id, :datasource_id, d.days, coalesce(CAST(:month AS date), '-infinity'), h.bucket, d.trips, d.groups
-  FROM (SELECT bucket,
-               sum(trips) AS all_trips, count(*) FILTER (WHERE trips > 0) AS all_groups,
-               sum(trips - weekend_trips) AS weekday_trips, count(*) FILTER (WHERE trips > weekend_trips) AS weekday_groups,
-               sum(weekend_trips) AS weekend_trips, count(*) FILTER (WHERE weekend_trips > 0) AS weekend_groups
-          FROM ({context}) context
-         GROUP BY bucket) h,
-       LATERAL (VALUES (0, all_trips, all_groups), (1, weekday_trips, weekday_groups),
-                       (2, weekend_trips, weekend_groups)) d (days, trips, groups)
- WHERE d.groups > 0
+SELECT :level, :bucket_hours, :region_id, :datasource_id, days, coalesce(CAST(:month AS date), '-infinity'),
+       sum(trips)::bigint, sum(groups)::bigint
+  FROM buckets
+ GROUP BY days
 
 -- name: compact_context
 -- The groups of everything (:region_id and :datasource_id 0: the regions' groups summed, since
