@@ -185,6 +185,9 @@ def test_unterminated_quote_fails_naming_the_line(db_url, write_csv):
     p = write_csv(HEADER + row() + 'Prague,"POINT (1 2),POINT (1 2),2018-05-28 09:03:40,x\n' + row())
     res = core.ingest_file(p, url=db_url)
     assert res.status == "failed" and "line 3" in res.error and sql_value(db_url) == 0
+    # the job says what was read up to the failure: the record before the broken one, every byte
+    assert res.rows_read == 1
+    assert sql_value(db_url, f"SELECT bytes_read FROM jobs WHERE job_id = {res.job_id}") == os.path.getsize(p)
 
 
 def test_empty_and_binary_files_fail(db_url, write_csv):

@@ -240,6 +240,7 @@ def _drain(q: queue.Queue, producer: threading.Thread) -> None:
 
 def _produce(q, failure, stop, dims, rollup, job_id, path, file_name, limit, progress, spool, batch_rows,
              max_line_bytes) -> None:
+    src = None
     try:
         src = open_source(path, file_name)
         q.put(HEADER)
@@ -252,6 +253,10 @@ def _produce(q, failure, stop, dims, rollup, job_id, path, file_name, limit, pro
             progress.text_sha256 = src.text.sha256.hexdigest()
         q.put(TRAILER)
     except BaseException as e:  # handed to the COPY side, which re-raises it
+        # what was read up to the failure (a file that breaks as a whole counts the records before it)
+        progress.rows_read += getattr(e, "records_before", 0)
+        if src is not None:
+            progress.bytes_read = src.counter.bytes_read
         failure.append(e)
     finally:
         q.put(None)

@@ -357,7 +357,9 @@ def _record_batches(src: Source, stream: BinaryIO, order: list[int], first_line:
                     batch = Records()
             start = end + 1
     except csv.Error as e:
-        raise _csv_error(src, e, start, max_line_bytes) from None
+        err = _csv_error(src, e, start, max_line_bytes)
+        err.records_before = len(batch)  # whole records of this batch before the broken one: read
+        raise err from None
     if len(batch):
         yield batch
 
