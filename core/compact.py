@@ -1,10 +1,10 @@
 """Compaction: fold the summaries' per-job rows into one row per key (sql/queries/compact.sql),
 and keep the top groups of every level and bucket size, for everything, each region and each
 datasource, all days, weekdays and weekend (sql/06_flow_top.sql, sql/09, sql/15, sql/16, sql/19),
-with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql), and for everything in
-each month (sql/21_flow_top_months.sql; fine cells: 1-hour buckets only). Each level's groups of
+with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql), and of each month
+(sql/21_flow_top_months.sql; fine cells: 1-hour buckets of everything only). Each level's groups of
 every region and datasource are counted once (fine ones from the trips, medium and coarse ones from
-flow_counts), and every list is cut from them."""
+flow_counts; a month's from its trips), and every list is cut from them."""
 from __future__ import annotations
 
 import functools
@@ -67,7 +67,6 @@ def compact_summaries(url: str, progress=None) -> dict[str, dict[str, int]]:
 
 
 def _compact(conn, progress) -> dict[str, dict[str, int]]:
-    from .config import settings
     from .groups import BUCKET_HOURS, KEPT_DAYS
     conn.autocommit = False
     conn.set_session(isolation_level="REPEATABLE READ")
@@ -92,7 +91,7 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
             months_missing = cur.fetchone()[3]
             if months_missing:
                 cur.execute(pg("compact_month_lists_clear"))  # (those of medium and coarse cells, if any)
-                _keep_month_lists(cur, progress)
+                _keep_month_lists(cur, progress, *_list_owners(cur))
             conn.commit()
             if jobs or months_missing:
                 conn.autocommit = True
@@ -102,10 +101,7 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
         for table in TABLES:
             cur.execute(pg(f"compact_{table}"))
         cur.execute(pg("compact_flow_top_clear"))
-        cur.execute(pg("compact_regions"), {"min_trips": settings().list_min_trips})
-        regions = [rid for rid, in cur.fetchall()]
-        cur.execute(pg("compact_datasources"))
-        sources = [did for did, in cur.fetchall()]
+        regions, sources = _list_owners(cur)
         # (region_id, datasource_id): all of both (0), each region, each datasource
         contexts = [(0, 0)] + [(rid, 0) for rid in regions] + [(0, did) for did in sources]
         for cell, level in grid.LEVELS.items():
@@ -121,7 +117,7 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
                 for region_id, datasource_id in contexts:
                     _keep_days(cur, "compact_context", {
                         "level": level, "region_id": region_id, "datasource_id": datasource_id, "month": None}, hours)
-        _keep_month_lists(cur, progress)
+        _keep_month_lists(cur, progress, regions, sources)
         cur.execute(pg("compact_state"))
         cur.execute(pg("summary_rows"))
         after = dict(zip([d[0] for d in cur.description], cur.fetchone()))
@@ -135,21 +131,34 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
     return {t: {"before": int(before[t]), "after": int(after[t])} for t in TABLES}
 
 
-def _keep_month_lists(cur, progress) -> None:
-    """The top groups of each month, for everything, with their totals per hour
-    (sql/21_flow_top_months.sql), counted from trip_times: of each level and bucket size in
-    core.groups.MONTH_LISTS (fine cells: 1-hour buckets only)."""
+def _list_owners(cur) -> tuple[list[int], list[int]]:
+    """The regions that keep lists of their own (those with at least TRIPS_LIST_MIN_TRIPS trips)
+    and the datasources (all of them)."""
+    from .config import settings
+    cur.execute(pg("compact_regions"), {"min_trips": settings().list_min_trips})
+    regions = [rid for rid, in cur.fetchall()]
+    cur.execute(pg("compact_datasources"))
+    return regions, [did for did, in cur.fetchall()]
+
+
+def _keep_month_lists(cur, progress, regions: list[int], sources: list[int]) -> None:
+    """The top groups of each month, with their totals per hour (sql/21_flow_top_months.sql),
+    counted from trip_times: of each level and bucket size in core.groups.MONTH_LISTS, for
+    everything (fine cells: 1-hour buckets only), and in medium and coarse cells for each region
+    in ``regions`` and each datasource in ``sources``."""
     from .groups import MONTH_LISTS
     cur.execute(pg("compact_months"))
     months = [m for m, in cur.fetchall()]
+    named = [(rid, 0) for rid in regions] + [(0, did) for did in sources]
     for i, month in enumerate(months):
         if i % 12 == 0:
             progress(f"keeping the top groups of each month (months {i + 1}-{min(i + 12, len(months))} of {len(months)})")
-        cur.execute(pg("compact_month_hours"), {"month": month})
+        cur.execute(pg("compact_month_hours"), {"month": month, "regions": regions})
         for level, sizes in MONTH_LISTS.items():
             for hours in sizes:
-                _keep_days(cur, "compact_month_context", {
-                    "level": level, "region_id": 0, "datasource_id": 0, "month": month}, hours)
+                for region_id, datasource_id in [(0, 0)] + (named if level > 0 else []):
+                    _keep_days(cur, "compact_month_context", {
+                        "level": level, "region_id": region_id, "datasource_id": datasource_id, "month": month}, hours)
 
 
 def _keep_days(cur, context: str, ids: dict, bucket_hours: int) -> None:

@@ -9,8 +9,9 @@ and every trip of the jobs completed since. Groups with no other filter than reg
 from the top groups that compaction keeps (flow_top) for everything, each region and each
 datasource (several: their lists summed), with the rows of the jobs completed since added in,
 whenever that proves the answer exact (a region with too few trips for lists of its own, see
-TRIPS_LIST_MIN_TRIPS, has its trips counted and added in); so is a date range without regions or datasources, from
-the lists kept of each month (MONTH_LISTS) with the days around them counted; ``source`` says
+TRIPS_LIST_MIN_TRIPS, has its trips counted and added in); so is a date range (with regions or
+datasources: in medium and coarse cells), from the lists kept of each month (MONTH_LISTS) with the
+days around them counted; ``source`` says
 which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """
@@ -39,9 +40,10 @@ _WORK_MEM = "256MB"
 _MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_and_new); names
 # are counted as given, unknown ones too
 # The month lists compaction keeps (sql/21_flow_top_months.sql): the bucket sizes of each level
-# (0 fine, 1 medium, 2 coarse). Fine groups are so even that two months' lists seldom prove an
-# answer (a failed try costs more than it saves), so a period reads a fine list only when it takes
-# in most of one month, and only the 1-hour one is kept.
+# (0 fine, 1 medium, 2 coarse), for everything and (medium and coarse) each region and datasource.
+# Fine groups are so even that two months' lists seldom prove an answer (a failed try costs more
+# than it saves), so a period reads a fine list only when it takes in most of one month, and only
+# the 1-hour one of everything is kept.
 MONTH_LISTS = {0: (1,), 1: BUCKET_HOURS, 2: BUCKET_HOURS}
 _MAX_MONTHS = {0: 1, 1: _MAX_LISTS, 2: _MAX_LISTS}
 # Regions without kept lists: up to this many raw trips are counted (a region's lie in one stretch
@@ -129,9 +131,11 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
     MonthPlan), the kept lists' state when they may answer).
     Compaction keeps the answers with no date range for everything, each region and each datasource,
     all days, weekdays or weekend, and with 1-hour buckets hours of the day: several regions or
-    datasources merge their lists; and for everything in each month, all days, weekdays or weekend
-    (and hours, as above), of the levels and bucket sizes in MONTH_LISTS: a date range merges the
-    lists of its months (fine cells: one month's list, the days around it counted)."""
+    datasources merge their lists; and of each month, all days, weekdays or weekend (and hours, as
+    above), of the levels and bucket sizes in MONTH_LISTS, for everything, and in medium and coarse
+    cells for each region and datasource: a date range merges the lists of its months (of each
+    region or datasource named; fine cells: one month's list of everything), the days around them
+    counted."""
     f, period = _period_dropped_if_whole(c, asked)
     months = None
     if not f.dated:
@@ -139,13 +143,17 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
                 and (f.hours is None or bucket_hours == 1))
     else:
         months = MonthPlan.of(f, *period)
-        kept = (not f.regions and not f.datasources and (f.hours is None or bucket_hours == 1)
-                and bucket_hours in MONTH_LISTS[level] and 0 < len(months.months) <= _MAX_MONTHS[level])
+        named = len(f.regions or f.datasources or ())
+        kept = (not (f.regions and f.datasources) and (f.hours is None or bucket_hours == 1)
+                and bucket_hours in MONTH_LISTS[level] and (level > 0 or not named)
+                and 0 < len(months.months) <= _MAX_MONTHS[level] and len(months.months) * max(named, 1) <= _MAX_LISTS)
     if kept:
         state = c.execute(query("groups_kept_state"), {
             "level": level, "regions": f.params()["regions"], "datasources": f.params()["datasources"],
             "months": list(months.months) if months else None}).one()
-        if state.compacted:
+        # (a region without lists has its trips counted over the whole range: not with months,
+        # whose days around are counted as well)
+        if state.compacted and not (months and state.unlisted_regions):
             return f, months, state
     return f, None, None
 

@@ -681,19 +681,27 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
                                        days=days, hours=hours, regions=regions, datasources=datasources, url=db_url)
                 total, groups = _dated_groups_recount(conn, grid_level(cell), bucket, f, t, weekend, hours,
                                                       regions, datasources)
-                # medium groups over months: those months' kept lists (the test below)
-                assert res["source"] == (kept() if whole_months(cell, f, t) and not named else "trips")
                 assert (0 < total < 5_000 if regions != ["Atlantis"] else total == 0) and len(groups) < 5000
                 assert res["total_trips"] == total
                 assert {(g["origin_cell"], g["destination_cell"], g["bucket_start_hour"], g["trips"])
                         for g in res["groups"]} == groups
+                # medium and coarse groups over months: those months' kept lists (the test below)
+                assert res["source"] == (kept() if months_read(cell, f, t, regions, datasources) else "trips")
 
-    def whole_months(cell, f, t):
-        return cell != "fine" and (f, t) == ("2019-03-01", "2020-02-29")
+    def months_read(cell, f, t, regions, datasources):
+        # periods with most of a month's days; of everything, or of regions or of datasources
+        return cell != "fine" and not (regions and datasources) and (f, t) in {
+            ("2019-03-01", "2020-02-29"), ("2019-01-01", "2019-12-31"), ("2019-01-01", "2019-03-31"),
+            ("2018-11-05", "2019-08-20")}
 
     def kept():  # how months are read: the kept lists, with the jobs loaded since; before any compaction, raw
         with engine(db_url).connect() as conn:
             if not conn.execute(sa.text("SELECT EXISTS (SELECT FROM compaction_state)")).scalar():
+                return "trips"
+            if conn.execute(sa.text(  # folded trips missing from trip_times, where the days around are read
+                    "SELECT EXISTS (SELECT FROM jobs WHERE status = 'completed' AND job_id NOT IN"
+                    " (SELECT job_id FROM jobs_since_compaction) AND job_id NOT IN (SELECT job_id FROM trip_times_jobs))"
+            )).scalar():
                 return "trips"
             return "kept+new" if conn.execute(sa.text("SELECT count(*) FROM jobs_since_compaction")).scalar() else "kept"
 
@@ -715,8 +723,8 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
                 " USING (o_medium, d_medium, day, trips) WHERE p.day IS NULL OR t.day IS NULL"), {"j": jobs}).scalar()
             return jobs, differ, unordered
 
-    def asks(read):  # a caller that asks before reading many raw trips is told how many at most
-        kw = dict(cell="fine", date_from="2019-02-01", date_to="2019-05-31", url=db_url)
+    def asks(read, **named):  # a caller that asks before reading many raw trips is told how many at most
+        kw = dict(cell="fine", date_from="2019-02-01", date_to="2019-05-31", url=db_url, **named)
         assert core.trip_groups(**kw, count_raw_above=read)["source"] == "trips"
         with pytest.raises(core.RawCountNeeded) as asked:
             core.trip_groups(**kw, count_raw_above=read - 1)
@@ -726,6 +734,9 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
     grid_level = LEVELS.__getitem__
     with engine(db_url).connect() as conn:
         period = conn.execute(sa.text("SELECT count(*) FROM trips WHERE ts >= '2019-02-01' AND ts < '2019-06-01'")).scalar()
+        prague = conn.execute(sa.text(  # (those of the region named only)
+            "SELECT count(*) FROM trips JOIN regions USING (region_id)"
+            " WHERE name = 'Prague' AND ts >= '2019-02-01' AND ts < '2019-06-01'")).scalar()
     check()
     asks(5_000)  # every trip, in trips
     core.compact_summaries(url=db_url)
@@ -733,6 +744,7 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
     assert jobs == [1, 2] and differ == 0 and unordered == 0
     check()
     asks(period)  # the period's only
+    asks(prague, regions=["Prague"])
     generate(str(tmp_path / "late.csv"), 1_000, seed=12)
     assert core.ingest_file(str(tmp_path / "late.csv"), url=db_url).status == "completed"
     check()  # the late job's trips from trips, the others from trip_times
@@ -757,11 +769,12 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
     """Pass: medium and coarse groups over a date range, read from the lists compaction keeps of
     each month (sql/21) most of whose days are in the range, with the other days counted from
     trip_times (or taken out of a partial month's list) and the jobs loaded since from their own
-    trips, equal the raw count (all regions named, which is never
-    read from the lists): the same groups in the same order, the same total, a number of groups
+    trips, equal the raw count (all regions and all datasources
+    named, which is never read from the lists): the same groups in the same order, the same total, a number of groups
     exact or a range around the true one; for periods aligned to months or not, open at either
     end, reaching before the first trip, within one month, all days, weekdays or weekend, hours of
-    the day (with 1-hour buckets: the lists' totals per hour). With complete lists every such answer
+    the day (with 1-hour buckets: the lists' totals per hour), of everything, a region or two
+    datasources (their lists of each month summed). With complete lists every such answer
     is read from them; with lists of 3 groups, a busy group
     that is in every month's list is proved the top one, and what cannot be proved is counted.
     A caller that asks before reading many raw trips is told how many the days counted at the
@@ -780,16 +793,20 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
 
     def check(limits=(1, 50)):
         every_region, sources = core.regions(url=db_url), set()
-        for cell, (hours, of_day), (f, t), days, limit in itertools.product(
+        every_source = [name for name, in sql_rows(db_url, "SELECT name FROM datasources")]
+        for cell, (hours, of_day), (f, t), days, limit, named in itertools.product(
                 ("medium", "coarse"), ((1, None), (6, None), (1, [8, 9, 23])), periods, ("all", "weekdays", "weekend"),
-                limits):
+                limits, ({}, {"regions": ["Prague"]}, {"datasources": ["cheap_mobile", "funny_car"]})):
+            if named and (cell != "medium" or days == "weekdays"):
+                continue  # (the lists of a region or datasource are cut as those of everything)
             kw = dict(cell=cell, bucket_hours=hours, hours=of_day, date_from=f, date_to=t, days=days, limit=limit,
                       url=db_url)
-            a, b = core.trip_groups(**kw), core.trip_groups(**kw, regions=every_region)
+            a = core.trip_groups(**kw, **named)
+            b = core.trip_groups(**kw, **{"regions": every_region, "datasources": every_source, **named})
             assert b["source"] == "trips"
-            assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
+            assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), (kw, named)
             lo, hi = a["total_groups_bounds"]
-            assert lo <= b["total_groups"] <= hi and a["total_groups"] in (None, b["total_groups"]), kw
+            assert lo <= b["total_groups"] <= hi and a["total_groups"] in (None, b["total_groups"]), (kw, named)
             sources.add((a["source"], f, t, limit))
         return sources
 
@@ -810,8 +827,10 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
     # months is counted
     assert {s for s, f, t, limit in sources if (f, t) != ("2019-01-20", "2019-02-10")} == {"kept"}
     assert {s for s, f, t, limit in sources if (f, t) == ("2019-01-20", "2019-02-10")} == {"trips"}
-    # other answers still read the raw trips: hours of the day in longer buckets, a region, fine cells
-    for kw in (dict(hours=[8], bucket_hours=2), dict(regions=["Busy"]), dict(cell="fine")):
+    # other answers still read the raw trips: hours of the day in longer buckets, a region and a
+    # datasource, fine cells of a region
+    for kw in (dict(hours=[8], bucket_hours=2), dict(regions=["Busy"], datasources=["x"]),
+               dict(cell="fine", regions=["Busy"])):
         assert core.trip_groups(date_from="2019-01-01", date_to="2019-03-31", url=db_url, **kw)["source"] == "trips"
 
     def asks(f, t, read):

@@ -110,15 +110,18 @@ SELECT count(*) AS new_jobs FROM jobs_since_compaction
 -- The trips of completed jobs folded by the last compaction, and of those completed since;
 -- whether a folded job's trips are missing from trip_times (a database compacted before
 -- sql/17_trip_times.sql: the next compaction copies them, even with nothing to fold); and whether
--- trips were folded but no month has its lists of fine cells (compacted before
--- sql/21_flow_top_months.sql, or before it kept fine cells' month lists, Dec 5: the next compaction
--- makes them, even with nothing to fold).
+-- trips were folded but no month has its lists of fine cells, or of a datasource (compacted before
+-- sql/21_flow_top_months.sql, before it kept fine cells' month lists, Dec 5, or those of each region
+-- and datasource, Dec 6: the next compaction makes them, even with nothing to fold; every datasource
+-- keeps its lists, so a month with trips has some).
 SELECT completed - new AS folded_trips, new AS new_trips,
        EXISTS (SELECT FROM jobs
                 WHERE status = 'completed'
                   AND job_id NOT IN (SELECT job_id FROM jobs_since_compaction)
                   AND job_id NOT IN (SELECT job_id FROM trip_times_jobs)) AS uncopied,
-       completed > new AND NOT EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND month > '-infinity') AS months_missing
+       completed > new AND (NOT EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND month > '-infinity')
+                            OR NOT EXISTS (SELECT FROM flow_top_totals
+                                            WHERE level = 1 AND month > '-infinity' AND datasource_id > 0)) AS months_missing
   FROM (SELECT coalesce(sum(rows_loaded), 0)::bigint AS completed FROM jobs WHERE status = 'completed') c,
        (SELECT coalesce(sum(rows_loaded), 0)::bigint AS new FROM jobs_since_compaction) n
 
@@ -251,10 +254,13 @@ SELECT o_cell, d_cell, hour / :bucket_hours, sum(trips)::int, sum(weekend_trips)
  GROUP BY 1, 2, 3
 
 -- name: compact_month_context
--- The month's groups (compact_month_hours) of :level and :bucket_hours.
+-- The month's groups (compact_month_hours) of :level and :bucket_hours, of everything
+-- (:region_id and :datasource_id 0), one region or one datasource (medium and coarse cells).
 SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, sum(trips)::bigint AS trips,
        sum(weekend_trips)::bigint AS weekend_trips
-  FROM pg_temp.month_hours WHERE level = :level
+  FROM pg_temp.month_hours
+ WHERE (side, id, level) = (CASE WHEN :region_id > 0 THEN 1 WHEN :datasource_id > 0 THEN 2 ELSE 0 END,
+                            :region_id + :datasource_id, :level)
  GROUP BY 1, 2, 3
 
 -- name: compact_months
@@ -262,32 +268,46 @@ SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, sum(trips)::bigint AS tri
 SELECT DISTINCT date_trunc('month', day)::date FROM daily_counts ORDER BY 1
 
 -- name: compact_month_hours
--- The fine-cell groups of one month's trips (:month, its first day) per hour of the day, and how
--- many of them on a weekend, as groups_from_trips counts them; then the medium ones, from the fine
--- ones, and the coarse ones, from the medium ones (a cell is the parent of the smaller ones in it).
--- The month lists (sql/21_flow_top_months.sql; fine cells for 1-hour buckets only, core/groups.py
--- MONTH_LISTS) are made from them.
+-- The groups of one month's trips (:month, its first day) per hour of the day, and how many of
+-- them on a weekend, as groups_from_trips counts them: of everything (side 0) in fine cells, then
+-- medium ones from the fine ones, and coarse ones from the medium ones (a cell is the parent of
+-- the smaller ones in it); and in medium and coarse cells of each region that keeps lists
+-- (:regions, side 1) and each datasource (side 2), in one pass over the month's trips (two
+-- grouping sets), the coarse ones from the medium ones. The month lists (sql/21_flow_top_months.sql;
+-- fine cells for 1-hour buckets only, and only of everything: core/groups.py MONTH_LISTS) are
+-- made from them, each found by the index.
 CREATE TEMP TABLE IF NOT EXISTS month_hours (
-    level smallint, o_cell bigint, d_cell bigint, hour int, trips int, weekend_trips int
+    side int, id smallint, level smallint, o_cell bigint, d_cell bigint, hour int, trips int, weekend_trips int
 ) ON COMMIT DROP;
 TRUNCATE pg_temp.month_hours;
-INSERT INTO pg_temp.month_hours (level, o_cell, d_cell, hour, trips, weekend_trips)
-SELECT 0, o_cell, d_cell, hour, count(*), count(*) FILTER (WHERE weekend)
+DROP INDEX IF EXISTS pg_temp.month_hours_context;
+INSERT INTO pg_temp.month_hours (side, id, level, o_cell, d_cell, hour, trips, weekend_trips)
+SELECT 0, 0, 0, o_cell, d_cell, hour, count(*), count(*) FILTER (WHERE weekend)
   FROM trip_times
  WHERE ts >= CAST(:month AS date) AND ts < CAST(:month AS date) + interval '1 month'
- GROUP BY 2, 3, 4;
-INSERT INTO pg_temp.month_hours (level, o_cell, d_cell, hour, trips, weekend_trips)
-SELECT 1, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), hour, sum(trips), sum(weekend_trips)
+ GROUP BY 4, 5, 6;
+INSERT INTO pg_temp.month_hours (side, id, level, o_cell, d_cell, hour, trips, weekend_trips)
+SELECT 0, 0, 1, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), hour, sum(trips), sum(weekend_trips)
   FROM pg_temp.month_hours WHERE level = 0
- GROUP BY 2, 3, 4;
-INSERT INTO pg_temp.month_hours (level, o_cell, d_cell, hour, trips, weekend_trips)
-SELECT 2, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), hour, sum(trips), sum(weekend_trips)
+ GROUP BY 4, 5, 6;
+INSERT INTO pg_temp.month_hours (side, id, level, o_cell, d_cell, hour, trips, weekend_trips)
+SELECT CASE WHEN GROUPING(region_id) = 0 THEN 1 ELSE 2 END, coalesce(region_id, datasource_id), 1,
+       o_medium, d_medium, hour, count(*), count(*) FILTER (WHERE weekend)
+  FROM trip_times
+ WHERE ts >= CAST(:month AS date) AND ts < CAST(:month AS date) + interval '1 month'
+ GROUP BY GROUPING SETS ((region_id, o_medium, d_medium, hour), (datasource_id, o_medium, d_medium, hour))
+HAVING GROUPING(region_id) = 1 OR region_id = ANY(CAST(:regions AS int[]));
+INSERT INTO pg_temp.month_hours (side, id, level, o_cell, d_cell, hour, trips, weekend_trips)
+SELECT side, id, 2, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), hour, sum(trips), sum(weekend_trips)
   FROM pg_temp.month_hours WHERE level = 1
- GROUP BY 2, 3, 4
+ GROUP BY 1, 2, 4, 5, 6;
+CREATE INDEX month_hours_context ON pg_temp.month_hours (side, id, level);
+ANALYZE pg_temp.month_hours
 
 -- name: compact_month_lists_clear
 -- The month lists, before a compaction with nothing to fold makes them again (a database
--- compacted before there were any, or before those of fine cells: compaction_due).
+-- compacted before there were any, or before those of fine cells or of each region and
+-- datasource: compaction_due).
 DELETE FROM flow_top WHERE month > '-infinity';
 DELETE FROM flow_top_totals WHERE month > '-infinity';
 DELETE FROM flow_top_hours WHERE month > '-infinity'

@@ -89,7 +89,9 @@ SELECT o_cell, d_cell, bucket, trips,
 -- lists (level 0) are used only when there is the list of everything, and with datasources named,
 -- lists of datasources: a compaction by a version from before sql/15 keeps no fine lists, one from
 -- before sql/19 none of a datasource, one from before sql/21 no month lists (:months: the months
--- whose lists are asked for), one from before Dec 5 none of fine cells' months, and a missing list
+-- whose lists are asked for), one from before Dec 5 none of fine cells' months, one from before
+-- Dec 6 none of a region's or datasource's months (it keeps those of every datasource, so one
+-- stands for all), and a missing list
 -- reads as no trips (with any trip folded, the fine lists of its datasource have a totals row, and
 -- each month that has trips its lists of each level; without, the raw trips answer as quickly).
 -- A region named that has trips folded and no lists (compaction keeps none of a region with fewer
@@ -101,7 +103,14 @@ SELECT EXISTS (SELECT FROM compaction_state)
                            AND (CAST(:datasources AS text[]) IS NULL
                                 OR EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND datasource_id > 0))))
        AND (CAST(:months AS date[]) IS NULL
-            OR EXISTS (SELECT FROM flow_top_totals WHERE level = :level AND month > '-infinity'))
+            OR EXISTS (SELECT FROM flow_top_totals
+                        WHERE level = :level AND month > '-infinity'
+                          AND (datasource_id > 0 OR (CAST(:regions AS text[]) IS NULL AND CAST(:datasources AS text[]) IS NULL)))
+               -- the days around the months are read from trip_times: every folded job's trips there
+               AND NOT EXISTS (SELECT FROM jobs
+                                WHERE status = 'completed'
+                                  AND job_id NOT IN (SELECT job_id FROM jobs_since_compaction)
+                                  AND job_id NOT IN (SELECT job_id FROM trip_times_jobs)))
        AS compacted,
        -- the regions named whose trips were folded without lists (sql/27_regions_without_lists.sql):
        -- their trips are counted (groups_kept_and_new), not read as an empty list
@@ -123,9 +132,10 @@ SELECT CASE WHEN EXISTS (SELECT FROM regions_without_lists
        END
 
 -- name: raw_trips_read
--- The most raw trips groups_from_trips reads: those of the period (all regions) in trip_times, and
--- every trip of the jobs not yet there (:raw_jobs); or groups_kept_and_new, with months read from
--- their lists: only the days counted around them (:edge_from, :edge_to; core/groups.py MonthPlan).
+-- The most raw trips groups_from_trips reads: those of the period (and of the regions and
+-- datasources named) in trip_times, and every trip of the jobs not yet there (:raw_jobs); or
+-- groups_kept_and_new, with months read from their lists: only the days counted around them
+-- (:edge_from, :edge_to; core/groups.py MonthPlan).
 -- (daily_counts' rows of a job are its own until compaction folds them, and compaction copies
 -- every job it folds into trip_times first.)
 SELECT (SELECT coalesce(sum(trips), 0) FROM daily_counts
@@ -134,14 +144,17 @@ SELECT (SELECT coalesce(sum(trips), 0) FROM daily_counts
                          AND day <= coalesce(CAST(:date_to AS date), 'infinity')
                     ELSE EXISTS (SELECT FROM unnest(CAST(:edge_from AS date[]), CAST(:edge_to AS date[])) e (lo, hi)
                                   WHERE day BETWEEN e.lo AND e.hi) END
+           AND (CAST(:region_ids AS int[]) IS NULL OR region_id = ANY(CAST(:region_ids AS int[])))
+           AND (CAST(:datasource_ids AS int[]) IS NULL OR datasource_id = ANY(CAST(:datasource_ids AS int[])))
            AND job_id NOT IN (SELECT unnest(CAST(:raw_jobs AS int[]))))::bigint  -- hashed: many jobs stay cheap
      + (SELECT coalesce(sum(rows_loaded), 0) FROM jobs WHERE job_id = ANY(CAST(:raw_jobs AS int[])))::bigint
 
 -- name: groups_kept_and_new
 -- The top groups as compaction kept them (sql/06_flow_top.sql; fine cells: sql/15, sql/16, sql/19),
 -- in the live order: the list of all regions and datasources, or those of each region named, or of
--- each datasource named (sql/09; :region_ids, :datasource_ids, from filter_ids), or of each month
--- of a date range (:months, sql/21; :partial: the month is only partly in the range; the days
+-- each datasource named (sql/09; :region_ids, :datasource_ids, from filter_ids), of each month
+-- of a date range (:months, sql/21; of everything, or of each region or datasource named, medium
+-- and coarse cells; :partial: the month is only partly in the range; the days
 -- counted from trip_times are added, or those of a partial month outside the range taken out:
 -- :edge_from, :edge_to, :edge_sign; core/groups.py MonthPlan); :days 0 all, 1 weekdays, 2 weekend; with 1-hour buckets
 -- only, some hours of the day (:hours; the totals are then those of these hours,
