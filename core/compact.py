@@ -2,7 +2,8 @@
 and keep the top groups of every level and bucket size, for everything, each region and each
 datasource, all days, weekdays and weekend (sql/06_flow_top.sql, sql/09, sql/15, sql/16, sql/19),
 with the totals of each hour for 1-hour buckets (sql/08_flow_top_hours.sql), and of each month
-(sql/21_flow_top_months.sql; fine cells: 1-hour buckets of everything only). Each level's groups of
+(sql/21_flow_top_months.sql; of each region and datasource: medium and coarse cells, 1-hour
+buckets; fine cells: 1-hour buckets of everything only). Each level's groups of
 every region and datasource are counted once (fine ones from the trips, medium and coarse ones from
 flow_counts; a month's from its trips), and every list is cut from them."""
 from __future__ import annotations
@@ -143,10 +144,10 @@ def _list_owners(cur) -> tuple[list[int], list[int]]:
 
 def _keep_month_lists(cur, progress, regions: list[int], sources: list[int]) -> None:
     """The top groups of each month, with their totals per hour (sql/21_flow_top_months.sql),
-    counted from trip_times: of each level and bucket size in core.groups.MONTH_LISTS, for
-    everything (fine cells: 1-hour buckets only), and in medium and coarse cells for each region
-    in ``regions`` and each datasource in ``sources``."""
-    from .groups import MONTH_LISTS
+    counted from trip_times: of each level and bucket size in core.groups.MONTH_LISTS for
+    everything, and in NAMED_MONTH_LISTS for each region in ``regions`` and each datasource in
+    ``sources``."""
+    from .groups import MONTH_LISTS, NAMED_MONTH_LISTS
     cur.execute(pg("compact_months"))
     months = [m for m, in cur.fetchall()]
     named = [(rid, 0) for rid in regions] + [(0, did) for did in sources]
@@ -156,7 +157,7 @@ def _keep_month_lists(cur, progress, regions: list[int], sources: list[int]) -> 
         cur.execute(pg("compact_month_hours"), {"month": month, "regions": regions})
         for level, sizes in MONTH_LISTS.items():
             for hours in sizes:
-                for region_id, datasource_id in [(0, 0)] + (named if level > 0 else []):
+                for region_id, datasource_id in [(0, 0)] + (named if hours in NAMED_MONTH_LISTS.get(level, ()) else []):
                     _keep_days(cur, "compact_month_context", {
                         "level": level, "region_id": region_id, "datasource_id": datasource_id, "month": month}, hours)
 

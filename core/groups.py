@@ -10,8 +10,8 @@ from the top groups that compaction keeps (flow_top) for everything, each region
 datasource (several: their lists summed), with the rows of the jobs completed since added in,
 whenever that proves the answer exact (a region with too few trips for lists of its own, see
 TRIPS_LIST_MIN_TRIPS, has its trips counted and added in); so is a date range (with regions or
-datasources: in medium and coarse cells), from the lists kept of each month (MONTH_LISTS) with the
-days around them counted; ``source`` says
+datasources: in medium and coarse cells and 1-hour buckets), from the lists kept of each month
+(MONTH_LISTS, NAMED_MONTH_LISTS) with the days around them counted; ``source`` says
 which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """
@@ -40,12 +40,19 @@ _WORK_MEM = "256MB"
 _MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_and_new); names
 # are counted as given, unknown ones too
 # The month lists compaction keeps (sql/21_flow_top_months.sql): the bucket sizes of each level
-# (0 fine, 1 medium, 2 coarse), for everything and (medium and coarse) each region and datasource.
-# Fine groups are so even that two months' lists seldom prove an answer (a failed try costs more
-# than it saves), so a period reads a fine list only when it takes in most of one month, and only
-# the 1-hour one of everything is kept.
+# (0 fine, 1 medium, 2 coarse), of everything. Fine groups are so even that two months' lists
+# seldom prove an answer (a failed try costs more than it saves), so a period reads a fine list
+# only when it takes in most of one month, and only the 1-hour one is kept.
 MONTH_LISTS = {0: (1,), 1: BUCKET_HOURS, 2: BUCKET_HOURS}
 _MAX_MONTHS = {0: 1, 1: _MAX_LISTS, 2: _MAX_LISTS}
+# Those of each region and datasource: medium and coarse cells, 1-hour buckets (each bucket size
+# would cost as much compaction again: at 10M, all six took 325 s more, where these take about
+# 60 s; docs/SCALE.md). Read without hours of the day: a list's least count is of any hour, and
+# a region's or datasource's groups of a few hours over months seldom came out proved (at 10M a
+# failed try cost up to 400 ms more than counting the trips); nor were those of several
+# datasources, whose trips share the same streets (the least counts of all their lists add up),
+# so one datasource at most (regions lie apart: theirs prove).
+NAMED_MONTH_LISTS = {1: (1,), 2: (1,)}
 # Regions without kept lists: up to this many raw trips are counted (a region's lie in one stretch
 # of trip_times a month) rather than summing every summary row of the level (about 1M rows at 10M
 # trips: 245 ms). A region without lists has fewer than TRIPS_LIST_MIN_TRIPS (100k) trips: this
@@ -132,10 +139,9 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
     Compaction keeps the answers with no date range for everything, each region and each datasource,
     all days, weekdays or weekend, and with 1-hour buckets hours of the day: several regions or
     datasources merge their lists; and of each month, all days, weekdays or weekend (and hours, as
-    above), of the levels and bucket sizes in MONTH_LISTS, for everything, and in medium and coarse
-    cells for each region and datasource: a date range merges the lists of its months (of each
-    region or datasource named; fine cells: one month's list of everything), the days around them
-    counted."""
+    above), of the levels and bucket sizes in MONTH_LISTS for everything, and in NAMED_MONTH_LISTS
+    for each region and datasource: a date range merges the lists of its months (of each region or
+    datasource named; fine cells: one month's list of everything), the days around them counted."""
     f, period = _period_dropped_if_whole(c, asked)
     months = None
     if not f.dated:
@@ -145,7 +151,8 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
         months = MonthPlan.of(f, *period)
         named = len(f.regions or f.datasources or ())
         kept = (not (f.regions and f.datasources) and (f.hours is None or bucket_hours == 1)
-                and bucket_hours in MONTH_LISTS[level] and (level > 0 or not named)
+                and (bucket_hours in NAMED_MONTH_LISTS.get(level, ()) and f.hours is None
+                     and len(f.datasources or ()) <= 1 if named else bucket_hours in MONTH_LISTS[level])
                 and 0 < len(months.months) <= _MAX_MONTHS[level] and len(months.months) * max(named, 1) <= _MAX_LISTS)
     if kept:
         state = c.execute(query("groups_kept_state"), {

@@ -670,7 +670,7 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
              ("fine", 2, "2018-07-01", "2019-06-30", True, None, None, ["cheap_mobile"]),
              ("medium", 6, "2018-10-01", "2019-09-30", None, None, ["Hamburg", "Vienna", "Atlantis"], ["funny_car", "baba_car"]),
              ("coarse", 24, "2019-01-01", "2019-03-31", None, None, ["Atlantis"], None),
-             ("coarse", 2, "2018-11-05", "2019-08-20", False, None, ["Prague", "Berlin"], None)]
+             ("coarse", 1, "2018-11-05", "2019-08-20", False, None, ["Prague", "Berlin"], None)]
 
     def check():
         with engine(db_url).connect() as conn:
@@ -686,11 +686,11 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
                 assert {(g["origin_cell"], g["destination_cell"], g["bucket_start_hour"], g["trips"])
                         for g in res["groups"]} == groups
                 # medium and coarse groups over months: those months' kept lists (the test below)
-                assert res["source"] == (kept() if months_read(cell, f, t, regions, datasources) else "trips")
+                assert res["source"] == (kept() if months_read(cell, bucket, f, t, regions, datasources) else "trips")
 
-    def months_read(cell, f, t, regions, datasources):
-        # periods with most of a month's days; of everything, or of regions or of datasources
-        return cell != "fine" and not (regions and datasources) and (f, t) in {
+    def months_read(cell, bucket, f, t, regions, datasources):
+        # periods with most of a month's days; of everything, or (1-hour buckets) of regions or of datasources
+        return cell != "fine" and not (regions and datasources) and (bucket == 1 or not (regions or datasources)) and (f, t) in {
             ("2019-03-01", "2020-02-29"), ("2019-01-01", "2019-12-31"), ("2019-01-01", "2019-03-31"),
             ("2018-11-05", "2019-08-20")}
 
@@ -773,8 +773,8 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
     named, which is never read from the lists): the same groups in the same order, the same total, a number of groups
     exact or a range around the true one; for periods aligned to months or not, open at either
     end, reaching before the first trip, within one month, all days, weekdays or weekend, hours of
-    the day (with 1-hour buckets: the lists' totals per hour), of everything, a region or two
-    datasources (their lists of each month summed). With complete lists every such answer
+    the day (with 1-hour buckets: the lists' totals per hour), of everything, two regions or a
+    datasource (their lists of each month summed). With complete lists every such answer
     is read from them; with lists of 3 groups, a busy group
     that is in every month's list is proved the top one, and what cannot be proved is counted.
     A caller that asks before reading many raw trips is told how many the days counted at the
@@ -796,9 +796,9 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
         every_source = [name for name, in sql_rows(db_url, "SELECT name FROM datasources")]
         for cell, (hours, of_day), (f, t), days, limit, named in itertools.product(
                 ("medium", "coarse"), ((1, None), (6, None), (1, [8, 9, 23])), periods, ("all", "weekdays", "weekend"),
-                limits, ({}, {"regions": ["Prague"]}, {"datasources": ["cheap_mobile", "funny_car"]})):
-            if named and (cell != "medium" or days == "weekdays"):
-                continue  # (the lists of a region or datasource are cut as those of everything)
+                limits, ({}, {"regions": ["Prague", "Berlin"]}, {"datasources": ["cheap_mobile"]})):
+            if named and (cell != "medium" or days == "weekdays" or (hours, of_day) != (1, None)):
+                continue  # (kept of 1-hour buckets only, and cut as those of everything)
             kw = dict(cell=cell, bucket_hours=hours, hours=of_day, date_from=f, date_to=t, days=days, limit=limit,
                       url=db_url)
             a = core.trip_groups(**kw, **named)
@@ -828,9 +828,11 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
     assert {s for s, f, t, limit in sources if (f, t) != ("2019-01-20", "2019-02-10")} == {"kept"}
     assert {s for s, f, t, limit in sources if (f, t) == ("2019-01-20", "2019-02-10")} == {"trips"}
     # other answers still read the raw trips: hours of the day in longer buckets, a region and a
-    # datasource, fine cells of a region
+    # datasource, fine cells of a region, a region's hours of the day, a datasource's 6-hour
+    # buckets, two datasources
     for kw in (dict(hours=[8], bucket_hours=2), dict(regions=["Busy"], datasources=["x"]),
-               dict(cell="fine", regions=["Busy"])):
+               dict(cell="fine", regions=["Busy"]), dict(regions=["Busy"], hours=[8]),
+               dict(datasources=["funny_car"], bucket_hours=6), dict(datasources=["funny_car", "cheap_mobile"])):
         assert core.trip_groups(date_from="2019-01-01", date_to="2019-03-31", url=db_url, **kw)["source"] == "trips"
 
     def asks(f, t, read):

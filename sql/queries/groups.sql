@@ -189,7 +189,7 @@ WITH lists AS (
        AND (CAST(:hours AS int[]) IS NULL OR g.bucket = ANY(CAST(:hours AS int[])))
 ), l AS (   -- kept_min: the least count of the whole list (of any hour: no less safe with hours asked)
     SELECT lists.list, lists.part,
-           coalesce((SELECT (SELECT min(n) FROM unnest(t.trips) n) FROM flow_top t
+           coalesce((SELECT t.trips[cardinality(t.trips)] FROM flow_top t  -- (in descending order: the last)
                       WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
                         AND t.region_id = lists.region_id AND t.datasource_id = lists.datasource_id
                         AND t.month = lists.month), 0) AS kept_min,
