@@ -70,6 +70,8 @@ CASES = [
     ("groups fine one year", 300, "groups", {"cell": "fine", **YEAR}),
     ("groups medium region one year", 300, "groups", {"cell": "medium", "regions": [REGION], **YEAR}),
     ("groups medium datasource one year", 300, "groups", {"cell": "medium", "datasources": [SOURCE], **YEAR}),
+    ("groups medium region one quarter", 300, "groups", {"cell": "medium", "regions": [REGION], **QUARTER}),
+    ("groups coarse region one year", 300, "groups", {"cell": "coarse", "regions": [REGION], **YEAR}),
     ("groups medium 10 Jun-20 Jan", 300, "groups", {"cell": "medium", **DAYS}),
     ("groups medium 16 Jun-15 Jan", 300, "groups", {"cell": "medium", **HALVES}),
     ("groups coarse all filters", 300, "groups",

@@ -150,7 +150,15 @@ def count_range(lo: int, hi: int) -> str:
 
 
 def fmt(n: float) -> str:
-    return f"{n:,.0f}" if abs(n) >= 100 or n == 0 else f"{n:,.1f}"
+    """An average for people: whole from 100, one decimal from 0.1, else two significant digits
+    (a box with one trip in 131 weeks averages 0.0076, not "0.0")."""
+    if abs(n) >= 100 or n == 0:
+        return f"{n:,.0f}"
+    return f"{n:,.1f}" if abs(n) >= 0.1 else f"{n:.2g}"
+
+
+def trips_over_weeks(r: dict) -> str:
+    return f"{r['trips']:,} trip{'s' if r['trips'] != 1 else ''} over {r['weeks']:,} week{'s' if r['weeks'] != 1 else ''}"
 
 
 # -- page ---------------------------------------------------------------------------------------
@@ -343,8 +351,8 @@ if stats["trips"] and flows_tab.open:
                            "counted from the raw rows (compaction, due after such a load, makes them quick again)"
                            if e.since_compaction else
                            f"These groups are counted from up to {e.trips:,} raw trips, not from a summary "
-                           "(0.5 km cells, or a date range: its months' top groups are kept only for all regions "
-                           "and datasources, and of 0.5 km cells only over one month, with 1-hour buckets)")
+                           "(summaries answer a date range in whole months: 2 and 8 km cells, also of one region "
+                           "or datasource with 1-hour buckets; 0.5 km cells over most of one month)")
                 guess = max(1, round(e.trips * _RAW_SECONDS_PER_TRIP))
                 st.warning(f"{counted}: expect up to about {guess:,} s (about 1.5 s per million trips on two "
                            "cores). Choose a region in the sidebar to make it quick, or count anyway (from now "
@@ -426,7 +434,8 @@ if stats["trips"] and flows_tab.open:
                                        "origin_lon": g["origin"][0], "origin_lat": g["origin"][1],
                                        "destination_lon": g["destination"][0], "destination_lat": g["destination"][1]}
                                       for g in shown])
-                st.dataframe(table, hide_index=True, height=280, column_config={
+                # as tall as its rows, up to 280 px (one origin's few groups left empty rows below)
+                st.dataframe(table, hide_index=True, height=min(280, 35 * (len(table) + 1) + 3), column_config={
                     "origin_cell": "Origin cell", "destination_cell": "Destination cell", "bucket": "Time of day",
                     "trips": st.column_config.NumberColumn("Trips", format="localized"),
                     "share_percent": st.column_config.NumberColumn("Share of trips matching", format="%.2f%%"),
@@ -464,7 +473,7 @@ if stats["trips"] and weekly_tab.open:
                     else:
                         r = by_region[name]
                         col.metric(name, fmt(r["weekly_average"]),
-                                   help=f"{r['trips']:,} trips over {r['weeks']} weeks")
+                                   help=trips_over_weeks(r))
         else:
             averages.dataframe(pd.DataFrame([{"region": name, "weekly_average": r["weekly_average"],
                                               "trips": r["trips"], "weeks": r["weeks"]}
@@ -517,7 +526,7 @@ if stats["trips"] and weekly_tab.open:
                     st.pydeck_chart(flowmap.box_deck((west, south, east, north), style, underlay(version)),
                                     height=220)
                     st.metric("Weekly average in the box", fmt(box["weekly_average"]),
-                              help=f"{box['trips']:,} trips over {box['weeks']} weeks, by {by}")
+                              help=f"{trips_over_weeks(box)}, by {by}{' end' if by == 'either' else ''}")
         chart = st.empty()
         if box is not None:
             chart.altair_chart(charts.weekly({f"Box, by {by}{' end' if by == 'either' else ''}": box}),

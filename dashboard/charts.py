@@ -37,7 +37,8 @@ def partial_weeks(r: dict) -> str:
     start, end = pd.Timestamp(r["from"]), pd.Timestamp(r["to"])
     parts = ([f"the first week (from {start:%a %d %b})"] if start.weekday() != 0 else []) + \
             ([f"the last week (up to {end:%a %d %b})"] if end.weekday() != 6 else [])
-    return f"Only part of {' and of '.join(parts)} is in the period: expect fewer trips there. " if parts else ""
+    return (f"Only part of {' and of '.join(parts)} is in the period: expect fewer trips there (the average "
+            "counts every week whole). " if parts else "")
 
 
 BAR_PX = 26  # a bar's height, with the space between it and the next

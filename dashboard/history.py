@@ -27,10 +27,11 @@ def table(history: list[dict]) -> None:
         "status": st.column_config.TextColumn("Status"),
         "rows_loaded": st.column_config.NumberColumn("Loaded", format="localized", width=100),
         "rows_rejected": st.column_config.NumberColumn("Rejected", format="localized", width=80),
-        "source": st.column_config.TextColumn("From", width=110),  # "dashboard" whole
+        "source": st.column_config.TextColumn("From", width=120),  # "dashboard" whole
         "created_at": st.column_config.TextColumn("Submitted (UTC)"),
         "finished_at": st.column_config.TextColumn("Finished (UTC)"),
-        "error": st.column_config.TextColumn("Message", width="large", help="Hover a cell to read it all")})
+        # (medium: "large" pushed the times out of a 1440 px window)
+        "error": st.column_config.TextColumn("Message", width="medium", help="Hover a cell to read it all")})
 
 
 def ended_with_rejects(job: dict) -> bool:

@@ -314,6 +314,19 @@ def test_weekly_chart_data_counts_zero_weeks(page, db_url, write_csv):
     assert not at.exception
 
 
+def test_a_small_weekly_average_shows_its_digits_not_zero(page, db_url, write_csv):
+    """Pass: one trip in 13 weeks averages 0.077 a week, shown as such (it read "0.0"), with its
+    trip and weeks in the singular and plural they take."""
+    _load(db_url, write_csv, [row(when="2018-01-03 10:00:00"), row(when="2018-03-28 10:00:00"),
+                              row(region="Brno", when="2018-01-10 10:00:00", o=(16.6, 49.2), d=(16.6, 49.2))])
+    at = page(tab="Weekly averages")
+    names = [m.label for m in at.metric]
+    brno, prague = at.metric[names.index("Brno")], at.metric[names.index("Prague")]
+    assert (brno.value, brno.help) == ("0.077", "1 trip over 13 weeks")
+    assert (prague.value, prague.help) == ("0.2", "2 trips over 13 weeks")
+    assert not at.exception
+
+
 def test_the_weekly_box_follows_its_region_when_new_data_widens_it(page, db_url, write_csv):
     """Pass: the box a region's extent gave grows with the region when a load widens it (its
     preset stays, the URL holds no box); edges typed in stay as typed."""
