@@ -258,9 +258,11 @@ with st.sidebar:
 extents = cached_extents(version) if stats["trips"] else {}
 edges, default_edges = None, None
 if extents:  # the weekly averages' box, settled before the URL is written
-    # The first region chosen (or of all) gives the box; a region's extent chosen as a preset, a
-    # link's box or edges typed in replace it (the preset then shows none: the box is the analyst's).
-    first_region = regions[0] if regions and regions[0] in extents else next(iter(extents))
+    # The first region chosen (or the busiest, which the region metrics and the map lead with) gives
+    # the box; a region's extent chosen as a preset, a link's box or edges typed in replace it (the
+    # preset then shows none: the box is the analyst's).
+    first_region = (regions[0] if regions and regions[0] in extents
+                    else next((r for r in stats["regions"] if r in extents), next(iter(extents))))
     if (state.get("box_first_region") != first_region or state.get("box_preset", first_region) not in (*extents, None)
             or not all(f"box_{k}" in state for k in "wsen")):
         state.update(box_first_region=first_region, box_preset=first_region, box_edges_of=None)
@@ -493,6 +495,9 @@ if stats["trips"] and weekly_tab.open:
                    "filters apply to the flows.")
 
         st.subheader("By bounding box")
+        # (above the columns: in the left one, a 1024 px window cut "Either end" to "Eithe")
+        by = st.segmented_control("Count trips by", view_params.BY, required=True, key="box_by",
+                                  format_func=lambda b: {"either": "Either end"}.get(b, b.capitalize())) or "origin"
         left, right = st.columns([2, 3])
         with left:
             # The widgets keep their keys (a widget under a new key is a new element: the old one
@@ -505,8 +510,6 @@ if stats["trips"] and weekly_tab.open:
             bn = st.columns(2)
             south = bn[0].number_input("South", -90.0, 90.0, step=0.01, format="%.4f", key="box_s")
             north = bn[1].number_input("North", -90.0, 90.0, step=0.01, format="%.4f", key="box_n")
-            by = st.segmented_control("Count trips by", view_params.BY, required=True, key="box_by",
-                                      format_func=lambda b: {"either": "Either end"}.get(b, b.capitalize())) or "origin"
         with right:
             answer = st.empty()  # one slot: a warning replaces the previous box's map (see the flows tab)
             box = None

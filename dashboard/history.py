@@ -13,25 +13,25 @@ import live
 def table(history: list[dict]) -> None:
     """The jobs, newest first, with why each that failed did."""
     hist = pd.DataFrame([{k: j[k] for k in ("job_id", "file_name", "status", "error", "rows_loaded",  # why, next to
-                                             "rows_rejected", "source", "created_at", "finished_at")}  # the status
+                                             "rows_rejected", "created_at", "finished_at", "source")}  # the status
                          for j in history])
     running = hist["status"].isin(["queued", "running"])
     hist["rows_loaded"] = hist["rows_loaded"].astype("Int64").mask(running)  # blank: nothing is loaded until it commits
     for col in ("created_at", "finished_at"):  # text: a running job's end is blank, not "None"
-        hist[col] = pd.to_datetime(hist[col], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
+        hist[col] = pd.to_datetime(hist[col], utc=True).dt.strftime("%Y-%m-%d %H:%M").fillna("")
     hist["error"] = [live.without_name(e if isinstance(e, str) else "", n)
                      for e, n in zip(hist["error"], hist["file_name"])]
     st.dataframe(hist, hide_index=True, column_config={
         "job_id": st.column_config.NumberColumn("Job", format="%d"),
-        "file_name": st.column_config.TextColumn("File", width="medium"),
-        "status": st.column_config.TextColumn("Status"),
+        # (widths: every column in a 1440 px window; the newest job first, its minute is enough)
+        "file_name": st.column_config.TextColumn("File", width=170),
+        "status": st.column_config.TextColumn("Status", width=90),
         "rows_loaded": st.column_config.NumberColumn("Loaded", format="localized", width=100),
         "rows_rejected": st.column_config.NumberColumn("Rejected", format="localized", width=80),
         "source": st.column_config.TextColumn("From", width=120),  # "dashboard" whole
         "created_at": st.column_config.TextColumn("Submitted (UTC)"),
         "finished_at": st.column_config.TextColumn("Finished (UTC)"),
-        # (medium: "large" pushed the times out of a 1440 px window)
-        "error": st.column_config.TextColumn("Message", width="medium", help="Hover a cell to read it all")})
+        "error": st.column_config.TextColumn("Message", width=170, help="Hover a cell to read it all")})
 
 
 def ended_with_rejects(job: dict) -> bool:

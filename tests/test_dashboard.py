@@ -355,7 +355,8 @@ def test_the_weekly_box_and_what_it_counts_by_are_in_the_url(page, db_url, write
 
     at = page(tab="Weekly averages")
     assert "bbox" not in at.query_params and "by" not in at.query_params  # the preset's extent
-    assert box_metric(at) == "1.0"   # the first region's extent (Brno's), by origin
+    assert box_metric(at) == "2.0"   # the busiest region's extent (Prague's: 2 trips, Brno 1), by origin
+    assert at.selectbox(key="box_preset").value == "Prague"
 
     at = page(bbox="14.44,50.04,14.5,50.1", by="either", tab="Weekly averages")
     assert not at.exception
@@ -371,10 +372,10 @@ def test_the_weekly_box_and_what_it_counts_by_are_in_the_url(page, db_url, write
     assert at.query_params["bbox"] in ("14.0,50.04,14.5,50.1", ["14.0,50.04,14.5,50.1"])
     at.segmented_control(key="box_by").set_value("origin").run()
     assert "by" not in at.query_params and box_metric(at) == "1.0"
-    at.selectbox(key="box_preset").set_value("Prague").run()  # a region's extent again
-    assert [n.value for n in at.number_input] == list(core.region_extents(url=db_url)["Prague"][::2]) + \
-        list(core.region_extents(url=db_url)["Prague"][1::2])
-    assert box_metric(at) == "2.0" and at.query_params["bbox"]  # not the first region's: in the URL
+    at.selectbox(key="box_preset").set_value("Brno").run()  # a region's extent again
+    assert [n.value for n in at.number_input] == list(core.region_extents(url=db_url)["Brno"][::2]) + \
+        list(core.region_extents(url=db_url)["Brno"][1::2])
+    assert box_metric(at) == "1.0" and at.query_params["bbox"]  # not the busiest region's: in the URL
     at.number_input(key="box_n").set_value(51.0).run()  # edges typed in: a box of the analyst's
     assert at.selectbox(key="box_preset").value is None and not at.exception
     at.number_input(key="box_w").set_value(20.0).run()  # past east: a typo, said plainly
@@ -391,7 +392,7 @@ def test_the_weekly_box_and_what_it_counts_by_are_in_the_url(page, db_url, write
     assert at.segmented_control(key="box_by").value == "origin"
 
     bad = page(bbox="1,2,3", by="sideways", tab="Weekly averages")  # malformed: the preset's extent, by origin
-    assert not bad.exception and "bbox" not in bad.query_params and box_metric(bad) == "1.0"
+    assert not bad.exception and "bbox" not in bad.query_params and box_metric(bad) == "2.0"
     assert bad.segmented_control(key="box_by").value == "origin"
 
 
