@@ -46,8 +46,8 @@ _MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_
 MONTH_LISTS = {0: (1,), 1: BUCKET_HOURS, 2: BUCKET_HOURS}
 _MAX_MONTHS = {0: 1, 1: _MAX_LISTS, 2: _MAX_LISTS}
 # Those of each region and datasource: medium and coarse cells, 1-hour buckets (each bucket size
-# would cost as much compaction again: at 10M, all six took 325 s more, where these take about
-# 60 s; docs/SCALE.md). Read without hours of the day: a list's least count is of any hour, and
+# would cost as much compaction again: at 10M, the month lists took 411 s with all six, 146-176 s
+# with these, 78 s without; docs/SCALE.md). Read without hours of the day: a list's least count is of any hour, and
 # a region's or datasource's groups of a few hours over months seldom came out proved (at 10M a
 # failed try cost up to 400 ms more than counting the trips); nor were those of several
 # datasources, whose trips share the same streets (the least counts of all their lists add up),
