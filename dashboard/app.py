@@ -353,8 +353,8 @@ if stats["trips"] and flows_tab.open:
                            "counted from the raw rows (compaction, due after such a load, makes them quick again)"
                            if e.since_compaction else
                            f"These groups are counted from up to {e.trips:,} raw trips, not from a summary "
-                           "(summaries answer a date range in whole months: 2 and 8 km cells, also of one region "
-                           "or datasource with 1-hour buckets; 0.5 km cells over most of one month)")
+                           "(summaries answer a date range in whole months: 2 and 8 km cells, also of regions or "
+                           "of one datasource in 1-hour buckets; 0.5 km cells over most of one month)")
                 guess = max(1, round(e.trips * _RAW_SECONDS_PER_TRIP))
                 st.warning(f"{counted}: expect up to about {guess:,} s (about 1.5 s per million trips on two "
                            "cores). Choose a region in the sidebar to make it quick, or count anyway (from now "
