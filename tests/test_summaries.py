@@ -650,7 +650,7 @@ ORDER_BROKEN = (
     "  AS back FROM trip_times WINDOW w AS (ORDER BY ctid)) o WHERE back")
 
 
-def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(db_url, tmp_path, write_csv):
+def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(db_url, tmp_path, write_csv, monkeypatch):
     """Pass: compaction copies the trips of the jobs completed since into trip_times, in (month,
     region, datasource, time) order within each run, once (not a failed or duplicate job's); groups over a
     period (fine and medium cells, with days, hours, regions and datasources) equal a count of the
@@ -658,6 +658,8 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
     (its trips read from its own partition), and after trip_times was emptied as in a database
     compacted before it existed (a compaction with nothing to fold fills it); pair_days holds
     the same trips by medium cells and day."""
+    import core.groups
+    monkeypatch.setattr(core.groups, "_NAMED_MONTHS_MIN_TRIPS", 0)  # (a few thousand trips here)
     for i, n in enumerate((3_000, 2_000)):
         generate(str(tmp_path / f"{i}.csv"), n, seed=10 + i)
         assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
@@ -780,6 +782,7 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
     A caller that asks before reading many raw trips is told how many the days counted at the
     ends and the new jobs hold."""
     import core.groups
+    monkeypatch.setattr(core.groups, "_NAMED_MONTHS_MIN_TRIPS", 0)  # (below: the threshold itself)
     for i, n in enumerate((3_000, 2_000)):
         generate(str(tmp_path / f"{i}.csv"), n, seed=30 + i)
         assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
@@ -834,6 +837,15 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
                dict(cell="fine", regions=["Busy"]), dict(regions=["Busy"], hours=[8]),
                dict(datasources=["funny_car"], bucket_hours=6), dict(datasources=["funny_car", "cheap_mobile"])):
         assert core.trip_groups(date_from="2019-01-01", date_to="2019-03-31", url=db_url, **kw)["source"] == "trips"
+    # a region's period with fewer trips than _NAMED_MONTHS_MIN_TRIPS is counted (quicker than a
+    # failed try of its lists); from that many, read from its lists
+    prague = sql_rows(db_url, "SELECT count(*) FROM trips JOIN regions USING (region_id) WHERE name = 'Prague'"
+                              " AND ts >= '2019-01-01' AND ts < '2019-04-01'")[0][0]
+    for least, source in ((prague + 1, "trips"), (prague, "kept")):
+        monkeypatch.setattr(core.groups, "_NAMED_MONTHS_MIN_TRIPS", least)
+        assert core.trip_groups(regions=["Prague"], date_from="2019-01-01", date_to="2019-03-31",
+                                url=db_url)["source"] == source
+    monkeypatch.setattr(core.groups, "_NAMED_MONTHS_MIN_TRIPS", 0)
 
     def asks(f, t, read):
         kw = dict(date_from=f, date_to=t, url=db_url)
