@@ -85,9 +85,9 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     asked = Filters.make(**filters)
     level = grid.LEVELS[cell]
     with snapshot(eng) as c:
-        f, months, state = _plan(c, level, bucket_hours, asked)
-        params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit, **MonthPlan.none}
-        params.update(c.execute(query("filter_ids"), params).one()._mapping)
+        ids = dict(c.execute(query("filter_ids"), asked.params()).one()._mapping)  # (the dates play no part)
+        f, months, state = _plan(c, level, bucket_hours, asked, ids)
+        params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit, **MonthPlan.none, **ids}
         rows = None
         if state is not None:
             if count_raw_above is not None and months:  # the days counted around the months, the jobs loaded since
@@ -137,7 +137,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     }
 
 
-def _plan(c, level: int, bucket_hours: int, asked: Filters):
+def _plan(c, level: int, bucket_hours: int, asked: Filters, ids: dict):
     """(the filters as answered, the months of its date range whose lists may answer (a
     MonthPlan), the kept lists' state when they may answer).
     Compaction keeps the answers with no date range for everything, each region and each datasource,
@@ -158,8 +158,9 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters):
                 and (bucket_hours in NAMED_MONTH_LISTS.get(level, ()) and f.hours is None
                      and len(f.datasources or ()) <= 1 if named else bucket_hours in MONTH_LISTS[level])
                 and 0 < len(months.months) <= _MAX_MONTHS[level] and len(months.months) * max(named, 1) <= _MAX_LISTS)
-        if kept and named:
-            kept = c.execute(query("named_period_trips"), f.params()).scalar() >= _NAMED_MONTHS_MIN_TRIPS
+        if kept and named:  # the trips a count would read (``ids``: those of filter_ids)
+            kept = c.execute(query("raw_trips_read"), {
+                **f.params(), **ids, **MonthPlan.none, "raw_jobs": []}).scalar() >= _NAMED_MONTHS_MIN_TRIPS
     if kept:
         state = c.execute(query("groups_kept_state"), {
             "level": level, "regions": f.params()["regions"], "datasources": f.params()["datasources"],

@@ -131,20 +131,10 @@ SELECT CASE WHEN EXISTS (SELECT FROM regions_without_lists
             + (SELECT coalesce(sum(rows_loaded), 0) FROM jobs WHERE job_id = ANY(CAST(:raw_jobs AS int[])))::bigint
        END
 
--- name: named_period_trips
--- The trips of the regions or datasources named in the period (daily_counts): fewer than
--- core/groups.py _NAMED_MONTHS_MIN_TRIPS are counted rather than read from their month lists.
-SELECT coalesce(sum(trips), 0)::bigint
-  FROM daily_counts
- WHERE day >= coalesce(CAST(:date_from AS date), '-infinity') AND day <= coalesce(CAST(:date_to AS date), 'infinity')
-   AND (CAST(:regions AS text[]) IS NULL
-        OR region_id IN (SELECT region_id FROM regions WHERE name = ANY(CAST(:regions AS text[]))))
-   AND (CAST(:datasources AS text[]) IS NULL
-        OR datasource_id IN (SELECT datasource_id FROM datasources WHERE name = ANY(CAST(:datasources AS text[]))))
-
 -- name: raw_trips_read
 -- The most raw trips groups_from_trips reads: those of the period (and of the regions and
--- datasources named) in trip_times, and every trip of the jobs not yet there (:raw_jobs); or
+-- datasources named) in trip_times, and every trip of the jobs not yet there (:raw_jobs; none:
+-- every trip of the period, which core/groups.py weighs against a region's month lists); or
 -- groups_kept_and_new, with months read from their lists: only the days counted around them
 -- (:edge_from, :edge_to; core/groups.py MonthPlan).
 -- (daily_counts' rows of a job are its own until compaction folds them, and compaction copies
