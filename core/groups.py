@@ -154,9 +154,12 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters, ids: dict):
     else:
         months = MonthPlan.of(f, *period)
         named = len(f.regions or f.datasources or ())
-        kept = (not (f.regions and f.datasources) and (f.hours is None or bucket_hours == 1)
-                and (bucket_hours in NAMED_MONTH_LISTS.get(level, ()) and f.hours is None
-                     and len(f.datasources or ()) <= 1 if named else bucket_hours in MONTH_LISTS[level])
+        if named:  # a region's or datasource's lists: no hours of the day, one datasource at most
+            listed = (bucket_hours in NAMED_MONTH_LISTS.get(level, ()) and f.hours is None
+                      and len(f.datasources or ()) <= 1)
+        else:
+            listed = bucket_hours in MONTH_LISTS[level] and (f.hours is None or bucket_hours == 1)
+        kept = (listed and not (f.regions and f.datasources)
                 and 0 < len(months.months) <= _MAX_MONTHS[level] and len(months.months) * max(named, 1) <= _MAX_LISTS)
         if kept and named:  # the trips a count would read (``ids``: those of filter_ids)
             kept = c.execute(query("raw_trips_read"), {
