@@ -54,6 +54,14 @@ def parent(fine_cell_id: int, level: str) -> int:
     return (fine_cell_id // _STRIDE // k) * _STRIDE + (fine_cell_id % _STRIDE) // k
 
 
+def fine_cells_of(cell_id: int, level: str) -> list[int]:
+    """The fine cells that make up a cell of ``level`` (itself for a fine cell; 16 for a medium one,
+    256 for a coarse one)."""
+    k = 4 ** LEVELS[level]
+    ix, iy = split(cell_id)
+    return [join(ix * k + i, iy * k + j) for i in range(k) for j in range(k)]
+
+
 def split(cell_id: int) -> tuple[int, int]:
     """(ix, iy) of a cell id."""
     return cell_id // _STRIDE, cell_id % _STRIDE

@@ -302,8 +302,8 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     loaded since ("kept+new"), for everything, a region or a datasource, equal the live aggregation
     (all regions or all datasources named, which is never read from the kept lists): the same groups in the same order and the same total; the number of
     groups is exact or a range around the true one. Where a group outside a list could rank among
-    the answer (a limit past the list, or a new job that lifts an unkept group), it aggregates.
-    Hours of the day are read from the kept lists with 1-hour buckets only."""
+    the answer (a limit past the list, or a new job that lifts an unkept group), it aggregates, or,
+    when a few groups' counts are all it lacks, recounts them. Hours of the day are read from the kept lists with 1-hour buckets only."""
     import core.groups
     monkeypatch.setattr(core.groups, "KEPT_TOP", 20)
     for i, n in enumerate((4_000, 3_000)):
@@ -346,9 +346,11 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     assert (False, "summary", 21) in sources and (False, "kept+new", 21) in sources  # past the list: only when it keeps all
     assert (True, "trips", 5) in sources  # fine groups: the lifted one too (kept+new: the test above)
     assert {"kept+new", "trips"} <= fine_by_source  # fine groups of datasources: lists (sql/19), or not provable
-    for cell, aggregated in (("medium", "summary"), ("fine", "trips")):
+    # the lifted group alone: in no list, its count known within a range, recounted from its trips
+    for cell in ("medium", "fine"):
         top = core.trip_groups(cell=cell, limit=1, url=db_url)
-        assert top["source"] == aggregated and top["groups"][0]["bucket"] == "03:00-04:00"
+        assert top["source"] == "kept+new" and top["groups"][0]["bucket"] == "03:00-04:00"
+        assert top["groups"] == core.trip_groups(cell=cell, limit=1, regions=every_region, url=db_url)["groups"]
     # A caller that asks before counting many raw trips (the dashboard) is told when the answer would.
     with pytest.raises(core.RawCountNeeded) as asked:  # past the kept list: every trip would be counted
         core.trip_groups(cell="fine", limit=21, count_raw_above=8_849, url=db_url)
@@ -359,9 +361,10 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
 
 def test_summed_lists_of_regions_that_share_cells_are_proved_or_aggregated(db_url, write_csv, monkeypatch):
     """Pass: with lists of 2 groups, regions A and B (the same cells) and C (far away): A's busiest
-    group also has trips in B, below B's list, so A + B cannot be read from the lists (it aggregates,
-    and counts that group's trips of both); A + C can, with the exact number of groups (their cells
-    do not meet); every answer equals the aggregated one."""
+    group also has trips in B, below B's list, so A + B cannot be read from the lists alone (it
+    aggregates, and counts that group's trips of both, or recounts that group's trips); A + C can,
+    with the exact number of groups (their cells do not meet); every answer equals the aggregated
+    one."""
     import core.groups
     monkeypatch.setattr(core.groups, "KEPT_TOP", 2)
     at = lambda n, region, o, d, hour: [row(region=region, o=o, d=d, when=f"2018-05-28 {hour:02d}:10:00")] * n  # noqa: E731
@@ -374,11 +377,15 @@ def test_summed_lists_of_regions_that_share_cells_are_proved_or_aggregated(db_ur
     core.compact_summaries(url=db_url)
     every_source = core.datasources(url=db_url)
     for cell in ("fine", "medium"):
-        for regions, source in ((["A", "B"], "summary"), (["A", "C"], "kept"), (["A", "B", "C"], "summary")):
+        for regions, source, recount in ((["A", "B"], "summary", 0), (["A", "C"], "kept", 0), (["A", "B", "C"], "summary", 0),
+                                         (["A", "B"], "kept", 4), (["A", "B", "C"], "kept", 4)):
+            monkeypatch.setattr(core.groups, "_RECOUNT_MAX", recount)  # (4: the group's trips recounted)
             a = core.trip_groups(cell=cell, regions=regions, limit=1, url=db_url)
             live = core.trip_groups(cell=cell, regions=regions, datasources=every_source, limit=1, url=db_url)
             assert a["source"] == (source if cell == "medium" else source.replace("summary", "trips")), (cell, regions)
-            assert (a["groups"], a["total_trips"], a["total_groups"]) == (live["groups"], live["total_trips"], live["total_groups"])
+            assert (a["groups"], a["total_trips"]) == (live["groups"], live["total_trips"])
+            lo, hi = a["total_groups_bounds"]
+            assert lo <= live["total_groups"] <= hi and a["total_groups"] in (None, live["total_groups"])
         assert core.trip_groups(cell=cell, regions=["A", "B"], limit=1, url=db_url)["groups"][0]["trips"] == 32
         assert core.trip_groups(cell=cell, regions=["A", "C"], limit=3, url=db_url)["total_groups"] == 6
 
@@ -965,6 +972,56 @@ def test_fine_groups_over_most_of_one_month_from_its_list_equal_the_raw_count(db
     sources = check(limits=(1, 5))
     assert ("kept", 1) in sources[("2019-02-01", "2019-02-28")]
     assert ("trips", 5) in sources[("2019-02-01", "2019-02-28")]
+
+
+def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_answer(db_url, tmp_path, monkeypatch):
+    """Pass: summed month lists of 3 groups each leave groups that may rank in the answer with their
+    counts known only within a range (each is missing from some month's list); those groups, in the
+    answer or just past it, are recounted from the raw trips, and the answer is read from the lists
+    ("kept", "kept+new" with a job loaded since) and equals the raw count, ties in order, also with
+    hours of the day. More unsure groups than _RECOUNT_MAX, or coarse cells, are counted instead,
+    with the same answer."""
+    import core.groups
+    monkeypatch.setattr(core.groups, "KEPT_TOP", 3)
+    cells = {"A": ((14.4201, 50.0801), (14.4901, 50.1101)), "B": ((14.3501, 50.0201), (14.5501, 50.1501)),
+             "K": ((14.4001, 50.1201), (14.4401, 50.1401)), "G": ((14.3101, 50.0001), (14.3301, 50.0201)),
+             "C": ((14.6101, 50.2001), (14.6301, 50.2201)), "E": ((14.2101, 49.9001), (14.2301, 49.9201)),
+             "F": ((14.1101, 49.8001), (14.1301, 49.8201))}
+    # trips a month (January, February, March), all at 8 o'clock. The lists: January A, B, G;
+    # February A, B, G; March K, A, C. B (81) misses March's, K (81) January's and February's:
+    # with every group of the lists summed, A (150) is known, K and B only within a range.
+    months = {"A": (50, 50, 50), "B": (40, 40, 1), "K": (0, 0, 81), "G": (2, 2, 2), "C": (0, 0, 3),
+              "E": (1, 0, 0), "F": (0, 1, 0)}
+    text = "".join(row(o=cells[g][0], d=cells[g][1], when=f"2019-0{m + 1}-{10 + k % 15:02d} 08:{k % 60:02d}:00")
+                   for g, counts in months.items() for m, n in enumerate(counts) for k in range(n))
+    text += row(o=cells["E"][0], d=cells["E"][1], when="2019-05-02 08:00:00")  # (a period less than every trip)
+    (tmp_path / "a.csv").write_text(HEADER + text)
+    assert core.ingest_file(str(tmp_path / "a.csv"), url=db_url).status == "completed"
+    core.compact_summaries(url=db_url)
+    q1 = dict(date_from="2019-01-01", date_to="2019-03-31", url=db_url)
+
+    def same_as_raw(**kw):
+        a = core.trip_groups(**q1, **kw)
+        b = core.trip_groups(**q1, **kw, regions=core.regions(url=db_url))
+        assert b["source"] == "trips"
+        assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
+        return a
+
+    # limit 2: K in the answer, B past it; 3: both in it; 1: A alone, proved as it is
+    for kw, trips in ((dict(limit=2), [150, 81]), (dict(limit=3), [150, 81, 81]), (dict(limit=2, hours=[8]), [150, 81]),
+                      (dict(limit=1, hours=[8, 9]), [150])):
+        res = same_as_raw(**kw)
+        assert res["source"] == "kept" and [g["trips"] for g in res["groups"]] == trips, kw
+    monkeypatch.setattr(core.groups, "_RECOUNT_MAX", 1)  # two unsure groups
+    assert same_as_raw(limit=2)["source"] == "trips"
+    monkeypatch.setattr(core.groups, "_RECOUNT_MAX", 4)
+    assert same_as_raw(cell="coarse", limit=2)["source"] == "trips"
+    # a job loaded since, with one more trip of B in March and one of A: recounted with it
+    (tmp_path / "b.csv").write_text(HEADER + row(o=cells["B"][0], d=cells["B"][1], when="2019-03-20 08:30:00")
+                                    + row(o=cells["A"][0], d=cells["A"][1], when="2019-03-21 08:30:00"))
+    assert core.ingest_file(str(tmp_path / "b.csv"), url=db_url).status == "completed"
+    res = same_as_raw(limit=2)
+    assert res["source"] == "kept+new" and [g["trips"] for g in res["groups"]] == [151, 82]
 
 
 _D = "2018-01-05", "2020-07-01"  # the first and last day of the trips, for the plans below
