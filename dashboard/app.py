@@ -392,9 +392,10 @@ if stats["trips"] and flows_tab.open:
                 m2.metric("Groups", count_range(lo, hi),
                           help="Distinct (origin cell, destination cell, bucket)"
                           + ("." if lo == hi else f": between {lo:,} and {hi:,}.") + " "
-                          "Shown as a range when it is not known exactly: the groups are then read from lists kept "
-                          "by the last compaction of the summaries, and the files loaded since may add to groups "
-                          "already listed or start new ones. The trips counts are exact either way.")
+                          "Shown as a range when it is not known exactly: the groups are then read from the lists "
+                          "of top groups kept by the last compaction of the summaries, summed over months, regions "
+                          "or datasources that may share groups, with the files loaded since added in. The trips "
+                          "counts are exact either way.")
                 if origin:  # the map and table narrowed to one origin cell: say how much it holds
                     m3.metric("From this cell, in the top groups", f"{sum(g['trips'] for g in shown):,}",
                               help=f"In {len(shown):,} of the top {len(groups):,} groups")
