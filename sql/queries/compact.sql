@@ -115,10 +115,7 @@ SELECT count(*) AS new_jobs FROM jobs_since_compaction
 -- and datasource, Dec 6: the next compaction makes them, even with nothing to fold; every datasource
 -- keeps its lists, so a month with trips has some).
 SELECT completed - new AS folded_trips, new AS new_trips,
-       EXISTS (SELECT FROM jobs
-                WHERE status = 'completed'
-                  AND job_id NOT IN (SELECT job_id FROM jobs_since_compaction)
-                  AND job_id NOT IN (SELECT job_id FROM trip_times_jobs)) AS uncopied,
+       EXISTS (SELECT FROM folded_jobs_uncopied) AS uncopied,  -- (sql/29)
        completed > new AND (NOT EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND month > '-infinity')
                             OR NOT EXISTS (SELECT FROM flow_top_totals
                                             WHERE level = 1 AND month > '-infinity' AND datasource_id > 0)) AS months_missing

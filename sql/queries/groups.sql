@@ -106,11 +106,8 @@ SELECT EXISTS (SELECT FROM compaction_state)
             OR EXISTS (SELECT FROM flow_top_totals
                         WHERE level = :level AND month > '-infinity'
                           AND (datasource_id > 0 OR (CAST(:regions AS text[]) IS NULL AND CAST(:datasources AS text[]) IS NULL)))
-               -- the days around the months are read from trip_times: every folded job's trips there
-               AND NOT EXISTS (SELECT FROM jobs
-                                WHERE status = 'completed'
-                                  AND job_id NOT IN (SELECT job_id FROM jobs_since_compaction)
-                                  AND job_id NOT IN (SELECT job_id FROM trip_times_jobs)))
+               -- the days around the months are read from trip_times: every folded job's trips there (sql/29)
+               AND NOT EXISTS (SELECT FROM folded_jobs_uncopied))
        AS compacted,
        -- the regions named whose trips were folded without lists (sql/27_regions_without_lists.sql):
        -- their trips are counted (groups_kept_and_new), not read as an empty list
