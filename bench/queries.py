@@ -70,6 +70,8 @@ CASES = [
     ("groups fine one year", 300, "groups", {"cell": "fine", **YEAR}),
     ("groups medium region one year", 300, "groups", {"cell": "medium", "regions": [REGION], **YEAR}),
     ("groups medium datasource one year", 300, "groups", {"cell": "medium", "datasources": [SOURCE], **YEAR}),
+    ("groups medium Berlin one year", 300, "groups", {"cell": "medium", "regions": ["Berlin"], **YEAR}),
+    ("groups medium funny_car one year", 300, "groups", {"cell": "medium", "datasources": ["funny_car"], **YEAR}),
     ("groups medium region one quarter", 300, "groups", {"cell": "medium", "regions": [REGION], **QUARTER}),
     ("groups coarse region one year", 300, "groups", {"cell": "coarse", "regions": [REGION], **YEAR}),
     ("groups medium 10 Jun-20 Jan", 300, "groups", {"cell": "medium", **DAYS}),

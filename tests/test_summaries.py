@@ -979,8 +979,9 @@ def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_an
     counts known only within a range (each is missing from some month's list); those groups, in the
     answer or just past it, are recounted from the raw trips, and the answer is read from the lists
     ("kept", "kept+new" with a job loaded since) and equals the raw count, ties in order, also with
-    hours of the day. More unsure groups than _RECOUNT_MAX, or coarse cells, are counted instead,
-    with the same answer."""
+    hours of the day: one by one through the cell indexes (up to _RECOUNT_MAX, not coarse cells),
+    or for a datasource's period from its trips (up to _RECOUNT_PERIOD_MAX). Past those, the
+    answer is counted, the same."""
     import core.groups
     monkeypatch.setattr(core.groups, "KEPT_TOP", 3)
     cells = {"A": ((14.4201, 50.0801), (14.4901, 50.1101)), "B": ((14.3501, 50.0201), (14.5501, 50.1501)),
@@ -1000,9 +1001,10 @@ def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_an
     core.compact_summaries(url=db_url)
     q1 = dict(date_from="2019-01-01", date_to="2019-03-31", url=db_url)
 
-    def same_as_raw(**kw):
+    def same_as_raw(**kw):  # (all regions and datasources named: never read from lists)
         a = core.trip_groups(**q1, **kw)
-        b = core.trip_groups(**q1, **kw, regions=core.regions(url=db_url))
+        b = core.trip_groups(**q1, **{"regions": core.regions(url=db_url), "datasources": core.datasources(url=db_url),
+                                      **kw})
         assert b["source"] == "trips"
         assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
         return a
@@ -1014,14 +1016,25 @@ def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_an
         assert res["source"] == "kept" and [g["trips"] for g in res["groups"]] == trips, kw
     monkeypatch.setattr(core.groups, "_RECOUNT_MAX", 1)  # two unsure groups
     assert same_as_raw(limit=2)["source"] == "trips"
+    # a datasource's period (its own month lists: every trip here is funny_car's) recounts them
+    # from the period's trips, whatever their number up to _RECOUNT_PERIOD_MAX
+    monkeypatch.setattr(core.groups, "_NAMED_MONTHS_MIN_TRIPS", 0)
+    for kw, trips in ((dict(limit=2), [150, 81]), (dict(limit=3), [150, 81, 81])):
+        res = same_as_raw(datasources=["funny_car"], **kw)
+        assert res["source"] == "kept" and [g["trips"] for g in res["groups"]] == trips, kw
+    same_as_raw(cell="coarse", datasources=["funny_car"], limit=2)
+    monkeypatch.setattr(core.groups, "_RECOUNT_PERIOD_MAX", 1)
+    assert same_as_raw(datasources=["funny_car"], limit=2)["source"] == "trips"
+    monkeypatch.setattr(core.groups, "_RECOUNT_PERIOD_MAX", 200)
     monkeypatch.setattr(core.groups, "_RECOUNT_MAX", 4)
     assert same_as_raw(cell="coarse", limit=2)["source"] == "trips"
     # a job loaded since, with one more trip of B in March and one of A: recounted with it
     (tmp_path / "b.csv").write_text(HEADER + row(o=cells["B"][0], d=cells["B"][1], when="2019-03-20 08:30:00")
                                     + row(o=cells["A"][0], d=cells["A"][1], when="2019-03-21 08:30:00"))
     assert core.ingest_file(str(tmp_path / "b.csv"), url=db_url).status == "completed"
-    res = same_as_raw(limit=2)
-    assert res["source"] == "kept+new" and [g["trips"] for g in res["groups"]] == [151, 82]
+    for named in ({}, {"datasources": ["funny_car"]}):
+        res = same_as_raw(limit=2, **named)
+        assert res["source"] == "kept+new" and [g["trips"] for g in res["groups"]] == [151, 82], named
 
 
 _D = "2018-01-05", "2020-07-01"  # the first and last day of the trips, for the plans below

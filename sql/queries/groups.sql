@@ -75,6 +75,10 @@ WITH g AS (
        AND ts < coalesce(CAST(:date_to AS timestamp) + interval '1 day', 'infinity')
        AND (CAST(:weekend AS boolean) IS NULL OR weekend = CAST(:weekend AS boolean))
        AND (CAST(:hours AS int[]) IS NULL OR hour = ANY(CAST(:hours AS int[])))
+       -- only the groups of these origin and destination cells (:o_cells, :d_cells; NULL: all):
+       -- a few groups recounted (core/groups.py)
+       AND (CAST(:o_cells AS bigint[]) IS NULL OR o_cell = ANY(CAST(:o_cells AS bigint[])))
+       AND (CAST(:d_cells AS bigint[]) IS NULL OR d_cell = ANY(CAST(:d_cells AS bigint[])))
      GROUP BY 1, 2, 3
 )
 SELECT o_cell, d_cell, bucket, trips,
