@@ -212,7 +212,8 @@ def groups_count(res: dict) -> str:
 def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
     """The kept top groups of the lists asked for, summed, with the jobs completed since merged in
     (groups_kept_and_new), and the bounds of the number of groups (equal when it is known);
-    ``None`` rows when the lists cannot prove the answer exact (the caller aggregates)."""
+    ``None`` rows when the lists cannot prove the answer exact, even with the groups they know
+    only within a range recounted where that is quick (the caller aggregates)."""
     answer = c.execute(query("groups_kept_and_new"), params).all()
     top, seen = answer[0], [r for r in answer if r.o_cell is not None]
     limit = params["limit"]
