@@ -68,6 +68,7 @@ CASES = [
      {"cell": "medium", "days": "weekend", "bucket_hours": 6, **YEAR}),
     ("groups coarse one year", 300, "groups", {"cell": "coarse", **YEAR}),
     ("groups fine one year", 300, "groups", {"cell": "fine", **YEAR}),
+    ("groups fine one quarter", 300, "groups", {"cell": "fine", **QUARTER}),
     ("groups medium region one year", 300, "groups", {"cell": "medium", "regions": [REGION], **YEAR}),
     ("groups medium datasource one year", 300, "groups", {"cell": "medium", "datasources": [SOURCE], **YEAR}),
     ("groups medium Berlin one year", 300, "groups", {"cell": "medium", "regions": ["Berlin"], **YEAR}),

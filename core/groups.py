@@ -41,11 +41,11 @@ _WORK_MEM = "256MB"
 _MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_and_new); names
 # are counted as given, unknown ones too
 # The month lists compaction keeps (sql/21_flow_top_months.sql): the bucket sizes of each level
-# (0 fine, 1 medium, 2 coarse), of everything. Fine groups are so even that two months' lists
-# seldom prove an answer (a failed try costs more than it saves), so a period reads a fine list
-# only when it takes in most of one month, and only the 1-hour one is kept.
+# (0 fine, 1 medium, 2 coarse), of everything. Fine groups are so even that the lists of two
+# months or more leave hundreds of the answer's groups known only within a range: they are
+# recounted from the period's trips (_RECOUNT_PERIOD_MAX), still a fraction of counting every
+# fine group (at 10M, a year 0.61-0.67 s against 4.0-4.6 s). Only the 1-hour fine list is kept.
 MONTH_LISTS = {0: (1,), 1: BUCKET_HOURS, 2: BUCKET_HOURS}
-_MAX_MONTHS = {0: 1, 1: _MAX_LISTS, 2: _MAX_LISTS}
 # Those of each region and datasource: medium and coarse cells, 1-hour buckets (each bucket size
 # would cost as much compaction again: at 10M, the month lists took 411 s with all six, 146-176 s
 # with these, 78 s without; docs/SCALE.md). Read without hours of the day: a list's least count is of any hour, and
@@ -68,13 +68,15 @@ _RAW_REGIONS_READ = 150_000
 # counts only within a range and so cannot prove an answer: up to this many, of fine and medium
 # cells (a coarse cell holds 16 medium ones' trips); past it, the trips are counted instead. At
 # 10M, a medium group of a busy cell over a year took 16-57 ms (a region's year: 3 recounted in
-# 100 ms, the answer in 191-201 ms against 511-677 ms counted; 12 in 661-688 ms). A region's or
-# datasource's date range recounts up to _RECOUNT_PERIOD_MAX from its period's trips instead (its
-# own stretches of trip_times, only the trips of the groups' cells hashed): at 10M a region's year
+# 100 ms, the answer in 191-201 ms against 511-677 ms counted; 12 in 661-688 ms). A date range
+# recounts up to _RECOUNT_PERIOD_MAX from its period's trips instead (of a region or datasource,
+# its own stretches of trip_times; only the trips of the groups' cells hashed): at 10M a region's year
 # with 12 such groups 201 ms (477 ms counted), a datasource's with 138 290 ms (342 ms); 1,379 (a
-# region's top 2,000) took longer than counting (578 against 318 ms).
+# region's top 2,000) took longer than counting (578 against 318 ms). Fine cells' are recounted
+# whatever their number (up to twice MAX_LIMIT): counting hashes millions of fine groups (at 10M
+# a year's 1,094 recounted in 474-526 ms, where counting took 4.0-4.6 s).
 _RECOUNT_MAX = 4
-_RECOUNT_PERIOD_MAX = 200
+_RECOUNT_PERIOD_MAX = {0: 2 * MAX_LIMIT, 1: 200, 2: 200}
 _RECOUNT_LEVELS = (0, 1)
 _LEVEL_NAMES = {level: name for name, level in grid.LEVELS.items()}
 
@@ -160,7 +162,7 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters, ids: dict):
     datasources merge their lists; and of each month, all days, weekdays or weekend (and hours, as
     above), of the levels and bucket sizes in MONTH_LISTS for everything, and in NAMED_MONTH_LISTS
     for each region and datasource: a date range merges the lists of its months (of each region or
-    datasource named; fine cells: one month's list of everything), the days around them counted."""
+    datasource named; fine cells: those of everything), the days around them counted."""
     f, period = _period_dropped_if_whole(c, asked)
     months = None
     if not f.dated:
@@ -175,7 +177,7 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters, ids: dict):
         else:
             listed = bucket_hours in MONTH_LISTS[level] and (f.hours is None or bucket_hours == 1)
         kept = (listed and not (f.regions and f.datasources)
-                and 0 < len(months.months) <= _MAX_MONTHS[level] and len(months.months) * max(named, 1) <= _MAX_LISTS)
+                and 0 < len(months.months) and len(months.months) * max(named, 1) <= _MAX_LISTS)
         if kept and named:  # the trips a count would read (``ids``: those of filter_ids)
             kept = c.execute(query("raw_trips_read"), {
                 **f.params(), **ids, **MonthPlan.none, "raw_jobs": []}).scalar() >= _NAMED_MONTHS_MIN_TRIPS
@@ -242,11 +244,11 @@ def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
         unsure = [r for r in seen if r.most > r.trips]
         if not last > top.unseen_max:
             return None, (0, 0)
-        named = params["region_ids"] is not None or params["datasource_ids"] is not None
-        if params["months"] is not None and named and len(unsure) <= _RECOUNT_PERIOD_MAX:
-            exact = _recounted_in_period(c, params, unsure)  # a region's or datasource's period: its trips
-        elif params["level"] in _RECOUNT_LEVELS and len(unsure) <= _RECOUNT_MAX:
+        level = params["level"]
+        if level in _RECOUNT_LEVELS and len(unsure) <= _RECOUNT_MAX:
             exact = _recounted_by_cells(c, params, unsure)
+        elif params["months"] is not None and len(unsure) <= _RECOUNT_PERIOD_MAX[level]:  # a date range
+            exact = _recounted_in_period(c, params, unsure)
         else:
             return None, (0, 0)
         groups = (_Group(r.o_cell, r.d_cell, r.bucket, exact.get((r.o_cell, r.d_cell, r.bucket), r.trips), r.total_trips)
@@ -277,8 +279,8 @@ def _recounted_by_cells(c, params: dict, unsure: list) -> dict:
 
 
 def _recounted_in_period(c, params: dict, unsure: list) -> dict:
-    """The exact trips of the groups ``unsure`` of the regions or datasources named over a date
-    range: their period's trips in trip_times (its stretches of each month) and the jobs loaded
+    """The exact trips of the groups ``unsure`` over a date range: the period's trips in trip_times
+    (of the regions or datasources named: their stretches of each month) and the jobs loaded
     since, only those of the groups' cells hashed (groups_from_trips)."""
     o_cells, d_cells = sorted({r.o_cell for r in unsure}), sorted({r.d_cell for r in unsure})
     c.execute(query("groups_parallel_setup"))

@@ -249,7 +249,7 @@ with st.sidebar:
                                      "all regions and datasources over a date range, from the top groups "
                                      "kept for each month most of whose days it has (the other days are "
                                      "counted): 2 and 9 km groups over any number of months, 0.5 km groups "
-                                     "over one month, with 1-hour buckets.") or "medium"
+                                     "with 1-hour buckets.") or "medium"
     bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, key="f_bucket")
     limit = st.select_slider("Groups on the map", view_params.LIMITS, key="f_limit")
     style = st.segmented_control("Map", view_params.STYLES, required=True, format_func=str.capitalize,
@@ -354,7 +354,7 @@ if stats["trips"] and flows_tab.open:
                            if e.since_compaction else
                            f"These groups are counted from up to {e.trips:,} raw trips, not from a summary "
                            "(summaries answer a date range in whole months: 2 and 8 km cells, also of regions or "
-                           "of one datasource in 1-hour buckets; 0.5 km cells over most of one month)")
+                           "of one datasource in 1-hour buckets; 0.5 km cells in 1-hour buckets)")
                 guess = max(1, round(e.trips * _RAW_SECONDS_PER_TRIP))
                 st.warning(f"{counted}: expect up to about {guess:,} s (about 1.5 s per million trips on two "
                            "cores). Choose a region in the sidebar to make it quick, or count anyway (from now "

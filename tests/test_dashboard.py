@@ -628,7 +628,7 @@ def test_raw_counted_groups_wait_for_a_click_on_large_data(page, db_url, write_c
     """Pass: past TRIPS_RAW_GROUPS_ASK trips, 0.5 km groups with no region are not counted until the
     analyst clicks "Count anyway" (they read every raw trip); 2 km groups and a chosen region are
     counted at once, and after compaction (which keeps them) 0.5 km groups of every region too,
-    and over most of one month, but not those of a shorter date range."""
+    and over whole months (most of each), but not those of a shorter date range."""
     _load(db_url, write_csv, [row(), row(when="2018-05-28 10:00:00")])
     monkeypatch.setenv("TRIPS_RAW_GROUPS_ASK", "1")
     def flow_map(at) -> bool:
@@ -655,6 +655,8 @@ def test_raw_counted_groups_wait_for_a_click_on_large_data(page, db_url, write_c
     at = page(cell="fine", **{"from": "2018-06-01", "to": "2018-06-10"})  # the period's trips, of the 5 stored
     assert any("up to 2 raw trips" in w.value for w in at.warning) and not flow_map(at)
     at = page(cell="fine", **{"from": "2018-06-01", "to": "2018-06-30"})  # one month: its kept list
+    assert flow_map(at) and not any("raw trips" in w.value for w in at.warning)
+    at = page(cell="fine", **{"from": "2018-06-01", "to": "2018-07-31"})  # two months: their kept lists
     assert flow_map(at) and not any("raw trips" in w.value for w in at.warning)
 
 

@@ -699,9 +699,11 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
 
     def months_read(cell, bucket, f, t, regions, datasources):
         # periods with most of a month's days; of everything, or (1-hour buckets) of regions or of datasources
-        return cell != "fine" and not (regions and datasources) and (bucket == 1 or not (regions or datasources)) and (f, t) in {
+        # (fine cells: 1-hour buckets of everything)
+        return ((bucket == 1 and not (regions or datasources)) if cell == "fine" else
+                not (regions and datasources) and (bucket == 1 or not (regions or datasources))) and (f, t) in {
             ("2019-03-01", "2020-02-29"), ("2019-01-01", "2019-12-31"), ("2019-01-01", "2019-03-31"),
-            ("2018-11-05", "2019-08-20")}
+            ("2018-11-05", "2019-08-20"), ("2019-02-01", "2019-05-31")}
 
     def kept():  # how months are read: the kept lists, with the jobs loaded since; before any compaction, raw
         with engine(db_url).connect() as conn:
@@ -733,7 +735,8 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
             return jobs, differ, unordered
 
     def asks(read, **named):  # a caller that asks before reading many raw trips is told how many at most
-        kw = dict(cell="fine", date_from="2019-02-01", date_to="2019-05-31", url=db_url, **named)
+        # (2-hour buckets: no month lists of fine cells)
+        kw = dict(cell="fine", bucket_hours=2, date_from="2019-02-01", date_to="2019-05-31", url=db_url, **named)
         assert core.trip_groups(**kw, count_raw_above=read)["source"] == "trips"
         with pytest.raises(core.RawCountNeeded) as asked:
             core.trip_groups(**kw, count_raw_above=read - 1)
@@ -902,12 +905,13 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
     assert a["source"] == "trips" and (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"])
 
 
-def test_fine_groups_over_most_of_one_month_from_its_list_equal_the_raw_count(db_url, tmp_path, monkeypatch):
-    """Pass: fine groups (1-hour buckets) over a period that takes in most of one month are read
-    from that month's fine list (the days around it counted, or taken out of it), and equal the raw
-    count (all regions named): all days, weekdays, weekend, hours of the day, any limit; with a job
-    loaded since; with short lists only where the lists prove them. Periods with two or more
-    months' lists, or longer buckets, are counted. A database compacted before there were fine
+def test_fine_groups_over_months_from_their_lists_equal_the_raw_count(db_url, tmp_path, monkeypatch):
+    """Pass: fine groups (1-hour buckets) over a period that takes in most of one month or more are
+    read from those months' fine lists (the days around them counted, or taken out of them), and
+    equal the raw count (all regions named): all days, weekdays, weekend, hours of the day, any
+    limit; with a job loaded since; with short lists where the lists prove them, with their unsure
+    groups recounted. Periods with no month's list (less than half of each), or longer buckets,
+    are counted. A database compacted before there were fine
     month lists counts them (a missing list is not read as no trips), is due for compaction, and
     gets them from a compaction with nothing to fold, its other month lists made again once."""
     import core.groups
@@ -920,8 +924,8 @@ def test_fine_groups_over_most_of_one_month_from_its_list_equal_the_raw_count(db
     (tmp_path / "busy.csv").write_text(HEADER + busy)
     assert core.ingest_file(str(tmp_path / "busy.csv"), url=db_url).status == "completed"
     one_month = (("2019-02-01", "2019-02-28"), ("2019-02-03", "2019-02-25"), ("2019-01-31", "2019-03-02"),
-                 ("2019-02-10", "2019-03-05"))
-    counted = (("2019-01-01", "2019-02-28"), ("2019-01-20", "2019-02-10"))
+                 ("2019-02-10", "2019-03-05"), ("2019-01-01", "2019-02-28"), ("2019-01-05", "2019-03-20"))
+    counted = (("2019-01-20", "2019-02-10"),)
 
     def check(limits=(1, 50, 5000)):
         every_region, sources = core.regions(url=db_url), {}
@@ -1014,20 +1018,27 @@ def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_an
                       (dict(limit=1, hours=[8, 9]), [150])):
         res = same_as_raw(**kw)
         assert res["source"] == "kept" and [g["trips"] for g in res["groups"]] == trips, kw
-    monkeypatch.setattr(core.groups, "_RECOUNT_MAX", 1)  # two unsure groups
-    assert same_as_raw(limit=2)["source"] == "trips"
-    # a datasource's period (its own month lists: every trip here is funny_car's) recounts them
-    # from the period's trips, whatever their number up to _RECOUNT_PERIOD_MAX
+    # more than _RECOUNT_MAX (two here): recounted from the period's trips, of everything or of a
+    # datasource (its own month lists: every trip here is funny_car's), in any cells, up to
+    # _RECOUNT_PERIOD_MAX
+    monkeypatch.setattr(core.groups, "_RECOUNT_MAX", 1)
     monkeypatch.setattr(core.groups, "_NAMED_MONTHS_MIN_TRIPS", 0)
-    for kw, trips in ((dict(limit=2), [150, 81]), (dict(limit=3), [150, 81, 81])):
-        res = same_as_raw(datasources=["funny_car"], **kw)
-        assert res["source"] == "kept" and [g["trips"] for g in res["groups"]] == trips, kw
-    same_as_raw(cell="coarse", datasources=["funny_car"], limit=2)
-    monkeypatch.setattr(core.groups, "_RECOUNT_PERIOD_MAX", 1)
-    assert same_as_raw(datasources=["funny_car"], limit=2)["source"] == "trips"
-    monkeypatch.setattr(core.groups, "_RECOUNT_PERIOD_MAX", 200)
+    for named, (kw, trips) in itertools.product(({}, {"datasources": ["funny_car"]}), (
+            (dict(limit=2), [150, 81]), (dict(limit=3), [150, 81, 81]), (dict(limit=2, hours=[8]), [150, 81]))):
+        if named and "hours" in kw:
+            continue  # (a datasource's lists are read without hours of the day)
+        res = same_as_raw(**kw, **named)
+        assert res["source"] == "kept" and [g["trips"] for g in res["groups"]] == trips, (kw, named)
+    for cell in ("coarse", "fine"):
+        for named in ({}, {"datasources": ["funny_car"]}):
+            same_as_raw(cell=cell, limit=2, **named)
+    period_max = core.groups._RECOUNT_PERIOD_MAX
+    monkeypatch.setattr(core.groups, "_RECOUNT_PERIOD_MAX", {0: 1, 1: 1, 2: 1})
+    for named in ({}, {"datasources": ["funny_car"]}):
+        assert same_as_raw(limit=2, **named)["source"] == "trips"
     monkeypatch.setattr(core.groups, "_RECOUNT_MAX", 4)
-    assert same_as_raw(cell="coarse", limit=2)["source"] == "trips"
+    assert same_as_raw(cell="coarse", limit=2)["source"] == "trips"  # (coarse: not by cells)
+    monkeypatch.setattr(core.groups, "_RECOUNT_PERIOD_MAX", period_max)
     # a job loaded since, with one more trip of B in March and one of A: recounted with it
     (tmp_path / "b.csv").write_text(HEADER + row(o=cells["B"][0], d=cells["B"][1], when="2019-03-20 08:30:00")
                                     + row(o=cells["A"][0], d=cells["A"][1], when="2019-03-21 08:30:00"))
