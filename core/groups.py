@@ -8,9 +8,9 @@ and every trip of the jobs completed since. Groups with no other filter than reg
 (and hours of the day, with 1-hour buckets), or datasources, are read
 from the top groups that compaction keeps (flow_top) for everything, each region and each
 datasource (several: their lists summed), with the rows of the jobs completed since added in,
-whenever that proves the answer exact (the few groups whose counts the lists know only within a
-range recounted from their trips, when that is all the proof lacks) (a region with too few trips for lists of its own, see
-TRIPS_LIST_MIN_TRIPS, has its trips counted and added in); so is a date range (with regions or
+whenever that proves the answer exact, once the groups whose counts the lists know only within a
+range are recounted from their trips where that is all the proof lacks (a region with too few
+trips for lists of its own, see TRIPS_LIST_MIN_TRIPS, has its trips counted and added in); so is a date range (with regions or
 datasources: in medium and coarse cells and 1-hour buckets), from the lists kept of each month
 (MONTH_LISTS, NAMED_MONTH_LISTS) with the days around them counted; ``source`` says
 which ("kept", "kept+new", "summary" or "trips").
@@ -44,7 +44,7 @@ _MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_
 # (0 fine, 1 medium, 2 coarse), of everything. Fine groups are so even that the lists of two
 # months or more leave hundreds of the answer's groups known only within a range: they are
 # recounted from the period's trips (_RECOUNT_PERIOD_MAX), still a fraction of counting every
-# fine group (at 10M, a year 0.61-0.67 s against 4.0-4.6 s). Only the 1-hour fine list is kept.
+# fine group (at 10M, a year 0.61-0.75 s against 4.0-4.6 s). Only the 1-hour fine list is kept.
 MONTH_LISTS = {0: (1,), 1: BUCKET_HOURS, 2: BUCKET_HOURS}
 # Those of each region and datasource: medium and coarse cells, 1-hour buckets (each bucket size
 # would cost as much compaction again: at 10M, the month lists took 411 s with all six, 146-176 s
