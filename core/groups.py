@@ -58,11 +58,6 @@ NAMED_MONTH_LISTS = {1: (1,), 2: (1,)}
 # year, 130k trips: 94-105 ms counted, 290 ms when its month lists were tried first and did not
 # prove it; at 10M, 1.25M trips: 1.2 s counted, 0.17 s from its lists).
 _NAMED_MONTHS_MIN_TRIPS = 150_000
-# Fine groups over a period of more than one month with fewer trips than this are counted: the
-# lists' least counts, summed over the months, are then about as large as the answer's last, so
-# they seldom prove it (at 1M, a year's 390k trips: 1.17 s with the failed try, 0.45 s counted;
-# at 10M, a quarter's 950k: 0.29-0.34 s from the lists, 0.9-1.3 s counted).
-_FINE_MONTHS_MIN_TRIPS = 500_000
 # Regions without kept lists: up to this many raw trips are counted (a region's lie in one stretch
 # of trip_times a month) rather than summing every summary row of the level (about 1M rows at 10M
 # trips: 245 ms). A region without lists has fewer than TRIPS_LIST_MIN_TRIPS (100k) trips: this
@@ -107,7 +102,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     level = grid.LEVELS[cell]
     with snapshot(eng) as c:
         ids = dict(c.execute(query("filter_ids"), asked.params()).one()._mapping)  # (the dates play no part)
-        f, months, state = _plan(c, level, bucket_hours, asked, ids)
+        f, months, state = _plan(c, level, bucket_hours, limit, asked, ids)
         params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit, **MonthPlan.none, **ids,
                   "o_cells": None, "d_cells": None}
         rows = None
@@ -159,7 +154,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     }
 
 
-def _plan(c, level: int, bucket_hours: int, asked: Filters, ids: dict):
+def _plan(c, level: int, bucket_hours: int, limit: int, asked: Filters, ids: dict):
     """(the filters as answered, the months of its date range whose lists may answer (a
     MonthPlan), the kept lists' state when they may answer).
     Compaction keeps the answers with no date range for everything, each region and each datasource,
@@ -183,12 +178,12 @@ def _plan(c, level: int, bucket_hours: int, asked: Filters, ids: dict):
             listed = bucket_hours in MONTH_LISTS[level] and (f.hours is None or bucket_hours == 1)
         kept = (listed and not (f.regions and f.datasources)
                 and 0 < len(months.months) and len(months.months) * max(named, 1) <= _MAX_LISTS)
-        # a period so small that counting it is quicker than a failed try of its lists
-        least = (_NAMED_MONTHS_MIN_TRIPS if named else
-                 _FINE_MONTHS_MIN_TRIPS if level == 0 and len(months.months) > 1 else 0)
-        if kept and least:  # the trips a count would read (``ids``: those of filter_ids)
+        if kept and named:  # the trips a count would read (``ids``: those of filter_ids)
             kept = c.execute(query("raw_trips_read"), {
-                **f.params(), **ids, **MonthPlan.none, "raw_jobs": []}).scalar() >= least
+                **f.params(), **ids, **MonthPlan.none, "raw_jobs": []}).scalar() >= _NAMED_MONTHS_MIN_TRIPS
+        elif kept and level == 0 and len(months.months) > 1:  # fine groups over months: the lists' depth
+            kept = c.execute(query("fine_months_hopeful"), {
+                "months": list(months.months), "days": KEPT_DAYS[f.days], "limit": limit}).scalar()
     if kept:
         state = c.execute(query("groups_kept_state"), {
             "level": level, "regions": f.params()["regions"], "datasources": f.params()["datasources"],

@@ -656,8 +656,6 @@ def test_raw_counted_groups_wait_for_a_click_on_large_data(page, db_url, write_c
     assert any("up to 2 raw trips" in w.value for w in at.warning) and not flow_map(at)
     at = page(cell="fine", **{"from": "2018-06-01", "to": "2018-06-30"})  # one month: its kept list
     assert flow_map(at) and not any("raw trips" in w.value for w in at.warning)
-    from core import groups
-    monkeypatch.setattr(groups, "_FINE_MONTHS_MIN_TRIPS", 0)  # (5 trips here)
     at = page(cell="fine", **{"from": "2018-06-01", "to": "2018-07-31"})  # two months: their kept lists
     assert flow_map(at) and not any("raw trips" in w.value for w in at.warning)
 

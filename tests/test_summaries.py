@@ -667,7 +667,6 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
     the same trips by medium cells and day."""
     import core.groups
     monkeypatch.setattr(core.groups, "_NAMED_MONTHS_MIN_TRIPS", 0)  # (a few thousand trips here)
-    monkeypatch.setattr(core.groups, "_FINE_MONTHS_MIN_TRIPS", 0)
     for i, n in enumerate((3_000, 2_000)):
         generate(str(tmp_path / f"{i}.csv"), n, seed=10 + i)
         assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
@@ -916,7 +915,6 @@ def test_fine_groups_over_months_from_their_lists_equal_the_raw_count(db_url, tm
     month lists counts them (a missing list is not read as no trips), is due for compaction, and
     gets them from a compaction with nothing to fold, its other month lists made again once."""
     import core.groups
-    monkeypatch.setattr(core.groups, "_FINE_MONTHS_MIN_TRIPS", 0)  # (below: the threshold itself)
     from core.compact import compaction_due
     for i, n in enumerate((3_000, 2_000)):
         generate(str(tmp_path / f"{i}.csv"), n, seed=40 + i)
@@ -948,15 +946,6 @@ def test_fine_groups_over_months_from_their_lists_equal_the_raw_count(db_url, tm
     assert all({s for s, _ in sources[p]} == {"trips"} for p in counted)
     feb = dict(cell="fine", date_from="2019-02-01", date_to="2019-02-28", url=db_url)
     assert core.trip_groups(**feb, bucket_hours=2)["source"] == "trips"
-    # a period of more than one month with fewer trips than _FINE_MONTHS_MIN_TRIPS is counted
-    # (quicker than a failed try of its lists); from that many, read from them; one month always
-    both = sql_rows(db_url, "SELECT count(*) FROM trips WHERE ts >= '2019-01-01' AND ts < '2019-03-01'")[0][0]
-    for least, source in ((both + 1, "trips"), (both, "kept")):
-        monkeypatch.setattr(core.groups, "_FINE_MONTHS_MIN_TRIPS", least)
-        assert core.trip_groups(cell="fine", date_from="2019-01-01", date_to="2019-02-28",
-                                url=db_url)["source"] == source
-        assert core.trip_groups(**feb)["source"] == "kept"
-    monkeypatch.setattr(core.groups, "_FINE_MONTHS_MIN_TRIPS", 0)
     top = core.trip_groups(**feb, limit=1)["groups"][0]
     assert top["trips"] == 40 and top["bucket_start_hour"] == 8
 
@@ -987,6 +976,22 @@ def test_fine_groups_over_months_from_their_lists_equal_the_raw_count(db_url, tm
     sources = check(limits=(1, 5))
     assert ("kept", 1) in sources[("2019-02-01", "2019-02-28")]
     assert ("trips", 5) in sources[("2019-02-01", "2019-02-28")]
+    # over months, the lists are tried only when their limit-th group, summed, counts more than
+    # the months' least counts summed (a group in none of them may count that much): the busy
+    # group alone, proved (recounted: it is not in January's list); their top 5 counted at once
+    tried = []
+    monkeypatch.setattr(core.groups, "_kept", lambda c, params, kept=core.groups._kept: tried.append(1) or kept(c, params))
+    with engine(db_url).connect() as conn:
+        lists = ("FROM flow_top WHERE level = 0 AND bucket_hours = 1 AND region_id = 0 AND datasource_id = 0"
+                 " AND days = 0 AND month IN ('2019-01-01', '2019-02-01')")
+        least = conn.execute(sa.text(f"SELECT sum(trips[cardinality(trips)]) {lists}")).scalar()
+        fifth = conn.execute(sa.text(
+            f"SELECT sum(g.trips) FROM (SELECT unnest(o_cells) o, unnest(d_cells) d, unnest(buckets) b, unnest(trips) trips"
+            f" {lists}) g GROUP BY o, d, b ORDER BY 1 DESC OFFSET 4 LIMIT 1")).scalar()
+    assert fifth <= least < 40
+    both = dict(cell="fine", date_from="2019-01-01", date_to="2019-02-28", url=db_url)
+    assert (core.trip_groups(**both, limit=1)["source"], len(tried)) == ("kept", 1)
+    assert (core.trip_groups(**both, limit=5)["source"], len(tried)) == ("trips", 1)
 
 
 def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_answer(db_url, tmp_path, monkeypatch):
@@ -999,7 +1004,6 @@ def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_an
     answer is counted, the same."""
     import core.groups
     monkeypatch.setattr(core.groups, "KEPT_TOP", 3)
-    monkeypatch.setattr(core.groups, "_FINE_MONTHS_MIN_TRIPS", 0)  # (a few hundred trips here)
     cells = {"A": ((14.4201, 50.0801), (14.4901, 50.1101)), "B": ((14.3501, 50.0201), (14.5501, 50.1501)),
              "K": ((14.4001, 50.1201), (14.4401, 50.1401)), "G": ((14.3101, 50.0001), (14.3301, 50.0201)),
              "C": ((14.6101, 50.2001), (14.6301, 50.2201)), "E": ((14.2101, 49.9001), (14.2301, 49.9201)),
