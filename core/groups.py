@@ -231,20 +231,18 @@ def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
         return None, (0, 0)
     # Each answer row must know its count, and no group outside them may reach the last one.
     last = rows[-1].trips
-    every_row_known = all(r.most == r.trips for r in rows)
-    # a group seen (in a list or a new job) that may count more than it shows
-    seen_below = top.rest_max is None or last > top.rest_max
+    # the groups whose counts the lists know only within a range (in a list or a new job): the
+    # answer's, and those past it that may reach its last (groups_kept_and_new returns every one
+    # whose most reaches it)
+    unsure = [r for r in seen if r.most > r.trips]
     # a group in no list and no new job: with one list it comes after the list among equals, so the
     # last row may equal its most (that row is then a listed one: a group only of the new jobs lies
     # in its list's extent, which counts every job's trips, so it is not known exactly).
     # (a partial month's list is ordered by the month's counts, not the range's: no such tie)
     unseen_below = last >= top.unseen_max if top.lists == 1 and not top.partial else last > top.unseen_max
-    if not (every_row_known and seen_below and unseen_below):
-        # the groups whose counts the lists know only within a range: the answer's, and those past
-        # it that may reach its last (groups_kept_and_new returns them after it). Recounted, they
-        # prove it when no group in no list can reach its last either (which recounting only
-        # raises); every other group counts less than that last.
-        unsure = [r for r in seen if r.most > r.trips]
+    if unsure or not unseen_below:
+        # Recounted, the unsure groups prove it when no group in no list can reach its last either
+        # (which recounting only raises); every other group counts less than that last.
         if not last > top.unseen_max:
             return None, (0, 0)
         level = params["level"]

@@ -525,15 +525,16 @@ if stats["trips"] and weekly_tab.open:
                     box = cached_weekly(version, bbox=(west, south, east, north), by=by, **period)
                 except (core.InvalidFilter, core.QueryTooSlow) as e:
                     answer.warning(str(e))
+            by_words = f"by {by}{' end' if by == 'either' else ''}"
             if box is not None:
                 with answer.container():
                     st.pydeck_chart(flowmap.box_deck((west, south, east, north), style, underlay(version)),
                                     height=220)
                     st.metric("Weekly average in the box", fmt(box["weekly_average"]),
-                              help=f"{trips_over_weeks(box)}, by {by}{' end' if by == 'either' else ''}")
+                              help=f"{trips_over_weeks(box)}, {by_words}")
         chart = st.empty()
         if box is not None:
-            chart.altair_chart(charts.weekly({f"Box, by {by}{' end' if by == 'either' else ''}": box}),
+            chart.altair_chart(charts.weekly({f"Box, {by_words}": box}),
                                width="stretch")
         else:
             chart.empty()

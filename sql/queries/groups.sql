@@ -169,8 +169,8 @@ SELECT (SELECT coalesce(sum(trips), 0) FROM daily_counts
 -- and nothing if its cells lie outside the area of that list's trips (region_datasources' extents):
 -- so each group also has the most it may count (most). core/groups.py takes the top :limit as
 -- exact when each of them is exact and no other group can reach the last of them: a group seen
--- here (rest_max) or in no list and no new job (unseen_max; with one list such a group comes after
--- the list among equals).
+-- here (those past the answer whose most reaches its last are returned after it) or in no list
+-- and no new job (unseen_max; with one list such a group comes after the list among equals).
 WITH lists AS (
     SELECT r.region_id, d.datasource_id, mo.month, mo.part,
            1::bigint << (row_number() OVER (ORDER BY r.region_id, d.datasource_id, mo.month) - 1)::int AS list  -- one bit each (core/groups.py: at most 63)
@@ -314,8 +314,7 @@ WITH lists AS (
            NOT EXISTS (SELECT FROM l a JOIN l b ON a.list < b.list
                         WHERE a.x0 <= b.x1 AND b.x0 <= a.x1 AND a.y0 <= b.y1 AND b.y0 <= a.y1)
            AND NOT EXISTS (SELECT FROM l WHERE part) AS disjoint,
-           (SELECT unseen_max FROM un) AS unseen_max,
-           (SELECT max(most) FROM u WHERE rank > :limit AND most > trips) AS rest_max
+           (SELECT unseen_max FROM un) AS unseen_max
       FROM (-- (a group's count here is the least it has: days taken out of a partial month's list
             -- may leave it at none)
             SELECT count(*) FILTER (WHERE trips > 0) AS groups, count(*) FILTER (WHERE listed = 0 AND trips > 0) AS unlisted,
