@@ -83,6 +83,8 @@ CASES = [
     ("groups fine region+weekend", 300, "groups", {"cell": "fine", "regions": [REGION], "days": "weekend"}),
     ("groups fine datasource", 300, "groups", {"cell": "fine", "datasources": [SOURCE]}),
     ("groups fine region+datasource", 300, "groups", {"cell": "fine", "regions": [REGION], "datasources": [SOURCE]}),
+    ("groups fine region+2 datasources", 300, "groups",
+     {"cell": "fine", "regions": [REGION], "datasources": [SOURCE, "funny_car"]}),
     ("weekly region", 100, "weekly", {"region": REGION}),
     ("weekly region one year", 100, "weekly", {"region": REGION, **YEAR}),
     ("weekly box origin", 300, "weekly", {"bbox": BOX, "by": "origin"}),

@@ -12,8 +12,10 @@ whenever that proves the answer exact, once the groups whose counts the lists kn
 range are recounted from their trips where that is all the proof lacks (a region with too few
 trips for lists of its own, see TRIPS_LIST_MIN_TRIPS, has its trips counted and added in); so is a date range (with regions or
 datasources: in medium and coarse cells and 1-hour buckets), from the lists kept of each month
-(MONTH_LISTS, NAMED_MONTH_LISTS) with the days around them counted; ``source`` says
-which ("kept", "kept+new", "summary" or "trips").
+(MONTH_LISTS, NAMED_MONTH_LISTS) with the days around them counted. Fine groups of regions and
+datasources named together are counted only for the groups of one region's or datasource's kept
+list where that proves them (core/groups_within.py). ``source`` says which ("kept", "kept+new",
+"summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ from . import grid
 from .db import snapshot
 from .errors import InvalidFilter, RawCountNeeded
 from .filters import Filters
+from .groups_within import Group, within_list
 from .queries import query
 
 BUCKET_HOURS = (1, 2, 3, 4, 6, 24)
@@ -129,6 +132,9 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                     if read > count_raw_above:
                         raise RawCountNeeded(read)
             source = "trips" if raw else "summary"
+            if raw and _within_ready(c, level, bucket_hours, f, raw_jobs):
+                rows, total_groups = within_list(c, {**params, "days": KEPT_DAYS[f.days]}) or (None, None)
+        if rows is None:
             if raw:
                 c.execute(query("groups_parallel_setup"))
             else:
@@ -195,6 +201,20 @@ def _plan(c, level: int, bucket_hours: int, limit: int, asked: Filters, ids: dic
     return f, None, None
 
 
+def _within_ready(c, level: int, bucket_hours: int, f: Filters, raw_jobs) -> bool:
+    """Whether fine groups of regions and datasources named together may be counted for the
+    groups of one kept list only (core/groups_within.py): no date range, hours of the day with
+    1-hour buckets only, and the lists and trip_times hold every trip (compacted, no job since)."""
+    if level != 0 or f.dated or not (f.regions and f.datasources) or raw_jobs:
+        return False
+    if f.hours is not None and bucket_hours != 1:
+        return False
+    state = c.execute(query("groups_kept_state"), {
+        "level": level, "regions": f.params()["regions"], "datasources": f.params()["datasources"],
+        "months": None}).one()
+    return state.compacted and not state.new_jobs
+
+
 def _small_regions(c, level: int, f: Filters, raw_jobs) -> bool:
     """Whether the medium or coarse groups of the regions named are counted from their trips: when
     one of them has no kept lists (compaction keeps none of a region with fewer than
@@ -252,22 +272,13 @@ def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
             exact = _recounted_in_period(c, params, unsure)
         else:
             return None, (0, 0)
-        groups = (_Group(r.o_cell, r.d_cell, r.bucket, exact.get((r.o_cell, r.d_cell, r.bucket), r.trips), r.total_trips)
+        groups = (Group(r.o_cell, r.d_cell, r.bucket, exact.get((r.o_cell, r.d_cell, r.bucket), r.trips), r.total_trips)
                   for r in seen)
         rows = sorted((g for g in groups if g.trips > 0), key=lambda g: (-g.trips, g.o_cell, g.d_cell, g.bucket))[:limit]
         if len(rows) < limit or rows[-1].trips <= top.unseen_max:  # (never, as argued above)
             return None, (0, 0)
     low = max(top.seen_groups, top.listed_groups_sum if top.disjoint else top.listed_groups_max)
     return rows, (low, top.listed_groups_sum + top.unlisted_groups)
-
-
-@dataclass(frozen=True)
-class _Group:
-    o_cell: int
-    d_cell: int
-    bucket: int
-    trips: int
-    total_trips: int
 
 
 def _recounted_by_cells(c, params: dict, unsure: list) -> dict:

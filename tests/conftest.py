@@ -46,6 +46,15 @@ def db_url(template_db):
 
 
 @pytest.fixture
+def counted(monkeypatch):
+    """Fine groups of regions and datasources named together counted in full, never from the
+    groups of one kept list (core/groups_within.py): naming every region and datasource then gives
+    the aggregated answer, with its exact number of groups, to compare another answer with."""
+    import core.groups
+    monkeypatch.setattr(core.groups, "within_list", lambda c, params: None)
+
+
+@pytest.fixture
 def write_csv(tmp_path):
     """Write a CSV (text or bytes) and return its path."""
     def write(content, name="trips.csv"):

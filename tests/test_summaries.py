@@ -195,7 +195,7 @@ def test_a_compaction_the_disk_has_no_room_for_is_refused_before_it_starts(db_ur
         assert conn.execute(sa.text("SELECT count(*) FROM trip_times")).scalar() == 1_000
 
 
-def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
+def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path, counted):
     """Pass: after compaction, groups of every cell size and bucket size, for all regions or one
     (also one that does not exist) and all days, weekdays or weekend, are read from the kept top
     groups ("kept") and equal the live aggregation, at any limit; other filters aggregate (fine
@@ -297,7 +297,7 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path):
         assert conn.execute(sa.text("SELECT compacted_at FROM compaction_state")).scalar() == before
 
 
-def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_path, monkeypatch):
+def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_path, monkeypatch, counted):
     """Pass: with short kept lists (20 groups), groups answered from the kept lists plus the jobs
     loaded since ("kept+new"), for everything, a region or a datasource, equal the live aggregation
     (all regions or all datasources named, which is never read from the kept lists): the same groups in the same order and the same total; the number of
@@ -359,7 +359,7 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     assert core.trip_groups(cell="medium", limit=21, count_raw_above=0, url=db_url)["source"] == "summary"
 
 
-def test_summed_lists_of_regions_that_share_cells_are_proved_or_aggregated(db_url, write_csv, monkeypatch):
+def test_summed_lists_of_regions_that_share_cells_are_proved_or_aggregated(db_url, write_csv, monkeypatch, counted):
     """Pass: with lists of 2 groups, regions A and B (the same cells) and C (far away): A's busiest
     group also has trips in B, below B's list, so A + B cannot be read from the lists alone (it
     aggregates, and counts that group's trips of both, or recounts that group's trips); A + C can,
@@ -390,7 +390,7 @@ def test_summed_lists_of_regions_that_share_cells_are_proved_or_aggregated(db_ur
         assert core.trip_groups(cell=cell, regions=["A", "C"], limit=3, url=db_url)["total_groups"] == 6
 
 
-def test_small_regions_keep_no_lists_and_are_counted_from_their_trips(db_url, write_csv, tmp_path, monkeypatch):
+def test_small_regions_keep_no_lists_and_are_counted_from_their_trips(db_url, write_csv, tmp_path, monkeypatch, counted):
     """Pass: with TRIPS_LIST_MIN_TRIPS at 100, compaction keeps the lists of the generated regions
     (hundreds of trips each, Prague with a group of 60) and none of "Tiny" (24 trips in Prague's
     cells); Tiny's groups, alone
@@ -1062,6 +1062,84 @@ def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_an
     for named in ({}, {"datasources": ["funny_car"]}):
         res = same_as_raw(limit=2, **named)
         assert res["source"] == "kept+new" and [g["trips"] for g in res["groups"]] == [151, 82], named
+
+
+def test_fine_groups_of_a_region_and_a_datasource_are_counted_for_one_kept_lists_groups(db_url, tmp_path, monkeypatch):
+    """Pass: fine groups of a region and a datasource named together (no list of their own) are
+    counted only for the groups of the region's or the datasource's kept list, whichever has the
+    lesser least count, and the answer is taken when its last group counts more than that least
+    count, or when no trip lies outside the list's groups; it equals the raw count (groups, order,
+    total trips) and its number of groups lies within the bounds given, with hours of the day,
+    weekend, buckets and several regions. Where the list cannot prove it (the last equals the
+    least count), with a job loaded since compaction, or with a date range, every group is counted."""
+    import core.groups
+    import core.groups_within
+    monkeypatch.setattr(core.groups, "KEPT_TOP", 3)
+    cells = {g: ((14.30 + 0.02 * i + 0.0001, 50.01 + 0.0001), (14.30 + 0.02 * i + 0.0001, 50.21 + 0.0001))
+             for i, g in enumerate("ABCDEFG")}
+    # (group, region, datasource, trips) at 8 o'clock on weekdays, and one trip of Prague's A and B
+    # with x on a Saturday at 17: the lists of all days are Prague's A 15, E 9, B 8 (least 8), x's
+    # F 20, A 10, B 8 (least 8), Brno's F 20, G 1 (every group: complete).
+    trips = [("A", "Prague", "x", 10), ("B", "Prague", "x", 8), ("C", "Prague", "x", 6), ("D", "Prague", "x", 2),
+             ("A", "Prague", "y", 5), ("E", "Prague", "y", 9), ("F", "Brno", "x", 20), ("G", "Brno", "y", 1)]
+    text = "".join(row(region=r, source=s, o=cells[g][0], d=cells[g][1], when=f"2019-03-{4 + k % 5:02d} 08:{k:02d}:00")
+                   for g, r, s, n in trips for k in range(n))
+    text += "".join(row(region="Prague", source="x", o=cells[g][0], d=cells[g][1], when="2019-03-09 17:00:00")
+                    for g in "AB")
+    (tmp_path / "a.csv").write_text(HEADER + text)
+    assert core.ingest_file(str(tmp_path / "a.csv"), url=db_url).status == "completed"
+    core.compact_summaries(url=db_url)
+    tried = []
+    within = core.groups.within_list
+
+    def spy(c, params):
+        tried.append(within(c, params))
+        return tried[-1]
+
+    monkeypatch.setattr(core.groups, "within_list", spy)
+
+    def answer(counted: bool, **kw):
+        """The answer, with whether it was taken from the list's groups, against the raw count."""
+        tried.clear()
+        a = core.trip_groups(cell="fine", url=db_url, **kw)
+        assert bool(tried and tried[-1]) == (not counted), kw
+        monkeypatch.setattr(core.groups, "within_list", lambda c, params: None)
+        try:
+            b = core.trip_groups(cell="fine", url=db_url, **kw)
+        finally:
+            monkeypatch.setattr(core.groups, "within_list", spy)
+        assert a["source"] == b["source"] == "trips"
+        assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
+        lo, hi = a["total_groups_bounds"]
+        assert lo <= b["total_groups"] <= hi, kw
+        return a
+
+    px = {"regions": ["Prague"], "datasources": ["x"]}
+    res = answer(False, limit=1, **px)  # A 10 > 8
+    assert [g["trips"] for g in res["groups"]] == [10] and res["total_trips"] == 28
+    # outside the list's groups: C, D and the two at 17, 10 trips in at least 2 groups (8 at most
+    # each); each list has 7 groups
+    assert res["total_groups"] is None and res["total_groups_bounds"] == [4, 7]
+    answer(True, limit=2, **px)  # not tried: the guess (2nd of a list, 9 or 10, times 2/3) is below 8
+    with monkeypatch.context() as m:  # tried, and not proved: B 8 is not more than 8
+        m.setattr(core.groups_within, "_hopeful", lambda lists, best: True)
+        assert [g["trips"] for g in answer(True, limit=2, **px)["groups"]] == [10, 8]
+    # Brno's list keeps every group: its groups with x are all known
+    res = answer(False, limit=5, regions=["Brno"], datasources=["x"])
+    assert [g["trips"] for g in res["groups"]] == [20] and res["total_groups"] == 1
+    answer(False, limit=1, regions=["Prague", "Brno"], datasources=["x"])  # x's list: F 20, A 10
+    answer(False, limit=1, regions=["Prague"], datasources=["x", "y"])  # Prague's list: A 15
+    answer(False, limit=1, hours=[8], **px)
+    answer(False, limit=1, bucket_hours=24, days="weekdays", **px)
+    res = answer(False, limit=5, days="weekend", **px)  # Prague's list of weekends keeps every group
+    assert [g["trips"] for g in res["groups"]] == [1, 1] and res["total_groups"] == 2
+    answer(True, limit=1, date_from="2019-03-05", date_to="2019-03-08", **px)  # a period: not from these lists
+    (tmp_path / "b.csv").write_text(HEADER + row(region="Prague", source="x", o=cells["C"][0], d=cells["C"][1],
+                                                 when="2019-03-05 08:30:00"))
+    assert core.ingest_file(str(tmp_path / "b.csv"), url=db_url).status == "completed"
+    answer(True, limit=1, **px)  # a job loaded since: not in the lists
+    core.compact_summaries(url=db_url)
+    answer(False, limit=1, **px)
 
 
 _D = "2018-01-05", "2020-07-01"  # the first and last day of the trips, for the plans below
