@@ -12,10 +12,9 @@ whenever that proves the answer exact, once the groups whose counts the lists kn
 range are recounted from their trips where that is all the proof lacks (a region with too few
 trips for lists of its own, see TRIPS_LIST_MIN_TRIPS, has its trips counted and added in); so is a date range (with regions or
 datasources: in medium and coarse cells and 1-hour buckets), from the lists kept of each month
-(MONTH_LISTS, NAMED_MONTH_LISTS) with the days around them counted. Fine groups of regions and
-datasources named together are counted only for the groups of one region's or datasource's kept
-list where that proves them (core/groups_within.py). ``source`` says which ("kept", "kept+new",
-"summary" or "trips").
+(MONTH_LISTS, NAMED_MONTH_LISTS) with the days around them counted. Groups that would be counted from the trips are counted only for the groups of the kept lists of
+all days (of everything, or of each region or datasource named) where that proves them
+(core/groups_within.py). ``source`` says which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations
@@ -79,6 +78,14 @@ _RAW_REGIONS_READ = 150_000
 # whatever their number (up to twice MAX_LIMIT): counting hashes millions of fine groups (at 10M
 # a year's 1,094 recounted in 474-526 ms, where counting took 4.0-4.6 s).
 _RECOUNT_MAX = 4
+# Groups counted from the trips are counted only for the groups of kept lists (core/groups_within.py)
+# when the period's trips (of the regions and datasources named) are at least this many, by level:
+# the hash join costs about as much a trip as a hash aggregation of medium or coarse groups, and
+# saves the hashing of fine ones. At 10M: fine, a region and a datasource (726k trips) 151-169 ms
+# against 634-656 ms counted; medium, two datasources over a year (1.74M) 389 against 786 ms, but
+# a region and three datasources over 16 months 201 against 143 ms, coarse groups always slower
+# (243 against 135 ms); fine groups of a few weeks 62 against 39 ms.
+_WITHIN_MIN_TRIPS = {0: 100_000, 1: 1_000_000}
 _RECOUNT_PERIOD_MAX = {0: 2 * MAX_LIMIT, 1: 200, 2: 200}
 _RECOUNT_LEVELS = (0, 1)
 _LEVEL_NAMES = {level: name for name, level in grid.LEVELS.items()}
@@ -132,7 +139,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                     if read > count_raw_above:
                         raise RawCountNeeded(read)
             source = "trips" if raw else "summary"
-            if raw and _within_ready(c, level, bucket_hours, f, raw_jobs):
+            if raw and _within_ready(c, level, bucket_hours, f, params):
                 rows, total_groups = within_list(c, {**params, "days": KEPT_DAYS[f.days]}) or (None, None)
         if rows is None:
             if raw:
@@ -201,13 +208,14 @@ def _plan(c, level: int, bucket_hours: int, limit: int, asked: Filters, ids: dic
     return f, None, None
 
 
-def _within_ready(c, level: int, bucket_hours: int, f: Filters, raw_jobs) -> bool:
-    """Whether fine groups of regions and datasources named together may be counted for the
-    groups of one kept list only (core/groups_within.py): no date range, hours of the day with
-    1-hour buckets only, and the lists and trip_times hold every trip (compacted, no job since)."""
-    if level != 0 or f.dated or not (f.regions and f.datasources) or raw_jobs:
+def _within_ready(c, level: int, bucket_hours: int, f: Filters, params: dict) -> bool:
+    """Whether groups to be counted from the trips may be counted for the groups of kept lists
+    only (core/groups_within.py): of fine or medium cells and enough trips (_WITHIN_MIN_TRIPS),
+    hours of the day with 1-hour buckets only, and the lists and trip_times hold every trip
+    (compacted, no job since)."""
+    if level not in _WITHIN_MIN_TRIPS or params["raw_jobs"] or (f.hours is not None and bucket_hours != 1):
         return False
-    if f.hours is not None and bucket_hours != 1:
+    if c.execute(query("raw_trips_read"), params).scalar() < _WITHIN_MIN_TRIPS[level]:
         return False
     state = c.execute(query("groups_kept_state"), {
         "level": level, "regions": f.params()["regions"], "datasources": f.params()["datasources"],

@@ -1064,14 +1064,16 @@ def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_an
         assert res["source"] == "kept+new" and [g["trips"] for g in res["groups"]] == [151, 82], named
 
 
-def test_fine_groups_of_a_region_and_a_datasource_are_counted_for_one_kept_lists_groups(db_url, tmp_path, monkeypatch):
-    """Pass: fine groups of a region and a datasource named together (no list of their own) are
-    counted only for the groups of the region's or the datasource's kept list, whichever has the
-    lesser least count, and the answer is taken when its last group counts more than that least
-    count, or when no trip lies outside the list's groups; it equals the raw count (groups, order,
-    total trips) and its number of groups lies within the bounds given, with hours of the day,
-    weekend, buckets and several regions. Where the list cannot prove it (the last equals the
-    least count), with a job loaded since compaction, or with a date range, every group is counted."""
+def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_that_prove_them(db_url, tmp_path, monkeypatch):
+    """Pass: groups the lists of a period or of a region and a datasource cannot answer (a region
+    and a datasource named together, a date range) are counted only for the groups of the kept
+    lists of all days of everything, of each region named or of each datasource named, whichever
+    split of the answer has the least sum of least counts, and the answer is taken when its last
+    group counts more than that sum, or when no trip lies outside the lists' groups; it equals the
+    raw count (groups, order, total trips) and its number of groups lies within the bounds given,
+    with hours of the day, weekend, buckets, several regions or datasources, medium cells. Where
+    the lists cannot prove it (the last equals the sum), where a guess says they will not, with too
+    few trips to be worth it, or with a job loaded since compaction, every group is counted."""
     import core.groups
     import core.groups_within
     monkeypatch.setattr(core.groups, "KEPT_TOP", 3)
@@ -1098,14 +1100,15 @@ def test_fine_groups_of_a_region_and_a_datasource_are_counted_for_one_kept_lists
 
     monkeypatch.setattr(core.groups, "within_list", spy)
 
-    def answer(counted: bool, **kw):
-        """The answer, with whether it was taken from the list's groups, against the raw count."""
+    def answer(counted: bool, cell="fine", **kw):
+        """The answer, with whether it was taken from the lists' groups, against the raw count."""
         tried.clear()
-        a = core.trip_groups(cell="fine", url=db_url, **kw)
+        kw["cell"] = cell
+        a = core.trip_groups(url=db_url, **kw)
         assert bool(tried and tried[-1]) == (not counted), kw
         monkeypatch.setattr(core.groups, "within_list", lambda c, params: None)
         try:
-            b = core.trip_groups(cell="fine", url=db_url, **kw)
+            b = core.trip_groups(url=db_url, **kw)
         finally:
             monkeypatch.setattr(core.groups, "within_list", spy)
         assert a["source"] == b["source"] == "trips"
@@ -1115,14 +1118,16 @@ def test_fine_groups_of_a_region_and_a_datasource_are_counted_for_one_kept_lists
         return a
 
     px = {"regions": ["Prague"], "datasources": ["x"]}
+    answer(True, limit=1, **px)  # too few trips to be worth it (_WITHIN_MIN_TRIPS)
+    monkeypatch.setattr(core.groups, "_WITHIN_MIN_TRIPS", {0: 0, 1: 0})
     res = answer(False, limit=1, **px)  # A 10 > 8
     assert [g["trips"] for g in res["groups"]] == [10] and res["total_trips"] == 28
     # outside the list's groups: C, D and the two at 17, 10 trips in at least 2 groups (8 at most
     # each); each list has 7 groups
     assert res["total_groups"] is None and res["total_groups_bounds"] == [4, 7]
-    answer(True, limit=2, **px)  # not tried: the guess (2nd of a list, 9 or 10, times 2/3) is below 8
+    answer(True, limit=2, **px)  # not tried: the guess (2nd of a list, 9 or 10, times 0.6-0.7) is below 8
     with monkeypatch.context() as m:  # tried, and not proved: B 8 is not more than 8
-        m.setattr(core.groups_within, "_hopeful", lambda lists, best: True)
+        m.setattr(core.groups_within, "_hopeful", lambda split: True)
         assert [g["trips"] for g in answer(True, limit=2, **px)["groups"]] == [10, 8]
     # Brno's list keeps every group: its groups with x are all known
     res = answer(False, limit=5, regions=["Brno"], datasources=["x"])
@@ -1133,7 +1138,12 @@ def test_fine_groups_of_a_region_and_a_datasource_are_counted_for_one_kept_lists
     answer(False, limit=1, bucket_hours=24, days="weekdays", **px)
     res = answer(False, limit=5, days="weekend", **px)  # Prague's list of weekends keeps every group
     assert [g["trips"] for g in res["groups"]] == [1, 1] and res["total_groups"] == 2
-    answer(True, limit=1, date_from="2019-03-05", date_to="2019-03-08", **px)  # a period: not from these lists
+    week = dict(date_from="2019-03-04", date_to="2019-03-08")  # every trip but those of Saturday
+    for cell in ("fine", "medium"):  # (each group's cells lie in cells of their own at both levels)
+        assert [g["trips"] for g in answer(False, cell=cell, limit=1, **week, **px)["groups"]] == [10]
+        answer(False, cell=cell, limit=1, **week, regions=["Prague"])
+        answer(False, cell=cell, limit=1, **week, datasources=["x", "y"])
+    answer(True, limit=1, date_from="2019-03-04", date_to="2019-03-05", **px)  # two days: not hopeful
     (tmp_path / "b.csv").write_text(HEADER + row(region="Prague", source="x", o=cells["C"][0], d=cells["C"][1],
                                                  when="2019-03-05 08:30:00"))
     assert core.ingest_file(str(tmp_path / "b.csv"), url=db_url).status == "completed"

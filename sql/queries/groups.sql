@@ -372,55 +372,66 @@ SELECT coalesce((SELECT min(trips)
              AND cardinality(t.trips) < s.total_groups)
 
 -- name: superset_lists
--- Groups of regions and datasources named together (core/groups_within.py): the kept lists (no
--- date range, :level, :bucket_hours, :days) of the one region named and of the one datasource
--- named, each of which holds every group of the answer that counts more than its least count
--- (kept_min): a group's trips of the region and the datasource are at most its trips of either.
--- With each list: whether it keeps every group (complete), how many groups it has (total_groups,
--- all hours: at least the answer has), its :limit-th count in the hours asked
--- (limit_th; NULL when it has fewer), and the share of its trips that the answer's filters of
--- regions and datasources keep (region_datasources, all days and hours), for a guess of the
--- answer's :limit-th count before the try.
+-- For the answers counted from the trips (core/groups_within.py): the kept lists of all days
+-- (month -infinity; :level, :bucket_hours, :days) of everything, of each region named and of each
+-- datasource named. The answer's trips of a region (or a datasource) named are among that
+-- region's trips of every datasource, day and hour, so a group's count in the answer's part of
+-- each list is at most its count in that list, and at most the list's least count (kept_min) if
+-- it is missing from it. With each list: whether it keeps every group (complete), how many groups
+-- it has (total_groups, all hours: at least the answer's part of it has), its :limit-th count in
+-- the hours asked (limit_th; NULL when it has fewer), and the share of its trips in the answer's
+-- regions, datasources and period (daily_counts, all days and hours), for a guess of the answer's
+-- :limit-th count before the try.
+WITH p AS (  -- trips by region and datasource: all, and in the period (one pass over daily_counts)
+    SELECT region_id, datasource_id, sum(trips) AS trips,
+           sum(trips) FILTER (WHERE day >= coalesce(CAST(:date_from AS date), '-infinity')
+                                AND day <= coalesce(CAST(:date_to AS date), 'infinity')) AS period
+      FROM daily_counts
+     GROUP BY 1, 2
+)
 SELECT t.region_id, t.datasource_id,
        coalesce(t.trips[cardinality(t.trips)], 0) AS kept_min,
        cardinality(t.trips) >= s.total_groups AS complete, s.total_groups,
        (SELECT g.trips FROM unnest(t.trips, t.buckets) AS g (trips, bucket)
          WHERE CAST(:hours AS int[]) IS NULL OR g.bucket = ANY(CAST(:hours AS int[]))
          ORDER BY g.trips DESC OFFSET :limit - 1 LIMIT 1) AS limit_th,
-       (SELECT coalesce(sum(p.trips) FILTER (WHERE p.region_id = ANY(CAST(:region_ids AS int[]))
-                                               AND p.datasource_id = ANY(CAST(:datasource_ids AS int[]))), 0)::float8
+       (SELECT coalesce(sum(p.period) FILTER (WHERE (CAST(:region_ids AS int[]) IS NULL OR p.region_id = ANY(CAST(:region_ids AS int[])))
+                                                AND (CAST(:datasource_ids AS int[]) IS NULL
+                                                     OR p.datasource_id = ANY(CAST(:datasource_ids AS int[])))), 0)::float8
                / greatest(sum(p.trips), 1)
-          FROM region_datasources p
+          FROM p
          WHERE t.region_id IN (0, p.region_id) AND t.datasource_id IN (0, p.datasource_id)) AS share
   FROM flow_top t
   JOIN flow_top_totals s USING (level, bucket_hours, region_id, datasource_id, days, month)
  WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days AND t.month = '-infinity'
-   AND ((cardinality(CAST(:region_ids AS int[])) = 1 AND t.datasource_id = 0
-         AND t.region_id = (CAST(:region_ids AS int[]))[1])
-     OR (cardinality(CAST(:datasource_ids AS int[])) = 1 AND t.region_id = 0
-         AND t.datasource_id = (CAST(:datasource_ids AS int[]))[1]))
+   AND ((t.region_id = 0 AND t.datasource_id = 0)
+     OR (t.datasource_id = 0 AND t.region_id = ANY(CAST(:region_ids AS int[])))
+     OR (t.region_id = 0 AND t.datasource_id = ANY(CAST(:datasource_ids AS int[]))))
 
 -- name: groups_within_list
--- The trips of the regions and datasources named (:region_ids, :datasource_ids) under the other
--- filters (no date range), counted from trip_times only for the groups of one kept list (that of
--- :list_region or :list_datasource, one of them 0: superset_lists); the trips of every other
--- group are counted together, in the row of NULL cells. A hash join with the list's groups
+-- The trips of the answer (its regions, datasources, period, days and hours), counted from
+-- trip_times only for the groups of some kept lists (those of everything, of regions or of
+-- datasources: :list_regions, :list_datasources, pairwise; superset_lists); the trips of every
+-- other group are counted together, in the row of NULL cells. A hash join with the lists' groups
 -- instead of a hash aggregation of every group: at 10M trips, the fine groups of Prague and
 -- cheap_mobile (726k trips, 347k groups) 0.2 s against 0.8 s.
 WITH k AS (
-    SELECT g.o_cell, g.d_cell, g.bucket
+    SELECT DISTINCT g.o_cell, g.d_cell, g.bucket  -- (a group may be in several lists)
       FROM flow_top t
+      JOIN unnest(CAST(:list_regions AS int[]), CAST(:list_datasources AS int[])) AS l (region_id, datasource_id)
+        ON t.region_id = l.region_id AND t.datasource_id = l.datasource_id
      CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets) AS g (o_cell, d_cell, bucket)  -- sql/28
      WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days AND t.month = '-infinity'
-       AND t.region_id = :list_region AND t.datasource_id = :list_datasource
 )
 SELECT k.o_cell, k.d_cell, k.bucket, count(*) AS trips
   FROM trip_times t
   LEFT JOIN k ON k.o_cell = grid_cell(t.o_cell, t.o_medium, CAST(:level AS smallint))
              AND k.d_cell = grid_cell(t.d_cell, t.d_medium, CAST(:level AS smallint))
              AND k.bucket = t.hour / :bucket_hours
- WHERE t.region_id = ANY(CAST(:region_ids AS int[]))
-   AND t.datasource_id = ANY(CAST(:datasource_ids AS int[]))
+ WHERE (CAST(:region_ids AS int[]) IS NULL OR t.region_id = ANY(CAST(:region_ids AS int[])))
+   AND (CAST(:datasource_ids AS int[]) IS NULL OR t.datasource_id = ANY(CAST(:datasource_ids AS int[])))
+   AND t.ts >= coalesce(CAST(:date_from AS timestamp), '-infinity')
+   AND t.ts < coalesce(CAST(:date_to AS timestamp) + interval '1 day', 'infinity')
    AND (CAST(:weekend AS boolean) IS NULL OR t.weekend = CAST(:weekend AS boolean))
    AND (CAST(:hours AS int[]) IS NULL OR t.hour = ANY(CAST(:hours AS int[])))
  GROUP BY 1, 2, 3
