@@ -12,8 +12,9 @@ whenever that proves the answer exact, once the groups whose counts the lists kn
 range are recounted from their trips where that is all the proof lacks (a region with too few
 trips for lists of its own, see TRIPS_LIST_MIN_TRIPS, has its trips counted and added in); so is a date range (with regions or
 datasources: in medium and coarse cells and 1-hour buckets), from the lists kept of each month
-(MONTH_LISTS, NAMED_MONTH_LISTS) with the days around them counted. Groups that would be counted from the trips are counted only for the groups of the kept lists of
-all days (of everything, or of each region or datasource named) where that proves them
+(MONTH_LISTS, NAMED_MONTH_LISTS) with the days around them counted. Groups that would be
+counted from the trips are counted only for the groups of the kept lists of all days (of
+everything, or of each region or datasource named) where that proves them
 (core/groups_within.py). ``source`` says which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """

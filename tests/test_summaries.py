@@ -1080,8 +1080,9 @@ def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_tha
     cells = {g: ((14.30 + 0.02 * i + 0.0001, 50.01 + 0.0001), (14.30 + 0.02 * i + 0.0001, 50.21 + 0.0001))
              for i, g in enumerate("ABCDEFG")}
     # (group, region, datasource, trips) at 8 o'clock on weekdays, and one trip of Prague's A and B
-    # with x on a Saturday at 17: the lists of all days are Prague's A 15, E 9, B 8 (least 8), x's
-    # F 20, A 10, B 8 (least 8), Brno's F 20, G 1 (every group: complete).
+    # with x on a Saturday at 17: the lists of all days are everything's F 20, A 15, E 9 (least 9),
+    # Prague's A 15, E 9, B 8 (least 8), x's F 20, A 10, B 8 (least 8), y's E 9, A 5, G 1 and
+    # Brno's F 20, G 1 (every group: complete).
     trips = [("A", "Prague", "x", 10), ("B", "Prague", "x", 8), ("C", "Prague", "x", 6), ("D", "Prague", "x", 2),
              ("A", "Prague", "y", 5), ("E", "Prague", "y", 9), ("F", "Brno", "x", 20), ("G", "Brno", "y", 1)]
     text = "".join(row(region=r, source=s, o=cells[g][0], d=cells[g][1], when=f"2019-03-{4 + k % 5:02d} 08:{k:02d}:00")
@@ -1127,7 +1128,7 @@ def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_tha
     assert res["total_groups"] is None and res["total_groups_bounds"] == [4, 7]
     answer(True, limit=2, **px)  # not tried: the guess (2nd of a list, 9 or 10, times 0.6-0.7) is below 8
     with monkeypatch.context() as m:  # tried, and not proved: B 8 is not more than 8
-        m.setattr(core.groups_within, "_hopeful", lambda split: True)
+        m.setattr(core.groups_within, "_least_guess", lambda lists: float("inf"))
         assert [g["trips"] for g in answer(True, limit=2, **px)["groups"]] == [10, 8]
     # Brno's list keeps every group: its groups with x are all known
     res = answer(False, limit=5, regions=["Brno"], datasources=["x"])
@@ -1144,6 +1145,7 @@ def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_tha
         answer(False, cell=cell, limit=1, **week, regions=["Prague"])
         answer(False, cell=cell, limit=1, **week, datasources=["x", "y"])
     answer(True, limit=1, date_from="2019-03-04", date_to="2019-03-05", **px)  # two days: not hopeful
+    answer(True, cell="coarse", limit=1, **week, **px)  # coarse groups: hashed as quickly as joined
     (tmp_path / "b.csv").write_text(HEADER + row(region="Prague", source="x", o=cells["C"][0], d=cells["C"][1],
                                                  when="2019-03-05 08:30:00"))
     assert core.ingest_file(str(tmp_path / "b.csv"), url=db_url).status == "completed"

@@ -391,7 +391,7 @@ WITH p AS (  -- trips by region and datasource: all, and in the period (one pass
 )
 SELECT t.region_id, t.datasource_id,
        coalesce(t.trips[cardinality(t.trips)], 0) AS kept_min,
-       cardinality(t.trips) >= s.total_groups AS complete, s.total_groups,
+       cardinality(t.trips) = s.total_groups AS complete, s.total_groups,
        (SELECT g.trips FROM unnest(t.trips, t.buckets) AS g (trips, bucket)
          WHERE CAST(:hours AS int[]) IS NULL OR g.bucket = ANY(CAST(:hours AS int[]))
          ORDER BY g.trips DESC OFFSET :limit - 1 LIMIT 1) AS limit_th,
