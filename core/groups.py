@@ -133,6 +133,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
             # the jobs whose trips compaction has not yet copied (trip_times): read raw if at all
             raw_jobs = c.execute(query("trip_times_missing")).scalar() if level == 0 or f.dated or f.regions else None
             raw = level == 0 or f.dated or _small_regions(c, level, f, raw_jobs)
+            read = None  # the raw trips the count would read, once asked for
             if raw:
                 params["raw_jobs"] = raw_jobs
                 if count_raw_above is not None:
@@ -140,7 +141,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                     if read > count_raw_above:
                         raise RawCountNeeded(read)
             source = "trips" if raw else "summary"
-            if raw and _within_ready(c, level, bucket_hours, f, params):
+            if raw and _within_ready(c, level, bucket_hours, f, params, read):
                 rows, total_groups = within_list(c, {**params, "days": KEPT_DAYS[f.days]}) or (None, None)
         if rows is None:
             if raw:
@@ -209,14 +210,16 @@ def _plan(c, level: int, bucket_hours: int, limit: int, asked: Filters, ids: dic
     return f, None, None
 
 
-def _within_ready(c, level: int, bucket_hours: int, f: Filters, params: dict) -> bool:
+def _within_ready(c, level: int, bucket_hours: int, f: Filters, params: dict, read: int | None) -> bool:
     """Whether groups to be counted from the trips may be counted for the groups of kept lists
-    only (core/groups_within.py): of fine or medium cells and enough trips (_WITHIN_MIN_TRIPS),
-    hours of the day with 1-hour buckets only, and the lists and trip_times hold every trip
-    (compacted, no job since)."""
+    only (core/groups_within.py): of fine or medium cells and enough trips (_WITHIN_MIN_TRIPS;
+    ``read``: raw_trips_read, when already asked), hours of the day with 1-hour buckets only, and
+    the lists and trip_times hold every trip (compacted, no job since)."""
     if level not in _WITHIN_MIN_TRIPS or params["raw_jobs"] or (f.hours is not None and bucket_hours != 1):
         return False
-    if c.execute(query("raw_trips_read"), params).scalar() < _WITHIN_MIN_TRIPS[level]:
+    if read is None:
+        read = c.execute(query("raw_trips_read"), params).scalar()
+    if read < _WITHIN_MIN_TRIPS[level]:
         return False
     state = c.execute(query("groups_kept_state"), {
         "level": level, "regions": f.params()["regions"], "datasources": f.params()["datasources"],

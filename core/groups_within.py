@@ -49,7 +49,8 @@ def within_list(c, params: dict) -> tuple[list[Group], tuple[int, int]] | None:
             splits.append([key(i) for i in named])
     splits = [[lists[k] for k in split] for split in splits if all(k in lists for k in split)]
     guess = _least_guess(lists.values())
-    tried = [(_unseen_max(split), split) for split in splits if _unseen_max(split) == 0 or guess > _unseen_max(split)]
+    tried = [(unseen, split) for unseen, split in ((_unseen_max(split), split) for split in splits)
+             if unseen == 0 or guess > unseen]
     if not tried:
         return None
     unseen_max, split = min(tried, key=lambda t: t[0])

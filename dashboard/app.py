@@ -394,9 +394,9 @@ if stats["trips"] and flows_tab.open:
                           + ("." if lo == hi else f": between {lo:,} and {hi:,}.") + " "
                           "Shown as a range when it is not known exactly: the groups are then read from the lists "
                           "of top groups kept by the last compaction of the summaries, summed over months, regions "
-                          "or datasources that may share groups, with the files loaded since added in, or (a region "
-                          "and a datasource together, 0.5 km cells) counted only for the groups of the region's or "
-                          "the datasource's list. The trips counts are exact either way.")
+                          "or datasources that may share groups, with the files loaded since added in, or counted "
+                          "only for the groups of those lists (a region and a datasource together, or a date range, "
+                          "that no list of its own answers). The trips counts are exact either way.")
                 if origin:  # the map and table narrowed to one origin cell: say how much it holds
                     m3.metric("From this cell, in the top groups", f"{sum(g['trips'] for g in shown):,}",
                               help=f"In {len(shown):,} of the top {len(groups):,} groups")
