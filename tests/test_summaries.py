@@ -107,6 +107,30 @@ def test_a_spilled_summary_comes_out_once_per_key_in_key_order(monkeypatch, keys
     assert [k for k, _ in got] == sorted(k for k, _ in got)
 
 
+@pytest.mark.parametrize("mix", ["real", "colliding"])
+def test_a_counter_of_two_key_columns_yields_each_key_once_in_key_order(monkeypatch, mix):
+    """Batches are counted in the order of a mix of their key columns (quicker than sorting them);
+    the counter still yields each key once with its sum and least and greatest values, in key
+    order, also when different keys share a mix (every mix made equal: the sort then decides)."""
+    import numpy as np
+    if mix == "colliding":
+        monkeypatch.setattr(rollup, "_MIX", (np.uint64(0),) * 3)
+    rng = np.random.default_rng(11)
+    counter, expected = rollup._Counter((np.add, np.minimum, np.maximum)), {}
+    for _ in range(30):  # merged more than once (past 100k rows pending), never spilled
+        cols = [rng.integers(0, 300, 8_000, dtype=np.int64), rng.integers(-5, 5, 8_000, dtype=np.int64) << 40]
+        n, t = rng.integers(1, 4, 8_000, dtype=np.int64), rng.integers(-1000, 1000, 8_000, dtype=np.int64)
+        for a, b, x, y in zip(*(c.tolist() for c in (*cols, n, t))):
+            s, lo, hi = expected.get((a, b), (0, y, y))
+            expected[(a, b)] = (s + x, min(lo, y), max(hi, y))
+        counter.add(cols, [n, t, t])
+    assert counter._spilled is None
+    (keys, values), = list(counter.finish())
+    got = [((int(keys[0][i]), int(keys[1][i])), tuple(int(v[i]) for v in values)) for i in range(len(keys[0]))]
+    assert dict(got) == expected and len(got) == len(expected)
+    assert [k for k, _ in got] == sorted(expected)
+
+
 def test_compaction_keeps_every_answer_and_folds_rows(db_url, tmp_path):
     """Pass: after several files, `compact` leaves one row per key in every summary (fewer rows),
     the summaries still equal a raw recount, and every answer is the same as before."""

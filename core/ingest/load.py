@@ -211,12 +211,35 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
         if limit.exceeded(progress.rows_rejected, progress.rows_read, final=True):
             raise _too_many(file_name, progress, limit)
         progress.lap("indexing")
-        cur.execute("SELECT attach_job_partition(%s)", (job_id,))
+        # The summaries' rows are reduced and encoded (client work) while PostgreSQL builds the indexes.
+        prepared: list[BaseException] = []
+        abandon = threading.Event()  # the indexing failed or was cancelled: stop preparing, now
+        preparer = threading.Thread(target=_prepare, args=(rollup, abandon, prepared), name=f"summaries-{job_id}",
+                                    daemon=True)
+        preparer.start()
+        try:
+            cur.execute("SELECT attach_job_partition(%s)", (job_id,))
+        except BaseException:
+            abandon.set()
+            raise
+        finally:
+            preparer.join()
+            if prepared or abandon.is_set():
+                rollup.close()
+        if prepared:
+            raise prepared[0]
         progress.lap("summarising")
         rollup.copy_into(cur)
         if spool.count:
             spool.copy_into(cur)
         progress.lap("committing")
+
+
+def _prepare(rollup: Rollup, abandon: threading.Event, failure: list[BaseException]) -> None:
+    try:
+        rollup.prepare(abandon.is_set)
+    except BaseException as e:  # re-raised by load_file once the indexes are built (or failed)
+        failure.append(e)
 
 
 def _too_many(file_name: str, progress: Progress, limit: BadRowLimit, early: bool = False) -> TooManyBadRows:
@@ -277,7 +300,7 @@ def _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, batc
         o_cell, d_cell = fine_cells(rows.o_lon, rows.o_lat), fine_cells(rows.d_lon, rows.d_lat)
         # Each batch is written in origin cell order: a cell's rows share pages, so the trips of
         # the cells a box's edges cross (read row by row) come from far fewer pages.
-        by_cell = np.argsort(o_cell, kind="stable")
+        by_cell = np.argsort(o_cell)
         q.put(encode_rows(job_id, *(a[by_cell] for a in (region, source, rows.ts_us, rows.o_lon, rows.o_lat,
                                                           rows.d_lon, rows.d_lat, o_cell, d_cell))))
         rollup.add(region, source, rows.ts_us, o_cell, d_cell)

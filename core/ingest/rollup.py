@@ -37,11 +37,15 @@ def _parent(cell: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return cell // _STRIDE // k, cell % _STRIDE // k
 
 
-def _grouped(keys: list[np.ndarray], values: list[tuple[np.ndarray, np.ufunc]]):
-    """Distinct keys (one or more int64 columns) with each value column reduced by its ufunc."""
+def _grouped(keys: list[np.ndarray], values: list[tuple[np.ndarray, np.ufunc]], ordered: bool = True):
+    """Distinct keys (one or more int64 columns) with each value column reduced by its ufunc; in
+    key order, or (``ordered=False``, keys of several columns) in an order of their own, for
+    counts not yet final."""
     if len(keys[0]) == 0:
         return keys, [v for v, _ in values]
-    order = np.argsort(keys[0], kind="stable") if len(keys) == 1 else np.lexsort(keys[::-1])
+    # Sums, minima and maxima do not depend on the order of equal keys: no stable sort needed
+    # (numpy's default argsort is vectorised, several times quicker than its stable one).
+    order = np.argsort(keys[0]) if len(keys) == 1 else _multi_key_order(keys, ordered)
     keys = [k[order] for k in keys]  # the caller's unsorted arrays can go
     change = np.zeros(len(order), dtype=bool)
     change[0] = True
@@ -49,6 +53,32 @@ def _grouped(keys: list[np.ndarray], values: list[tuple[np.ndarray, np.ufunc]]):
         change[1:] |= k[1:] != k[:-1]
     starts = np.flatnonzero(change)
     return [k[starts] for k in keys], [op.reduceat(v[order], starts) for v, op in values]
+
+
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
+
+
+def _multi_key_order(keys: list[np.ndarray], ordered: bool) -> np.ndarray:
+    """An order that brings equal keys together: lexicographic, or (unordered) that of a 64-bit
+    mix of the key columns, several times quicker than a lexicographic sort. Two different keys
+    with the same mix would not be brought together: if any sit side by side in that order, the
+    lexicographic order is used instead (exact whatever the data)."""
+    if ordered:
+        return np.lexsort(keys[::-1])
+    mixed = np.zeros(len(keys[0]), dtype=np.uint64)
+    for k, m in zip(keys, _MIX):
+        mixed = (mixed ^ k.astype(np.uint64, copy=False)) * m
+    order = np.argsort(mixed)
+    mixed = mixed[order]
+    same = mixed[1:] == mixed[:-1]
+    if same.any():
+        differ = np.zeros(len(same), dtype=bool)
+        for k in keys:
+            sk = k[order]
+            differ |= sk[1:] != sk[:-1]
+        if (same & differ).any():
+            return np.lexsort(keys[::-1])
+    return order
 
 
 class _Counter:
@@ -63,7 +93,7 @@ class _Counter:
         self._spilled: _Runs | None = None
 
     def add(self, keys: list[np.ndarray], values: list[np.ndarray]) -> None:
-        k, v = _grouped(keys, list(zip(values, self._ops)))
+        k, v = _grouped(keys, list(zip(values, self._ops)), ordered=False)
         self._parts.append((k, v))
         self._pending += len(v[0])
         if self._pending > max(self._merged, 100_000):
@@ -77,19 +107,19 @@ class _Counter:
             self._spilled = _Runs()
         self._spilled.write(keys + values)
 
-    def _merge(self) -> None:
+    def _merge(self, ordered: bool = False) -> None:
         width, parts = len(self._parts[0][0]), self._parts
         self._parts = []
         keys = [np.concatenate([p[0][i] for p in parts]) for i in range(width)]
         values = [np.concatenate([p[1][i] for p in parts]) for i in range(len(self._ops))]
         del parts  # only the concatenated copies are alive while sorting
-        self._parts = [_grouped(keys, list(zip(values, self._ops)))]
+        self._parts = [_grouped(keys, list(zip(values, self._ops)), ordered)]
         self._merged, self._pending = len(self._parts[0][1][0]), 0
 
     def finish(self) -> Iterator[tuple[list[np.ndarray], list[np.ndarray]]]:
         """The counted rows, one per distinct key, in one or more pieces; then the counter is empty."""
-        if self._parts and len(self._parts) > 1:
-            self._merge()
+        if self._parts:  # one row per key; in key order unless spilled (a lone part is in mix order)
+            self._merge(ordered=self._spilled is None)
         if self._spilled is None:
             if self._parts:
                 yield self._parts[0]
@@ -120,7 +150,7 @@ class _Runs:
     def write(self, cols: list[np.ndarray]) -> None:
         self.width = len(cols)
         part = (cols[0].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - _PART_BITS)
-        order = np.argsort(part, kind="stable")
+        order = np.argsort(part)  # the order within a partition does not matter: it is regrouped
         block = np.stack([c.astype(np.int64, copy=False)[order] for c in cols])
         bounds = np.searchsorted(part[order], np.arange(_PARTS + 1, dtype=np.uint64))
         for p in range(_PARTS):
@@ -223,6 +253,7 @@ class Rollup:
             "area_days": _Counter((add,), max_keys),                                     # endpoint, cx, cy, day
             "region_datasources": _Counter((add, lo, hi, lo, lo, hi, hi), max_keys),     # region, source
         }
+        self._spools: list[tuple[str, int, object]] = []  # (table, rows, binary COPY file), by prepare
 
     def add(self, region: np.ndarray, source: np.ndarray, ts_us: np.ndarray,
             o_cell: np.ndarray, d_cell: np.ndarray) -> None:
@@ -248,32 +279,51 @@ class Rollup:
         x0, y0, x1, y1 = np.minimum(ox, dx), np.minimum(oy, dy), np.maximum(ox, dx), np.maximum(oy, dy)
         c["region_datasources"].add([pair], [ones, ts_us, ts_us, x0, y0, x1, y1])
 
-    def copy_into(self, cur) -> int:
-        """COPY every summary's rows into its table; return how many. One summary at a time,
-        written to a temporary file in binary COPY format first, so memory holds no more than one
-        summary's rows (or one partition of them, when spilled). (Binary timestamps are int8
-        microseconds since 2000-01-01, as the trips themselves.)"""
-        total = 0
+    def prepare(self, abandoned=lambda: False) -> None:
+        """Reduce and encode every summary's rows into temporary files in binary COPY format, one
+        summary at a time, so memory holds no more than one summary's rows (or one partition of
+        them, when spilled). Client work only: it runs while PostgreSQL indexes the job's trips.
+        (Binary timestamps are int8 microseconds since 2000-01-01, as the trips themselves.)
+        Stops early, leaving nothing to copy, once ``abandoned()`` (the job is failing)."""
         for table, counter in self._counters.items():
             levels = counter.items() if isinstance(counter, dict) else [(None, counter)]
-            with tempfile.TemporaryFile() as spool:
-                spool.write(HEADER)
-                rows = 0
-                for level, c in levels:
-                    for keys, values in c.finish():
-                        for i in range(0, len(values[0]), _ENCODE_ROWS):  # encoded a slice at a time
-                            part = slice(i, i + _ENCODE_ROWS)
-                            columns = _columns(table, [k[part] for k in keys], [v[part] for v in values], level)
-                            spool.write(self._encoded(columns))
-                            rows += len(columns["trips"])
-                if not rows:
-                    continue
-                spool.write(TRAILER)
-                spool.seek(0)
-                cols = ", ".join(["job_id", *_COLUMNS[table]])
-                cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN (FORMAT binary)", spool, size=1 << 20)
-                total += rows
+            spool = tempfile.TemporaryFile()
+            spool.write(HEADER)
+            rows = 0
+            for level, c in levels:
+                for keys, values in c.finish():
+                    for i in range(0, len(values[0]), _ENCODE_ROWS):  # encoded a slice at a time
+                        if abandoned():
+                            self._spools.append((table, 0, spool))  # closed by close()
+                            return
+                        part = slice(i, i + _ENCODE_ROWS)
+                        columns = _columns(table, [k[part] for k in keys], [v[part] for v in values], level)
+                        spool.write(self._encoded(columns))
+                        rows += len(columns["trips"])
+            spool.write(TRAILER)
+            spool.seek(0)
+            self._spools.append((table, rows, spool))
+
+    def copy_into(self, cur) -> int:
+        """COPY every summary's prepared rows into its table; return how many."""
+        if not self._spools:
+            self.prepare()
+        total = 0
+        try:
+            for table, rows, spool in self._spools:
+                if rows:
+                    cols = ", ".join(["job_id", *_COLUMNS[table]])
+                    cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN (FORMAT binary)", spool, size=1 << 20)
+                    total += rows
+        finally:
+            self.close()
         return total
+
+    def close(self) -> None:
+        """Drop the prepared files (a job that fails after ``prepare``)."""
+        for _, _, spool in self._spools:
+            spool.close()
+        self._spools = []
 
     def _encoded(self, columns: dict[str, np.ndarray]) -> bytes:
         n = len(columns["trips"])
