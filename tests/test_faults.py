@@ -206,6 +206,29 @@ def _raise_in_rollup(monkeypatch):
     monkeypatch.setattr(rollup.Rollup, "copy_into", boom)
 
 
+def _raise_while_counting(monkeypatch):
+    """In the thread that counts the summaries while the file is read (a later batch)."""
+    from core.ingest import rollup
+    original, calls = rollup.Rollup.add, []
+    monkeypatch.setenv("TRIPS_BATCH_ROWS", "5000")  # the file's 20,000 rows in four batches
+
+    def boom(self, *arrays):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("injected fault while counting the summaries")
+        return original(self, *arrays)
+    monkeypatch.setattr(rollup.Rollup, "add", boom)
+
+
+def _raise_while_preparing(monkeypatch):
+    """In the thread that encodes the summaries' rows while PostgreSQL builds the indexes."""
+    from core.ingest import rollup
+
+    def boom(self, abandoned=lambda: False):
+        raise RuntimeError("injected fault while preparing the summaries")
+    monkeypatch.setattr(rollup.Rollup, "prepare", boom)
+
+
 def _raise_at_final_state(monkeypatch):
     original = Job._write_final
 
@@ -226,12 +249,15 @@ def _database_error_at_final_state(monkeypatch):
     monkeypatch.setattr(Job, "_write_final", boom)
 
 
-@pytest.mark.parametrize("inject", [_raise_in_rollup, _raise_at_final_state, _database_error_at_final_state],
-                         ids=["in_summaries", "at_final_state", "database_error_at_final_state"])
+@pytest.mark.parametrize("inject", [_raise_while_counting, _raise_while_preparing, _raise_in_rollup,
+                                    _raise_at_final_state, _database_error_at_final_state],
+                         ids=["while_counting", "while_preparing", "in_summaries", "at_final_state",
+                              "database_error_at_final_state"])
 def test_exception_after_rows_written_before_commit_loads_nothing(db_url, tmp_path, monkeypatch, inject):
-    """Pass: an exception raised after COPY and the partition attach, before the commit, ends the
-    job 'failed' with the exception's text and zero rows (partition, summaries, rejects); after
-    the fault is removed, a retry loads the file exactly once."""
+    """Pass: an exception raised while rows are written (in the threads that count and encode the
+    summaries) or after COPY and the partition attach, before the commit, ends the job 'failed'
+    with the exception's text and zero rows (partition, summaries, rejects); after the fault is
+    removed, a retry loads the file exactly once."""
     p = str(tmp_path / "small.csv")
     generate(p, 20_000, seed=4)
     ROWS_OF[p] = 20_000

@@ -264,13 +264,15 @@ def _drain(q: queue.Queue, producer: threading.Thread) -> None:
 def _produce(q, failure, stop, dims, rollup, job_id, path, file_name, limit, progress, spool, batch_rows,
              max_line_bytes) -> None:
     src = None
+    counting = _Counting(rollup)
     try:
         src = open_source(path, file_name)
         q.put(HEADER)
         for batch in batches(src, max_line_bytes, batch_rows):
-            _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, batch, batch_rows, max_line_bytes)
+            _batch(q, dims, counting, job_id, file_name, limit, progress, spool, src, batch, batch_rows, max_line_bytes)
             if progress.cancel.is_set() or stop.is_set():
                 return
+        counting.close()  # every batch counted (or its failure raised) before the COPY ends
         progress.bytes_read = src.counter.bytes_read
         if src.text is not None:
             progress.text_sha256 = src.text.sha256.hexdigest()
@@ -282,10 +284,50 @@ def _produce(q, failure, stop, dims, rollup, job_id, path, file_name, limit, pro
             progress.bytes_read = src.counter.bytes_read
         failure.append(e)
     finally:
+        counting.abandon()
         q.put(None)
 
 
-def _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, batch, batch_rows, max_line_bytes) -> None:
+class _Counting:
+    """``Rollup.add`` in a thread of its own: the batches are counted while the next is parsed
+    (numpy's sorts leave the interpreter free), so the summaries cost the COPY no time."""
+
+    def __init__(self, rollup: Rollup):
+        self._rollup, self._q = rollup, queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="summaries-count", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (arrays := self._q.get()) is not None:
+            if self._error is None:  # after a failure the batches are only drained
+                try:
+                    self._rollup.add(*arrays)
+                except BaseException as e:
+                    self._error = e
+
+    def add(self, *arrays) -> None:
+        if self._error is not None:
+            raise self._error
+        self._q.put(arrays)
+
+    def close(self) -> None:
+        """Wait until every batch is counted; raise what failed the counting, if anything."""
+        if self._thread.is_alive():
+            self._q.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abandon(self) -> None:
+        """Stop the thread whatever it was counting (the job fails, or is done)."""
+        if self._thread.is_alive():
+            self._error = self._error or JobCancelled("the file's counting was stopped")
+            self._q.put(None)
+            self._thread.join()
+
+
+def _batch(q, dims, counting, job_id, file_name, limit, progress, spool, src, batch, batch_rows, max_line_bytes) -> None:
     rows, rejects = validate(batch, src.bad_utf8_lines)
     if rejects:
         spool.add(job_id, rejects)
@@ -303,5 +345,5 @@ def _batch(q, dims, rollup, job_id, file_name, limit, progress, spool, src, batc
         by_cell = np.argsort(o_cell)
         q.put(encode_rows(job_id, *(a[by_cell] for a in (region, source, rows.ts_us, rows.o_lon, rows.o_lat,
                                                           rows.d_lon, rows.d_lat, o_cell, d_cell))))
-        rollup.add(region, source, rows.ts_us, o_cell, d_cell)
+        counting.add(region, source, rows.ts_us, o_cell, d_cell)
         progress.rows_loaded += len(rows)
