@@ -86,15 +86,14 @@ VACUUM ANALYZE daily_counts, region_datasources, flow_counts, area_days, flow_to
 -- widen, and the pages VACUUM freed fill with later jobs' rows. Each range is summarised afresh
 -- (a REINDEX CONCURRENTLY would wait for every open transaction, a waiting compaction's too).
 -- Queries stay exact meanwhile: a range without a summary is read whole.
--- The same for flow_counts' BRINs by hour and region (sql/18).
+-- The same for flow_counts' BRINs by job, hour and region (sql/30).
 SELECT count(brin_desummarize_range(index, blk))
   FROM (VALUES ('area_days_cell'::regclass, 'area_days'::regclass, 4),  -- 4, 8: pages_per_range
-               ('flow_counts_medium_hour', 'flow_counts_medium', 8), ('flow_counts_medium_region', 'flow_counts_medium', 8),
-               ('flow_counts_coarse_hour', 'flow_counts_coarse', 8), ('flow_counts_coarse_region', 'flow_counts_coarse', 8)) i (index, heap, per)
+               ('flow_counts_medium_brin', 'flow_counts_medium', 8),
+               ('flow_counts_coarse_brin', 'flow_counts_coarse', 8)) i (index, heap, per)
  CROSS JOIN LATERAL generate_series(0, pg_relation_size(heap) / current_setting('block_size')::int, per) AS blk;
 SELECT brin_summarize_new_values(index)
-  FROM (VALUES ('area_days_cell'::regclass), ('flow_counts_medium_hour'), ('flow_counts_medium_region'),
-               ('flow_counts_coarse_hour'), ('flow_counts_coarse_region')) i (index)
+  FROM (VALUES ('area_days_cell'::regclass), ('flow_counts_medium_brin'), ('flow_counts_coarse_brin')) i (index)
 
 -- name: summary_rows
 SELECT (SELECT count(*) FROM daily_counts) AS daily_counts,
