@@ -167,3 +167,27 @@ def test_a_queued_or_running_job_stays_listed_behind_newer_ones(db_url, write_cs
     while waiting.job_id in [j["job_id"] for j in core.jobs(limit=2, url=db_url)]:  # interrupted, then
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_a_cancel_while_the_summaries_are_prepared_after_the_indexes_stops_the_job(db_url, tmp_path, monkeypatch):
+    """The summaries' rows are encoded while the indexes are built; a cancel that comes once the
+    indexes are done (the connection idle, so the server has nothing to interrupt) still stops
+    the preparing within 5 seconds and cancels the job, with nothing loaded."""
+    from core.ingest import rollup
+    original, seen = rollup.Rollup.prepare, {}
+
+    def prepare(self, abandoned=lambda: False):
+        time.sleep(1.0)  # the indexes of 20,000 rows are built by then
+        asked = time.monotonic()
+        assert core.cancel_job(self.job_id, url=db_url) == "running"
+        while not abandoned() and time.monotonic() - asked < 10:
+            time.sleep(0.01)
+        seen["stopped_after"] = time.monotonic() - asked
+        return original(self, abandoned)
+    monkeypatch.setattr(rollup.Rollup, "prepare", prepare)
+    path = tmp_path / "t.csv"
+    generate(str(path), 20_000, seed=3)
+    res = core.ingest_file(str(path), url=db_url)
+    assert seen["stopped_after"] < 5, seen
+    assert res.status == "cancelled" and res.rows_loaded == 0, res
+    assert core.stats(url=db_url)["trips"] == 0

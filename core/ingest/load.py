@@ -214,7 +214,8 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
         # The summaries' rows are reduced and encoded (client work) while PostgreSQL builds the indexes.
         prepared: list[BaseException] = []
         abandon = threading.Event()  # the indexing failed or was cancelled: stop preparing, now
-        preparer = threading.Thread(target=_prepare, args=(rollup, abandon, prepared), name=f"summaries-{job_id}",
+        stopped = lambda: abandon.is_set() or progress.cancel.is_set()  # noqa: E731
+        preparer = threading.Thread(target=_prepare, args=(rollup, stopped, prepared), name=f"summaries-{job_id}",
                                     daemon=True)
         preparer.start()
         try:
@@ -224,10 +225,12 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
             raise
         finally:
             preparer.join()
-            if prepared or abandon.is_set():
+            if prepared or stopped():
                 rollup.close()
         if prepared:
             raise prepared[0]
+        if progress.cancel.is_set():  # while the indexes were built (the server's side ignores a cancel once idle)
+            raise JobCancelled(f"{file_name}: cancelled; nothing of the file was loaded")
         progress.lap("summarising")
         rollup.copy_into(cur)
         if spool.count:
@@ -235,9 +238,9 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
         progress.lap("committing")
 
 
-def _prepare(rollup: Rollup, abandon: threading.Event, failure: list[BaseException]) -> None:
+def _prepare(rollup: Rollup, stopped, failure: list[BaseException]) -> None:
     try:
-        rollup.prepare(abandon.is_set)
+        rollup.prepare(stopped)
     except BaseException as e:  # re-raised by load_file once the indexes are built (or failed)
         failure.append(e)
 
@@ -263,9 +266,9 @@ def _drain(q: queue.Queue, producer: threading.Thread) -> None:
 
 def _produce(q, failure, stop, dims, rollup, job_id, path, file_name, limit, progress, spool, batch_rows,
              max_line_bytes) -> None:
-    src = None
-    counting = _Counting(rollup)
+    src = counting = None
     try:
+        counting = _Counting(rollup)
         src = open_source(path, file_name)
         q.put(HEADER)
         for batch in batches(src, max_line_bytes, batch_rows):
@@ -284,7 +287,8 @@ def _produce(q, failure, stop, dims, rollup, job_id, path, file_name, limit, pro
             progress.bytes_read = src.counter.bytes_read
         failure.append(e)
     finally:
-        counting.abandon()
+        if counting is not None:
+            counting.abandon()
         q.put(None)
 
 

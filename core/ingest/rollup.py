@@ -116,8 +116,17 @@ class _Counter:
         self._parts = [_grouped(keys, list(zip(values, self._ops)), ordered)]
         self._merged, self._pending = len(self._parts[0][1][0]), 0
 
-    def finish(self) -> Iterator[tuple[list[np.ndarray], list[np.ndarray]]]:
-        """The counted rows, one per distinct key, in one or more pieces; then the counter is empty."""
+    def discard(self) -> None:
+        """Forget every count (a job that fails): the spilled file is closed now, not at exit."""
+        if self._spilled is not None:
+            self._spilled.close()
+        self._parts, self._pending, self._merged, self._spilled = [], 0, 0, None
+
+    def finish(self, abandoned=lambda: False) -> Iterator[tuple[list[np.ndarray], list[np.ndarray]]]:
+        """The counted rows, one per distinct key, in one or more pieces; then the counter is empty.
+        Yields nothing more once ``abandoned()`` (checked between the spilled partitions)."""
+        if abandoned():
+            return
         if self._parts:  # one row per key; in key order unless spilled (a lone part is in mix order)
             self._merge(ordered=self._spilled is None)
         if self._spilled is None:
@@ -130,6 +139,8 @@ class _Counter:
             nkeys = self._spilled.width - len(self._ops)
             with _Sorted() as reduced:
                 for cols in self._spilled.partitions():
+                    if abandoned():
+                        return
                     keys, values = _grouped(cols[:nkeys], list(zip(cols[nkeys:], self._ops)))
                     reduced.write(keys + values)
                 self._spilled.close()
@@ -253,7 +264,8 @@ class Rollup:
             "area_days": _Counter((add,), max_keys),                                     # endpoint, cx, cy, day
             "region_datasources": _Counter((add, lo, hi, lo, lo, hi, hi), max_keys),     # region, source
         }
-        self._spools: list[tuple[str, int, object]] = []  # (table, rows, binary COPY file), by prepare
+        self._spools: list[list] = []  # [table, rows, binary COPY file], by prepare
+        self._prepared = self._abandoned = False
 
     def add(self, region: np.ndarray, source: np.ndarray, ts_us: np.ndarray,
             o_cell: np.ndarray, d_cell: np.ndarray) -> None:
@@ -284,29 +296,34 @@ class Rollup:
         summary at a time, so memory holds no more than one summary's rows (or one partition of
         them, when spilled). Client work only: it runs while PostgreSQL indexes the job's trips.
         (Binary timestamps are int8 microseconds since 2000-01-01, as the trips themselves.)
-        Stops early, leaving nothing to copy, once ``abandoned()`` (the job is failing)."""
+        Stops early once ``abandoned()`` (the job is failing or cancelled); nothing can be copied then."""
         for table, counter in self._counters.items():
             levels = counter.items() if isinstance(counter, dict) else [(None, counter)]
             spool = tempfile.TemporaryFile()
+            self._spools.append([table, 0, spool])  # closed by close(), whatever happens next
             spool.write(HEADER)
-            rows = 0
             for level, c in levels:
-                for keys, values in c.finish():
+                for keys, values in c.finish(abandoned):
                     for i in range(0, len(values[0]), _ENCODE_ROWS):  # encoded a slice at a time
                         if abandoned():
-                            self._spools.append((table, 0, spool))  # closed by close()
+                            self._abandoned = True
                             return
                         part = slice(i, i + _ENCODE_ROWS)
                         columns = _columns(table, [k[part] for k in keys], [v[part] for v in values], level)
                         spool.write(self._encoded(columns))
-                        rows += len(columns["trips"])
+                        self._spools[-1][1] += len(columns["trips"])
+            if abandoned():
+                self._abandoned = True
+                return
             spool.write(TRAILER)
             spool.seek(0)
-            self._spools.append((table, rows, spool))
+        self._prepared = True
 
     def copy_into(self, cur) -> int:
         """COPY every summary's prepared rows into its table; return how many."""
-        if not self._spools:
+        if not self._prepared:
+            if self._spools or self._abandoned:  # never copy a part of the summaries
+                raise RuntimeError("the summaries were not prepared whole; nothing of them can be copied")
             self.prepare()
         total = 0
         try:
@@ -320,10 +337,13 @@ class Rollup:
         return total
 
     def close(self) -> None:
-        """Drop the prepared files (a job that fails after ``prepare``)."""
+        """Drop the prepared files and the counters' spilled ones (a job that fails)."""
         for _, _, spool in self._spools:
             spool.close()
-        self._spools = []
+        self._spools, self._prepared = [], False
+        for counter in self._counters.values():
+            for c in counter.values() if isinstance(counter, dict) else [counter]:
+                c.discard()
 
     def _encoded(self, columns: dict[str, np.ndarray]) -> bytes:
         n = len(columns["trips"])

@@ -44,7 +44,7 @@ WITH gone AS (DELETE FROM flow_counts RETURNING *)
 INSERT INTO flow_counts (job_id, level, region_id, datasource_id, weekend, hour, o_cell, d_cell, trips)
 SELECT max(job_id), level, region_id, datasource_id, weekend, hour, o_cell, d_cell, sum(trips)
   FROM gone GROUP BY level, region_id, datasource_id, weekend, hour, o_cell, d_cell
- ORDER BY level, hour, region_id, o_cell, d_cell  -- hours and regions on few pages (sql/18)
+ ORDER BY level, hour, region_id, o_cell, d_cell  -- hours and regions on few pages (sql/18, sql/30)
 
 -- name: compact_area_days
 WITH gone AS (DELETE FROM area_days RETURNING *)

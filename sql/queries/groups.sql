@@ -21,7 +21,7 @@ SELECT set_config('parallel_setup_cost', '100', true)
 
 -- name: filter_ids
 -- The ids of the regions and of the datasources named (none for unknown names; NULL: all), for
--- every groups query: constants, which the planner matches against the BRINs by region (sql/18)
+-- every groups query: constants, which the planner matches against the BRINs by region (sql/18, sql/30)
 -- and by region and datasource (sql/22).
 SELECT CASE WHEN CAST(:regions AS text[]) IS NOT NULL
             THEN coalesce((SELECT array_agg(region_id::int ORDER BY region_id) FROM regions
