@@ -167,8 +167,10 @@ def _keep_days(cur, context: str, ids: dict, bucket_hours: int) -> None:
     compact_month_context) for all days, weekdays and weekend, and with 1-hour buckets the totals
     of each hour, in one statement that reads the groups once; ``ids``: their level, region_id,
     datasource_id and month."""
-    from .groups import KEPT_TOP
-    cur.execute(_with_context("compact_keep_days", context), {**ids, "bucket_hours": bucket_hours, "limit": KEPT_TOP})
+    from .groups import KEPT_TOP, PROOF_TOP_FACTOR
+    proof = ids["level"] == 0 and bucket_hours == 1 and ids["month"] is None  # (core/groups.py)
+    limit = KEPT_TOP * PROOF_TOP_FACTOR if proof else KEPT_TOP
+    cur.execute(_with_context("compact_keep_days", context), {**ids, "bucket_hours": bucket_hours, "limit": limit})
 
 
 def _check_disk(cur, uncopied_jobs: list[int], new_jobs: int) -> None:

@@ -37,6 +37,13 @@ from .queries import query
 BUCKET_HOURS = (1, 2, 3, 4, 6, 24)
 DEFAULT_LIMIT, MAX_LIMIT = 1000, 5000
 KEPT_TOP = MAX_LIMIT  # groups kept per level, bucket size, region and days by compaction
+# The fine lists of all dates with 1-hour buckets keep this many times more: the answers counted
+# from the trips are counted for these lists' groups only when the lists prove them (their least
+# counts under the answer's last group, core/groups_within.py), and a fine answer's 1,000th group
+# counts little. At 10M, cheap_mobile's 5,000th fine group counted 25 trips, its 20,000th 12, and
+# its year's 1,000th 20-22; the weekend lists of everything 16 and 8 against a year's weekends 13.
+# Every other reader takes the first KEPT_TOP of them (groups_kept_and_new), as before.
+PROOF_TOP_FACTOR = 4
 KEPT_DAYS = {"all": 0, "weekdays": 1, "weekend": 2}  # flow_top.days (sql/06_flow_top.sql)
 # For the groups query's transaction only: every group is hashed (about 1M medium groups, 170 MB,
 # at 10M trips); with the server's 64 MB the hash table spilled to disk in batches (docs/SCALE.md).
@@ -251,7 +258,7 @@ def _kept(c, params: dict) -> tuple[list | None, tuple[int, int]]:
     (groups_kept_and_new), and the bounds of the number of groups (equal when it is known);
     ``None`` rows when the lists cannot prove the answer exact, even with the groups they know
     only within a range recounted where that is quick (the caller aggregates)."""
-    answer = c.execute(query("groups_kept_and_new"), params).all()
+    answer = c.execute(query("groups_kept_and_new"), {**params, "kept_top": KEPT_TOP}).all()
     top, seen = answer[0], [r for r in answer if r.o_cell is not None]
     limit = params["limit"]
     rows = [r for r in seen if r.rank <= limit]  # (then the groups past them that may reach the last)

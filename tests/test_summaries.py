@@ -1101,6 +1101,7 @@ def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_tha
     import core.groups
     import core.groups_within
     monkeypatch.setattr(core.groups, "KEPT_TOP", 3)
+    monkeypatch.setattr(core.groups, "PROOF_TOP_FACTOR", 1)  # every list of 3 (the next test: longer fine ones)
     cells = {g: ((14.30 + 0.02 * i + 0.0001, 50.01 + 0.0001), (14.30 + 0.02 * i + 0.0001, 50.21 + 0.0001))
              for i, g in enumerate("ABCDEFG")}
     # (group, region, datasource, trips) at 8 o'clock on weekdays, and one trip of Prague's A and B
@@ -1176,6 +1177,58 @@ def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_tha
     answer(True, limit=1, **px)  # a job loaded since: not in the lists
     core.compact_summaries(url=db_url)
     answer(False, limit=1, **px)
+
+
+def test_the_fine_hourly_lists_of_all_dates_keep_more_groups_for_the_answers_counted_for_them(
+        db_url, tmp_path, monkeypatch):
+    """Pass: compaction keeps PROOF_TOP_FACTOR times KEPT_TOP groups in the fine lists of all dates
+    with 1-hour buckets (those the answers counted from the trips are counted for), KEPT_TOP in
+    every other list; the answers read from the kept lists take their first KEPT_TOP groups, as
+    before (exact, 'kept'); and an answer counted for the lists' groups that lists of KEPT_TOP
+    cannot prove (its 2nd group counts 3; Prague's 3rd counts 4, x's 6) is proved by the longer
+    ones (Prague's and x's 12th count 2)."""
+    import core.groups
+    import core.groups_within
+    monkeypatch.setattr(core.groups, "KEPT_TOP", 3)
+    monkeypatch.setattr(core.groups, "_WITHIN_MIN_TRIPS", {0: 0, 1: 0})
+    monkeypatch.setattr(core.groups_within, "_least_guess", lambda lists: float("inf"))  # always tried
+    cells = {g: ((14.30 + 0.02 * i + 0.0001, 50.01 + 0.0001), (14.30 + 0.02 * i + 0.0001, 50.21 + 0.0001))
+             for i, g in enumerate("ABCDEFG")}
+    trips = [("A", "Prague", "x", 10), ("B", "Prague", "x", 8), ("C", "Prague", "x", 6), ("D", "Prague", "x", 2),
+             ("A", "Prague", "y", 5), ("E", "Prague", "y", 9), ("F", "Brno", "x", 20), ("G", "Brno", "y", 1)]
+    text = "".join(row(region=r, source=s, o=cells[g][0], d=cells[g][1], when=f"2019-03-{4 + k % 5:02d} {8 + k % 3:02d}:{k:02d}:00")
+                   for g, r, s, n in trips for k in range(n))
+    (tmp_path / "a.csv").write_text(HEADER + text)
+    assert core.ingest_file(str(tmp_path / "a.csv"), url=db_url).status == "completed"
+    core.compact_summaries(url=db_url)
+    lengths = sql_rows(db_url, "SELECT level = 0 AND bucket_hours = 1 AND month = '-infinity', cardinality(trips)"
+                               " FROM flow_top")
+    assert max(n for proof, n in lengths if proof) > 3 and all(n <= 12 for proof, n in lengths if proof)
+    assert all(n <= 3 for proof, n in lengths if not proof) and any(not proof for proof, _ in lengths)
+    tried = []
+    within = core.groups.within_list
+    monkeypatch.setattr(core.groups, "within_list", lambda c, params: tried.append(within(c, params)) or tried[-1])
+    every = dict(regions=["Prague", "Brno"], datasources=["x", "y"])
+
+    def counted(**kw):
+        with monkeypatch.context() as m:
+            m.setattr(core.groups, "within_list", lambda c, params: None)
+            return core.trip_groups(url=db_url, cell="fine", **{**every, **kw})
+
+    for kw in ({}, {"regions": ["Prague"]}, {"datasources": ["x"]}, {"hours": [8, 9]}, {"days": "weekend"}):
+        for limit in (1, 3):
+            a = core.trip_groups(url=db_url, cell="fine", limit=limit, **kw)
+            b = counted(limit=limit, **kw)
+            assert a["source"] in ("kept", "kept+new") and (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
+            lo, hi = a["total_groups_bounds"]
+            assert lo <= b["total_groups"] <= hi, kw
+    px = {"regions": ["Prague"], "datasources": ["x"]}
+    tried.clear()
+    a = core.trip_groups(url=db_url, cell="fine", limit=2, **px)
+    assert tried and tried[-1] is not None  # proved by the longer lists (each keeps every group here)
+    b = counted(limit=2, **px)
+    assert a["source"] == "trips" and (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"])
+    assert [g["trips"] for g in a["groups"]] == [4, 3]
 
 
 _D = "2018-01-05", "2020-07-01"  # the first and last day of the trips, for the plans below

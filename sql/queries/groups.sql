@@ -186,12 +186,16 @@ WITH lists AS (
 ), k AS (
     SELECT lists.list, g.o_cell, g.d_cell, g.bucket, g.trips
       FROM flow_top t JOIN lists USING (region_id, datasource_id, month)
-     CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets, t.trips) AS g (o_cell, d_cell, bucket, trips)  -- sql/28
+     -- (sql/28) the list's first :kept_top groups: the fine lists of all dates with 1-hour buckets
+     -- keep more, for the answers counted for their groups (core/groups.py PROOF_TOP_FACTOR)
+     CROSS JOIN LATERAL unnest(t.o_cells[1:CAST(:kept_top AS int)], t.d_cells[1:CAST(:kept_top AS int)],
+                               t.buckets[1:CAST(:kept_top AS int)], t.trips[1:CAST(:kept_top AS int)])
+                     AS g (o_cell, d_cell, bucket, trips)
      WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
        AND (CAST(:hours AS int[]) IS NULL OR g.bucket = ANY(CAST(:hours AS int[])))
-), l AS (   -- kept_min: the least count of the whole list (of any hour: no less safe with hours asked)
+), l AS (   -- kept_min: the least count of the list as read (of any hour: no less safe with hours asked)
     SELECT lists.list, lists.part,
-           coalesce((SELECT t.trips[cardinality(t.trips)] FROM flow_top t  -- (in descending order: the last)
+           coalesce((SELECT t.trips[least(cardinality(t.trips), CAST(:kept_top AS int))] FROM flow_top t  -- (descending: the last)
                       WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
                         AND t.region_id = lists.region_id AND t.datasource_id = lists.datasource_id
                         AND t.month = lists.month), 0) AS kept_min,
