@@ -94,6 +94,12 @@ _RECOUNT_MAX = 4
 # a region and three datasources over 16 months 201 against 143 ms, coarse groups always slower
 # (243 against 135 ms); fine groups of a few weeks 62 against 39 ms.
 _WITHIN_MIN_TRIPS = {0: 100_000, 1: 1_000_000}
+# ... and counted for the lists' longer lengths (PROOF_TOP_FACTOR times KEPT_TOP groups, fine
+# lists of 1-hour buckets) from this many: the more groups, the slower the join, and a try they
+# do not prove costs about as much as it would save (at 10M, Berlin's weekends of a year, 140k
+# trips: 259 ms counted, 470-640 ms after a failed try; cheap_mobile's year, 1.25M trips: 1.37 s
+# counted, 0.56-0.69 s proved).
+_WITHIN_LONG_MIN_TRIPS = 500_000
 _RECOUNT_PERIOD_MAX = {0: 2 * MAX_LIMIT, 1: 200, 2: 200}
 _RECOUNT_LEVELS = (0, 1)
 _LEVEL_NAMES = {level: name for name, level in grid.LEVELS.items()}
@@ -148,8 +154,10 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                     if read > count_raw_above:
                         raise RawCountNeeded(read)
             source = "trips" if raw else "summary"
-            if raw and _within_ready(c, level, bucket_hours, f, params, read):
-                rows, total_groups = within_list(c, {**params, "days": KEPT_DAYS[f.days]}) or (None, None)
+            read = _within_ready(c, level, bucket_hours, f, params, read) if raw else None
+            if read is not None:
+                rows, total_groups = within_list(c, {**params, "days": KEPT_DAYS[f.days]},
+                                                 long_lists=read >= _WITHIN_LONG_MIN_TRIPS) or (None, None)
         if rows is None:
             if raw:
                 c.execute(query("groups_parallel_setup"))
@@ -217,21 +225,21 @@ def _plan(c, level: int, bucket_hours: int, limit: int, asked: Filters, ids: dic
     return f, None, None
 
 
-def _within_ready(c, level: int, bucket_hours: int, f: Filters, params: dict, read: int | None) -> bool:
-    """Whether groups to be counted from the trips may be counted for the groups of kept lists
-    only (core/groups_within.py): of fine or medium cells and enough trips (_WITHIN_MIN_TRIPS;
-    ``read``: raw_trips_read, when already asked), hours of the day with 1-hour buckets only, and
-    the lists and trip_times hold every trip (compacted, no job since)."""
+def _within_ready(c, level: int, bucket_hours: int, f: Filters, params: dict, read: int | None) -> int | None:
+    """The trips to count (raw_trips_read; ``read`` when already asked), when groups to be counted
+    from the trips may be counted for the groups of kept lists only (core/groups_within.py): of
+    fine or medium cells and enough trips (_WITHIN_MIN_TRIPS), hours of the day with 1-hour
+    buckets only, and the lists and trip_times hold every trip (compacted, no job since); else None."""
     if level not in _WITHIN_MIN_TRIPS or params["raw_jobs"] or (f.hours is not None and bucket_hours != 1):
-        return False
+        return None
     if read is None:
         read = c.execute(query("raw_trips_read"), params).scalar()
     if read < _WITHIN_MIN_TRIPS[level]:
-        return False
+        return None
     state = c.execute(query("groups_kept_state"), {
         "level": level, "regions": f.params()["regions"], "datasources": f.params()["datasources"],
         "months": None}).one()
-    return state.compacted and not state.new_jobs
+    return read if state.compacted and not state.new_jobs else None
 
 
 def _small_regions(c, level: int, f: Filters, raw_jobs) -> bool:

@@ -51,7 +51,7 @@ def counted(monkeypatch):
     groups of one kept list (core/groups_within.py): naming every region and datasource then gives
     the aggregated answer, with its exact number of groups, to compare another answer with."""
     import core.groups
-    monkeypatch.setattr(core.groups, "within_list", lambda c, params: None)
+    monkeypatch.setattr(core.groups, "within_list", lambda c, params, **kw: None)
 
 
 @pytest.fixture

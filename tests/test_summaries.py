@@ -1120,8 +1120,8 @@ def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_tha
     tried = []
     within = core.groups.within_list
 
-    def spy(c, params):
-        tried.append(within(c, params))
+    def spy(c, params, **kw):
+        tried.append(within(c, params, **kw))
         return tried[-1]
 
     monkeypatch.setattr(core.groups, "within_list", spy)
@@ -1132,7 +1132,7 @@ def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_tha
         kw["cell"] = cell
         a = core.trip_groups(url=db_url, **kw)
         assert bool(tried and tried[-1]) == (not counted), kw
-        monkeypatch.setattr(core.groups, "within_list", lambda c, params: None)
+        monkeypatch.setattr(core.groups, "within_list", lambda c, params, **kw: None)
         try:
             b = core.trip_groups(url=db_url, **kw)
         finally:
@@ -1191,6 +1191,7 @@ def test_the_fine_hourly_lists_of_all_dates_keep_more_groups_for_the_answers_cou
     import core.groups_within
     monkeypatch.setattr(core.groups, "KEPT_TOP", 3)
     monkeypatch.setattr(core.groups, "_WITHIN_MIN_TRIPS", {0: 0, 1: 0})
+    monkeypatch.setattr(core.groups, "_WITHIN_LONG_MIN_TRIPS", 0)
     monkeypatch.setattr(core.groups_within, "_least_guess", lambda lists: float("inf"))  # always tried
     cells = {g: ((14.30 + 0.02 * i + 0.0001, 50.01 + 0.0001), (14.30 + 0.02 * i + 0.0001, 50.21 + 0.0001))
              for i, g in enumerate("ABCDEFG")}
@@ -1207,12 +1208,12 @@ def test_the_fine_hourly_lists_of_all_dates_keep_more_groups_for_the_answers_cou
     assert all(n <= 3 for proof, n in lengths if not proof) and any(not proof for proof, _ in lengths)
     tried = []
     within = core.groups.within_list
-    monkeypatch.setattr(core.groups, "within_list", lambda c, params: tried.append(within(c, params)) or tried[-1])
+    monkeypatch.setattr(core.groups, "within_list", lambda c, params, **kw: tried.append(within(c, params, **kw)) or tried[-1])
     every = dict(regions=["Prague", "Brno"], datasources=["x", "y"])
 
     def counted(**kw):
         with monkeypatch.context() as m:
-            m.setattr(core.groups, "within_list", lambda c, params: None)
+            m.setattr(core.groups, "within_list", lambda c, params, **kw: None)
             return core.trip_groups(url=db_url, cell="fine", **{**every, **kw})
 
     for kw in ({}, {"regions": ["Prague"]}, {"datasources": ["x"]}, {"hours": [8, 9]}, {"days": "weekend"}):
@@ -1225,7 +1226,12 @@ def test_the_fine_hourly_lists_of_all_dates_keep_more_groups_for_the_answers_cou
     px = {"regions": ["Prague"], "datasources": ["x"]}
     tried.clear()
     a = core.trip_groups(url=db_url, cell="fine", limit=2, **px)
-    assert tried and tried[-1] is not None  # proved by the longer lists (each keeps every group here)
+    assert tried and tried[-1] is not None  # proved by the longer lists, after the first 3 of each
+    with monkeypatch.context() as m:  # too few trips for the longer lists: not proved
+        m.setattr(core.groups, "_WITHIN_LONG_MIN_TRIPS", 29)
+        tried.clear()
+        assert core.trip_groups(url=db_url, cell="fine", limit=2, **px)["groups"] == a["groups"]
+        assert tried == [None]
     b = counted(limit=2, **px)
     assert a["source"] == "trips" and (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"])
     assert [g["trips"] for g in a["groups"]] == [4, 3]

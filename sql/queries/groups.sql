@@ -396,6 +396,10 @@ WITH p AS (  -- trips by region and datasource: all, and in the period (one pass
 SELECT t.region_id, t.datasource_id,
        coalesce(t.trips[cardinality(t.trips)], 0) AS kept_min,
        cardinality(t.trips) = s.total_groups AS complete, s.total_groups,
+       -- the same of the list's first :kept_top groups (fine lists of 1-hour buckets keep more:
+       -- core/groups.py PROOF_TOP_FACTOR; the fewer groups, the quicker the count)
+       coalesce(t.trips[least(cardinality(t.trips), CAST(:kept_top AS int))], 0) AS short_kept_min,
+       least(cardinality(t.trips), CAST(:kept_top AS int)) = s.total_groups AS short_complete,
        (SELECT g.trips FROM unnest(t.trips, t.buckets) AS g (trips, bucket)
          WHERE CAST(:hours AS int[]) IS NULL OR g.bucket = ANY(CAST(:hours AS int[]))
          ORDER BY g.trips DESC OFFSET :limit - 1 LIMIT 1) AS limit_th,
@@ -424,7 +428,9 @@ WITH k AS (
       FROM flow_top t
       JOIN unnest(CAST(:list_regions AS int[]), CAST(:list_datasources AS int[])) AS l (region_id, datasource_id)
         ON t.region_id = l.region_id AND t.datasource_id = l.datasource_id
-     CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets) AS g (o_cell, d_cell, bucket)  -- sql/28
+     -- (sql/28) each list's first :list_len groups (superset_lists: short_kept_min), or all (NULL)
+     CROSS JOIN LATERAL (SELECT coalesce(CAST(:list_len AS int), cardinality(t.trips)) AS n) len
+     CROSS JOIN LATERAL unnest(t.o_cells[1:len.n], t.d_cells[1:len.n], t.buckets[1:len.n]) AS g (o_cell, d_cell, bucket)
      WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days AND t.month = '-infinity'
 )
 SELECT k.o_cell, k.d_cell, k.bucket, count(*) AS trips
