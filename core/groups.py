@@ -154,10 +154,10 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                     if read > count_raw_above:
                         raise RawCountNeeded(read)
             source = "trips" if raw else "summary"
-            read = _within_ready(c, level, bucket_hours, f, params, read) if raw else None
-            if read is not None:
+            ready = _within_ready(c, level, bucket_hours, f, params, read) if raw else None
+            if ready is not None:  # (the trips the count reads)
                 rows, total_groups = within_list(c, {**params, "days": KEPT_DAYS[f.days]},
-                                                 long_lists=read >= _WITHIN_LONG_MIN_TRIPS) or (None, None)
+                                                 long_lists=ready >= _WITHIN_LONG_MIN_TRIPS) or (None, None)
         if rows is None:
             if raw:
                 c.execute(query("groups_parallel_setup"))
