@@ -1088,6 +1088,21 @@ def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_an
         assert res["source"] == "kept+new" and [g["trips"] for g in res["groups"]] == [151, 82], named
 
 
+# Seven groups A-G, each of fine (and medium) cells of its own, and the trips of each (group, region,
+# datasource, trips), for the tests of the answers counted for the kept lists' groups.
+_GROUP_CELLS = {g: ((14.30 + 0.02 * i + 0.0001, 50.01 + 0.0001), (14.30 + 0.02 * i + 0.0001, 50.21 + 0.0001))
+                for i, g in enumerate("ABCDEFG")}
+_GROUP_TRIPS = [("A", "Prague", "x", 10), ("B", "Prague", "x", 8), ("C", "Prague", "x", 6), ("D", "Prague", "x", 2),
+                ("A", "Prague", "y", 5), ("E", "Prague", "y", 9), ("F", "Brno", "x", 20), ("G", "Brno", "y", 1)]
+
+
+def _group_rows(hour) -> str:
+    """The rows of _GROUP_TRIPS on the weekdays of 4-8 March 2019, a group's k-th at ``hour(k)``."""
+    return "".join(row(region=r, source=s, o=_GROUP_CELLS[g][0], d=_GROUP_CELLS[g][1],
+                       when=f"2019-03-{4 + k % 5:02d} {hour(k):02d}:{k:02d}:00")
+                   for g, r, s, n in _GROUP_TRIPS for k in range(n))
+
+
 def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_that_prove_them(db_url, tmp_path, monkeypatch):
     """Pass: groups the lists of a period or of a region and a datasource cannot answer (a region
     and a datasource named together, a date range) are counted only for the groups of the kept
@@ -1102,16 +1117,12 @@ def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_tha
     import core.groups_within
     monkeypatch.setattr(core.groups, "KEPT_TOP", 3)
     monkeypatch.setattr(core.groups, "PROOF_TOP_FACTOR", 1)  # every list of 3 (the next test: longer fine ones)
-    cells = {g: ((14.30 + 0.02 * i + 0.0001, 50.01 + 0.0001), (14.30 + 0.02 * i + 0.0001, 50.21 + 0.0001))
-             for i, g in enumerate("ABCDEFG")}
-    # (group, region, datasource, trips) at 8 o'clock on weekdays, and one trip of Prague's A and B
-    # with x on a Saturday at 17: the lists of all days are everything's F 20, A 15, E 9 (least 9),
-    # Prague's A 15, E 9, B 8 (least 8), x's F 20, A 10, B 8 (least 8), y's E 9, A 5, G 1 and
-    # Brno's F 20, G 1 (every group: complete).
-    trips = [("A", "Prague", "x", 10), ("B", "Prague", "x", 8), ("C", "Prague", "x", 6), ("D", "Prague", "x", 2),
-             ("A", "Prague", "y", 5), ("E", "Prague", "y", 9), ("F", "Brno", "x", 20), ("G", "Brno", "y", 1)]
-    text = "".join(row(region=r, source=s, o=cells[g][0], d=cells[g][1], when=f"2019-03-{4 + k % 5:02d} 08:{k:02d}:00")
-                   for g, r, s, n in trips for k in range(n))
+    cells = _GROUP_CELLS
+    # _GROUP_TRIPS at 8 o'clock on weekdays, and one trip of Prague's A and B with x on a Saturday
+    # at 17: the lists of all days are everything's F 20, A 15, E 9 (least 9), Prague's A 15, E 9,
+    # B 8 (least 8), x's F 20, A 10, B 8 (least 8), y's E 9, A 5, G 1 and Brno's F 20, G 1 (every
+    # group: complete).
+    text = _group_rows(lambda k: 8)
     text += "".join(row(region="Prague", source="x", o=cells[g][0], d=cells[g][1], when="2019-03-09 17:00:00")
                     for g in "AB")
     (tmp_path / "a.csv").write_text(HEADER + text)
@@ -1193,12 +1204,7 @@ def test_the_fine_hourly_lists_of_all_dates_keep_more_groups_for_the_answers_cou
     monkeypatch.setattr(core.groups, "_WITHIN_MIN_TRIPS", {0: 0, 1: 0})
     monkeypatch.setattr(core.groups, "_WITHIN_LONG_MIN_TRIPS", 0)
     monkeypatch.setattr(core.groups_within, "_least_guess", lambda lists: float("inf"))  # always tried
-    cells = {g: ((14.30 + 0.02 * i + 0.0001, 50.01 + 0.0001), (14.30 + 0.02 * i + 0.0001, 50.21 + 0.0001))
-             for i, g in enumerate("ABCDEFG")}
-    trips = [("A", "Prague", "x", 10), ("B", "Prague", "x", 8), ("C", "Prague", "x", 6), ("D", "Prague", "x", 2),
-             ("A", "Prague", "y", 5), ("E", "Prague", "y", 9), ("F", "Brno", "x", 20), ("G", "Brno", "y", 1)]
-    text = "".join(row(region=r, source=s, o=cells[g][0], d=cells[g][1], when=f"2019-03-{4 + k % 5:02d} {8 + k % 3:02d}:{k:02d}:00")
-                   for g, r, s, n in trips for k in range(n))
+    text = _group_rows(lambda k: 8 + k % 3)  # at 8, 9 and 10 o'clock in turn
     (tmp_path / "a.csv").write_text(HEADER + text)
     assert core.ingest_file(str(tmp_path / "a.csv"), url=db_url).status == "completed"
     core.compact_summaries(url=db_url)
