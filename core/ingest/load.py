@@ -204,8 +204,7 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
         producer.join()
         if failure:
             raise failure[0]
-        if progress.cancel.is_set():
-            raise JobCancelled(f"{file_name}: cancelled; nothing of the file was loaded")
+        _stop_if_cancelled(file_name, progress)
         if not progress.rows_read:  # a header alone: as empty as a file of no bytes
             raise FileRejected(file_name, "the file has a header but no rows of trips after it", 2)
         if limit.exceeded(progress.rows_rejected, progress.rows_read, final=True):
@@ -229,13 +228,17 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
                 rollup.close()
         if prepared:
             raise prepared[0]
-        if progress.cancel.is_set():  # while the indexes were built (the server's side ignores a cancel once idle)
-            raise JobCancelled(f"{file_name}: cancelled; nothing of the file was loaded")
+        _stop_if_cancelled(file_name, progress)  # while the indexes were built (an idle server ignores a cancel)
         progress.lap("summarising")
         rollup.copy_into(cur)
         if spool.count:
             spool.copy_into(cur)
         progress.lap("committing")
+
+
+def _stop_if_cancelled(file_name: str, progress: Progress) -> None:
+    if progress.cancel.is_set():
+        raise JobCancelled(f"{file_name}: cancelled; nothing of the file was loaded")
 
 
 def _prepare(rollup: Rollup, stopped, failure: list[BaseException]) -> None:
