@@ -122,8 +122,16 @@ def test_a_statement_timeout_during_copy_fails_the_job_and_is_not_a_cancel(db_ur
     """Pass: when the server cancels the load itself (a statement_timeout on the loading session),
     the job ends 'failed' with a message saying the database cancelled it, not 'cancelled' (which
     is a person's decision), and nothing of the file is loaded."""
+    from core.ingest import load
     path = tmp_path / "t.csv"
-    generate(str(path), 300_000, seed=6)
+    generate(str(path), 100_000, seed=6)
+    read = load._Pipe.read
+
+    def slow_read(self, size=-1):  # the COPY outlasts the timeout on any machine, however fast
+        time.sleep(0.5)
+        return read(self, size)
+
+    monkeypatch.setattr(load._Pipe, "read", slow_read)
     monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=400")
     res = core.ingest_file(str(path), url=db_url)
     monkeypatch.delenv("PGOPTIONS")
