@@ -2,6 +2,7 @@
 server of DATABASE_URL. Each test gets a fresh database cloned from a template built once."""
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -52,6 +53,19 @@ def counted(monkeypatch):
     the aggregated answer, with its exact number of groups, to compare another answer with."""
     import core.groups
     monkeypatch.setattr(core.groups, "within_list", lambda c, params, **kw: None)
+
+
+@pytest.fixture
+def slow_copy(monkeypatch):
+    """The COPY's pipe waits 0.2 s before each MB it hands PostgreSQL: a job of a few 100k rows
+    stays running for seconds on any machine, however fast, so a test can cancel it mid-load."""
+    from core.ingest import load
+    read = load._Pipe.read
+
+    def slow_read(self, size=-1):
+        time.sleep(0.2)
+        return read(self, size)
+    monkeypatch.setattr(load._Pipe, "read", slow_read)
 
 
 @pytest.fixture

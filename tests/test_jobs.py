@@ -8,7 +8,7 @@ from core.ingest.jobs import Job
 from core.synth import generate
 
 
-def test_watcher_receives_events_and_cancel_rolls_back(db_url, tmp_path):
+def test_watcher_receives_events_and_cancel_rolls_back(db_url, tmp_path, slow_copy):
     big = tmp_path / "big.csv"
     generate(str(big), 400_000, seed=5)
     watcher = JobWatcher(url=db_url)
@@ -33,7 +33,7 @@ def test_watcher_receives_events_and_cancel_rolls_back(db_url, tmp_path):
         watcher.stop()
 
 
-def test_a_cancel_asked_after_the_last_progress_write_still_cancels(db_url, tmp_path, monkeypatch):
+def test_a_cancel_asked_after_the_last_progress_write_still_cancels(db_url, tmp_path, monkeypatch, slow_copy):
     """Progress (and the cancel check with it) is written every second at most; a cancel asked
     after the last write, in the indexing or summarising phases, must still stop the job: the
     final write does not complete a job asked to stop."""
@@ -118,20 +118,12 @@ def test_a_completed_job_records_when_it_really_finished(db_url, tmp_path):
     assert res.status == "completed" and 0.5 * wall <= took <= wall + 0.5, (took, wall)
 
 
-def test_a_statement_timeout_during_copy_fails_the_job_and_is_not_a_cancel(db_url, tmp_path, monkeypatch):
+def test_a_statement_timeout_during_copy_fails_the_job_and_is_not_a_cancel(db_url, tmp_path, monkeypatch, slow_copy):
     """Pass: when the server cancels the load itself (a statement_timeout on the loading session),
     the job ends 'failed' with a message saying the database cancelled it, not 'cancelled' (which
     is a person's decision), and nothing of the file is loaded."""
-    from core.ingest import load
     path = tmp_path / "t.csv"
-    generate(str(path), 100_000, seed=6)
-    read = load._Pipe.read
-
-    def slow_read(self, size=-1):  # the COPY outlasts the timeout on any machine, however fast
-        time.sleep(0.5)
-        return read(self, size)
-
-    monkeypatch.setattr(load._Pipe, "read", slow_read)
+    generate(str(path), 100_000, seed=6)  # slow_copy: the COPY outlasts the timeout on any machine
     monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=400")
     res = core.ingest_file(str(path), url=db_url)
     monkeypatch.delenv("PGOPTIONS")
