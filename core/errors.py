@@ -22,6 +22,10 @@ class TooManyBadRows(TripsError):
 class JobCancelled(TripsError):
     """The job was cancelled on request; nothing of the file was loaded."""
 
+    @classmethod
+    def of(cls, file_name: str) -> "JobCancelled":
+        return cls(f"{file_name}: cancelled; nothing of the file was loaded")
+
 
 class InvalidFilter(TripsError, ValueError):
     """A filter value is not acceptable (an unknown cell size, a box with west > east, ...)."""

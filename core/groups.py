@@ -236,9 +236,9 @@ def _within_ready(c, level: int, bucket_hours: int, f: Filters, params: dict, re
         read = c.execute(query("raw_trips_read"), params).scalar()
     if read < _WITHIN_MIN_TRIPS[level]:
         return None
+    named = f.params()
     state = c.execute(query("groups_kept_state"), {
-        "level": level, "regions": f.params()["regions"], "datasources": f.params()["datasources"],
-        "months": None}).one()
+        "level": level, "regions": named["regions"], "datasources": named["datasources"], "months": None}).one()
     return read if state.compacted and not state.new_jobs else None
 
 

@@ -180,7 +180,7 @@ class Job:
                 # session died): either way the rows must not land. A reaped job stays interrupted.
                 _rollback(conn)
                 self.progress.lap("done")
-                return self._finish_outside("cancelled", f"{self.file_name}: cancelled; nothing of the file was loaded")
+                return self._finish_outside("cancelled", str(JobCancelled.of(self.file_name)))
             conn.commit()
             _summarize_new_rows(conn)
             self.progress.lap("done")
@@ -197,7 +197,7 @@ class Job:
             _rollback(conn)
             reporter.stop()
             if self.progress.cancel.is_set():
-                return self._finish_outside("cancelled", f"{self.file_name}: cancelled; nothing of the file was loaded")
+                return self._finish_outside("cancelled", str(JobCancelled.of(self.file_name)))
             return self._finish_outside("failed", f"{self.file_name}: the database cancelled the load "
                                         "(statement timeout?); nothing of the file was loaded")
         except psycopg2.errors.UniqueViolation:

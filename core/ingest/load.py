@@ -238,7 +238,7 @@ def load_file(conn, dims_conn, job_id: int, path: str, file_name: str, limit: Ba
 
 def _stop_if_cancelled(file_name: str, progress: Progress) -> None:
     if progress.cancel.is_set():
-        raise JobCancelled(f"{file_name}: cancelled; nothing of the file was loaded")
+        raise JobCancelled.of(file_name)
 
 
 def _prepare(rollup: Rollup, stopped, failure: list[BaseException]) -> None:
