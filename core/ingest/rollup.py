@@ -265,7 +265,9 @@ class Rollup:
             "region_datasources": _Counter((add, lo, hi, lo, lo, hi, hi), max_keys),     # region, source
         }
         self._spools: list[list] = []  # [table, rows, binary COPY file], by prepare
-        self._prepared = self._abandoned = False
+        # counting -> preparing -> prepared, or closed; a prepare that stops or fails stays
+        # "preparing": a part of the summaries is never copied.
+        self._state = "counting"
 
     def add(self, region: np.ndarray, source: np.ndarray, ts_us: np.ndarray,
             o_cell: np.ndarray, d_cell: np.ndarray) -> None:
@@ -297,6 +299,7 @@ class Rollup:
         them, when spilled). Client work only: it runs while PostgreSQL indexes the job's trips.
         (Binary timestamps are int8 microseconds since 2000-01-01, as the trips themselves.)
         Stops early once ``abandoned()`` (the job is failing or cancelled); nothing can be copied then."""
+        self._state = "preparing"
         for table, counter in self._counters.items():
             levels = counter.items() if isinstance(counter, dict) else [(None, counter)]
             spool = tempfile.TemporaryFile()
@@ -306,25 +309,23 @@ class Rollup:
                 for keys, values in c.finish(abandoned):
                     for i in range(0, len(values[0]), _ENCODE_ROWS):  # encoded a slice at a time
                         if abandoned():
-                            self._abandoned = True
                             return
                         part = slice(i, i + _ENCODE_ROWS)
                         columns = _columns(table, [k[part] for k in keys], [v[part] for v in values], level)
                         spool.write(self._encoded(columns))
                         self._spools[-1][1] += len(columns["trips"])
             if abandoned():
-                self._abandoned = True
                 return
             spool.write(TRAILER)
             spool.seek(0)
-        self._prepared = True
+        self._state = "prepared"
 
     def copy_into(self, cur) -> int:
         """COPY every summary's prepared rows into its table; return how many."""
-        if not self._prepared:
-            if self._spools or self._abandoned:  # never copy a part of the summaries
-                raise RuntimeError("the summaries were not prepared whole; nothing of them can be copied")
+        if self._state == "counting":
             self.prepare()
+        if self._state != "prepared":  # never copy a part of the summaries
+            raise RuntimeError(f"the summaries are {self._state}, not prepared whole; nothing of them can be copied")
         total = 0
         try:
             for table, rows, spool in self._spools:
@@ -340,7 +341,7 @@ class Rollup:
         """Drop the prepared files and the counters' spilled ones (a job that fails)."""
         for _, _, spool in self._spools:
             spool.close()
-        self._spools, self._prepared = [], False
+        self._spools, self._state = [], "closed"
         for counter in self._counters.values():
             for c in counter.values() if isinstance(counter, dict) else [counter]:
                 c.discard()
