@@ -267,6 +267,19 @@ def test_ewkt_with_an_srid_is_refused_with_a_message_that_says_so(db_url, write_
     assert "SRID prefix" in x["message"] and "POINT (" in x["message"]
 
 
+def test_three_values_of_which_one_is_not_a_number_are_not_called_z_or_m(db_url, write_csv):
+    """Pass: "POINT (x 7.68 45.08)" (a stray word before the numbers) is rejected for its value that
+    is not a number, named; only three or four numbers make a point with Z or M coordinates."""
+    res = core.ingest_file(write_csv(H + GOOD + r(o="POINT (x 7.68 45.08)") + r(d="POINT (16.36 48.20 abc)")
+                                     + r(o="POINT (16.36 48.20 190)")), url=db_url, max_bad_rows="5")
+    x, y, z = core.rejects(res.job_id, url=db_url)
+    assert (x["line"], x["column"], x["reason"]) == (3, "origin_coord", "invalid_point")
+    assert "not a number (x)" in x["message"] and "Z or M" not in x["message"]
+    assert (y["line"], y["column"], y["reason"]) == (4, "destination_coord", "invalid_point")
+    assert "not a number (abc)" in y["message"]
+    assert (z["line"], z["reason"]) == (5, "wrong_geometry") and "Z or M" in z["message"]
+
+
 @pytest.mark.parametrize("case", PARAMS)
 def test_corpus_case_has_its_expected_outcome(db_url, write_csv, case):
     """Pass: status, rows loaded (and in the database), rejects (line, column, reason) as listed; a

@@ -302,9 +302,14 @@ def _point_problem(text: str) -> tuple[str, str] | None:
         kind = re.match(r"^\s*([A-Za-z]+)", text)
         if kind and kind.group(1).upper() in _GEOMETRY_TYPES:
             return "wrong_geometry", f"is a {kind.group(1).upper()}, not a POINT (lon lat)"
-        if re.match(r"^\s*POINT\s*(?:ZM|Z|M)\s*\(", text, re.IGNORECASE) or re.match(
-                r"^\s*POINT\s*\(\s*[^\s()]+(?:\s+[^\s()]+){2,3}\s*\)\s*$", text, re.IGNORECASE):
+        if re.match(r"^\s*POINT\s*(?:ZM|Z|M)\s*\(", text, re.IGNORECASE):
             return "wrong_geometry", "is a point with Z or M coordinates, not a POINT (lon lat)"
+        values = re.match(r"^\s*POINT\s*\(\s*([^\s()]+(?:\s+[^\s()]+){2,3})\s*\)\s*$", text, re.IGNORECASE)
+        if values:  # three or four values: Z or M coordinates, if they are numbers
+            odd = next((v for v in values.group(1).split() if not re.match(_NUMBER, v, re.ASCII)), None)
+            if odd is None:
+                return "wrong_geometry", "is a point with Z or M coordinates, not a POINT (lon lat)"
+            return "invalid_point", f"has a value that is not a number ({clip(odd, 30)}); expected POINT (lon lat)"
         if not text.strip():
             return "invalid_point", "is empty; expected POINT (lon lat)"
         if re.match(r"^\s*SRID\s*=", text, re.IGNORECASE):
