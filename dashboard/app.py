@@ -442,7 +442,7 @@ if stats["trips"] and flows_tab.open:
                 st.dataframe(table, hide_index=True, height=min(280, 35 * (len(table) + 1) + 3), column_config={
                     "origin_cell": "Origin cell", "destination_cell": "Destination cell", "bucket": "Time of day",
                     "trips": st.column_config.NumberColumn("Trips", format="localized"),
-                    "share_percent": st.column_config.NumberColumn("Share of trips matching", format="%.2f%%"),
+                    "share_percent": st.column_config.NumberColumn("Share of trips matching", format="%.3g%%"),
                     "origin_lon": "Origin lon", "origin_lat": "Origin lat",
                     "destination_lon": "Destination lon", "destination_lat": "Destination lat",
                 })
@@ -460,6 +460,12 @@ if stats["trips"] and flows_tab.open:
 if stats["trips"] and weekly_tab.open:
     with weekly_tab:
         period = {"date_from": view["date_from"], "date_to": view["date_to"]}
+        unused = [name for name, on in (("Datasources", sources), ("Days", days != "all"), ("Hours of the day",
+                                                                                           tuple(hours) != (0, 23))) if on]
+        if unused:  # said where the numbers are, not only under the chart
+            st.info(f"Weekly averages count every datasource, day and hour of the area and dates: the "
+                    f"{' and '.join(unused)} filter{'s' if len(unused) > 1 else ''} set in the sidebar "
+                    f"appl{'y' if len(unused) > 1 else 'ies'} to the flows only.", icon=":material/info:")
         st.subheader("By region")
         chosen = regions or stats["regions"][:6]
         note = st.empty()

@@ -314,6 +314,21 @@ def test_weekly_chart_data_counts_zero_weeks(page, db_url, write_csv):
     assert not at.exception
 
 
+def test_the_weekly_tab_says_which_sidebar_filters_it_does_not_apply(page, db_url, write_csv):
+    """Pass: with a datasource and weekend chosen, the weekly tab says, above its numbers, that
+    those filters apply to the flows only (and the numbers are those of every trip); with no such
+    filter it says nothing of the kind."""
+    _load(db_url, write_csv, [row(when="2018-01-03 10:00:00"), row(when="2018-01-06 10:00:00", source="other")])
+    at = page(tab="Weekly averages", datasource="funny_car", days="weekend")
+    assert not at.exception
+    (info,) = [i.value for i in at.info if "flows only" in i.value]
+    assert "Datasources and Days filters" in info and "Hours" not in info
+    names = [m.label for m in at.metric]
+    assert at.metric[names.index("Prague")].value == "2.0"  # both trips, in their one week
+    plain = page(tab="Weekly averages")
+    assert not plain.exception and not [i for i in plain.info if "flows only" in i.value]
+
+
 def test_a_small_weekly_average_shows_its_digits_not_zero(page, db_url, write_csv):
     """Pass: one trip in 13 weeks averages 0.077 a week, shown as such (it read "0.0"), with its
     trip and weeks in the singular and plural they take."""
