@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
 
 import psycopg2.errors
 
@@ -43,6 +44,7 @@ class JobManager:
         self.futures: dict[int, Future] = {}
         self.compaction: Future | None = None  # the latest compaction pass started (tests wait on it)
         self.compaction_step: str | None = None  # what a compaction pass of this manager is doing
+        self.compaction_since: datetime | None = None  # when that pass began (UTC)
         self.compaction_failure: str | None = None  # why its last pass failed; None once one succeeds
         self._on_compaction_step: list = []
         self._compact_lock = threading.Lock()
@@ -97,6 +99,8 @@ class JobManager:
     def _step(self, step: str | None) -> None:
         if step is not None:
             log.info("compaction: %s", step)
+        if step is None or self.compaction_step is None:  # a pass begins, or has ended
+            self.compaction_since = datetime.now(timezone.utc) if step is not None else None
         self.compaction_step = step
         for fn in self._on_compaction_step:
             try:

@@ -202,9 +202,13 @@ def render_jobs(generation: int, can_cancel: bool = True) -> None:
     st.caption("No files loaded yet." if not jobs else f"{len(active)} running" if active
                else "All loaded; compacting." if step else "All done.")
     if step:  # answers stay exact meanwhile; some are slower until it commits
-        st.caption(f":material/compress: Compacting the summaries: {step}.",
-                   help="After loads, the summaries are folded and the top groups kept again, in one "
-                        "transaction. Answers stay exact meanwhile; some are slower until it ends.")
+        since = manager().compaction_since
+        st.caption(f":material/compress: Preparing quick answers for the new trips"
+                   f"{since.strftime(' since %H:%M:%S UTC') if since else ''}; every answer stays exact "
+                   f"meanwhile. Now: {step}.",
+                   help="After loads, the summaries are compacted: folded, and the top groups kept again, in "
+                        "one transaction (a minute or more). Answers stay exact meanwhile; some are slower "
+                        "until it ends.")
     elif failure:  # the loads are in and every answer exact; the summaries were not folded
         st.warning(f"Compacting the summaries after the last loads {failure}. Every answer stays exact; "
                    "groups that read the trips loaded since are slower until a compaction succeeds. It is "

@@ -723,16 +723,19 @@ def test_the_jobs_panel_says_when_the_summaries_are_being_compacted(page, db_url
     manager.compaction_failure = None  # an earlier test's database, dropped while it compacted, may have failed one
     at.run()
     assert not at.warning, [w.value for w in at.warning]
-    manager.compaction_step = "keeping the top groups of each month (months 1-12 of 31)"
+    manager._step("keeping the top groups of each month (months 1-12 of 31)")
     try:
         at.run()
-        assert ":material/compress: Compacting the summaries: keeping the top groups of each month (months 1-12 " \
-               "of 31)." in [c.value for c in at.caption]
+        since = manager.compaction_since.strftime("%H:%M:%S")
+        assert (f":material/compress: Preparing quick answers for the new trips since {since} UTC; every answer "
+                "stays exact meanwhile. Now: keeping the top groups of each month (months 1-12 of 31).") \
+            in [c.value for c in at.caption]
         assert "All loaded; compacting." in [c.value for c in at.caption]  # not "All done." yet
     finally:
-        manager.compaction_step = None
+        manager._step(None)
+    assert manager.compaction_since is None
     at.run()
-    assert not any("Compacting" in c.value for c in at.caption) and not at.exception
+    assert not any("quick answers" in c.value for c in at.caption) and not at.exception
     assert not at.warning, [w.value for w in at.warning]
     manager.compaction_failure = "failed, and changed nothing: the database ran out of disk space (ERROR: ...)"
     try:
