@@ -539,6 +539,9 @@ if stats["trips"] and weekly_tab.open:
                                     height=220)
                     st.metric("Weekly average in the box", fmt(box["weekly_average"]),
                               help=f"{trips_over_weeks(box)}, {by_words}")
+                    if not box["trips"]:  # not a flat line without a word
+                        st.caption(f"No trip in this box {by_words} over these dates. The grey squares on the "
+                                   "map are where trips start; a region's extent (above) starts from its trips.")
         chart = st.empty()
         if box is not None:
             chart.altair_chart(charts.weekly({f"Box, {by_words}": box}),

@@ -329,6 +329,17 @@ def test_the_weekly_tab_says_which_sidebar_filters_it_does_not_apply(page, db_ur
     assert not plain.exception and not [i for i in plain.info if "flows only" in i.value]
 
 
+def test_a_box_without_trips_says_so_and_where_to_start(page, db_url, write_csv):
+    """Pass: a box that holds no trip says so next to its zero (and how to find the trips); a box
+    with trips does not."""
+    _load(db_url, write_csv, [row()])
+    empty = page(bbox="0,0,1,1", tab="Weekly averages")
+    assert not empty.exception
+    assert any("No trip in this box by origin" in c.value for c in empty.caption)
+    full = page(bbox="14,49,15,51", tab="Weekly averages")
+    assert not full.exception and not any("No trip in this box" in c.value for c in full.caption)
+
+
 def test_a_small_weekly_average_shows_its_digits_not_zero(page, db_url, write_csv):
     """Pass: one trip in 13 weeks averages 0.077 a week, shown as such (it read "0.0"), with its
     trip and weeks in the singular and plural they take."""
