@@ -323,12 +323,11 @@ def flowmap_key() -> str:
 
 
 def origin_picked() -> None:
-    """A column clicked on the map: its origin cell's flows only (a callback, so that the chart's
+    """A column, arc or ring clicked on the map: its origin cell's flows only (a callback, so that the chart's
     selection, which outlives "Show all origins" and Back, acts once)."""
-    selection = (st.session_state.get(flowmap_key()) or {}).get("selection") or {}
-    picked = (selection.get("objects") or {}).get("origins")
+    picked = flowmap.picked_origin((st.session_state.get(flowmap_key()) or {}).get("selection"))
     if picked:
-        st.session_state["origin_cell"] = picked[0].get("origin_cell")
+        st.session_state["origin_cell"] = picked
 
 
 if stats["trips"] and flows_tab.open:
@@ -427,7 +426,7 @@ if stats["trips"] and flows_tab.open:
                     opens = ("the regions chosen" if len(regions) > 1 else focus or "the data") if regions else (
                         f"{focus}, the busiest region shown; zoom out for the others" if focus else "the data")
                     st.caption(f"Arcs run from orange (origin) to blue (destination), each way on its own side; "
-                               f"columns are trips by origin. Click a column to see only its flows.{rings}{squares} "
+                               f"columns are trips by origin. Click a column to see only its flows (an arc: those of its origin).{rings}{squares} "
                                f"The map opens on {opens}.")
                 deck = flowmap.flow_deck(shown, extents=extents, style=style, cell_size_deg=res["cell_size_deg"],
                                          footprint=footprint, every_region=bool(regions))

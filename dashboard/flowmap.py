@@ -91,6 +91,16 @@ def arc_rows(groups: list[dict], extents: dict) -> list[dict]:
     return rows
 
 
+def picked_origin(selection: dict | None) -> str | None:
+    """The origin cell of what was clicked on the flow map: a column (its cell), an arc or a ring
+    (the cell it starts from); None when nothing was."""
+    objects = (selection or {}).get("objects") or {}
+    for layer in ("origins", "flows", "within"):
+        if objects.get(layer):
+            return objects[layer][0].get("origin_cell")
+    return None
+
+
 def percent(share: float) -> str:
     """A share for people: two decimals, and "<0.01%" rather than "0.00%" for a group that has trips."""
     return "<0.01%" if 0 < share < 0.00005 else f"{share:.2%}"

@@ -247,6 +247,17 @@ def test_the_maps_tooltips_name_hemispheres_and_share_of_trips_matching():
     assert shares == {str(a): "15.00%", str(b): "5.00%"}, shares
 
 
+def test_a_click_on_a_column_an_arc_or_a_ring_picks_its_origin():
+    """Pass: the flow map's selection gives the origin cell of a clicked column, arc or ring (the
+    arcs and rings cover the columns where flows are dense); nothing clicked gives None."""
+    flowmap = _dashboard_module("flowmap")
+    rows = flowmap.arc_rows([{"origin_cell": "fine:1:2", "destination_cell": "fine:3:4", "origin": (14.4, 50.0),
+                              "destination": (14.5, 50.1), "trips": 3, "share": 1.0, "bucket": "09-10"}], {})
+    for layer, row in (("origins", flowmap.origin_rows(rows)[0]), ("flows", rows[0]), ("within", rows[0])):
+        assert flowmap.picked_origin({"objects": {layer: [row]}, "indices": {layer: [0]}}) == "fine:1:2", layer
+    assert flowmap.picked_origin({"objects": {}, "indices": {}}) is None and flowmap.picked_origin(None) is None
+
+
 def test_the_base_map_is_dark_or_light_where_no_tile_loads():
     """Pass: both maps' base map is a style of CARTO's raster tiles over a background of the
     style's own colour (on a closed network CARTO's vector style could not be fetched, and Dark and
