@@ -16,7 +16,8 @@ def table(history: list[dict]) -> None:
                                              "rows_rejected", "created_at", "finished_at", "source")}  # the status
                          for j in history])
     running = hist["status"].isin(["queued", "running"])
-    hist["rows_loaded"] = hist["rows_loaded"].astype("Int64").mask(running)  # blank: nothing is loaded until it commits
+    # blank (not "None"): nothing is loaded until the job commits
+    hist["rows_loaded"] = ["" if r else f"{int(n):,}" for n, r in zip(hist["rows_loaded"].fillna(0), running)]
     for col in ("created_at", "finished_at"):  # text: a running job's end is blank, not "None"
         hist[col] = pd.to_datetime(hist[col], utc=True).dt.strftime("%Y-%m-%d %H:%M").fillna("")
     hist["error"] = [live.without_name(e if isinstance(e, str) else "", n)
@@ -26,7 +27,7 @@ def table(history: list[dict]) -> None:
         # (widths: every column in a 1440 px window; the newest job first, its minute is enough)
         "file_name": st.column_config.TextColumn("File", width=170),
         "status": st.column_config.TextColumn("Status", width=90),
-        "rows_loaded": st.column_config.NumberColumn("Loaded", format="localized", width=100),
+        "rows_loaded": st.column_config.TextColumn("Loaded", width=100, alignment="right"),
         "rows_rejected": st.column_config.NumberColumn("Rejected", format="localized", width=80),
         "source": st.column_config.TextColumn("From", width=120),  # "dashboard" whole
         "created_at": st.column_config.TextColumn("Submitted (UTC)"),
