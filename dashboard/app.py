@@ -323,8 +323,8 @@ def flowmap_key() -> str:
 
 
 def origin_picked() -> None:
-    """A column, arc or ring clicked on the map: its origin cell's flows only (a callback, so that the chart's
-    selection, which outlives "Show all origins" and Back, acts once)."""
+    """A column, arc or ring clicked on the map: its origin cell's flows only (a callback, so that
+    the chart's selection, which outlives "Show all origins" and Back, acts once)."""
     picked = flowmap.picked_origin((st.session_state.get(flowmap_key()) or {}).get("selection"))
     if picked:
         st.session_state["origin_cell"] = picked
@@ -426,8 +426,8 @@ if stats["trips"] and flows_tab.open:
                     opens = ("the regions chosen" if len(regions) > 1 else focus or "the data") if regions else (
                         f"{focus}, the busiest region shown; zoom out for the others" if focus else "the data")
                     st.caption(f"Arcs run from orange (origin) to blue (destination), each way on its own side; "
-                               f"columns are trips by origin. Click a column to see only its flows (an arc: those of its origin).{rings}{squares} "
-                               f"The map opens on {opens}.")
+                               "columns are trips by origin. Click a column to see only its flows (an arc: those "
+                               f"of its origin).{rings}{squares} The map opens on {opens}.")
                 deck = flowmap.flow_deck(shown, extents=extents, style=style, cell_size_deg=res["cell_size_deg"],
                                          footprint=footprint, every_region=bool(regions))
                 st.pydeck_chart(deck, height=560, on_select=origin_picked, selection_mode="single-object",
@@ -459,8 +459,9 @@ if stats["trips"] and flows_tab.open:
 if stats["trips"] and weekly_tab.open:
     with weekly_tab:
         period = {"date_from": view["date_from"], "date_to": view["date_to"]}
-        unused = [name for name, on in (("Datasources", sources), ("Days", days != "all"), ("Hours of the day",
-                                                                                           tuple(hours) != (0, 23))) if on]
+        set_in_sidebar = (("Datasources", sources), ("Days", days != "all"),
+                          ("Hours of the day", tuple(hours) != (0, 23)))
+        unused = [name for name, on in set_in_sidebar if on]
         if unused:  # said where the numbers are, not only under the chart
             st.info(f"Weekly averages count every datasource, day and hour of the area and dates: the "
                     f"{' and '.join(unused)} filter{'s' if len(unused) > 1 else ''} set in the sidebar "
