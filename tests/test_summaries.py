@@ -131,6 +131,41 @@ def test_a_counter_of_two_key_columns_yields_each_key_once_in_key_order(monkeypa
     assert [k for k, _ in got] == sorted(expected)
 
 
+def test_summaries_are_copied_only_when_prepared_whole():
+    """Pass: a rollup whose preparing was abandoned part-way, or that was closed (a failing job's
+    files dropped), refuses to copy anything, before any statement; one never prepared prepares
+    itself first."""
+    import numpy as np
+
+    class Cursor:  # the rollup's only use of it: COPY statements
+        def __init__(self):
+            self.copied = []
+
+        def copy_expert(self, sql, f, size=0):
+            self.copied.append(sql.split(" (")[0])
+
+    def counted():
+        r = rollup.Rollup(1)
+        one = np.zeros(3, dtype=np.int64)
+        r.add(one.astype(np.int16), one.astype(np.int16), np.arange(3, dtype=np.int64) * 3_600_000_000,
+              one + 100_000, one + 100_001)
+        return r
+
+    stopped = counted()
+    stopped.prepare(abandoned=lambda: True)
+    closed = counted()
+    closed.prepare()
+    closed.close()
+    for r in (stopped, closed):
+        cur = Cursor()
+        with pytest.raises(RuntimeError, match="not prepared whole"):
+            r.copy_into(cur)
+        assert cur.copied == []
+    cur = Cursor()
+    assert counted().copy_into(cur) > 0
+    assert cur.copied == ["COPY daily_counts", "COPY flow_counts", "COPY area_days", "COPY region_datasources"]
+
+
 def test_compaction_keeps_every_answer_and_folds_rows(db_url, tmp_path):
     """Pass: after several files, `compact` leaves one row per key in every summary (fewer rows),
     the summaries still equal a raw recount, and every answer is the same as before."""
