@@ -320,16 +320,18 @@ class _Counting:
 
     def close(self) -> None:
         """Wait until every batch is counted; raise what failed the counting, if anything."""
-        if self._thread.is_alive():
-            self._q.put(None)
-            self._thread.join()
+        self._end()
         if self._error is not None:
             raise self._error
 
     def abandon(self) -> None:
         """Stop the thread whatever it was counting (the job fails, or is done)."""
         if self._thread.is_alive():
-            self._error = self._error or JobCancelled("the file's counting was stopped")
+            self._error = self._error or JobCancelled("the file's counting was stopped")  # the rest is drained
+        self._end()
+
+    def _end(self) -> None:
+        if self._thread.is_alive():
             self._q.put(None)
             self._thread.join()
 

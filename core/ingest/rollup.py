@@ -127,7 +127,9 @@ class _Counter:
         Yields nothing more once ``abandoned()`` (checked between the spilled partitions)."""
         if abandoned():
             return
-        if self._parts:  # one row per key; in key order unless spilled (a lone part is in mix order)
+        # One row per key, in key order (a lone part is in mix order); spilled, the partitions
+        # regroup what is spilled, so only several parts are merged first (fewer rows to write).
+        if self._parts and (self._spilled is None or len(self._parts) > 1):
             self._merge(ordered=self._spilled is None)
         if self._spilled is None:
             if self._parts:
