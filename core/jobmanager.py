@@ -99,8 +99,10 @@ class JobManager:
     def _step(self, step: str | None) -> None:
         if step is not None:
             log.info("compaction: %s", step)
-        if step is None or self.compaction_step is None:  # a pass begins, or has ended
-            self.compaction_since = datetime.now(timezone.utc) if step is not None else None
+        if step is None:  # the pass has ended
+            self.compaction_since = None
+        elif self.compaction_step is None:  # a pass begins
+            self.compaction_since = datetime.now(timezone.utc)
         self.compaction_step = step
         for fn in self._on_compaction_step:
             try:
