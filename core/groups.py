@@ -15,7 +15,9 @@ datasources: in medium and coarse cells and 1-hour buckets), from the lists kept
 (MONTH_LISTS, NAMED_MONTH_LISTS) with the days around them counted. Groups that would be
 counted from the trips are counted only for the groups of the kept lists of all days (of
 everything, or of each region or datasource named) where that proves them
-(core/groups_within.py). ``source`` says which ("kept", "kept+new", "summary" or "trips").
+(core/groups_within.py). A date range of all regions and datasources in fine or medium cells and
+1-hour buckets is first read from the counts in each month of the groups of the list of all dates
+(core/groups_months.py), when they prove it. ``source`` says which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ from . import grid
 from .db import snapshot
 from .errors import InvalidFilter, RawCountNeeded
 from .filters import Filters
+from .groups_months import month_counted
 from .groups_within import Group, within_list
 from .queries import query
 
@@ -43,7 +46,11 @@ KEPT_TOP = MAX_LIMIT  # groups kept per level, bucket size, region and days by c
 # counts little. At 10M, cheap_mobile's 5,000th fine group counted 25 trips, its 20,000th 12, and
 # its year's 1,000th 20-22; the weekend lists of everything 16 and 8 against a year's weekends 13.
 # Every other reader takes the first KEPT_TOP of them (groups_kept_and_new), as before.
+# So do the medium ones (PROOF_LEVELS), whose months are counted too (MONTH_COUNT_LEVELS): at 10M
+# the medium list of everything's 5,000th group counted 305 trips, more than the 1,000th of 16
+# Jun-15 Jan (269), which the month counts could then not prove.
 PROOF_TOP_FACTOR = 4
+PROOF_LEVELS = (0, 1)
 KEPT_DAYS = {"all": 0, "weekdays": 1, "weekend": 2}  # flow_top.days (sql/06_flow_top.sql)
 # For the groups query's transaction only: every group is hashed (about 1M medium groups, 170 MB,
 # at 10M trips); with the server's 64 MB the hash table spilled to disk in batches (docs/SCALE.md).
@@ -56,6 +63,10 @@ _MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_
 # recounted from the period's trips (_RECOUNT_PERIOD_MAX), still a fraction of counting every
 # fine group (at 10M, a year 0.61-0.75 s against 4.0-4.6 s). Only the 1-hour fine list is kept.
 MONTH_LISTS = {0: (1,), 1: BUCKET_HOURS, 2: BUCKET_HOURS}
+# The levels whose list of all dates and days of everything (1-hour buckets) compaction also counts
+# in each month (sql/31_list_month_counts.sql): a date range's groups are read from them first
+# (core/groups_months.py).
+MONTH_COUNT_LEVELS = (0, 1)
 # Those of each region and datasource: medium and coarse cells, 1-hour buckets (each bucket size
 # would cost as much compaction again: at 10M, the month lists took 411 s with all six, 146-176 s
 # with these, 78 s without; docs/SCALE.md). Read without hours of the day: a list's least count is of any hour, and
@@ -126,10 +137,15 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     level = grid.LEVELS[cell]
     with snapshot(eng) as c:
         ids = dict(c.execute(query("filter_ids"), asked.params()).one()._mapping)  # (the dates play no part)
-        f, months, state = _plan(c, level, bucket_hours, limit, asked, ids)
+        f, period = _period_dropped_if_whole(c, asked)
         params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit, **MonthPlan.none, **ids,
                   "o_cells": None, "d_cells": None}
-        rows = None
+        rows, months, state = _month_counted(c, params, f, period, count_raw_above), None, None
+        if rows is not None:
+            rows, total_groups = rows
+            source = "kept"
+        else:
+            months, state = _plan(c, level, bucket_hours, limit, f, period, ids)
         if state is not None:
             if count_raw_above is not None and months:  # the days counted around the months, the jobs loaded since
                 read = c.execute(query("raw_trips_read"), {**params, **months.params(), "raw_jobs": state.new_jobs}).scalar()
@@ -184,16 +200,39 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
     }
 
 
-def _plan(c, level: int, bucket_hours: int, limit: int, asked: Filters, ids: dict):
-    """(the filters as answered, the months of its date range whose lists may answer (a
-    MonthPlan), the kept lists' state when they may answer).
+def _month_counted(c, params: dict, f: Filters, period: tuple, count_raw_above: int | None):
+    """A date range's groups of all regions and datasources in 1-hour buckets, of the levels in
+    MONTH_COUNT_LEVELS, from the month counts of the list of all dates (core/groups_months.py), when
+    they prove the answer: (groups, bounds of the number of groups); else None. Only when compacted
+    with no job loaded since, the range takes in two months or more (whole, or most of them), and
+    the days around them are no more raw trips than ``count_raw_above``."""
+    level = params["level"]
+    if not f.dated or level not in MONTH_COUNT_LEVELS or params["bucket_hours"] != 1 or f.regions or f.datasources:
+        return None
+    months = MonthPlan.of(f, *period)
+    if len(months.months) < 2:  # (a month's own list answers as quickly, with no try that may fail)
+        return None
+    state = c.execute(query("groups_kept_state"), {
+        "level": level, "regions": None, "datasources": None, "months": list(months.months)}).one()
+    if not state.compacted or state.new_jobs:
+        return None
+    plan = {**params, **months.params(), "days": KEPT_DAYS[f.days]}
+    if count_raw_above is not None and months.edges:
+        if c.execute(query("raw_trips_read"), {**plan, "raw_jobs": []}).scalar() > count_raw_above:
+            return None
+    return month_counted(c, plan)
+
+
+def _plan(c, level: int, bucket_hours: int, limit: int, f: Filters, period: tuple, ids: dict):
+    """(the months of the filters' date range whose lists may answer (a MonthPlan), the kept
+    lists' state when they may answer); ``f``: the filters as answered, ``period``: the first and
+    last day of the trips stored (_period_dropped_if_whole).
     Compaction keeps the answers with no date range for everything, each region and each datasource,
     all days, weekdays or weekend, and with 1-hour buckets hours of the day: several regions or
     datasources merge their lists; and of each month, all days, weekdays or weekend (and hours, as
     above), of the levels and bucket sizes in MONTH_LISTS for everything, and in NAMED_MONTH_LISTS
     for each region and datasource: a date range merges the lists of its months (of each region or
     datasource named; fine cells: those of everything), the days around them counted."""
-    f, period = _period_dropped_if_whole(c, asked)
     months = None
     if not f.dated:
         kept = (not (f.regions and f.datasources) and len(f.regions or f.datasources or ()) <= _MAX_LISTS
@@ -221,8 +260,8 @@ def _plan(c, level: int, bucket_hours: int, limit: int, asked: Filters, ids: dic
         # (a region without lists has its trips counted over the whole range: not with months,
         # whose days around are counted as well)
         if state.compacted and not (months and state.unlisted_regions):
-            return f, months, state
-    return f, None, None
+            return months, state
+    return None, None
 
 
 def _within_ready(c, level: int, bucket_hours: int, f: Filters, params: dict, read: int | None) -> int | None:

@@ -56,6 +56,14 @@ def counted(monkeypatch):
 
 
 @pytest.fixture
+def month_lists_only(monkeypatch):
+    """Groups over a date range never read from the month counts of the list of all dates
+    (core/groups_months.py): the tests of the month lists and their proofs see those answer."""
+    import core.groups
+    monkeypatch.setattr(core.groups, "month_counted", lambda c, params: None)
+
+
+@pytest.fixture
 def slow_copy(monkeypatch):
     """The COPY's pipe waits 0.2 s before each MB it hands PostgreSQL: a job of a few 100k rows
     stays running for seconds on any machine, however fast, so a test can cancel it mid-load."""

@@ -836,7 +836,7 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
     check()
 
 
-def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_path, monkeypatch):
+def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_path, monkeypatch, month_lists_only):
     """Pass: medium and coarse groups over a date range, read from the lists compaction keeps of
     each month (sql/21) most of whose days are in the range, with the other days counted from
     trip_times (or taken out of a partial month's list) and the jobs loaded since from their own
@@ -964,7 +964,19 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
     assert a["source"] == "trips" and (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"])
 
 
-def test_fine_groups_over_months_from_their_lists_equal_the_raw_count(db_url, tmp_path, monkeypatch):
+def _load_trips_and_a_busy_group(url, tmp_path, seed: int) -> None:
+    """Two files of generated trips (3,000 and 2,000), and a busy group: 40 trips of region Busy in
+    fine cells of their own at 8 o'clock, two a day on 1-20 February 2019."""
+    for i, n in enumerate((3_000, 2_000)):
+        generate(str(tmp_path / f"{i}.csv"), n, seed=seed + i)
+        assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=url).status == "completed"
+    busy = "".join(row(region="Busy", o=(14.4201, 50.0801), d=(14.4211, 50.0811), when=f"2019-02-{d:02d} 08:1{k}:00")
+                   for d in range(1, 21) for k in range(2))
+    (tmp_path / "busy.csv").write_text(HEADER + busy)
+    assert core.ingest_file(str(tmp_path / "busy.csv"), url=url).status == "completed"
+
+
+def test_fine_groups_over_months_from_their_lists_equal_the_raw_count(db_url, tmp_path, monkeypatch, month_lists_only):
     """Pass: fine groups (1-hour buckets) over a period that takes in most of one month or more are
     read from those months' fine lists (the days around them counted, or taken out of them), and
     equal the raw count (all regions named): all days, weekdays, weekend, hours of the day, any
@@ -975,13 +987,7 @@ def test_fine_groups_over_months_from_their_lists_equal_the_raw_count(db_url, tm
     gets them from a compaction with nothing to fold, its other month lists made again once."""
     import core.groups
     from core.compact import compaction_due
-    for i, n in enumerate((3_000, 2_000)):
-        generate(str(tmp_path / f"{i}.csv"), n, seed=40 + i)
-        assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
-    busy = "".join(row(region="Busy", o=(14.4201, 50.0801), d=(14.4211, 50.0811), when=f"2019-02-{d:02d} 08:1{k}:00")
-                   for d in range(1, 21) for k in range(2))
-    (tmp_path / "busy.csv").write_text(HEADER + busy)
-    assert core.ingest_file(str(tmp_path / "busy.csv"), url=db_url).status == "completed"
+    _load_trips_and_a_busy_group(db_url, tmp_path, seed=40)
     one_month = (("2019-02-01", "2019-02-28"), ("2019-02-03", "2019-02-25"), ("2019-01-31", "2019-03-02"),
                  ("2019-02-10", "2019-03-05"), ("2019-01-01", "2019-02-28"), ("2019-01-05", "2019-03-20"))
     counted = (("2019-01-20", "2019-02-10"),)
@@ -1053,7 +1059,105 @@ def test_fine_groups_over_months_from_their_lists_equal_the_raw_count(db_url, tm
     assert (core.trip_groups(**both, limit=5)["source"], len(tried)) == ("trips", 1)
 
 
-def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_answer(db_url, tmp_path, monkeypatch):
+def _top_groups_recount(url, level: int, date_from: str, date_to: str, weekend, hours, limit: int) -> tuple:
+    """The top ``limit`` groups (1-hour buckets) over a period, counted straight from the raw trips
+    (the definition), in the answer's order, with the trips and groups of the period."""
+    from core import grid
+    cell = {v: k for k, v in grid.LEVELS.items()}[level]
+    with engine(url).connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT grid_parent(o_cell, CAST(:l AS smallint)) o, grid_parent(d_cell, CAST(:l AS smallint)) d,"
+            "       extract(hour FROM ts)::int h, count(*) n"
+            "  FROM trips WHERE ts >= CAST(:f AS date) AND ts < CAST(:t AS date) + 1"
+            "   AND (CAST(:w AS boolean) IS NULL OR (extract(isodow FROM ts) >= 6) = CAST(:w AS boolean))"
+            "   AND (CAST(:hs AS int[]) IS NULL OR extract(hour FROM ts)::int = ANY(CAST(:hs AS int[])))"
+            " GROUP BY 1, 2, 3 ORDER BY n DESC, o, d, h"),
+            {"l": level, "f": date_from, "t": date_to, "w": weekend, "hs": hours}).all()
+    top = [(grid.label(r.o, cell), grid.label(r.d, cell), r.h, r.n) for r in rows[:limit]]
+    return top, sum(r.n for r in rows), len(rows)
+
+
+def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_raw_count(db_url, tmp_path, monkeypatch):
+    """Pass: compaction counts, in each month, the groups of the list of all dates and days of
+    everything (fine and medium cells, 1-hour buckets; sql/31_list_month_counts.sql); groups of all
+    regions and datasources over a date range that takes in most of two months or more are read from
+    them, the days around the months counted, or those outside a month taken out, and equal the raw
+    count (groups, order, total trips; the number of groups within the bounds given): all days,
+    weekdays, weekend, hours of the day, any limit. With short lists: taken where the answer's last
+    group counts more than the list's least count, else answered as before (exact too). Not with a
+    job loaded since, nor from a database compacted before sql/31 (which is due for compaction and
+    gets them from one with nothing to fold)."""
+    import core.groups
+    from core.compact import compaction_due
+    _load_trips_and_a_busy_group(db_url, tmp_path, seed=50)
+    taken = []
+    counted = core.groups.month_counted
+    monkeypatch.setattr(core.groups, "month_counted", lambda c, params: taken.append(counted(c, params)) or taken[-1])
+    # two whole months; two with days around them; two and most of two more (their other days
+    # taken out); most of one, then one, then most of one
+    periods = (("2019-01-01", "2019-02-28"), ("2018-12-20", "2019-03-10"), ("2019-01-05", "2019-03-20"),
+               ("2018-12-10", "2019-02-25"))
+
+    def check(limits, periods=periods) -> dict:
+        """Each answer against the raw count; by period, the limits answered from the month counts."""
+        read = {}
+        for (f, t), days, of_day, limit, (cell, level) in itertools.product(
+                periods, ("all", "weekdays", "weekend"), (None, [8, 9, 23]), limits, (("fine", 0), ("medium", 1))):
+            taken.clear()
+            res = core.trip_groups(cell=cell, date_from=f, date_to=t, days=days, hours=of_day, limit=limit, url=db_url)
+            weekend = {"all": None, "weekdays": False, "weekend": True}[days]
+            top, trips, groups = _top_groups_recount(db_url, level, f, t, weekend, of_day, limit)
+            kw = (f, t, days, of_day, limit, cell)
+            assert [(g["origin_cell"], g["destination_cell"], g["bucket_start_hour"], g["trips"])
+                    for g in res["groups"]] == top, kw
+            assert res["total_trips"] == trips, kw
+            lo, hi = res["total_groups_bounds"]
+            assert lo <= groups <= hi and res["total_groups"] in (None, groups), kw
+            if taken and taken[-1] is not None:
+                assert res["source"] == "kept"
+                read.setdefault((f, t), set()).add((cell, limit, days, of_day is not None))
+        return read
+
+    core.compact_summaries(url=db_url)
+    with engine(db_url).connect() as conn:  # every month with trips, at both levels
+        months = conn.execute(sa.text("SELECT count(DISTINCT date_trunc('month', ts)) FROM trips")).scalar()
+        assert conn.execute(sa.text("SELECT count(*) FROM list_month_counts WHERE level = 0")).scalar() == months
+        assert conn.execute(sa.text("SELECT count(*) FROM list_month_counts WHERE level = 1")).scalar() == months
+    # the lists keep every group of these few trips: every answer is read from the month counts
+    read = check(limits=(1, 50, 5000))
+    assert all(read.get(p) == set(itertools.product(("fine", "medium"), (1, 50, 5000), ("all", "weekdays", "weekend"),
+                                                    (False, True))) for p in periods), read
+    # periods of one month or none (less than half of each) are not: a month's own list answers
+    assert not check(limits=(5,), periods=(("2019-01-20", "2019-02-10"), ("2019-02-01", "2019-02-28"),
+                                           ("2019-01-31", "2019-03-02")))
+
+    # short lists (12 groups): the busy group (40 trips) is proved the top one of January and
+    # February from them; the top 5 are not (a group missing from the list may count as much)
+    monkeypatch.setattr(core.groups, "KEPT_TOP", 3)
+    core.compact_summaries(url=db_url)  # (nothing to fold: the lists stay long)
+    generate(str(tmp_path / "late.csv"), 500, seed=52)
+    assert core.ingest_file(str(tmp_path / "late.csv"), url=db_url).status == "completed"
+    assert not check(limits=(1,), periods=periods[:1])  # a job loaded since: not from them
+    core.compact_summaries(url=db_url)
+    read = check(limits=(1, 5), periods=periods[:2])
+    assert ("fine", 1, "all", False) in read[periods[0]] and all(n == 1 for _, n, _, _ in set().union(*read.values()))
+
+    # compacted before sql/31: answered as before, due, and made by a compaction with nothing to fold
+    monkeypatch.undo()
+    with engine(db_url).begin() as conn:
+        conn.execute(sa.text("DELETE FROM list_month_counts"))
+    feb = dict(cell="fine", date_from="2019-02-01", date_to="2019-02-28", url=db_url)
+    before = core.trip_groups(**feb)
+    assert compaction_due(db_url)
+    core.compact_summaries(url=db_url)
+    assert not compaction_due(db_url)
+    assert core.trip_groups(**feb)["groups"] == before["groups"]
+    with engine(db_url).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM list_month_counts WHERE level = 0")).scalar() == months
+
+
+def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_answer(db_url, tmp_path, monkeypatch,
+                                                                                    month_lists_only):
     """Pass: summed month lists of 3 groups each leave groups that may rank in the answer with their
     counts known only within a range (each is missing from some month's list); those groups, in the
     answer or just past it, are recounted from the raw trips, and the answer is read from the lists
@@ -1227,8 +1331,8 @@ def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_tha
 
 def test_the_fine_hourly_lists_of_all_dates_keep_more_groups_for_the_answers_counted_for_them(
         db_url, tmp_path, monkeypatch):
-    """Pass: compaction keeps PROOF_TOP_FACTOR times KEPT_TOP groups in the fine lists of all dates
-    with 1-hour buckets (those the answers counted from the trips are counted for), KEPT_TOP in
+    """Pass: compaction keeps PROOF_TOP_FACTOR times KEPT_TOP groups in the fine and medium lists of
+    all dates with 1-hour buckets (those the answers counted from the trips are counted for), KEPT_TOP in
     every other list; the answers read from the kept lists take their first KEPT_TOP groups, as
     before (exact, 'kept'); and an answer counted for the lists' groups that lists of KEPT_TOP
     cannot prove (its 2nd group counts 3; Prague's 3rd counts 4, x's 6) is proved by the longer
@@ -1243,7 +1347,7 @@ def test_the_fine_hourly_lists_of_all_dates_keep_more_groups_for_the_answers_cou
     (tmp_path / "a.csv").write_text(HEADER + text)
     assert core.ingest_file(str(tmp_path / "a.csv"), url=db_url).status == "completed"
     core.compact_summaries(url=db_url)
-    lengths = sql_rows(db_url, "SELECT level = 0 AND bucket_hours = 1 AND month = '-infinity', cardinality(trips)"
+    lengths = sql_rows(db_url, "SELECT level IN (0, 1) AND bucket_hours = 1 AND month = '-infinity', cardinality(trips)"
                                " FROM flow_top")
     assert max(n for proof, n in lengths if proof) > 3 and all(n <= 12 for proof, n in lengths if proof)
     assert all(n <= 3 for proof, n in lengths if not proof) and any(not proof for proof, _ in lengths)

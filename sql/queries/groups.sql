@@ -445,3 +445,82 @@ SELECT k.o_cell, k.d_cell, k.bucket, count(*) AS trips
    AND (CAST(:weekend AS boolean) IS NULL OR t.weekend = CAST(:weekend AS boolean))
    AND (CAST(:hours AS int[]) IS NULL OR t.hour = ANY(CAST(:hours AS int[])))
  GROUP BY 1, 2, 3
+
+-- name: groups_merge_joins
+-- For the rest of this transaction (:on 'off' or 'on'): groups_month_counts joins the trips of the
+-- days around the months (300k at 10M trips over 16 Jun-15 Jan) to the list's groups (20,000),
+-- whose number the planner cannot see in its arrays (it guesses 270): it sorted both for a merge
+-- join, 425 ms, where hashing the list takes 160 ms (EXPLAIN ANALYZE, Dec 6).
+SELECT set_config('enable_mergejoin', :on, true)
+
+-- name: groups_month_counts
+-- A date range's top :limit groups of :level (1-hour buckets, all regions and datasources; :days,
+-- :weekend, :hours), counted for the groups of the list of all dates and days of everything: their
+-- counts through the range's last whole month less those through the month before its first
+-- (:months, contiguous; list_month_counts, sql/31), and the days around them (:edge_from,
+-- :edge_to, :edge_sign as in groups_kept_and_new: at most two stretches) counted from trip_times
+-- for those groups only, every other trip of those days counted together. With the answer's
+-- totals: trips (the months' list totals, of all hours or of :hours, and the days around), trips in
+-- the list's groups, groups of the list with trips, and the list's least count, whether it keeps
+-- every group and how many groups there are over all dates, for core/groups_months.py's proof.
+-- counts_kept: whether compaction counted the list's months (not a version before sql/31).
+WITH list AS (  -- the list's groups with their counts through the last month and the month before the first
+    SELECT g.o_cell, g.d_cell, g.bucket, g.i,
+           CASE WHEN CAST(:weekend AS boolean) IS NULL THEN coalesce(g.last, 0) - coalesce(g.before, 0)
+                WHEN CAST(:weekend AS boolean) THEN coalesce(g.last_weekend, 0) - coalesce(g.before_weekend, 0)
+                ELSE coalesce(g.last, 0) - coalesce(g.last_weekend, 0) - coalesce(g.before, 0) + coalesce(g.before_weekend, 0)
+           END AS months_trips
+      FROM flow_top t
+      LEFT JOIN LATERAL (SELECT c.trips, c.weekend_trips FROM list_month_counts c
+                          WHERE c.level = :level AND c.month <= (CAST(:months AS date[]))[cardinality(CAST(:months AS date[]))]
+                          ORDER BY c.month DESC LIMIT 1) last ON true
+      LEFT JOIN LATERAL (SELECT c.trips, c.weekend_trips FROM list_month_counts c
+                          WHERE c.level = :level AND c.month < (CAST(:months AS date[]))[1]
+                          ORDER BY c.month DESC LIMIT 1) before ON true
+     -- (one unnest zips the arrays entry by entry)
+     CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets, last.trips, last.weekend_trips,
+                               before.trips, before.weekend_trips) WITH ORDINALITY
+                        AS g (o_cell, d_cell, bucket, last, last_weekend, before, before_weekend, i)
+     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, 1, 0, 0, 0, '-infinity')
+), edges AS (  -- (one scan of both stretches, as in groups_kept_and_new)
+    SELECT list.i,
+           sum(CASE WHEN t.ts < (CAST(:edge_to AS date[]))[1] + 1 THEN (CAST(:edge_sign AS int[]))[1]
+                    ELSE (CAST(:edge_sign AS int[]))[2] END) AS trips
+      FROM trip_times t
+      LEFT JOIN list ON list.o_cell = grid_cell(t.o_cell, t.o_medium, CAST(:level AS smallint))
+                    AND list.d_cell = grid_cell(t.d_cell, t.d_medium, CAST(:level AS smallint))
+                    AND list.bucket = t.hour
+     WHERE cardinality(CAST(:edge_from AS date[])) > 0
+       AND (t.ts >= (CAST(:edge_from AS date[]))[1] AND t.ts < (CAST(:edge_to AS date[]))[1] + 1
+            OR t.ts >= (CAST(:edge_from AS date[]))[2] AND t.ts < (CAST(:edge_to AS date[]))[2] + 1)
+       AND (CAST(:weekend AS boolean) IS NULL OR t.weekend = CAST(:weekend AS boolean))
+       AND (CAST(:hours AS int[]) IS NULL OR t.hour = ANY(CAST(:hours AS int[])))
+     GROUP BY list.i
+), counted AS (
+    SELECT list.o_cell, list.d_cell, list.bucket, (list.months_trips + coalesce(edges.trips, 0))::bigint AS trips
+      FROM list
+      LEFT JOIN edges USING (i)
+     WHERE CAST(:hours AS int[]) IS NULL OR list.bucket = ANY(CAST(:hours AS int[]))
+), x AS MATERIALIZED (  -- (once: pulled up into the join below, its list's arrays were read again for each row)
+    SELECT EXISTS (SELECT FROM list_month_counts WHERE level = :level) AS counts_kept,
+           (coalesce((SELECT sum(s.total_trips) FROM flow_top_totals s
+                       WHERE CAST(:hours AS int[]) IS NULL
+                         AND (s.level, s.bucket_hours, s.region_id, s.datasource_id, s.days) = (:level, 1, 0, 0, :days)
+                         AND s.month = ANY(CAST(:months AS date[]))), 0)
+            + coalesce((SELECT sum(s.total_trips) FROM flow_top_hours s
+                         WHERE (s.level, s.region_id, s.datasource_id, s.days) = (:level, 0, 0, :days)
+                           AND s.month = ANY(CAST(:months AS date[])) AND s.hour = ANY(CAST(:hours AS int[]))), 0)
+            + coalesce((SELECT sum(trips) FROM edges), 0))::bigint AS total_trips,
+           (SELECT coalesce(sum(trips), 0) FROM counted)::bigint AS list_trips,
+           (SELECT count(*) FROM counted WHERE trips > 0) AS list_groups,
+           t.trips[cardinality(t.trips)] AS kept_min,
+           cardinality(t.trips) = s.total_groups AS complete, s.total_groups AS all_groups
+      FROM flow_top t
+      JOIN flow_top_totals s USING (level, bucket_hours, region_id, datasource_id, days, month)
+     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, 1, 0, 0, 0, '-infinity')
+)
+SELECT x.*, top.o_cell, top.d_cell, top.bucket, top.trips
+  FROM x
+  LEFT JOIN LATERAL (SELECT * FROM counted WHERE trips > 0
+                      ORDER BY trips DESC, o_cell, d_cell, bucket LIMIT :limit) top ON true
+ ORDER BY top.trips DESC, top.o_cell, top.d_cell, top.bucket
