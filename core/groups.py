@@ -15,8 +15,8 @@ datasources: in medium and coarse cells and 1-hour buckets), from the lists kept
 (MONTH_LISTS, NAMED_MONTH_LISTS) with the days around them counted. Groups that would be
 counted from the trips are counted only for the groups of the kept lists of all days (of
 everything, or of each region or datasource named) where that proves them
-(core/groups_within.py). A date range of all regions and datasources in fine or medium cells and
-1-hour buckets is first read from the counts in each month of the groups of the list of all dates
+(core/groups_within.py). A date range of all regions and datasources in 1-hour buckets is first
+read from the counts in each month of the groups of the list of all dates
 (core/groups_months.py), when they prove it. ``source`` says which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """
@@ -46,11 +46,11 @@ KEPT_TOP = MAX_LIMIT  # groups kept per level, bucket size, region and days by c
 # counts little. At 10M, cheap_mobile's 5,000th fine group counted 25 trips, its 20,000th 12, and
 # its year's 1,000th 20-22; the weekend lists of everything 16 and 8 against a year's weekends 13.
 # Every other reader takes the first KEPT_TOP of them (groups_kept_and_new), as before.
-# So do the medium ones (PROOF_LEVELS), whose months are counted too (MONTH_COUNT_LEVELS): at 10M
-# the medium list of everything's 5,000th group counted 305 trips, more than the 1,000th of 16
-# Jun-15 Jan (269), which the month counts could then not prove.
+# So do the medium and coarse ones (PROOF_LEVELS), whose months are counted too (MONTH_COUNT_LEVELS):
+# at 10M the medium list of everything's 5,000th group counted 305 trips, more than the 1,000th of
+# 16 Jun-15 Jan (269), which the month counts could then not prove; its 20,000th counts 58.
 PROOF_TOP_FACTOR = 4
-PROOF_LEVELS = (0, 1)
+PROOF_LEVELS = (0, 1, 2)
 KEPT_DAYS = {"all": 0, "weekdays": 1, "weekend": 2}  # flow_top.days (sql/06_flow_top.sql)
 # For the groups query's transaction only: every group is hashed (about 1M medium groups, 170 MB,
 # at 10M trips); with the server's 64 MB the hash table spilled to disk in batches (docs/SCALE.md).
@@ -66,7 +66,7 @@ MONTH_LISTS = {0: (1,), 1: BUCKET_HOURS, 2: BUCKET_HOURS}
 # The levels whose list of all dates and days of everything (1-hour buckets) compaction also counts
 # in each month (sql/31_list_month_counts.sql): a date range's groups are read from them first
 # (core/groups_months.py).
-MONTH_COUNT_LEVELS = (0, 1)
+MONTH_COUNT_LEVELS = (0, 1, 2)
 # Those of each region and datasource: medium and coarse cells, 1-hour buckets (each bucket size
 # would cost as much compaction again: at 10M, the month lists took 411 s with all six, 146-176 s
 # with these, 78 s without; docs/SCALE.md). Read without hours of the day: a list's least count is of any hour, and

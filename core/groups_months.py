@@ -1,7 +1,7 @@
 """Groups of a date range from the month counts of the list of all dates (sql/31_list_month_counts.sql).
 
-Compaction keeps the top groups of all dates and days of everything (1-hour buckets; of fine and
-medium cells, core.groups.PROOF_LEVELS, PROOF_TOP_FACTOR times KEPT_TOP of them), and, for the
+Compaction keeps the top groups of all dates and days of everything (1-hour buckets; of the levels
+in core.groups.PROOF_LEVELS, PROOF_TOP_FACTOR times KEPT_TOP of them), and, for the
 levels in MONTH_COUNT_LEVELS, the exact counts of that list's groups from the first month through
 each month, of all days and of weekend days. A date range's
 counts of the list's groups are then those through its last whole month less those through the

@@ -1079,7 +1079,7 @@ def _top_groups_recount(url, level: int, date_from: str, date_to: str, weekend, 
 
 def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_raw_count(db_url, tmp_path, monkeypatch):
     """Pass: compaction counts, in each month, the groups of the list of all dates and days of
-    everything (fine and medium cells, 1-hour buckets; sql/31_list_month_counts.sql); groups of all
+    everything (every level, 1-hour buckets; sql/31_list_month_counts.sql); groups of all
     regions and datasources over a date range that takes in most of two months or more are read from
     them, the days around the months counted, or those outside a month taken out, and equal the raw
     count (groups, order, total trips; the number of groups within the bounds given): all days,
@@ -1102,7 +1102,7 @@ def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_r
         """Each answer against the raw count; by period, the limits answered from the month counts."""
         read = {}
         for (f, t), days, of_day, limit, (cell, level) in itertools.product(
-                periods, ("all", "weekdays", "weekend"), (None, [8, 9, 23]), limits, (("fine", 0), ("medium", 1))):
+                periods, ("all", "weekdays", "weekend"), (None, [8, 9, 23]), limits, (("fine", 0), ("medium", 1), ("coarse", 2))):
             taken.clear()
             res = core.trip_groups(cell=cell, date_from=f, date_to=t, days=days, hours=of_day, limit=limit, url=db_url)
             weekend = {"all": None, "weekdays": False, "weekend": True}[days]
@@ -1119,13 +1119,13 @@ def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_r
         return read
 
     core.compact_summaries(url=db_url)
-    with engine(db_url).connect() as conn:  # every month with trips, at both levels
+    with engine(db_url).connect() as conn:  # every month with trips, at each level
         months = conn.execute(sa.text("SELECT count(DISTINCT date_trunc('month', ts)) FROM trips")).scalar()
-        assert conn.execute(sa.text("SELECT count(*) FROM list_month_counts WHERE level = 0")).scalar() == months
-        assert conn.execute(sa.text("SELECT count(*) FROM list_month_counts WHERE level = 1")).scalar() == months
+    assert sql_rows(db_url, "SELECT level, count(*) FROM list_month_counts GROUP BY 1 ORDER BY 1") == [
+        (level, months) for level in (0, 1, 2)]
     # the lists keep every group of these few trips: every answer is read from the month counts
     read = check(limits=(1, 50, 5000))
-    assert all(read.get(p) == set(itertools.product(("fine", "medium"), (1, 50, 5000), ("all", "weekdays", "weekend"),
+    assert all(read.get(p) == set(itertools.product(("fine", "medium", "coarse"), (1, 50, 5000), ("all", "weekdays", "weekend"),
                                                     (False, True))) for p in periods), read
     # periods of one month or none (less than half of each) are not: a month's own list answers
     assert not check(limits=(5,), periods=(("2019-01-20", "2019-02-10"), ("2019-02-01", "2019-02-28"),
@@ -1152,8 +1152,8 @@ def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_r
     core.compact_summaries(url=db_url)
     assert not compaction_due(db_url)
     assert core.trip_groups(**feb)["groups"] == before["groups"]
-    with engine(db_url).connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM list_month_counts WHERE level = 0")).scalar() == months
+    assert sql_rows(db_url, "SELECT level, count(*) FROM list_month_counts GROUP BY 1 ORDER BY 1") == [
+        (level, months) for level in (0, 1, 2)]
 
 
 def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_answer(db_url, tmp_path, monkeypatch,
@@ -1331,7 +1331,7 @@ def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_tha
 
 def test_the_fine_hourly_lists_of_all_dates_keep_more_groups_for_the_answers_counted_for_them(
         db_url, tmp_path, monkeypatch):
-    """Pass: compaction keeps PROOF_TOP_FACTOR times KEPT_TOP groups in the fine and medium lists of
+    """Pass: compaction keeps PROOF_TOP_FACTOR times KEPT_TOP groups in the lists (of every level) of
     all dates with 1-hour buckets (those the answers counted from the trips are counted for), KEPT_TOP in
     every other list; the answers read from the kept lists take their first KEPT_TOP groups, as
     before (exact, 'kept'); and an answer counted for the lists' groups that lists of KEPT_TOP
@@ -1347,7 +1347,7 @@ def test_the_fine_hourly_lists_of_all_dates_keep_more_groups_for_the_answers_cou
     (tmp_path / "a.csv").write_text(HEADER + text)
     assert core.ingest_file(str(tmp_path / "a.csv"), url=db_url).status == "completed"
     core.compact_summaries(url=db_url)
-    lengths = sql_rows(db_url, "SELECT level IN (0, 1) AND bucket_hours = 1 AND month = '-infinity', cardinality(trips)"
+    lengths = sql_rows(db_url, "SELECT bucket_hours = 1 AND month = '-infinity', cardinality(trips)"
                                " FROM flow_top")
     assert max(n for proof, n in lengths if proof) > 3 and all(n <= 12 for proof, n in lengths if proof)
     assert all(n <= 3 for proof, n in lengths if not proof) and any(not proof for proof, _ in lengths)
