@@ -45,10 +45,10 @@ KEPT_TOP = MAX_LIMIT  # groups kept per level, bucket size, region and days by c
 # counts under the answer's last group, core/groups_within.py), and a fine answer's 1,000th group
 # counts little. At 10M, cheap_mobile's 5,000th fine group counted 25 trips, its 20,000th 12, and
 # its year's 1,000th 20-22; the weekend lists of everything 16 and 8 against a year's weekends 13.
-# Every other reader takes the first KEPT_TOP of them (groups_kept_and_new), as before.
 # So do the medium and coarse ones (PROOF_LEVELS), whose months are counted too (MONTH_COUNT_LEVELS):
 # at 10M the medium list of everything's 5,000th group counted 305 trips, more than the 1,000th of
 # 16 Jun-15 Jan (269), which the month counts could then not prove; its 20,000th counts 58.
+# Every other reader takes the first KEPT_TOP of them (groups_kept_and_new), as before.
 PROOF_TOP_FACTOR = 4
 PROOF_LEVELS = (0, 1, 2)
 KEPT_DAYS = {"all": 0, "weekdays": 1, "weekend": 2}  # flow_top.days (sql/06_flow_top.sql)
