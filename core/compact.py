@@ -9,6 +9,7 @@ flow_counts; a month's from its trips), and every list is cut from them."""
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import shutil
 
@@ -148,7 +149,7 @@ def _keep_month_lists(cur, progress, regions: list[int], sources: list[int]) -> 
     everything, and in NAMED_MONTH_LISTS for each region in ``regions`` and each datasource in
     ``sources``; and the month's counts of the groups of the lists of all dates of the levels in
     MONTH_COUNT_LEVELS (sql/31_list_month_counts.sql)."""
-    from .groups import MONTH_COUNT_LEVELS, MONTH_LISTS, NAMED_MONTH_LISTS
+    from .groups import KEPT_DAYS, MONTH_COUNT_LEVELS, MONTH_LISTS, NAMED_MONTH_LISTS
     cur.execute(pg("compact_months"))
     months = [m for m, in cur.fetchall()]
     named = [(rid, 0) for rid in regions] + [(0, did) for did in sources]
@@ -156,8 +157,8 @@ def _keep_month_lists(cur, progress, regions: list[int], sources: list[int]) -> 
         if i % 12 == 0:
             progress(f"keeping the top groups of each month (months {i + 1}-{min(i + 12, len(months))} of {len(months)})")
         cur.execute(pg("compact_month_hours"), {"month": month, "regions": regions})
-        for level in MONTH_COUNT_LEVELS:  # (the lists of all dates are kept by now)
-            cur.execute(pg("compact_list_month_counts"), {"level": level, "month": month})
+        for level, days in itertools.product(MONTH_COUNT_LEVELS, KEPT_DAYS.values()):  # (the lists of all dates are kept by now)
+            cur.execute(pg("compact_list_month_counts"), {"level": level, "days": days, "month": month})
         for level, sizes in MONTH_LISTS.items():
             for hours in sizes:
                 for region_id, datasource_id in [(0, 0)] + (named if hours in NAMED_MONTH_LISTS.get(level, ()) else []):

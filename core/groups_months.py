@@ -1,9 +1,9 @@
 """Groups of a date range from the month counts of the list of all dates (sql/31_list_month_counts.sql).
 
-Compaction keeps the top groups of all dates and days of everything (1-hour buckets; of the levels
-in core.groups.PROOF_LEVELS, PROOF_TOP_FACTOR times KEPT_TOP of them), and, for the
-levels in MONTH_COUNT_LEVELS, the exact counts of that list's groups from the first month through
-each month, of all days and of weekend days. A date range's
+Compaction keeps the top groups of all dates of everything, of all days, weekdays and weekend
+(1-hour buckets; of the levels in core.groups.PROOF_LEVELS, PROOF_TOP_FACTOR times KEPT_TOP of
+them), and, for the levels in MONTH_COUNT_LEVELS, the exact counts of each list's groups on its
+days from the first month through each month. A date range's
 counts of the list's groups are then those through its last whole month less those through the
 month before its first, with the days around them counted from trip_times for
 those groups only (core/groups.py MonthPlan says which days: at most two stretches). A group missing
@@ -56,7 +56,7 @@ def _hopeful(c, params: dict) -> bool:
     by the share of all trips that the range's days hold) is more than the list's least count. (At
     1M trips a month's or a quarter's fine groups are not proved: the failed try cost 70-170 ms.)"""
     from .groups import KEPT_TOP
-    every = c.execute(query("superset_lists"), {**params, "days": 0, "kept_top": KEPT_TOP,
+    every = c.execute(query("superset_lists"), {**params, "kept_top": KEPT_TOP,
                                                  "region_ids": None, "datasource_ids": None}).all()
     return any(s.complete or (s.limit_th or 0) * s.share > s.kept_min
                for s in every if (s.region_id, s.datasource_id) == (0, 0))

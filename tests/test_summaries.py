@@ -1078,8 +1078,8 @@ def _top_groups_recount(url, level: int, date_from: str, date_to: str, weekend, 
 
 
 def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_raw_count(db_url, tmp_path, monkeypatch):
-    """Pass: compaction counts, in each month, the groups of the list of all dates and days of
-    everything (every level, 1-hour buckets; sql/31_list_month_counts.sql); groups of all
+    """Pass: compaction counts, in each month, the groups of the lists of all dates of everything
+    (every level, 1-hour buckets, all days, weekdays, weekend; sql/31_list_month_counts.sql); groups of all
     regions and datasources over a date range that takes in most of two months or more are read from
     them, the days around the months counted, or those outside a month taken out, and equal the raw
     count (groups, order, total trips; the number of groups within the bounds given): all days,
@@ -1121,8 +1121,8 @@ def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_r
     core.compact_summaries(url=db_url)
     with engine(db_url).connect() as conn:  # every month with trips, at each level
         months = conn.execute(sa.text("SELECT count(DISTINCT date_trunc('month', ts)) FROM trips")).scalar()
-    assert sql_rows(db_url, "SELECT level, count(*) FROM list_month_counts GROUP BY 1 ORDER BY 1") == [
-        (level, months) for level in (0, 1, 2)]
+    assert sql_rows(db_url, "SELECT level, days, count(*) FROM list_month_counts GROUP BY 1, 2 ORDER BY 1, 2") == [
+        (level, days, months) for level in (0, 1, 2) for days in (0, 1, 2)]
     # the lists keep every group of these few trips: every answer is read from the month counts
     read = check(limits=(1, 50, 5000))
     assert all(read.get(p) == set(itertools.product(("fine", "medium", "coarse"), (1, 50, 5000), ("all", "weekdays", "weekend"),
@@ -1152,8 +1152,8 @@ def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_r
     core.compact_summaries(url=db_url)
     assert not compaction_due(db_url)
     assert core.trip_groups(**feb)["groups"] == before["groups"]
-    assert sql_rows(db_url, "SELECT level, count(*) FROM list_month_counts GROUP BY 1 ORDER BY 1") == [
-        (level, months) for level in (0, 1, 2)]
+    assert sql_rows(db_url, "SELECT level, days, count(*) FROM list_month_counts GROUP BY 1, 2 ORDER BY 1, 2") == [
+        (level, days, months) for level in (0, 1, 2) for days in (0, 1, 2)]
 
 
 def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_answer(db_url, tmp_path, monkeypatch,

@@ -303,24 +303,26 @@ CREATE INDEX month_hours_context ON pg_temp.month_hours (side, id, level);
 ANALYZE pg_temp.month_hours
 
 -- name: compact_list_month_counts
--- The counts of the groups of the list of all dates and days of everything (:level, 1-hour buckets;
--- kept first, in the same transaction) from the first month through :month, in the list's order
--- (sql/31_list_month_counts.sql): those through the month before (compaction writes the months in
--- order) plus the month's own (pg_temp.month_hours of everything). One unnest zips the list's
--- arrays with those of the month before, entry by entry (a join by position was planned as a
--- nested loop over this transaction's new rows: 8 minutes instead of 47 s at 1M trips).
-INSERT INTO list_month_counts (level, month, trips, weekend_trips)
-SELECT :level, :month,
-       array_agg(coalesce(g.trips, 0) + coalesce(h.trips, 0) ORDER BY g.i),
-       array_agg(coalesce(g.weekend_trips, 0) + coalesce(h.weekend_trips, 0) ORDER BY g.i)
+-- The counts of the groups of the list of all dates of everything (:level, :days, 1-hour buckets;
+-- kept first, in the same transaction) on its days from the first month through :month, in the
+-- list's order (sql/31_list_month_counts.sql): those through the month before (compaction writes
+-- the months in order) plus the month's own (pg_temp.month_hours of everything). One unnest zips
+-- the list's arrays with those of the month before, entry by entry (a join by position was
+-- planned as a nested loop over this transaction's new rows: 8 minutes instead of 47 s at 1M trips).
+INSERT INTO list_month_counts (level, days, month, trips)
+SELECT :level, :days, :month,
+       array_agg(coalesce(g.trips, 0) + coalesce(CASE :days WHEN 0 THEN h.trips
+                                                            WHEN 1 THEN h.trips - h.weekend_trips
+                                                            ELSE h.weekend_trips END, 0) ORDER BY g.i)
   FROM flow_top t
-  LEFT JOIN LATERAL (SELECT c.trips, c.weekend_trips FROM list_month_counts c
-                      WHERE c.level = :level AND c.month < :month ORDER BY c.month DESC LIMIT 1) before ON true
- CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets, before.trips, before.weekend_trips) WITH ORDINALITY
-                    AS g (o_cell, d_cell, bucket, trips, weekend_trips, i)
+  LEFT JOIN LATERAL (SELECT c.trips FROM list_month_counts c
+                      WHERE c.level = :level AND c.days = :days AND c.month < :month
+                      ORDER BY c.month DESC LIMIT 1) before ON true
+ CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets, before.trips) WITH ORDINALITY
+                    AS g (o_cell, d_cell, bucket, trips, i)
   LEFT JOIN pg_temp.month_hours h
     ON (h.side, h.id, h.level) = (0, 0, :level) AND (h.o_cell, h.d_cell, h.hour) = (g.o_cell, g.d_cell, g.bucket)
- WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, 1, 0, 0, 0, '-infinity')
+ WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, 1, 0, 0, :days, '-infinity')
 HAVING count(*) > 0  -- (no list: no row)
 
 -- name: compact_month_lists_clear

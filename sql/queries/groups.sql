@@ -455,7 +455,7 @@ SELECT set_config('enable_mergejoin', :on, true)
 
 -- name: groups_month_counts
 -- A date range's top :limit groups of :level (1-hour buckets, all regions and datasources; :days,
--- :weekend, :hours), counted for the groups of the list of all dates and days of everything: their
+-- :weekend, :hours), counted for the groups of the list of all dates of everything on :days: their
 -- counts through the range's last whole month less those through the month before its first
 -- (:months, contiguous; list_month_counts, sql/31), and the days around them (:edge_from,
 -- :edge_to, :edge_sign as in groups_kept_and_new: at most two stretches) counted from trip_times
@@ -465,23 +465,19 @@ SELECT set_config('enable_mergejoin', :on, true)
 -- every group and how many groups there are over all dates, for core/groups_months.py's proof.
 -- counts_kept: whether compaction counted the list's months (not a version before sql/31).
 WITH list AS (  -- the list's groups with their counts through the last month and the month before the first
-    SELECT g.o_cell, g.d_cell, g.bucket, g.i,
-           CASE WHEN CAST(:weekend AS boolean) IS NULL THEN coalesce(g.last, 0) - coalesce(g.before, 0)
-                WHEN CAST(:weekend AS boolean) THEN coalesce(g.last_weekend, 0) - coalesce(g.before_weekend, 0)
-                ELSE coalesce(g.last, 0) - coalesce(g.last_weekend, 0) - coalesce(g.before, 0) + coalesce(g.before_weekend, 0)
-           END AS months_trips
+    SELECT g.o_cell, g.d_cell, g.bucket, g.i, coalesce(g.last, 0) - coalesce(g.before, 0) AS months_trips
       FROM flow_top t
-      LEFT JOIN LATERAL (SELECT c.trips, c.weekend_trips FROM list_month_counts c
-                          WHERE c.level = :level AND c.month <= (CAST(:months AS date[]))[cardinality(CAST(:months AS date[]))]
+      LEFT JOIN LATERAL (SELECT c.trips FROM list_month_counts c
+                          WHERE c.level = :level AND c.days = :days
+                            AND c.month <= (CAST(:months AS date[]))[cardinality(CAST(:months AS date[]))]
                           ORDER BY c.month DESC LIMIT 1) last ON true
-      LEFT JOIN LATERAL (SELECT c.trips, c.weekend_trips FROM list_month_counts c
-                          WHERE c.level = :level AND c.month < (CAST(:months AS date[]))[1]
+      LEFT JOIN LATERAL (SELECT c.trips FROM list_month_counts c
+                          WHERE c.level = :level AND c.days = :days AND c.month < (CAST(:months AS date[]))[1]
                           ORDER BY c.month DESC LIMIT 1) before ON true
      -- (one unnest zips the arrays entry by entry)
-     CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets, last.trips, last.weekend_trips,
-                               before.trips, before.weekend_trips) WITH ORDINALITY
-                        AS g (o_cell, d_cell, bucket, last, last_weekend, before, before_weekend, i)
-     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, 1, 0, 0, 0, '-infinity')
+     CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets, last.trips, before.trips) WITH ORDINALITY
+                        AS g (o_cell, d_cell, bucket, last, before, i)
+     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, 1, 0, 0, :days, '-infinity')
 ), edges AS (  -- (one scan of both stretches, as in groups_kept_and_new)
     SELECT list.i,
            sum(CASE WHEN t.ts < (CAST(:edge_to AS date[]))[1] + 1 THEN (CAST(:edge_sign AS int[]))[1]
@@ -502,7 +498,7 @@ WITH list AS (  -- the list's groups with their counts through the last month an
       LEFT JOIN edges USING (i)
      WHERE CAST(:hours AS int[]) IS NULL OR list.bucket = ANY(CAST(:hours AS int[]))
 ), x AS MATERIALIZED (  -- (once: pulled up into the join below, its list's arrays were read again for each row)
-    SELECT EXISTS (SELECT FROM list_month_counts WHERE level = :level) AS counts_kept,
+    SELECT EXISTS (SELECT FROM list_month_counts WHERE level = :level AND days = :days) AS counts_kept,
            (coalesce((SELECT sum(s.total_trips) FROM flow_top_totals s
                        WHERE CAST(:hours AS int[]) IS NULL
                          AND (s.level, s.bucket_hours, s.region_id, s.datasource_id, s.days) = (:level, 1, 0, 0, :days)
@@ -517,7 +513,7 @@ WITH list AS (  -- the list's groups with their counts through the last month an
            cardinality(t.trips) = s.total_groups AS complete, s.total_groups AS all_groups
       FROM flow_top t
       JOIN flow_top_totals s USING (level, bucket_hours, region_id, datasource_id, days, month)
-     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, 1, 0, 0, 0, '-infinity')
+     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, 1, 0, 0, :days, '-infinity')
 )
 SELECT x.*, top.o_cell, top.d_cell, top.bucket, top.trips
   FROM x
