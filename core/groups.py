@@ -141,10 +141,10 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
         f, period = _period_dropped_if_whole(c, asked)
         params = {**f.params(), "level": level, "bucket_hours": bucket_hours, "limit": limit, **MonthPlan.none, **ids,
                   "o_cells": None, "d_cells": None}
-        rows, months, state = _month_counted(c, params, f, period, count_raw_above), None, None
-        if rows is not None:
-            rows, total_groups = rows
-            source = "kept"
+        rows, months, state = None, None, None
+        counted = _month_counted(c, params, f, period, count_raw_above)
+        if counted is not None:
+            (rows, total_groups), source = counted, "kept"
         else:
             months, state = _plan(c, level, bucket_hours, limit, f, period, ids)
         if state is not None:

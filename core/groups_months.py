@@ -57,6 +57,5 @@ def _hopeful(c, params: dict) -> bool:
     1M trips a month's or a quarter's fine groups are not proved: the failed try cost 70-170 ms.)"""
     from .groups import KEPT_TOP
     every = c.execute(query("superset_lists"), {**params, "kept_top": KEPT_TOP,
-                                                 "region_ids": None, "datasource_ids": None}).all()
-    return any(s.complete or (s.limit_th or 0) * s.share > s.kept_min
-               for s in every if (s.region_id, s.datasource_id) == (0, 0))
+                                                 "region_ids": None, "datasource_ids": None}).all()  # (its list only)
+    return any(s.complete or (s.limit_th or 0) * s.share > s.kept_min for s in every)

@@ -688,24 +688,32 @@ def test_two_compactions_at_once_both_end_well(db_url, tmp_path):
             assert _summed(conn, table) == recount, table
 
 
-def _dated_groups_recount(conn, level: int, bucket: int, date_from: str, date_to: str, weekend, hours,
-                          regions=None, datasources=None) -> tuple:
-    """Groups over a period counted straight from the raw trips (the definition), as a set."""
-    from core import grid
-    cell = {v: k for k, v in grid.LEVELS.items()}[level]
-    rows = conn.execute(sa.text(
-        "SELECT grid_parent(o_cell, CAST(:l AS smallint)), grid_parent(d_cell, CAST(:l AS smallint)),"
-        "       extract(hour FROM ts)::int / :b, count(*)"
+def _dated_group_rows(conn, level: int, bucket: int, date_from: str, date_to: str, weekend, hours,
+                      regions=None, datasources=None) -> list:
+    """Groups over a period counted straight from the raw trips (the definition): (origin cell,
+    destination cell, bucket, trips) of ``level``'s cells, in the answer's order."""
+    return conn.execute(sa.text(
+        "SELECT grid_parent(o_cell, CAST(:l AS smallint)) o, grid_parent(d_cell, CAST(:l AS smallint)) d,"
+        "       extract(hour FROM ts)::int / :b h, count(*) n"
         "  FROM trips JOIN regions USING (region_id) JOIN datasources d USING (datasource_id)"
         " WHERE ts >= CAST(:f AS date) AND ts < CAST(:t AS date) + 1"
         "   AND (CAST(:w AS boolean) IS NULL OR (extract(isodow FROM ts) >= 6) = CAST(:w AS boolean))"
         "   AND (CAST(:h AS int[]) IS NULL OR extract(hour FROM ts)::int = ANY(CAST(:h AS int[])))"
         "   AND (CAST(:r AS text[]) IS NULL OR regions.name = ANY(CAST(:r AS text[])))"
         "   AND (CAST(:d AS text[]) IS NULL OR d.name = ANY(CAST(:d AS text[])))"
-        " GROUP BY 1, 2, 3"), {"l": level, "b": bucket, "f": date_from, "t": date_to, "w": weekend, "h": hours,
-                               "r": regions, "d": datasources}).all()
-    return (sum(r[3] for r in rows),
-            {(grid.label(r[0], cell), grid.label(r[1], cell), r[2] * bucket, r[3]) for r in rows})
+        " GROUP BY 1, 2, 3 ORDER BY n DESC, o, d, h"),
+        {"l": level, "b": bucket, "f": date_from, "t": date_to, "w": weekend, "h": hours,
+         "r": regions, "d": datasources}).all()
+
+
+def _dated_groups_recount(conn, level: int, bucket: int, date_from: str, date_to: str, weekend, hours,
+                          regions=None, datasources=None) -> tuple:
+    """Groups over a period counted straight from the raw trips (the definition), as a set."""
+    from core import grid
+    cell = {v: k for k, v in grid.LEVELS.items()}[level]
+    rows = _dated_group_rows(conn, level, bucket, date_from, date_to, weekend, hours, regions, datasources)
+    return (sum(r.n for r in rows),
+            {(grid.label(r.o, cell), grid.label(r.d, cell), r.h * bucket, r.n) for r in rows})
 
 
 # Rows of trip_times that come before the row stored ahead of them in (month, region, datasource,
@@ -1065,14 +1073,7 @@ def _top_groups_recount(url, level: int, date_from: str, date_to: str, weekend, 
     from core import grid
     cell = {v: k for k, v in grid.LEVELS.items()}[level]
     with engine(url).connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT grid_parent(o_cell, CAST(:l AS smallint)) o, grid_parent(d_cell, CAST(:l AS smallint)) d,"
-            "       extract(hour FROM ts)::int h, count(*) n"
-            "  FROM trips WHERE ts >= CAST(:f AS date) AND ts < CAST(:t AS date) + 1"
-            "   AND (CAST(:w AS boolean) IS NULL OR (extract(isodow FROM ts) >= 6) = CAST(:w AS boolean))"
-            "   AND (CAST(:hs AS int[]) IS NULL OR extract(hour FROM ts)::int = ANY(CAST(:hs AS int[])))"
-            " GROUP BY 1, 2, 3 ORDER BY n DESC, o, d, h"),
-            {"l": level, "f": date_from, "t": date_to, "w": weekend, "hs": hours}).all()
+        rows = _dated_group_rows(conn, level, 1, date_from, date_to, weekend, hours)
     top = [(grid.label(r.o, cell), grid.label(r.d, cell), r.h, r.n) for r in rows[:limit]]
     return top, sum(r.n for r in rows), len(rows)
 
