@@ -147,9 +147,9 @@ def _keep_month_lists(cur, progress, regions: list[int], sources: list[int]) -> 
     """The top groups of each month, with their totals per hour (sql/21_flow_top_months.sql),
     counted from trip_times: of each level and bucket size in core.groups.MONTH_LISTS for
     everything, and in NAMED_MONTH_LISTS for each region in ``regions`` and each datasource in
-    ``sources``; and the month's counts of the groups of the lists of all dates of the levels in
-    MONTH_COUNT_LEVELS (sql/31_list_month_counts.sql)."""
-    from .groups import KEPT_DAYS, MONTH_COUNT_LEVELS, MONTH_LISTS, NAMED_MONTH_LISTS
+    ``sources``; and the month's counts of the groups of the lists of all dates of everything of the
+    levels in MONTH_COUNT_LEVELS, every bucket size (sql/31_list_month_counts.sql)."""
+    from .groups import BUCKET_HOURS, MONTH_COUNT_LEVELS, MONTH_LISTS, NAMED_MONTH_LISTS
     cur.execute(pg("compact_months"))
     months = [m for m, in cur.fetchall()]
     named = [(rid, 0) for rid in regions] + [(0, did) for did in sources]
@@ -157,8 +157,8 @@ def _keep_month_lists(cur, progress, regions: list[int], sources: list[int]) -> 
         if i % 12 == 0:
             progress(f"keeping the top groups of each month (months {i + 1}-{min(i + 12, len(months))} of {len(months)})")
         cur.execute(pg("compact_month_hours"), {"month": month, "regions": regions})
-        for level, days in itertools.product(MONTH_COUNT_LEVELS, KEPT_DAYS.values()):  # (the lists of all dates are kept by now)
-            cur.execute(pg("compact_list_month_counts"), {"level": level, "days": days, "month": month})
+        for level, hours in itertools.product(MONTH_COUNT_LEVELS, BUCKET_HOURS):  # (the lists of all dates are kept by now)
+            cur.execute(pg("compact_list_month_counts"), {"level": level, "bucket_hours": hours, "month": month})
         for level, sizes in MONTH_LISTS.items():
             for hours in sizes:
                 for region_id, datasource_id in [(0, 0)] + (named if hours in NAMED_MONTH_LISTS.get(level, ()) else []):
@@ -172,7 +172,9 @@ def _keep_days(cur, context: str, ids: dict, bucket_hours: int) -> None:
     of each hour, in one statement that reads the groups once; ``ids``: their level, region_id,
     datasource_id and month."""
     from .groups import KEPT_TOP, PROOF_LEVELS, PROOF_TOP_FACTOR
-    proof = ids["level"] in PROOF_LEVELS and bucket_hours == 1 and ids["month"] is None  # (core/groups.py)
+    # (core/groups.py: those of 1-hour buckets, and of every bucket size of everything)
+    proof = (ids["level"] in PROOF_LEVELS and ids["month"] is None
+             and (bucket_hours == 1 or ids["region_id"] == ids["datasource_id"] == 0))
     limit = KEPT_TOP * PROOF_TOP_FACTOR if proof else KEPT_TOP
     cur.execute(_with_context("compact_keep_days", context), {**ids, "bucket_hours": bucket_hours, "limit": limit})
 

@@ -15,7 +15,8 @@ datasources: in medium and coarse cells and 1-hour buckets), from the lists kept
 (MONTH_LISTS, NAMED_MONTH_LISTS) with the days around them counted. Groups that would be
 counted from the trips are counted only for the groups of the kept lists of all days (of
 everything, or of each region or datasource named) where that proves them
-(core/groups_within.py). A date range of all regions and datasources in 1-hour buckets is first
+(core/groups_within.py). A date range of all regions and datasources (hours of the day in whole
+buckets only) is first
 read from the counts in each month of the groups of the list of all dates
 (core/groups_months.py), when they prove it. ``source`` says which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
@@ -45,7 +46,8 @@ KEPT_TOP = MAX_LIMIT  # groups kept per level, bucket size, region and days by c
 # counts under the answer's last group, core/groups_within.py), and a fine answer's 1,000th group
 # counts little. At 10M, cheap_mobile's 5,000th fine group counted 25 trips, its 20,000th 12, and
 # its year's 1,000th 20-22; the weekend lists of everything 16 and 8 against a year's weekends 13.
-# So do the medium and coarse ones (PROOF_LEVELS), whose months are counted too (MONTH_COUNT_LEVELS):
+# So do the medium and coarse ones (PROOF_LEVELS), and those of everything of every bucket size,
+# whose months are counted too (MONTH_COUNT_LEVELS):
 # at 10M the medium list of everything's 5,000th group counted 305 trips, more than the 1,000th of
 # 16 Jun-15 Jan (269), which the month counts could then not prove; its 20,000th counts 58.
 # Every other reader takes the first KEPT_TOP of them (groups_kept_and_new), as before.
@@ -63,7 +65,7 @@ _MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_
 # recounted from the period's trips (_RECOUNT_PERIOD_MAX), still a fraction of counting every
 # fine group (at 10M, a year 0.61-0.75 s against 4.0-4.6 s). Only the 1-hour fine list is kept.
 MONTH_LISTS = {0: (1,), 1: BUCKET_HOURS, 2: BUCKET_HOURS}
-# The levels whose lists of all dates of everything (1-hour buckets; all days, weekdays, weekend)
+# The levels whose lists of all dates of everything (every bucket size; all days, weekdays, weekend)
 # compaction also counts in each month (sql/31_list_month_counts.sql): a date range's groups are
 # read from them first (core/groups_months.py). At 1M, groups of a year: fine 112-198 ms against
 # 468-820 ms, coarse 97 against 260 ms (side by side, Dec 6).
@@ -171,7 +173,7 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                     if read > count_raw_above:
                         raise RawCountNeeded(read)
             source = "trips" if raw else "summary"
-            ready = _within_ready(c, level, bucket_hours, f, params, read) if raw else None
+            ready = _within_ready(c, level, f, params, read) if raw else None
             if ready is not None:  # (the trips the count reads)
                 rows, total_groups = within_list(c, {**params, "days": KEPT_DAYS[f.days]},
                                                  long_lists=ready >= _WITHIN_LONG_MIN_TRIPS) or (None, None)
@@ -202,13 +204,16 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
 
 
 def _month_counted(c, params: dict, f: Filters, period: tuple, count_raw_above: int | None):
-    """A date range's groups of all regions and datasources in 1-hour buckets, of the levels in
-    MONTH_COUNT_LEVELS, from the month counts of the list of all dates (core/groups_months.py), when
+    """A date range's groups of all regions and datasources (hours of the day only in whole
+    buckets: whole_buckets), of the levels in MONTH_COUNT_LEVELS, from the month counts of the list
+    of all dates of its bucket size (core/groups_months.py), when
     they prove the answer: (groups, bounds of the number of groups); else None. Only when compacted
     with no job loaded since, the range takes in two months or more (whole, or most of them), and
     the days around them are no more raw trips than ``count_raw_above``."""
     level = params["level"]
-    if not f.dated or level not in MONTH_COUNT_LEVELS or params["bucket_hours"] != 1 or f.regions or f.datasources:
+    if not f.dated or level not in MONTH_COUNT_LEVELS or f.regions or f.datasources:
+        return None
+    if not whole_buckets(f.hours, params["bucket_hours"]):  # (a bucket's count is of all its hours)
         return None
     months = MonthPlan.of(f, *period)
     if len(months.months) < 2:  # (a month's own list answers as quickly, with no try that may fail)
@@ -222,6 +227,16 @@ def _month_counted(c, params: dict, f: Filters, period: tuple, count_raw_above: 
         if c.execute(query("raw_trips_read"), {**plan, "raw_jobs": []}).scalar() > count_raw_above:
             return None
     return month_counted(c, plan)
+
+
+def whole_buckets(hours, bucket_hours: int) -> bool:
+    """Whether the hours of the day asked (None: all) are whole buckets of ``bucket_hours``: every
+    bucket with one of them has all its hours asked (any hours, with 1-hour buckets). A bucket's
+    trips in such hours are then all its trips."""
+    if hours is None:
+        return True
+    buckets = {h // bucket_hours for h in hours}
+    return set(hours) == {b * bucket_hours + i for b in buckets for i in range(bucket_hours)}
 
 
 def _plan(c, level: int, bucket_hours: int, limit: int, f: Filters, period: tuple, ids: dict):
@@ -265,12 +280,12 @@ def _plan(c, level: int, bucket_hours: int, limit: int, f: Filters, period: tupl
     return None, None
 
 
-def _within_ready(c, level: int, bucket_hours: int, f: Filters, params: dict, read: int | None) -> int | None:
+def _within_ready(c, level: int, f: Filters, params: dict, read: int | None) -> int | None:
     """The trips to count (raw_trips_read; ``read`` when already asked), when groups to be counted
     from the trips may be counted for the groups of kept lists only (core/groups_within.py): of
-    fine or medium cells and enough trips (_WITHIN_MIN_TRIPS), hours of the day with 1-hour
-    buckets only, and the lists and trip_times hold every trip (compacted, no job since); else None."""
-    if level not in _WITHIN_MIN_TRIPS or params["raw_jobs"] or (f.hours is not None and bucket_hours != 1):
+    fine or medium cells and enough trips (_WITHIN_MIN_TRIPS), and the lists and trip_times hold
+    every trip (compacted, no job since); else None."""
+    if level not in _WITHIN_MIN_TRIPS or params["raw_jobs"]:
         return None
     if read is None:
         read = c.execute(query("raw_trips_read"), params).scalar()

@@ -1,7 +1,7 @@
 """Groups of a date range from the month counts of the list of all dates (sql/31_list_month_counts.sql).
 
 Compaction keeps the top groups of all dates of everything, of all days, weekdays and weekend
-(1-hour buckets; of the levels in core.groups.PROOF_LEVELS, PROOF_TOP_FACTOR times KEPT_TOP of
+(every bucket size; of the levels in core.groups.PROOF_LEVELS, PROOF_TOP_FACTOR times KEPT_TOP of
 them), and, for the levels in MONTH_COUNT_LEVELS, the exact counts of each list's groups on its
 days from the first month through each month. A date range's
 counts of the list's groups are then those through its last whole month less those through the
@@ -10,7 +10,8 @@ those groups only (core/groups.py MonthPlan says which days: at most two stretch
 from the list counts at most the list's least count over all dates, so at most that in the range:
 when the answer's last group counts more, the answer is the top of the list's groups, exact (or
 when the list keeps every group). Otherwise the caller answers as before (the month lists, or the
-trips). Only with all regions and datasources, 1-hour buckets, and where the lists and trip_times
+trips). Only with all regions and datasources, hours of the day that are whole buckets (a
+bucket's count is of all its hours: core.groups.whole_buckets), and where the lists and trip_times
 hold every trip (compacted, no job loaded since).
 The SQL is in sql/queries/groups.sql (groups_month_counts).
 """
@@ -22,7 +23,7 @@ from .queries import query
 
 def month_counted(c, params: dict) -> tuple[list[Group], tuple[int, int]] | None:
     """The top ``params["limit"]`` groups of the range whose whole months and days around them
-    ``params`` name (those of groups_kept_and_new: level, days, weekend, hours, limit and a
+    ``params`` name (those of groups_kept_and_new: level, bucket_hours, days, weekend, hours, limit and a
     MonthPlan's), with the bounds of the number of groups; None when the list does not prove them,
     or its months were not counted (a database compacted before sql/31)."""
     if not _hopeful(c, params):

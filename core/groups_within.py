@@ -17,7 +17,8 @@ no trip lies outside the lists' groups). Of the splits, the one with the least s
 a guess says it may prove the answer; otherwise, or when it does not, the caller counts every group.
 
 Only for answers the caller would count from the trips, where the lists and trip_times hold every
-trip (compacted, no job loaded since), and hours of the day with 1-hour buckets only.
+trip (compacted, no job loaded since). With hours of the day, a list's group counts the trips of
+its bucket in those hours, at most its count in the list (of all hours), whatever the bucket size.
 The SQL is in sql/queries/groups.sql (superset_lists, groups_within_list).
 """
 from __future__ import annotations

@@ -802,8 +802,8 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
             return jobs, differ, unordered
 
     def asks(read, **named):  # a caller that asks before reading many raw trips is told how many at most
-        # (2-hour buckets: no month lists of fine cells)
-        kw = dict(cell="fine", bucket_hours=2, date_from="2019-02-01", date_to="2019-05-31", url=db_url, **named)
+        # (2-hour buckets: no month lists of fine cells; one hour of a bucket: not from the month counts)
+        kw = dict(cell="fine", bucket_hours=2, hours=[9], date_from="2019-02-01", date_to="2019-05-31", url=db_url, **named)
         assert core.trip_groups(**kw, count_raw_above=read)["source"] == "trips"
         with pytest.raises(core.RawCountNeeded) as asked:
             core.trip_groups(**kw, count_raw_above=read - 1)
@@ -1067,24 +1067,25 @@ def test_fine_groups_over_months_from_their_lists_equal_the_raw_count(db_url, tm
     assert (core.trip_groups(**both, limit=5)["source"], len(tried)) == ("trips", 1)
 
 
-def _top_groups_recount(url, level: int, date_from: str, date_to: str, weekend, hours, limit: int) -> tuple:
-    """The top ``limit`` groups (1-hour buckets) over a period, counted straight from the raw trips
-    (the definition), in the answer's order, with the trips and groups of the period."""
+def _top_groups_recount(url, level: int, bucket: int, date_from: str, date_to: str, weekend, hours, limit: int) -> tuple:
+    """The top ``limit`` groups over a period, counted straight from the raw trips (the
+    definition), in the answer's order, with the trips and groups of the period."""
     from core import grid
     cell = {v: k for k, v in grid.LEVELS.items()}[level]
     with engine(url).connect() as conn:
-        rows = _dated_group_rows(conn, level, 1, date_from, date_to, weekend, hours)
-    top = [(grid.label(r.o, cell), grid.label(r.d, cell), r.h, r.n) for r in rows[:limit]]
+        rows = _dated_group_rows(conn, level, bucket, date_from, date_to, weekend, hours)
+    top = [(grid.label(r.o, cell), grid.label(r.d, cell), r.h * bucket, r.n) for r in rows[:limit]]
     return top, sum(r.n for r in rows), len(rows)
 
 
 def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_raw_count(db_url, tmp_path, monkeypatch):
     """Pass: compaction counts, in each month, the groups of the lists of all dates of everything
-    (every level, 1-hour buckets, all days, weekdays, weekend; sql/31_list_month_counts.sql); groups of all
+    (every level and bucket size, all days, weekdays, weekend; sql/31_list_month_counts.sql); groups of all
     regions and datasources over a date range that takes in most of two months or more are read from
     them, the days around the months counted, or those outside a month taken out, and equal the raw
     count (groups, order, total trips; the number of groups within the bounds given): all days,
-    weekdays, weekend, hours of the day, any limit. With short lists: taken where the answer's last
+    weekdays, weekend, 1, 3 and 24-hour buckets, hours of the day (in whole buckets; else answered
+    as before), any limit. With short lists: taken where the answer's last
     group counts more than the list's least count, else answered as before (exact too). Not with a
     job loaded since, nor from a database compacted before sql/31 (which is due for compaction and
     gets them from one with nothing to fold)."""
@@ -1102,13 +1103,16 @@ def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_r
     def check(limits, periods=periods) -> dict:
         """Each answer against the raw count; by period, the limits answered from the month counts."""
         read = {}
-        for (f, t), days, of_day, limit, (cell, level) in itertools.product(
-                periods, ("all", "weekdays", "weekend"), (None, [8, 9, 23]), limits, (("fine", 0), ("medium", 1), ("coarse", 2))):
+        for (f, t), days, (bucket, of_day), limit, (cell, level) in itertools.product(
+                periods, ("all", "weekdays", "weekend"),
+                ((1, None), (1, [8, 9, 23]), (3, None), (24, None), (3, [6, 7, 8, 21, 22, 23]), (3, [8, 9, 23])),
+                limits, (("fine", 0), ("medium", 1), ("coarse", 2))):
             taken.clear()
-            res = core.trip_groups(cell=cell, date_from=f, date_to=t, days=days, hours=of_day, limit=limit, url=db_url)
+            res = core.trip_groups(cell=cell, bucket_hours=bucket, date_from=f, date_to=t, days=days, hours=of_day,
+                                   limit=limit, url=db_url)
             weekend = {"all": None, "weekdays": False, "weekend": True}[days]
-            top, trips, groups = _top_groups_recount(db_url, level, f, t, weekend, of_day, limit)
-            kw = (f, t, days, of_day, limit, cell)
+            top, trips, groups = _top_groups_recount(db_url, level, bucket, f, t, weekend, of_day, limit)
+            kw = (f, t, days, bucket, of_day, limit, cell)
             assert [(g["origin_cell"], g["destination_cell"], g["bucket_start_hour"], g["trips"])
                     for g in res["groups"]] == top, kw
             assert res["total_trips"] == trips, kw
@@ -1116,18 +1120,21 @@ def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_r
             assert lo <= groups <= hi and res["total_groups"] in (None, groups), kw
             if taken and taken[-1] is not None:
                 assert res["source"] == "kept"
-                read.setdefault((f, t), set()).add((cell, limit, days, of_day is not None))
+                read.setdefault((f, t), set()).add((cell, limit, days, bucket, of_day is not None))
         return read
 
     core.compact_summaries(url=db_url)
     with engine(db_url).connect() as conn:  # every month with trips, at each level
         months = conn.execute(sa.text("SELECT count(DISTINCT date_trunc('month', ts)) FROM trips")).scalar()
-    assert sql_rows(db_url, "SELECT level, days, count(*) FROM list_month_counts GROUP BY 1, 2 ORDER BY 1, 2") == [
-        (level, days, months) for level in (0, 1, 2) for days in (0, 1, 2)]
-    # the lists keep every group of these few trips: every answer is read from the month counts
+    kept = "SELECT level, bucket_hours, days, count(*) FROM list_month_counts GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    every = [(level, bucket, days, months) for level in (0, 1, 2) for bucket in core.groups.BUCKET_HOURS for days in (0, 1, 2)]
+    assert sql_rows(db_url, kept) == every
+    # the lists keep every group of these few trips: every answer is read from the month counts,
+    # but for 3-hour buckets with hours of the day that are not whole buckets
     read = check(limits=(1, 50, 5000))
-    assert all(read.get(p) == set(itertools.product(("fine", "medium", "coarse"), (1, 50, 5000), ("all", "weekdays", "weekend"),
-                                                    (False, True))) for p in periods), read
+    assert all(read.get(p) == {(cell, limit, days, bucket, hours) for cell, limit, days, (bucket, hours) in itertools.product(
+        ("fine", "medium", "coarse"), (1, 50, 5000), ("all", "weekdays", "weekend"), ((1, False), (1, True), (3, False), (24, False), (3, True)))}
+        for p in periods), read
     # periods of one month or none (less than half of each) are not: a month's own list answers
     assert not check(limits=(5,), periods=(("2019-01-20", "2019-02-10"), ("2019-02-01", "2019-02-28"),
                                            ("2019-01-31", "2019-03-02")))
@@ -1141,20 +1148,23 @@ def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_r
     assert not check(limits=(1,), periods=periods[:1])  # a job loaded since: not from them
     core.compact_summaries(url=db_url)
     read = check(limits=(1, 5), periods=periods[:2])
-    assert ("fine", 1, "all", False) in read[periods[0]] and all(n == 1 for _, n, _, _ in set().union(*read.values()))
+    assert ("fine", 1, "all", 1, False) in read[periods[0]] and all(n == 1 for _, n, _, _, _ in set().union(*read.values()))
 
-    # compacted before sql/31: answered as before, due, and made by a compaction with nothing to fold
+    # compacted before sql/32 (the counts of 1-hour buckets only), or before sql/31 (none): answered
+    # as before, due, and made by a compaction with nothing to fold
     monkeypatch.undo()
-    with engine(db_url).begin() as conn:
-        conn.execute(sa.text("DELETE FROM list_month_counts"))
-    feb = dict(cell="fine", date_from="2019-02-01", date_to="2019-02-28", url=db_url)
-    before = core.trip_groups(**feb)
-    assert compaction_due(db_url)
-    core.compact_summaries(url=db_url)
-    assert not compaction_due(db_url)
-    assert core.trip_groups(**feb)["groups"] == before["groups"]
-    assert sql_rows(db_url, "SELECT level, days, count(*) FROM list_month_counts GROUP BY 1, 2 ORDER BY 1, 2") == [
-        (level, days, months) for level in (0, 1, 2) for days in (0, 1, 2)]
+    for gone in ("bucket_hours > 1", "true"):
+        with engine(db_url).begin() as conn:
+            conn.execute(sa.text(f"DELETE FROM list_month_counts WHERE {gone}"))
+        asked = [dict(cell="fine", bucket_hours=bucket, date_from=f, date_to=t, url=db_url)
+                 for bucket in (1, 3) for f, t in (periods[0], ("2019-02-01", "2019-02-28"))]
+        before = [core.trip_groups(**a) for a in asked]
+        assert all(b["source"] == "trips" for b in before[2:]), gone  # (no fine month lists of 3-hour buckets)
+        assert compaction_due(db_url), gone
+        core.compact_summaries(url=db_url)
+        assert not compaction_due(db_url)
+        assert [core.trip_groups(**a)["groups"] for a in asked] == [b["groups"] for b in before]
+        assert sql_rows(db_url, kept) == every
 
 
 def test_groups_the_lists_know_only_within_a_range_are_recounted_to_prove_the_answer(db_url, tmp_path, monkeypatch,
@@ -1312,6 +1322,14 @@ def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_tha
     answer(False, limit=1, regions=["Prague", "Brno"], datasources=["x"])  # x's list: F 20, A 10
     answer(False, limit=1, regions=["Prague"], datasources=["x", "y"])  # Prague's list: A 15
     answer(False, limit=1, hours=[8], **px)
+    # hours that are not whole buckets: each group's trips of those hours counted; the guess scales
+    # a bucket's count by the share of its hours asked (the lists' first counts halved, times the
+    # answer's share of their trips, are below 8): not tried
+    answer(True, limit=1, hours=[7, 8], bucket_hours=2, **px)
+    with monkeypatch.context() as m:  # tried, and proved (A 10 > 8)
+        m.setattr(core.groups_within, "_least_guess", lambda lists: float("inf"))
+        assert [g["trips"] for g in answer(False, limit=1, hours=[7, 8], bucket_hours=2, **px)["groups"]] == [10]
+        answer(False, limit=1, hours=[8, 9, 10], bucket_hours=3, **px)
     answer(False, limit=1, bucket_hours=24, days="weekdays", **px)
     res = answer(False, limit=5, days="weekend", **px)  # Prague's list of weekends keeps every group
     assert [g["trips"] for g in res["groups"]] == [1, 1] and res["total_groups"] == 2
@@ -1333,7 +1351,8 @@ def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_tha
 def test_the_fine_hourly_lists_of_all_dates_keep_more_groups_for_the_answers_counted_for_them(
         db_url, tmp_path, monkeypatch):
     """Pass: compaction keeps PROOF_TOP_FACTOR times KEPT_TOP groups in the lists (of every level) of
-    all dates with 1-hour buckets (those the answers counted from the trips are counted for), KEPT_TOP in
+    all dates with 1-hour buckets (those the answers counted from the trips are counted for), and of
+    everything's lists of all dates of every bucket size (their months are counted), KEPT_TOP in
     every other list; the answers read from the kept lists take their first KEPT_TOP groups, as
     before (exact, 'kept'); and an answer counted for the lists' groups that lists of KEPT_TOP
     cannot prove (its 2nd group counts 3; Prague's 3rd counts 4, x's 6) is proved by the longer
@@ -1348,8 +1367,8 @@ def test_the_fine_hourly_lists_of_all_dates_keep_more_groups_for_the_answers_cou
     (tmp_path / "a.csv").write_text(HEADER + text)
     assert core.ingest_file(str(tmp_path / "a.csv"), url=db_url).status == "completed"
     core.compact_summaries(url=db_url)
-    lengths = sql_rows(db_url, "SELECT bucket_hours = 1 AND month = '-infinity', cardinality(trips)"
-                               " FROM flow_top")
+    lengths = sql_rows(db_url, "SELECT month = '-infinity' AND (bucket_hours = 1 OR region_id = datasource_id),"
+                               " cardinality(trips) FROM flow_top")  # (region_id = datasource_id: both 0)
     assert max(n for proof, n in lengths if proof) > 3 and all(n <= 12 for proof, n in lengths if proof)
     assert all(n <= 3 for proof, n in lengths if not proof) and any(not proof for proof, _ in lengths)
     tried = []

@@ -112,13 +112,14 @@ SELECT count(*) AS new_jobs FROM jobs_since_compaction
 -- trips were folded but no month has its lists of fine cells, or of a datasource (compacted before
 -- sql/21_flow_top_months.sql, before it kept fine cells' month lists, Dec 5, or those of each region
 -- and datasource, Dec 6: the next compaction makes them, even with nothing to fold; every datasource
--- keeps its lists, so a month with trips has some).
+-- keeps its lists, so a month with trips has some), or the month counts of the lists of all dates
+-- of buckets over an hour (sql/31, sql/32).
 SELECT completed - new AS folded_trips, new AS new_trips,
        EXISTS (SELECT FROM folded_jobs_uncopied) AS uncopied,  -- (sql/29)
        completed > new AND (NOT EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND month > '-infinity')
                             OR NOT EXISTS (SELECT FROM flow_top_totals
                                             WHERE level = 1 AND month > '-infinity' AND datasource_id > 0)
-                            OR NOT EXISTS (SELECT FROM list_month_counts)) AS months_missing
+                            OR NOT EXISTS (SELECT FROM list_month_counts WHERE bucket_hours > 1)) AS months_missing
   FROM (SELECT coalesce(sum(rows_loaded), 0)::bigint AS completed FROM jobs WHERE status = 'completed') c,
        (SELECT coalesce(sum(rows_loaded), 0)::bigint AS new FROM jobs_since_compaction) n
 
@@ -303,27 +304,33 @@ CREATE INDEX month_hours_context ON pg_temp.month_hours (side, id, level);
 ANALYZE pg_temp.month_hours
 
 -- name: compact_list_month_counts
--- The counts of the groups of the list of all dates of everything (:level, :days, 1-hour buckets;
--- kept first, in the same transaction) on its days from the first month through :month, in the
--- list's order (sql/31_list_month_counts.sql): those through the month before (compaction writes
--- the months in order) plus the month's own (pg_temp.month_hours of everything). One unnest zips
--- the list's arrays with those of the month before, entry by entry (a join by position was
--- planned as a nested loop over this transaction's new rows: 8 minutes instead of 47 s at 1M trips).
-INSERT INTO list_month_counts (level, days, month, trips)
-SELECT :level, :days, :month,
-       array_agg(coalesce(g.trips, 0) + coalesce(CASE :days WHEN 0 THEN h.trips
-                                                            WHEN 1 THEN h.trips - h.weekend_trips
-                                                            ELSE h.weekend_trips END, 0) ORDER BY g.i)
+-- The counts of the groups of the lists of all dates of everything (:level, :bucket_hours; all
+-- days, weekdays and weekend, one row each; kept first, in the same transaction) on their days
+-- from the first month through :month, in each list's order (sql/31_list_month_counts.sql): those
+-- through the month before (compaction writes the months in order) plus the month's own
+-- (pg_temp.month_hours of everything, its hours summed into the buckets). One unnest zips a
+-- list's arrays with those of the month before, entry by entry (a join by position was planned
+-- as a nested loop over this transaction's new rows: 8 minutes instead of 47 s at 1M trips).
+WITH h AS (
+    SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, sum(trips) AS trips, sum(weekend_trips) AS weekend_trips
+      FROM pg_temp.month_hours
+     WHERE (side, id, level) = (0, 0, :level)
+     GROUP BY 1, 2, 3
+)
+INSERT INTO list_month_counts (level, bucket_hours, days, month, trips)
+SELECT :level, :bucket_hours, t.days, :month,
+       array_agg(coalesce(g.trips, 0) + coalesce(CASE t.days WHEN 0 THEN h.trips
+                                                             WHEN 1 THEN h.trips - h.weekend_trips
+                                                             ELSE h.weekend_trips END, 0) ORDER BY g.i)
   FROM flow_top t
   LEFT JOIN LATERAL (SELECT c.trips FROM list_month_counts c
-                      WHERE c.level = :level AND c.days = :days AND c.month < :month
+                      WHERE (c.level, c.bucket_hours, c.days) = (:level, :bucket_hours, t.days) AND c.month < :month
                       ORDER BY c.month DESC LIMIT 1) before ON true
  CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets, before.trips) WITH ORDINALITY
                     AS g (o_cell, d_cell, bucket, trips, i)
-  LEFT JOIN pg_temp.month_hours h
-    ON (h.side, h.id, h.level) = (0, 0, :level) AND (h.o_cell, h.d_cell, h.hour) = (g.o_cell, g.d_cell, g.bucket)
- WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, 1, 0, 0, :days, '-infinity')
-HAVING count(*) > 0  -- (no list: no row)
+  LEFT JOIN h ON (h.o_cell, h.d_cell, h.bucket) = (g.o_cell, g.d_cell, g.bucket)
+ WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.month) = (:level, :bucket_hours, 0, 0, '-infinity')
+ GROUP BY t.days  -- (no list: no row)
 
 -- name: compact_month_lists_clear
 -- The month lists, before a compaction with nothing to fold makes them again (a database

@@ -383,7 +383,7 @@ SELECT coalesce((SELECT min(trips)
 -- each list is at most its count in that list, and at most the list's least count (kept_min) if
 -- it is missing from it. With each list: whether it keeps every group (complete), how many groups
 -- it has (total_groups, all hours: at least the answer's part of it has), its :limit-th count in
--- the hours asked (limit_th; NULL when it has fewer), and the share of its trips in the answer's
+-- the hours asked (limit_th, a guess with buckets partly asked; NULL when it has fewer), and the share of its trips in the answer's
 -- regions, datasources and period (daily_counts, all days and hours), for a guess of the answer's
 -- :limit-th count before the try.
 WITH p AS (  -- trips by region and datasource: all, and in the period (one pass over daily_counts)
@@ -400,9 +400,14 @@ SELECT t.region_id, t.datasource_id,
        -- core/groups.py PROOF_TOP_FACTOR; the fewer groups, the quicker the count)
        coalesce(t.trips[least(cardinality(t.trips), CAST(:kept_top AS int))], 0) AS short_kept_min,
        least(cardinality(t.trips), CAST(:kept_top AS int)) = s.total_groups AS short_complete,
-       (SELECT g.trips FROM unnest(t.trips, t.buckets) AS g (trips, bucket)
-         WHERE CAST(:hours AS int[]) IS NULL OR g.bucket = ANY(CAST(:hours AS int[]))
-         ORDER BY g.trips DESC OFFSET :limit - 1 LIMIT 1) AS limit_th,
+       -- (a bucket with only some of its hours asked: its count times their share of its hours)
+       (SELECT g.trips * a.asked / :bucket_hours
+          FROM unnest(t.trips, t.buckets) AS g (trips, bucket)
+         CROSS JOIN LATERAL (SELECT CASE WHEN CAST(:hours AS int[]) IS NULL THEN :bucket_hours
+                                         ELSE (SELECT count(*) FROM unnest(CAST(:hours AS int[])) h
+                                                WHERE h / :bucket_hours = g.bucket) END::float8 AS asked) a
+         WHERE a.asked > 0
+         ORDER BY 1 DESC OFFSET :limit - 1 LIMIT 1) AS limit_th,
        (SELECT coalesce(sum(p.period) FILTER (WHERE (CAST(:region_ids AS int[]) IS NULL OR p.region_id = ANY(CAST(:region_ids AS int[])))
                                                 AND (CAST(:datasource_ids AS int[]) IS NULL
                                                      OR p.datasource_id = ANY(CAST(:datasource_ids AS int[])))), 0)::float8
@@ -454,8 +459,9 @@ SELECT k.o_cell, k.d_cell, k.bucket, count(*) AS trips
 SELECT set_config('enable_mergejoin', :on, true)
 
 -- name: groups_month_counts
--- A date range's top :limit groups of :level (1-hour buckets, all regions and datasources; :days,
--- :weekend, :hours), counted for the groups of the list of all dates of everything on :days: their
+-- A date range's top :limit groups of :level and :bucket_hours (all regions and datasources; :days,
+-- :weekend; :hours, whole buckets of them only), counted for the groups of the list of all dates of
+-- everything of that bucket size on :days: their
 -- counts through the range's last whole month less those through the month before its first
 -- (:months, contiguous; list_month_counts, sql/31), and the days around them (:edge_from,
 -- :edge_to, :edge_sign as in groups_kept_and_new: at most two stretches) counted from trip_times
@@ -468,16 +474,17 @@ WITH list AS (  -- the list's groups with their counts through the last month an
     SELECT g.o_cell, g.d_cell, g.bucket, g.i, coalesce(g.last, 0) - coalesce(g.before, 0) AS months_trips
       FROM flow_top t
       LEFT JOIN LATERAL (SELECT c.trips FROM list_month_counts c
-                          WHERE c.level = :level AND c.days = :days
+                          WHERE (c.level, c.bucket_hours, c.days) = (:level, :bucket_hours, :days)
                             AND c.month <= (CAST(:months AS date[]))[cardinality(CAST(:months AS date[]))]
                           ORDER BY c.month DESC LIMIT 1) last ON true
       LEFT JOIN LATERAL (SELECT c.trips FROM list_month_counts c
-                          WHERE c.level = :level AND c.days = :days AND c.month < (CAST(:months AS date[]))[1]
+                          WHERE (c.level, c.bucket_hours, c.days) = (:level, :bucket_hours, :days)
+                            AND c.month < (CAST(:months AS date[]))[1]
                           ORDER BY c.month DESC LIMIT 1) before ON true
      -- (one unnest zips the arrays entry by entry)
      CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets, last.trips, before.trips) WITH ORDINALITY
                         AS g (o_cell, d_cell, bucket, last, before, i)
-     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, 1, 0, 0, :days, '-infinity')
+     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, :bucket_hours, 0, 0, :days, '-infinity')
 ), edges AS (  -- (one scan of both stretches, as in groups_kept_and_new)
     SELECT list.i,
            sum(CASE WHEN t.ts < (CAST(:edge_to AS date[]))[1] + 1 THEN (CAST(:edge_sign AS int[]))[1]
@@ -485,7 +492,7 @@ WITH list AS (  -- the list's groups with their counts through the last month an
       FROM trip_times t
       LEFT JOIN list ON list.o_cell = grid_cell(t.o_cell, t.o_medium, CAST(:level AS smallint))
                     AND list.d_cell = grid_cell(t.d_cell, t.d_medium, CAST(:level AS smallint))
-                    AND list.bucket = t.hour
+                    AND list.bucket = t.hour / :bucket_hours
      WHERE cardinality(CAST(:edge_from AS date[])) > 0
        AND (t.ts >= (CAST(:edge_from AS date[]))[1] AND t.ts < (CAST(:edge_to AS date[]))[1] + 1
             OR t.ts >= (CAST(:edge_from AS date[]))[2] AND t.ts < (CAST(:edge_to AS date[]))[2] + 1)
@@ -496,9 +503,11 @@ WITH list AS (  -- the list's groups with their counts through the last month an
     SELECT list.o_cell, list.d_cell, list.bucket, (list.months_trips + coalesce(edges.trips, 0))::bigint AS trips
       FROM list
       LEFT JOIN edges USING (i)
-     WHERE CAST(:hours AS int[]) IS NULL OR list.bucket = ANY(CAST(:hours AS int[]))
+     WHERE CAST(:hours AS int[]) IS NULL OR list.bucket * :bucket_hours = ANY(CAST(:hours AS int[]))  -- (whole buckets)
 ), x AS MATERIALIZED (  -- (once: pulled up into the join below, its list's arrays were read again for each row)
-    SELECT EXISTS (SELECT FROM list_month_counts WHERE level = :level AND days = :days) AS counts_kept,
+    SELECT EXISTS (SELECT FROM list_month_counts
+                    WHERE (level, bucket_hours, days) = (:level, :bucket_hours, :days)) AS counts_kept,
+           -- (the months' totals of their lists of 1-hour buckets: the same trips in every bucket size)
            (coalesce((SELECT sum(s.total_trips) FROM flow_top_totals s
                        WHERE CAST(:hours AS int[]) IS NULL
                          AND (s.level, s.bucket_hours, s.region_id, s.datasource_id, s.days) = (:level, 1, 0, 0, :days)
@@ -513,7 +522,7 @@ WITH list AS (  -- the list's groups with their counts through the last month an
            cardinality(t.trips) = s.total_groups AS complete, s.total_groups AS all_groups
       FROM flow_top t
       JOIN flow_top_totals s USING (level, bucket_hours, region_id, datasource_id, days, month)
-     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, 1, 0, 0, :days, '-infinity')
+     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, :bucket_hours, 0, 0, :days, '-infinity')
 )
 SELECT x.*, top.o_cell, top.d_cell, top.bucket, top.trips
   FROM x
