@@ -147,8 +147,9 @@ def _keep_month_lists(cur, progress, regions: list[int], sources: list[int]) -> 
     """The top groups of each month, with their totals per hour (sql/21_flow_top_months.sql),
     counted from trip_times: of each level and bucket size in core.groups.MONTH_LISTS for
     everything, and in NAMED_MONTH_LISTS for each region in ``regions`` and each datasource in
-    ``sources``; and the month's counts of the groups of the lists of all dates of everything of the
-    levels in MONTH_COUNT_LEVELS, every bucket size (sql/31_list_month_counts.sql)."""
+    ``sources``; and the month's counts of the groups of the lists of all dates of the levels in
+    MONTH_COUNT_LEVELS: of everything, every bucket size, and of each region in ``regions`` and each
+    datasource in ``sources``, 1-hour buckets (sql/31_list_month_counts.sql, sql/32)."""
     from .groups import BUCKET_HOURS, MONTH_COUNT_LEVELS, MONTH_LISTS, NAMED_MONTH_LISTS
     cur.execute(pg("compact_months"))
     months = [m for m, in cur.fetchall()]
@@ -157,8 +158,12 @@ def _keep_month_lists(cur, progress, regions: list[int], sources: list[int]) -> 
         if i % 12 == 0:
             progress(f"keeping the top groups of each month (months {i + 1}-{min(i + 12, len(months))} of {len(months)})")
         cur.execute(pg("compact_month_hours"), {"month": month, "regions": regions})
-        for level, hours in itertools.product(MONTH_COUNT_LEVELS, BUCKET_HOURS):  # (the lists of all dates are kept by now)
-            cur.execute(pg("compact_list_month_counts"), {"level": level, "bucket_hours": hours, "month": month})
+        # (the lists of all dates are kept by now): everything's of every bucket size, and each
+        # region's and datasource's of 1-hour buckets (the only ones as long: _keep_days)
+        for level, (hours, (region_id, datasource_id)) in itertools.product(
+                MONTH_COUNT_LEVELS, [(h, (0, 0)) for h in BUCKET_HOURS] + [(1, context) for context in named]):
+            cur.execute(pg("compact_list_month_counts"), {"level": level, "bucket_hours": hours, "month": month,
+                                                          "region_id": region_id, "datasource_id": datasource_id})
         for level, sizes in MONTH_LISTS.items():
             for hours in sizes:
                 for region_id, datasource_id in [(0, 0)] + (named if hours in NAMED_MONTH_LISTS.get(level, ()) else []):

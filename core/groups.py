@@ -15,9 +15,9 @@ datasources: in medium and coarse cells and 1-hour buckets), from the lists kept
 (MONTH_LISTS, NAMED_MONTH_LISTS) with the days around them counted. Groups that would be
 counted from the trips are counted only for the groups of the kept lists of all days (of
 everything, or of each region or datasource named) where that proves them
-(core/groups_within.py). A date range of all regions and datasources (hours of the day in whole
-buckets only) is first
-read from the counts in each month of the groups of the list of all dates
+(core/groups_within.py). A date range of all regions and datasources, or of one region or one
+datasource in 1-hour buckets (hours of the day in whole buckets only), is first read from the
+counts in each month of the groups of its list of all dates
 (core/groups_months.py), when they prove it. ``source`` says which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """
@@ -65,8 +65,9 @@ _MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_
 # recounted from the period's trips (_RECOUNT_PERIOD_MAX), still a fraction of counting every
 # fine group (at 10M, a year 0.61-0.75 s against 4.0-4.6 s). Only the 1-hour fine list is kept.
 MONTH_LISTS = {0: (1,), 1: BUCKET_HOURS, 2: BUCKET_HOURS}
-# The levels whose lists of all dates of everything (every bucket size; all days, weekdays, weekend)
-# compaction also counts in each month (sql/31_list_month_counts.sql): a date range's groups are
+# The levels whose lists of all dates of everything (every bucket size; all days, weekdays, weekend),
+# and of each region and datasource (1-hour buckets), compaction also counts in each month
+# (sql/31_list_month_counts.sql, sql/32): a date range's groups are
 # read from them first (core/groups_months.py). At 1M, groups of a year: fine 112-198 ms against
 # 468-820 ms, coarse 97 against 260 ms (side by side, Dec 6).
 MONTH_COUNT_LEVELS = (0, 1, 2)
@@ -204,25 +205,32 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
 
 
 def _month_counted(c, params: dict, f: Filters, period: tuple, count_raw_above: int | None):
-    """A date range's groups of all regions and datasources (hours of the day only in whole
-    buckets: whole_buckets), of the levels in MONTH_COUNT_LEVELS, from the month counts of the list
-    of all dates of its bucket size (core/groups_months.py), when
+    """A date range's groups of all regions and datasources, or of one region or one datasource
+    (1-hour buckets; hours of the day only in whole buckets: whole_buckets), of the levels in
+    MONTH_COUNT_LEVELS, from the month counts of that context's list of all dates of its bucket
+    size (core/groups_months.py), when
     they prove the answer: (groups, bounds of the number of groups); else None. Only when compacted
     with no job loaded since, the range takes in two months or more (whole, or most of them), and
     the days around them are no more raw trips than ``count_raw_above``."""
-    level = params["level"]
-    if not f.dated or level not in MONTH_COUNT_LEVELS or f.regions or f.datasources:
+    level, named = params["level"], len(f.regions or ()) + len(f.datasources or ())
+    if not f.dated or level not in MONTH_COUNT_LEVELS or named > 1 or (named and params["bucket_hours"] != 1):
         return None
     if not whole_buckets(f.hours, params["bucket_hours"]):  # (a bucket's count is of all its hours)
+        return None
+    ids = (params["region_ids"] or []) + (params["datasource_ids"] or [])
+    if len(ids) != named:  # (a name unknown: no list)
         return None
     months = MonthPlan.of(f, *period)
     if len(months.months) < 2:  # (a month's own list answers as quickly, with no try that may fail)
         return None
+    # (the months' totals are those of their medium lists, kept for every context: groups_month_counts)
     state = c.execute(query("groups_kept_state"), {
-        "level": level, "regions": None, "datasources": None, "months": list(months.months)}).one()
+        "level": 1, **{k: f.params()[k] for k in ("regions", "datasources")}, "months": list(months.months)}).one()
     if not state.compacted or state.new_jobs:
         return None
-    plan = {**params, **months.params(), "days": KEPT_DAYS[f.days]}
+    plan = {**params, **months.params(), "days": KEPT_DAYS[f.days],
+            "list_region": params["region_ids"][0] if f.regions else 0,
+            "list_datasource": params["datasource_ids"][0] if f.datasources else 0}
     if count_raw_above is not None and months.edges:
         if c.execute(query("raw_trips_read"), {**plan, "raw_jobs": []}).scalar() > count_raw_above:
             return None

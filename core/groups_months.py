@@ -1,17 +1,19 @@
-"""Groups of a date range from the month counts of the list of all dates (sql/31_list_month_counts.sql).
+"""Groups of a date range from the month counts of the list of all dates (sql/31_list_month_counts.sql, sql/32).
 
-Compaction keeps the top groups of all dates of everything, of all days, weekdays and weekend
-(every bucket size; of the levels in core.groups.PROOF_LEVELS, PROOF_TOP_FACTOR times KEPT_TOP of
-them), and, for the levels in MONTH_COUNT_LEVELS, the exact counts of each list's groups on its
-days from the first month through each month. A date range's
+Compaction keeps the top groups of all dates of everything, of each region and of each
+datasource, of all days, weekdays and weekend (of the levels in core.groups.PROOF_LEVELS,
+PROOF_TOP_FACTOR times KEPT_TOP of them: everything's of every bucket size, the others' of 1-hour
+buckets), and, for the levels in MONTH_COUNT_LEVELS, the exact counts of each of those lists'
+groups on its days from the first month through each month. A date range's
 counts of the list's groups are then those through its last whole month less those through the
 month before its first, with the days around them counted from trip_times for
 those groups only (core/groups.py MonthPlan says which days: at most two stretches). A group missing
 from the list counts at most the list's least count over all dates, so at most that in the range:
 when the answer's last group counts more, the answer is the top of the list's groups, exact (or
 when the list keeps every group). Otherwise the caller answers as before (the month lists, or the
-trips). Only with all regions and datasources, hours of the day that are whole buckets (a
-bucket's count is of all its hours: core.groups.whole_buckets), and where the lists and trip_times
+trips). Only with all regions and datasources, or one region or datasource (1-hour buckets),
+hours of the day that are whole buckets (a bucket's count is of all its hours:
+core.groups.whole_buckets), and where the lists and trip_times
 hold every trip (compacted, no job loaded since).
 The SQL is in sql/queries/groups.sql (groups_month_counts).
 """
@@ -23,9 +25,10 @@ from .queries import query
 
 def month_counted(c, params: dict) -> tuple[list[Group], tuple[int, int]] | None:
     """The top ``params["limit"]`` groups of the range whose whole months and days around them
-    ``params`` name (those of groups_kept_and_new: level, bucket_hours, days, weekend, hours, limit and a
-    MonthPlan's), with the bounds of the number of groups; None when the list does not prove them,
-    or its months were not counted (a database compacted before sql/31)."""
+    ``params`` name (those of groups_kept_and_new: level, bucket_hours, days, weekend, hours, limit
+    and a MonthPlan's; list_region and list_datasource: the context, 0 for all), with the bounds of
+    the number of groups; None when the list does not prove them, or its months were not counted
+    (a database compacted before sql/31 or sql/32)."""
     if not _hopeful(c, params):
         return None
     c.execute(query("groups_merge_joins"), {"on": "off"})
@@ -57,6 +60,6 @@ def _hopeful(c, params: dict) -> bool:
     by the share of all trips that the range's days hold) is more than the list's least count. (At
     1M trips a month's or a quarter's fine groups are not proved: the failed try cost 70-170 ms.)"""
     from .groups import KEPT_TOP
-    every = c.execute(query("superset_lists"), {**params, "kept_top": KEPT_TOP,
-                                                 "region_ids": None, "datasource_ids": None}).all()  # (its list only)
-    return any(s.complete or (s.limit_th or 0) * s.share > s.kept_min for s in every)
+    lists = c.execute(query("superset_lists"), {**params, "kept_top": KEPT_TOP}).all()
+    return any(s.complete or (s.limit_th or 0) * s.share > s.kept_min for s in lists
+               if (s.region_id, s.datasource_id) == (params["list_region"], params["list_datasource"]))

@@ -1067,25 +1067,33 @@ def test_fine_groups_over_months_from_their_lists_equal_the_raw_count(db_url, tm
     assert (core.trip_groups(**both, limit=5)["source"], len(tried)) == ("trips", 1)
 
 
-def _top_groups_recount(url, level: int, bucket: int, date_from: str, date_to: str, weekend, hours, limit: int) -> tuple:
+def _names_key(names: dict) -> tuple:
+    """The regions or datasources named in ``names`` (trip_groups' keywords), hashable."""
+    return tuple((k, tuple(v)) for k, v in sorted(names.items()))
+
+
+def _top_groups_recount(url, level: int, bucket: int, date_from: str, date_to: str, weekend, hours, limit: int,
+                        regions=None, datasources=None) -> tuple:
     """The top ``limit`` groups over a period, counted straight from the raw trips (the
     definition), in the answer's order, with the trips and groups of the period."""
     from core import grid
     cell = {v: k for k, v in grid.LEVELS.items()}[level]
     with engine(url).connect() as conn:
-        rows = _dated_group_rows(conn, level, bucket, date_from, date_to, weekend, hours)
+        rows = _dated_group_rows(conn, level, bucket, date_from, date_to, weekend, hours, regions, datasources)
     top = [(grid.label(r.o, cell), grid.label(r.d, cell), r.h * bucket, r.n) for r in rows[:limit]]
     return top, sum(r.n for r in rows), len(rows)
 
 
 def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_raw_count(db_url, tmp_path, monkeypatch):
     """Pass: compaction counts, in each month, the groups of the lists of all dates of everything
-    (every level and bucket size, all days, weekdays, weekend; sql/31_list_month_counts.sql); groups of all
+    (every level and bucket size, all days, weekdays, weekend; of each region and datasource, 1-hour
+    buckets; sql/31_list_month_counts.sql, sql/32); groups of all
     regions and datasources over a date range that takes in most of two months or more are read from
     them, the days around the months counted, or those outside a month taken out, and equal the raw
     count (groups, order, total trips; the number of groups within the bounds given): all days,
     weekdays, weekend, 1, 3 and 24-hour buckets, hours of the day (in whole buckets; else answered
-    as before), any limit. With short lists: taken where the answer's last
+    as before), any limit; so are those of one region or one datasource (their own lists' counts,
+    1-hour buckets; not of two, nor of both, nor of an unknown name). With short lists: taken where the answer's last
     group counts more than the list's least count, else answered as before (exact too). Not with a
     job loaded since, nor from a database compacted before sql/31 (which is due for compaction and
     gets them from one with nothing to fold)."""
@@ -1100,19 +1108,19 @@ def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_r
     periods = (("2019-01-01", "2019-02-28"), ("2018-12-20", "2019-03-10"), ("2019-01-05", "2019-03-20"),
                ("2018-12-10", "2019-02-25"))
 
-    def check(limits, periods=periods) -> dict:
+    shapes = ((1, None), (1, [8, 9, 23]), (3, None), (24, None), (3, [6, 7, 8, 21, 22, 23]), (3, [8, 9, 23]))
+
+    def check(limits, periods=periods, named=({},), shapes=shapes) -> dict:
         """Each answer against the raw count; by period, the limits answered from the month counts."""
         read = {}
-        for (f, t), days, (bucket, of_day), limit, (cell, level) in itertools.product(
-                periods, ("all", "weekdays", "weekend"),
-                ((1, None), (1, [8, 9, 23]), (3, None), (24, None), (3, [6, 7, 8, 21, 22, 23]), (3, [8, 9, 23])),
-                limits, (("fine", 0), ("medium", 1), ("coarse", 2))):
+        for (f, t), days, (bucket, of_day), limit, (cell, level), names in itertools.product(
+                periods, ("all", "weekdays", "weekend"), shapes, limits, (("fine", 0), ("medium", 1), ("coarse", 2)), named):
             taken.clear()
             res = core.trip_groups(cell=cell, bucket_hours=bucket, date_from=f, date_to=t, days=days, hours=of_day,
-                                   limit=limit, url=db_url)
+                                   limit=limit, url=db_url, **names)
             weekend = {"all": None, "weekdays": False, "weekend": True}[days]
-            top, trips, groups = _top_groups_recount(db_url, level, bucket, f, t, weekend, of_day, limit)
-            kw = (f, t, days, bucket, of_day, limit, cell)
+            top, trips, groups = _top_groups_recount(db_url, level, bucket, f, t, weekend, of_day, limit, **names)
+            kw = (f, t, days, bucket, of_day, limit, cell, names)
             assert [(g["origin_cell"], g["destination_cell"], g["bucket_start_hour"], g["trips"])
                     for g in res["groups"]] == top, kw
             assert res["total_trips"] == trips, kw
@@ -1120,21 +1128,39 @@ def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_r
             assert lo <= groups <= hi and res["total_groups"] in (None, groups), kw
             if taken and taken[-1] is not None:
                 assert res["source"] == "kept"
-                read.setdefault((f, t), set()).add((cell, limit, days, bucket, of_day is not None))
+                read.setdefault((f, t), set()).add((cell, limit, days, bucket, of_day is not None, _names_key(names)))
         return read
 
     core.compact_summaries(url=db_url)
     with engine(db_url).connect() as conn:  # every month with trips, at each level
         months = conn.execute(sa.text("SELECT count(DISTINCT date_trunc('month', ts)) FROM trips")).scalar()
-    kept = "SELECT level, bucket_hours, days, count(*) FROM list_month_counts GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-    every = [(level, bucket, days, months) for level in (0, 1, 2) for bucket in core.groups.BUCKET_HOURS for days in (0, 1, 2)]
+    # every month's counts of each list of all dates of everything, and of each region's and
+    # datasource's 1-hour ones (every region keeps lists here: TRIPS_LIST_MIN_TRIPS is 0)
+    kept = ("SELECT level, bucket_hours, region_id, datasource_id, days, count(*) FROM list_month_counts"
+            " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")
+    lists = ("SELECT level, bucket_hours, region_id, datasource_id, days, {m}::bigint FROM flow_top WHERE month = '-infinity'"
+             " AND (bucket_hours = 1 OR region_id + datasource_id = 0) ORDER BY 1, 2, 3, 4, 5")
+    every = sql_rows(db_url, lists.format(m=months))
+    assert {(level, bucket, days) for level, bucket, r, d, days, _ in every if r == d == 0} == set(
+        itertools.product((0, 1, 2), core.groups.BUCKET_HOURS, (0, 1, 2)))
+    assert {(r > 0, d > 0) for _, _, r, d, _, _ in every} == {(False, False), (True, False), (False, True)}
     assert sql_rows(db_url, kept) == every
     # the lists keep every group of these few trips: every answer is read from the month counts,
     # but for 3-hour buckets with hours of the day that are not whole buckets
     read = check(limits=(1, 50, 5000))
-    assert all(read.get(p) == {(cell, limit, days, bucket, hours) for cell, limit, days, (bucket, hours) in itertools.product(
+    assert all(read.get(p) == {(cell, limit, days, bucket, hours, ()) for cell, limit, days, (bucket, hours) in itertools.product(
         ("fine", "medium", "coarse"), (1, 50, 5000), ("all", "weekdays", "weekend"), ((1, False), (1, True), (3, False), (24, False), (3, True)))}
         for p in periods), read
+    # so are those of one region or one datasource, 1-hour buckets (of its own list); not of two,
+    # nor of a region and a datasource together, nor in longer buckets
+    one = ({"regions": ["Busy"]}, {"regions": ["Prague"]}, {"datasources": ["cheap_mobile"]})
+    read = check(limits=(1, 50), named=one, shapes=((1, None), (1, [8, 9, 23]), (3, None)))
+    want = {(cell, limit, days, 1, hours, _names_key(names)) for cell, limit, days, hours, names in itertools.product(
+        ("fine", "medium", "coarse"), (1, 50), ("all", "weekdays", "weekend"), (False, True), one)}
+    assert all(read.get(p) == want for p in periods), {p: (sorted(want - read.get(p, set())), sorted(read.get(p, set()) - want)) for p in periods}
+    assert not check(limits=(5,), periods=periods[:2], shapes=((1, None),),
+                     named=({"regions": ["Busy", "Prague"]}, {"regions": ["Prague"], "datasources": ["cheap_mobile"]},
+                            {"datasources": ["cheap_mobile", "funny_car"]}, {"regions": ["Nowhere"]}))
     # periods of one month or none (less than half of each) are not: a month's own list answers
     assert not check(limits=(5,), periods=(("2019-01-20", "2019-02-10"), ("2019-02-01", "2019-02-28"),
                                            ("2019-01-31", "2019-03-02")))
@@ -1148,7 +1174,7 @@ def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_r
     assert not check(limits=(1,), periods=periods[:1])  # a job loaded since: not from them
     core.compact_summaries(url=db_url)
     read = check(limits=(1, 5), periods=periods[:2])
-    assert ("fine", 1, "all", 1, False) in read[periods[0]] and all(n == 1 for _, n, _, _, _ in set().union(*read.values()))
+    assert ("fine", 1, "all", 1, False, ()) in read[periods[0]] and all(n == 1 for _, n, _, _, _, _ in set().union(*read.values()))
 
     # compacted before sql/32 (the counts of 1-hour buckets only), or before sql/31 (none): answered
     # as before, due, and made by a compaction with nothing to fold

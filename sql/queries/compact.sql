@@ -113,13 +113,14 @@ SELECT count(*) AS new_jobs FROM jobs_since_compaction
 -- sql/21_flow_top_months.sql, before it kept fine cells' month lists, Dec 5, or those of each region
 -- and datasource, Dec 6: the next compaction makes them, even with nothing to fold; every datasource
 -- keeps its lists, so a month with trips has some), or the month counts of the lists of all dates
--- of buckets over an hour (sql/31, sql/32).
+-- of buckets over an hour or of a datasource (sql/31, sql/32).
 SELECT completed - new AS folded_trips, new AS new_trips,
        EXISTS (SELECT FROM folded_jobs_uncopied) AS uncopied,  -- (sql/29)
        completed > new AND (NOT EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND month > '-infinity')
                             OR NOT EXISTS (SELECT FROM flow_top_totals
                                             WHERE level = 1 AND month > '-infinity' AND datasource_id > 0)
-                            OR NOT EXISTS (SELECT FROM list_month_counts WHERE bucket_hours > 1)) AS months_missing
+                            OR NOT EXISTS (SELECT FROM list_month_counts WHERE bucket_hours > 1)
+                            OR NOT EXISTS (SELECT FROM list_month_counts WHERE datasource_id > 0)) AS months_missing
   FROM (SELECT coalesce(sum(rows_loaded), 0)::bigint AS completed FROM jobs WHERE status = 'completed') c,
        (SELECT coalesce(sum(rows_loaded), 0)::bigint AS new FROM jobs_since_compaction) n
 
@@ -268,12 +269,12 @@ SELECT DISTINCT date_trunc('month', day)::date FROM daily_counts ORDER BY 1
 
 -- name: compact_month_hours
 -- The groups of one month's trips (:month, its first day) per hour of the day, and how many of
--- them on a weekend, as groups_from_trips counts them: of everything (side 0) in fine cells, then
--- medium ones from the fine ones, and coarse ones from the medium ones (a cell is the parent of
--- the smaller ones in it); and in medium and coarse cells of each region that keeps lists
--- (:regions, side 1) and each datasource (side 2), in one pass over the month's trips (two
--- grouping sets), the coarse ones from the medium ones. The month lists (sql/21_flow_top_months.sql;
--- fine cells for 1-hour buckets only, and only of everything: core/groups.py MONTH_LISTS) are
+-- them on a weekend, as groups_from_trips counts them: in fine cells of everything (side 0), of
+-- each region that keeps lists (:regions, side 1) and of each datasource (side 2), in one pass over
+-- the month's trips (three grouping sets); then medium ones from the fine ones, and coarse ones
+-- from the medium ones (a cell is the parent of the smaller ones in it). The month lists
+-- (sql/21_flow_top_months.sql; fine cells for 1-hour buckets only, and only of everything:
+-- core/groups.py MONTH_LISTS) and the month counts of the lists of all dates (sql/31, sql/32) are
 -- made from them, each found by the index.
 CREATE TEMP TABLE IF NOT EXISTS month_hours (
     side int, id smallint, level smallint, o_cell bigint, d_cell bigint, hour int, trips int, weekend_trips int
@@ -281,21 +282,16 @@ CREATE TEMP TABLE IF NOT EXISTS month_hours (
 TRUNCATE pg_temp.month_hours;
 DROP INDEX IF EXISTS pg_temp.month_hours_context;
 INSERT INTO pg_temp.month_hours (side, id, level, o_cell, d_cell, hour, trips, weekend_trips)
-SELECT 0, 0, 0, o_cell, d_cell, hour, count(*), count(*) FILTER (WHERE weekend)
+SELECT CASE WHEN GROUPING(region_id) = 0 THEN 1 WHEN GROUPING(datasource_id) = 0 THEN 2 ELSE 0 END,
+       coalesce(region_id, datasource_id, 0), 0, o_cell, d_cell, hour, count(*), count(*) FILTER (WHERE weekend)
   FROM trip_times
  WHERE ts >= CAST(:month AS date) AND ts < CAST(:month AS date) + interval '1 month'
- GROUP BY 4, 5, 6;
-INSERT INTO pg_temp.month_hours (side, id, level, o_cell, d_cell, hour, trips, weekend_trips)
-SELECT 0, 0, 1, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), hour, sum(trips), sum(weekend_trips)
-  FROM pg_temp.month_hours WHERE level = 0
- GROUP BY 4, 5, 6;
-INSERT INTO pg_temp.month_hours (side, id, level, o_cell, d_cell, hour, trips, weekend_trips)
-SELECT CASE WHEN GROUPING(region_id) = 0 THEN 1 ELSE 2 END, coalesce(region_id, datasource_id), 1,
-       o_medium, d_medium, hour, count(*), count(*) FILTER (WHERE weekend)
-  FROM trip_times
- WHERE ts >= CAST(:month AS date) AND ts < CAST(:month AS date) + interval '1 month'
- GROUP BY GROUPING SETS ((region_id, o_medium, d_medium, hour), (datasource_id, o_medium, d_medium, hour))
+ GROUP BY GROUPING SETS ((o_cell, d_cell, hour), (region_id, o_cell, d_cell, hour), (datasource_id, o_cell, d_cell, hour))
 HAVING GROUPING(region_id) = 1 OR region_id = ANY(CAST(:regions AS int[]));
+INSERT INTO pg_temp.month_hours (side, id, level, o_cell, d_cell, hour, trips, weekend_trips)
+SELECT side, id, 1, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), hour, sum(trips), sum(weekend_trips)
+  FROM pg_temp.month_hours WHERE level = 0
+ GROUP BY 1, 2, 4, 5, 6;
 INSERT INTO pg_temp.month_hours (side, id, level, o_cell, d_cell, hour, trips, weekend_trips)
 SELECT side, id, 2, grid_parent(o_cell, 1::smallint), grid_parent(d_cell, 1::smallint), hour, sum(trips), sum(weekend_trips)
   FROM pg_temp.month_hours WHERE level = 1
@@ -304,32 +300,37 @@ CREATE INDEX month_hours_context ON pg_temp.month_hours (side, id, level);
 ANALYZE pg_temp.month_hours
 
 -- name: compact_list_month_counts
--- The counts of the groups of the lists of all dates of everything (:level, :bucket_hours; all
--- days, weekdays and weekend, one row each; kept first, in the same transaction) on their days
--- from the first month through :month, in each list's order (sql/31_list_month_counts.sql): those
+-- The counts of the groups of the lists of all dates of one context (:region_id, :datasource_id:
+-- everything, a region or a datasource, as in flow_top), :level and :bucket_hours (all days,
+-- weekdays and weekend, one row each; kept first, in the same transaction) on their days from the
+-- first month through :month, in each list's order (sql/31_list_month_counts.sql, sql/32): those
 -- through the month before (compaction writes the months in order) plus the month's own
--- (pg_temp.month_hours of everything, its hours summed into the buckets). One unnest zips a
+-- (pg_temp.month_hours of that context, its hours summed into the buckets). One unnest zips a
 -- list's arrays with those of the month before, entry by entry (a join by position was planned
 -- as a nested loop over this transaction's new rows: 8 minutes instead of 47 s at 1M trips).
 WITH h AS (
     SELECT o_cell, d_cell, hour / :bucket_hours AS bucket, sum(trips) AS trips, sum(weekend_trips) AS weekend_trips
       FROM pg_temp.month_hours
-     WHERE (side, id, level) = (0, 0, :level)
+     WHERE (side, id, level) = (CASE WHEN :region_id > 0 THEN 1 WHEN :datasource_id > 0 THEN 2 ELSE 0 END,
+                                :region_id + :datasource_id, :level)
      GROUP BY 1, 2, 3
 )
-INSERT INTO list_month_counts (level, bucket_hours, days, month, trips)
-SELECT :level, :bucket_hours, t.days, :month,
+INSERT INTO list_month_counts (level, bucket_hours, region_id, datasource_id, days, month, trips)
+SELECT :level, :bucket_hours, :region_id, :datasource_id, t.days, :month,
        array_agg(coalesce(g.trips, 0) + coalesce(CASE t.days WHEN 0 THEN h.trips
                                                              WHEN 1 THEN h.trips - h.weekend_trips
                                                              ELSE h.weekend_trips END, 0) ORDER BY g.i)
   FROM flow_top t
   LEFT JOIN LATERAL (SELECT c.trips FROM list_month_counts c
-                      WHERE (c.level, c.bucket_hours, c.days) = (:level, :bucket_hours, t.days) AND c.month < :month
+                      WHERE (c.level, c.bucket_hours, c.region_id, c.datasource_id, c.days)
+                            = (:level, :bucket_hours, :region_id, :datasource_id, t.days)
+                        AND c.month < :month
                       ORDER BY c.month DESC LIMIT 1) before ON true
  CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets, before.trips) WITH ORDINALITY
                     AS g (o_cell, d_cell, bucket, trips, i)
   LEFT JOIN h ON (h.o_cell, h.d_cell, h.bucket) = (g.o_cell, g.d_cell, g.bucket)
- WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.month) = (:level, :bucket_hours, 0, 0, '-infinity')
+ WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.month)
+       = (:level, :bucket_hours, :region_id, :datasource_id, '-infinity')
  GROUP BY t.days  -- (no list: no row)
 
 -- name: compact_month_lists_clear

@@ -459,11 +459,12 @@ SELECT k.o_cell, k.d_cell, k.bucket, count(*) AS trips
 SELECT set_config('enable_mergejoin', :on, true)
 
 -- name: groups_month_counts
--- A date range's top :limit groups of :level and :bucket_hours (all regions and datasources; :days,
--- :weekend; :hours, whole buckets of them only), counted for the groups of the list of all dates of
--- everything of that bucket size on :days: their
+-- A date range's top :limit groups of :level and :bucket_hours (of everything, or of the region
+-- :list_region or the datasource :list_datasource, 0 for all; :days, :weekend; :hours, whole
+-- buckets of them only), counted for the groups of that context's list of all dates of that bucket
+-- size on :days: their
 -- counts through the range's last whole month less those through the month before its first
--- (:months, contiguous; list_month_counts, sql/31), and the days around them (:edge_from,
+-- (:months, contiguous; list_month_counts, sql/31, sql/32), and the days around them (:edge_from,
 -- :edge_to, :edge_sign as in groups_kept_and_new: at most two stretches) counted from trip_times
 -- for those groups only, every other trip of those days counted together. With the answer's
 -- totals: trips (the months' list totals, of all hours or of :hours, and the days around), trips in
@@ -474,17 +475,20 @@ WITH list AS (  -- the list's groups with their counts through the last month an
     SELECT g.o_cell, g.d_cell, g.bucket, g.i, coalesce(g.last, 0) - coalesce(g.before, 0) AS months_trips
       FROM flow_top t
       LEFT JOIN LATERAL (SELECT c.trips FROM list_month_counts c
-                          WHERE (c.level, c.bucket_hours, c.days) = (:level, :bucket_hours, :days)
+                          WHERE (c.level, c.bucket_hours, c.region_id, c.datasource_id, c.days)
+                                = (:level, :bucket_hours, :list_region, :list_datasource, :days)
                             AND c.month <= (CAST(:months AS date[]))[cardinality(CAST(:months AS date[]))]
                           ORDER BY c.month DESC LIMIT 1) last ON true
       LEFT JOIN LATERAL (SELECT c.trips FROM list_month_counts c
-                          WHERE (c.level, c.bucket_hours, c.days) = (:level, :bucket_hours, :days)
+                          WHERE (c.level, c.bucket_hours, c.region_id, c.datasource_id, c.days)
+                                = (:level, :bucket_hours, :list_region, :list_datasource, :days)
                             AND c.month < (CAST(:months AS date[]))[1]
                           ORDER BY c.month DESC LIMIT 1) before ON true
      -- (one unnest zips the arrays entry by entry)
      CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets, last.trips, before.trips) WITH ORDINALITY
                         AS g (o_cell, d_cell, bucket, last, before, i)
-     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, :bucket_hours, 0, 0, :days, '-infinity')
+     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month)
+           = (:level, :bucket_hours, :list_region, :list_datasource, :days, '-infinity')
 ), edges AS (  -- (one scan of both stretches, as in groups_kept_and_new)
     SELECT list.i,
            sum(CASE WHEN t.ts < (CAST(:edge_to AS date[]))[1] + 1 THEN (CAST(:edge_sign AS int[]))[1]
@@ -496,6 +500,8 @@ WITH list AS (  -- the list's groups with their counts through the last month an
      WHERE cardinality(CAST(:edge_from AS date[])) > 0
        AND (t.ts >= (CAST(:edge_from AS date[]))[1] AND t.ts < (CAST(:edge_to AS date[]))[1] + 1
             OR t.ts >= (CAST(:edge_from AS date[]))[2] AND t.ts < (CAST(:edge_to AS date[]))[2] + 1)
+       AND (:list_region = 0 OR t.region_id = :list_region)
+       AND (:list_datasource = 0 OR t.datasource_id = :list_datasource)
        AND (CAST(:weekend AS boolean) IS NULL OR t.weekend = CAST(:weekend AS boolean))
        AND (CAST(:hours AS int[]) IS NULL OR t.hour = ANY(CAST(:hours AS int[])))
      GROUP BY list.i
@@ -506,14 +512,17 @@ WITH list AS (  -- the list's groups with their counts through the last month an
      WHERE CAST(:hours AS int[]) IS NULL OR list.bucket * :bucket_hours = ANY(CAST(:hours AS int[]))  -- (whole buckets)
 ), x AS MATERIALIZED (  -- (once: pulled up into the join below, its list's arrays were read again for each row)
     SELECT EXISTS (SELECT FROM list_month_counts
-                    WHERE (level, bucket_hours, days) = (:level, :bucket_hours, :days)) AS counts_kept,
-           -- (the months' totals of their lists of 1-hour buckets: the same trips in every bucket size)
+                    WHERE (level, bucket_hours, region_id, datasource_id, days)
+                          = (:level, :bucket_hours, :list_region, :list_datasource, :days)) AS counts_kept,
+           -- (the months' totals of their medium lists of 1-hour buckets, kept for every context:
+           -- the same trips at every level and bucket size)
            (coalesce((SELECT sum(s.total_trips) FROM flow_top_totals s
                        WHERE CAST(:hours AS int[]) IS NULL
-                         AND (s.level, s.bucket_hours, s.region_id, s.datasource_id, s.days) = (:level, 1, 0, 0, :days)
+                         AND (s.level, s.bucket_hours, s.region_id, s.datasource_id, s.days)
+                             = (1, 1, :list_region, :list_datasource, :days)
                          AND s.month = ANY(CAST(:months AS date[]))), 0)
             + coalesce((SELECT sum(s.total_trips) FROM flow_top_hours s
-                         WHERE (s.level, s.region_id, s.datasource_id, s.days) = (:level, 0, 0, :days)
+                         WHERE (s.level, s.region_id, s.datasource_id, s.days) = (1, :list_region, :list_datasource, :days)
                            AND s.month = ANY(CAST(:months AS date[])) AND s.hour = ANY(CAST(:hours AS int[]))), 0)
             + coalesce((SELECT sum(trips) FROM edges), 0))::bigint AS total_trips,
            (SELECT coalesce(sum(trips), 0) FROM counted)::bigint AS list_trips,
@@ -522,7 +531,8 @@ WITH list AS (  -- the list's groups with their counts through the last month an
            cardinality(t.trips) = s.total_groups AS complete, s.total_groups AS all_groups
       FROM flow_top t
       JOIN flow_top_totals s USING (level, bucket_hours, region_id, datasource_id, days, month)
-     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month) = (:level, :bucket_hours, 0, 0, :days, '-infinity')
+     WHERE (t.level, t.bucket_hours, t.region_id, t.datasource_id, t.days, t.month)
+           = (:level, :bucket_hours, :list_region, :list_datasource, :days, '-infinity')
 )
 SELECT x.*, top.o_cell, top.d_cell, top.bucket, top.trips
   FROM x
