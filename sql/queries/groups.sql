@@ -383,7 +383,8 @@ SELECT coalesce((SELECT min(trips)
 -- each list is at most its count in that list, and at most the list's least count (kept_min) if
 -- it is missing from it. With each list: whether it keeps every group (complete), how many groups
 -- it has (total_groups, all hours: at least the answer's part of it has), its :limit-th count in
--- the hours asked (limit_th, a guess with buckets partly asked; NULL when it has fewer), and the share of its trips in the answer's
+-- the hours asked (limit_th, a guess with buckets partly asked; NULL when it has fewer), and the
+-- share of its trips in the answer's
 -- regions, datasources and period (daily_counts, all days and hours), for a guess of the answer's
 -- :limit-th count before the try.
 WITH p AS (  -- trips by region and datasource: all, and in the period (one pass over daily_counts)
