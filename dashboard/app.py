@@ -352,8 +352,10 @@ if stats["trips"] and flows_tab.open:
                            "counted from the raw rows (compaction, due after such a load, makes them quick again)"
                            if e.since_compaction else
                            f"These groups are counted from up to {e.trips:,} raw trips, not from a summary "
-                           "(summaries answer a date range in whole months: 2 and 8 km cells, also of regions or "
-                           "of one datasource in 1-hour buckets; 0.5 km cells in 1-hour buckets)")
+                           "(summaries answer a date range of about two months or more when its busiest groups "
+                           "stand out: of all regions, or of one region or datasource in 1-hour buckets, with "
+                           "hours that fill whole buckets; shorter ranges in whole months: 2 and 8 km cells, "
+                           "0.5 km cells of all regions in 1-hour buckets)")
                 guess = max(1, round(e.trips * _RAW_SECONDS_PER_TRIP))
                 st.warning(f"{counted}: expect up to about {guess:,} s (about 1.5 s per million trips on two "
                            "cores). Choose a region in the sidebar to make it quick, or count anyway (from now "
