@@ -158,12 +158,11 @@ def _keep_month_lists(cur, progress, regions: list[int], sources: list[int]) -> 
         if i % 12 == 0:
             progress(f"keeping the top groups of each month (months {i + 1}-{min(i + 12, len(months))} of {len(months)})")
         cur.execute(pg("compact_month_hours"), {"month": month, "regions": regions})
-        # (the lists of all dates are kept by now): everything's of every bucket size, and each
-        # region's and datasource's of 1-hour buckets (the only ones as long: _keep_days)
-        for level, (hours, (region_id, datasource_id)) in itertools.product(
-                MONTH_COUNT_LEVELS, [(h, (0, 0)) for h in BUCKET_HOURS] + [(1, context) for context in named]):
-            cur.execute(pg("compact_list_month_counts"), {"level": level, "bucket_hours": hours, "month": month,
-                                                          "region_id": region_id, "datasource_id": datasource_id})
+        # (the lists of all dates are kept by now): those kept long (_long_list)
+        for level, hours, (region_id, datasource_id) in itertools.product(MONTH_COUNT_LEVELS, BUCKET_HOURS, [(0, 0)] + named):
+            if _long_list(level, hours, region_id, datasource_id):
+                cur.execute(pg("compact_list_month_counts"), {"level": level, "bucket_hours": hours, "month": month,
+                                                              "region_id": region_id, "datasource_id": datasource_id})
         for level, sizes in MONTH_LISTS.items():
             for hours in sizes:
                 for region_id, datasource_id in [(0, 0)] + (named if hours in NAMED_MONTH_LISTS.get(level, ()) else []):
@@ -176,12 +175,18 @@ def _keep_days(cur, context: str, ids: dict, bucket_hours: int) -> None:
     compact_month_context) for all days, weekdays and weekend, and with 1-hour buckets the totals
     of each hour, in one statement that reads the groups once; ``ids``: their level, region_id,
     datasource_id and month."""
-    from .groups import KEPT_TOP, PROOF_LEVELS, PROOF_TOP_FACTOR
-    # (core/groups.py: those of 1-hour buckets, and of every bucket size of everything)
-    proof = (ids["level"] in PROOF_LEVELS and ids["month"] is None
-             and (bucket_hours == 1 or ids["region_id"] == ids["datasource_id"] == 0))
-    limit = KEPT_TOP * PROOF_TOP_FACTOR if proof else KEPT_TOP
+    from .groups import KEPT_TOP, PROOF_TOP_FACTOR
+    long = ids["month"] is None and _long_list(ids["level"], bucket_hours, ids["region_id"], ids["datasource_id"])
+    limit = KEPT_TOP * PROOF_TOP_FACTOR if long else KEPT_TOP
     cur.execute(_with_context("compact_keep_days", context), {**ids, "bucket_hours": bucket_hours, "limit": limit})
+
+
+def _long_list(level: int, bucket_hours: int, region_id: int, datasource_id: int) -> bool:
+    """Whether the list of all dates of this level, bucket size and context (0, 0: everything) keeps
+    PROOF_TOP_FACTOR times KEPT_TOP groups (core/groups.py): those of the levels in PROOF_LEVELS,
+    of 1-hour buckets, and of every bucket size of everything. Their months are counted too."""
+    from .groups import PROOF_LEVELS
+    return level in PROOF_LEVELS and (bucket_hours == 1 or region_id == datasource_id == 0)
 
 
 def _check_disk(cur, uncopied_jobs: list[int], new_jobs: int) -> None:

@@ -53,8 +53,9 @@ def within_list(c, params: dict, long_lists: bool = True) -> tuple[list[Group], 
             splits.append([key(i) for i in named])
     splits = [[lists[k] for k in split] for split in splits if all(k in lists for k in split)]
     guess = _least_guess(lists.values())
-    # Each split's lists read whole, or only their first KEPT_TOP groups (the lists of 1-hour
-    # buckets keep more: core.groups.PROOF_LEVELS): the shorter first, when the guess says they may prove the answer (their
+    # Each split's lists read whole, or only their first KEPT_TOP groups (those of 1-hour buckets,
+    # and everything's of any, keep more: core/compact.py _long_list): the shorter first, when the
+    # guess says they may prove the answer (their
     # groups are counted quicker: at 10M, Prague's fine year 0.2 s with 5,000, 0.4 s with 20,000).
     # When the shorter lists do not prove it, the whole ones are tried if the guess says they may.
     tries = []

@@ -186,8 +186,8 @@ WITH lists AS (
 ), k AS (
     SELECT lists.list, g.o_cell, g.d_cell, g.bucket, g.trips
       FROM flow_top t JOIN lists USING (region_id, datasource_id, month)
-     -- (sql/28) the list's first :kept_top groups: the lists of all dates with 1-hour buckets keep
-     -- more, for the answers counted for their groups (core/groups.py PROOF_TOP_FACTOR, PROOF_LEVELS)
+     -- (sql/28) the list's first :kept_top groups: the lists of all dates with 1-hour buckets, and
+     -- everything's of any, keep more, for the answers counted for their groups (core/compact.py _long_list)
      CROSS JOIN LATERAL unnest(t.o_cells[1:CAST(:kept_top AS int)], t.d_cells[1:CAST(:kept_top AS int)],
                                t.buckets[1:CAST(:kept_top AS int)], t.trips[1:CAST(:kept_top AS int)])
                      AS g (o_cell, d_cell, bucket, trips)
@@ -397,8 +397,8 @@ WITH p AS (  -- trips by region and datasource: all, and in the period (one pass
 SELECT t.region_id, t.datasource_id,
        coalesce(t.trips[cardinality(t.trips)], 0) AS kept_min,
        cardinality(t.trips) = s.total_groups AS complete, s.total_groups,
-       -- the same of the list's first :kept_top groups (lists of 1-hour buckets keep more:
-       -- core/groups.py PROOF_TOP_FACTOR; the fewer groups, the quicker the count)
+       -- the same of the list's first :kept_top groups (lists of 1-hour buckets, and everything's
+       -- of any, keep more: core/compact.py _long_list; the fewer groups, the quicker the count)
        coalesce(t.trips[least(cardinality(t.trips), CAST(:kept_top AS int))], 0) AS short_kept_min,
        least(cardinality(t.trips), CAST(:kept_top AS int)) = s.total_groups AS short_complete,
        -- (a bucket with only some of its hours asked: its count times their share of its hours)
