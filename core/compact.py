@@ -39,8 +39,8 @@ def compaction_due(url: str) -> bool:
         return False
     with raw_connection(url) as conn, conn.cursor() as cur:
         cur.execute(pg("compaction_due"))
-        folded, new, uncopied, months_missing = cur.fetchone()
-    return uncopied or months_missing or (new > 0 and new >= share * folded)
+        folded, new, uncopied, months_missing, lists_missing = cur.fetchone()
+    return uncopied or months_missing or lists_missing or (new > 0 and new >= share * folded)
 
 
 def compact_summaries(url: str, progress=None) -> dict[str, dict[str, int]]:
@@ -87,10 +87,11 @@ def _compact(conn, progress) -> dict[str, dict[str, int]]:
         if jobs:
             progress(f"copying the trips of {len(jobs)} job(s) into trip_times, by month, region and datasource")
             cur.execute(pg("compact_trip_times"), {"jobs": jobs})
-        if new_jobs == 0:
-            # Nothing to fold; a database compacted before the month lists existed gets them.
-            cur.execute(pg("compaction_due"))
-            months_missing = cur.fetchone()[3]
+        cur.execute(pg("compaction_due"))
+        months_missing, lists_missing = cur.fetchone()[3:]
+        if new_jobs == 0 and not lists_missing:
+            # Nothing to fold; a database compacted before the month lists existed gets them (one
+            # whose lists of all dates lack what they keep since, sql/33: every list, below).
             if months_missing:
                 cur.execute(pg("compact_month_lists_clear"))  # (those of medium and coarse cells, if any)
                 _keep_month_lists(cur, progress, *_list_owners(cur))

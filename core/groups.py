@@ -5,7 +5,7 @@ takes in every trip stored is no range); fine groups and date ranges count the r
 cell id is stored per trip end): those of the period (trip_times, kept by compaction by month, region,
 datasource and time),
 and every trip of the jobs completed since. Groups with no other filter than regions, weekdays or weekend
-(and hours of the day, with 1-hour buckets), or datasources, are read
+(and hours of the day that are whole buckets), or datasources, are read
 from the top groups that compaction keeps (flow_top) for everything, each region and each
 datasource (several: their lists summed), with the rows of the jobs completed since added in,
 whenever that proves the answer exact, once the groups whose counts the lists know only within a
@@ -225,7 +225,8 @@ def _month_counted(c, params: dict, f: Filters, period: tuple, count_raw_above: 
         return None
     # (the months' totals are those of their medium lists, kept for every context: groups_month_counts)
     state = c.execute(query("groups_kept_state"), {
-        "level": 1, **{k: f.params()[k] for k in ("regions", "datasources")}, "months": list(months.months)}).one()
+        "level": 1, **{k: f.params()[k] for k in ("regions", "datasources")}, "months": list(months.months),
+        "bucket_totals": 1}).one()
     if not state.compacted or state.new_jobs:
         return None
     plan = {**params, **months.params(), "days": KEPT_DAYS[f.days],
@@ -252,7 +253,8 @@ def _plan(c, level: int, bucket_hours: int, limit: int, f: Filters, period: tupl
     lists' state when they may answer); ``f``: the filters as answered, ``period``: the first and
     last day of the trips stored (_period_dropped_if_whole).
     Compaction keeps the answers with no date range for everything, each region and each datasource,
-    all days, weekdays or weekend, and with 1-hour buckets hours of the day: several regions or
+    all days, weekdays or weekend, and hours of the day that are whole buckets (whole_buckets; their
+    buckets' totals are kept, sql/33): several regions or
     datasources merge their lists; and of each month, all days, weekdays or weekend (and hours, as
     above), of the levels and bucket sizes in MONTH_LISTS for everything, and in NAMED_MONTH_LISTS
     for each region and datasource: a date range merges the lists of its months (of each region or
@@ -260,7 +262,7 @@ def _plan(c, level: int, bucket_hours: int, limit: int, f: Filters, period: tupl
     months = None
     if not f.dated:
         kept = (not (f.regions and f.datasources) and len(f.regions or f.datasources or ()) <= _MAX_LISTS
-                and (f.hours is None or bucket_hours == 1))
+                and whole_buckets(f.hours, bucket_hours))
     else:
         months = MonthPlan.of(f, *period)
         named = len(f.regions or f.datasources or ())
@@ -268,7 +270,7 @@ def _plan(c, level: int, bucket_hours: int, limit: int, f: Filters, period: tupl
             listed = (bucket_hours in NAMED_MONTH_LISTS.get(level, ()) and f.hours is None
                       and len(f.datasources or ()) <= 1)
         else:
-            listed = bucket_hours in MONTH_LISTS[level] and (f.hours is None or bucket_hours == 1)
+            listed = bucket_hours in MONTH_LISTS[level] and whole_buckets(f.hours, bucket_hours)
         kept = (listed and not (f.regions and f.datasources)
                 and 0 < len(months.months) and len(months.months) * max(named, 1) <= _MAX_LISTS)
         if kept and named:  # the trips a count would read (``ids``: those of filter_ids)
@@ -280,7 +282,8 @@ def _plan(c, level: int, bucket_hours: int, limit: int, f: Filters, period: tupl
     if kept:
         state = c.execute(query("groups_kept_state"), {
             "level": level, "regions": f.params()["regions"], "datasources": f.params()["datasources"],
-            "months": list(months.months) if months else None}).one()
+            "months": list(months.months) if months else None,
+            "bucket_totals": 1 if f.hours is None else bucket_hours}).one()
         # (a region without lists has its trips counted over the whole range: not with months,
         # whose days around are counted as well)
         if state.compacted and not (months and state.unlisted_regions):
@@ -301,7 +304,8 @@ def _within_ready(c, level: int, f: Filters, params: dict, read: int | None) -> 
         return None
     named = f.params()
     state = c.execute(query("groups_kept_state"), {
-        "level": level, "regions": named["regions"], "datasources": named["datasources"], "months": None}).one()
+        "level": level, "regions": named["regions"], "datasources": named["datasources"], "months": None,
+        "bucket_totals": 1}).one()
     return read if state.compacted and not state.new_jobs else None
 
 

@@ -289,14 +289,18 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path, counted):
     kept = answers()
     assert {a["source"] for a in kept.values()} == {"kept"}
     assert drop(kept) == drop(live)
-    for cell in ("fine", "medium"):
-        eight = core.trip_groups(cell=cell, hours=[8], limit=7, url=db_url)
-        assert eight["source"] == "kept"  # one-hour buckets: hours of the day are whole buckets
-        eight_live = core.trip_groups(cell=cell, hours=[8], limit=7, datasources=core.datasources(url=db_url),
-                                      regions=core.regions(url=db_url), url=db_url)
+    same = ("groups", "total_trips", "total_groups", "total_groups_bounds")
+    # hours of the day that are whole buckets (any hour of 1-hour buckets): their buckets' totals are kept
+    whole = ((1, [8]), (3, [6, 7, 8]), (2, [22, 23, 0, 1]), (24, list(range(24))))
+    for cell, (h, of_day), named in itertools.product(("fine", "medium", "coarse"), whole, ({}, {"regions": regions[1]})):
+        eight = core.trip_groups(cell=cell, bucket_hours=h, hours=of_day, limit=7, url=db_url, **named)
+        assert eight["source"] == "kept", (cell, h, of_day, named)
+        eight_live = core.trip_groups(cell=cell, bucket_hours=h, hours=of_day, limit=7, url=db_url,
+                                      datasources=core.datasources(url=db_url),
+                                      regions=named.get("regions", core.regions(url=db_url)))
         assert eight_live["source"] in ("summary", "trips")
-        same = ("groups", "total_trips", "total_groups", "total_groups_bounds")
-        assert [eight[k] for k in same] == [eight_live[k] for k in same]
+        assert [eight[k] for k in same] == [eight_live[k] for k in same], (cell, h, of_day, named)
+        assert 0 < eight["total_trips"] < kept[(cell, h, 7, "all", *named.get("regions", []))]["total_trips"] or h == 24
     every = kept[("medium", 1, 7, "all")]["total_trips"]
     assert kept[("medium", 1, 7, "all", regions[1][0])]["total_trips"] < every
     assert (kept[("medium", 1, 7, "weekdays")]["total_trips"] + kept[("medium", 1, 7, "weekend")]["total_trips"]
@@ -312,6 +316,20 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path, counted):
     assert core.trip_groups(cell="fine", datasources=["x"], url=db_url)["source"] == "kept"
     assert core.trip_groups(cell="fine", datasources=["x"], url=db_url)["total_trips"] == 0
     assert core.trip_groups(cell="medium", bucket_hours=3, hours=[8], url=db_url)["source"] == "summary"
+    # a compaction from before sql/33 kept the totals of 1-hour buckets only: whole buckets of 3
+    # hours are counted, the same answer, and compaction is due; with nothing to fold, it keeps
+    # every list again (the months' only, those of all dates would still lack them)
+    from core.compact import compaction_due
+    assert not compaction_due(db_url)
+    morning = dict(cell="medium", bucket_hours=3, hours=[6, 7, 8], limit=7, url=db_url)
+    with engine(db_url).begin() as conn:
+        conn.execute(sa.text("DELETE FROM flow_top_hours WHERE bucket_hours > 1"))
+    before_33 = core.trip_groups(**morning)
+    assert before_33["source"] == "summary" and compaction_due(db_url)
+    core.compact_summaries(url=db_url)
+    assert not compaction_due(db_url)
+    after_33 = core.trip_groups(**morning)
+    assert after_33["source"] == "kept" and [after_33[k] for k in same] == [before_33[k] for k in same]
     assert core.trip_groups(cell="medium", datasources=["x"], url=db_url)["source"] == "kept"
     assert core.trip_groups(cell="medium", datasources=["x"], url=db_url)["total_trips"] == 0
     assert core.trip_groups(cell="medium", datasources=["x"], regions=both[:1], url=db_url)["source"] == "summary"
@@ -362,8 +380,10 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     (all regions or all datasources named, which is never read from the kept lists): the same groups in the same order and the same total; the number of
     groups is exact or a range around the true one. Where a group outside a list could rank among
     the answer (a limit past the list, or a new job that lifts an unkept group), it aggregates, or,
-    when a few groups' counts are all it lacks, recounts them. Hours of the day are read from the kept lists with 1-hour buckets only."""
+    when a few groups' counts are all it lacks, recounts them. Hours of the day are read from the
+    kept lists when they are whole buckets (0-5 h in 6-hour buckets; any hours in 1-hour ones)."""
     import core.groups
+    from core.groups import whole_buckets
     monkeypatch.setattr(core.groups, "KEPT_TOP", 20)
     for i, n in enumerate((4_000, 3_000)):
         generate(str(tmp_path / f"{i}.csv"), n, seed=20 + i)
@@ -377,7 +397,7 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     (tmp_path / "3.csv").write_text(HEADER + lifted)
     assert core.ingest_file(str(tmp_path / "3.csv"), url=db_url).status == "completed"
     every_source, every_region = core.datasources(url=db_url), core.regions(url=db_url)
-    sources, several, fine_by_source = [], [], set()
+    sources, several, fine_by_source, whole = [], [], set(), set()
     one = [core.datasources(url=db_url)[0]]
     areas = ((None, None), ([core.regions(url=db_url)[0]], None), (["Lifted"], None), (["Nowhere"], None),
              (None, one), (None, ["funny_car"]), (None, ["nosuch"]),
@@ -385,7 +405,7 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
              (["Lifted", "Nowhere"], None), (None, every_source[:2]), (None, [every_source[0], "nosuch"]))
     for cell, hours, (region, source), days, of_day, limit in itertools.product(
             ("fine", "medium", "coarse"), (1, 6), areas, ("all", "weekdays", "weekend"),
-            (None, [3], [7, 8, 9], [22, 23, 0, 1]), (1, 5, 21)):
+            (None, [3], [7, 8, 9], [22, 23, 0, 1], [0, 1, 2, 3, 4, 5]), (1, 5, 21)):
         kw = dict(cell=cell, bucket_hours=hours, regions=region, datasources=source, days=days, hours=of_day,
                   limit=limit, url=db_url)
         a = core.trip_groups(**kw)
@@ -394,7 +414,8 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
         assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
         lo, hi = a["total_groups_bounds"]
         assert lo <= b["total_groups"] <= hi and a["total_groups"] in (None, b["total_groups"]), kw
-        assert a["source"] in ("summary", "trips") or of_day is None or hours == 1
+        assert a["source"] in ("summary", "trips") or whole_buckets(of_day, hours)
+        whole.add((of_day is not None and hours > 1, a["source"]))
         if cell == "fine" and source:
             fine_by_source.add(a["source"])
         sources.append((cell == "fine", a["source"], limit))
@@ -404,6 +425,7 @@ def test_kept_groups_with_jobs_loaded_since_are_exact_or_aggregated(db_url, tmp_
     assert {"kept+new", "summary"} <= {src for src, region, source in several}  # lists summed, or not provable
     assert (False, "summary", 21) in sources and (False, "kept+new", 21) in sources  # past the list: only when it keeps all
     assert (True, "trips", 5) in sources  # fine groups: the lifted one too (kept+new: the test above)
+    assert (True, "kept+new") in whole  # hours that are whole 6-hour buckets: from the lists too
     assert {"kept+new", "trips"} <= fine_by_source  # fine groups of datasources: lists (sql/19), or not provable
     # the lifted group alone: in no list, its count known within a range, recounted from its trips
     for cell in ("medium", "fine"):
@@ -852,7 +874,7 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
     named, which is never read from the lists): the same groups in the same order, the same total, a number of groups
     exact or a range around the true one; for periods aligned to months or not, open at either
     end, reaching before the first trip, within one month, all days, weekdays or weekend, hours of
-    the day (with 1-hour buckets: the lists' totals per hour), of everything, two regions or a
+    the day (with 1-hour buckets, or whole 6-hour buckets: the lists' totals per bucket), of everything, two regions or a
     datasource (their lists of each month summed). With complete lists every such answer
     is read from them; with lists of 3 groups, a busy group
     that is in every month's list is proved the top one, and what cannot be proved is counted.
@@ -875,7 +897,8 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
         every_region, sources = core.regions(url=db_url), set()
         every_source = [name for name, in sql_rows(db_url, "SELECT name FROM datasources")]
         for cell, (hours, of_day), (f, t), days, limit, named in itertools.product(
-                ("medium", "coarse"), ((1, None), (6, None), (1, [8, 9, 23])), periods, ("all", "weekdays", "weekend"),
+                ("medium", "coarse"), ((1, None), (6, None), (1, [8, 9, 23]), (6, [6, 7, 8, 9, 10, 11])), periods,
+                ("all", "weekdays", "weekend"),
                 limits, ({}, {"regions": ["Prague", "Berlin"]}, {"datasources": ["cheap_mobile"]})):
             if named and (cell != "medium" or days == "weekdays" or (hours, of_day) != (1, None)):
                 continue  # (kept of 1-hour buckets only, and cut as those of everything)
@@ -907,7 +930,7 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
     # months is counted
     assert {s for s, f, t, limit in sources if (f, t) != ("2019-01-20", "2019-02-10")} == {"kept"}
     assert {s for s, f, t, limit in sources if (f, t) == ("2019-01-20", "2019-02-10")} == {"trips"}
-    # other answers still read the raw trips: hours of the day in longer buckets, a region and a
+    # other answers still read the raw trips: hours of the day that are not whole buckets, a region and a
     # datasource, fine cells of a region, a region's hours of the day, a datasource's 6-hour
     # buckets, two datasources
     for kw in (dict(hours=[8], bucket_hours=2), dict(regions=["Busy"], datasources=["x"]),

@@ -113,14 +113,20 @@ SELECT count(*) AS new_jobs FROM jobs_since_compaction
 -- sql/21_flow_top_months.sql, before it kept fine cells' month lists, Dec 5, or those of each region
 -- and datasource, Dec 6: the next compaction makes them, even with nothing to fold; every datasource
 -- keeps its lists, so a month with trips has some), or the month counts of the lists of all dates
--- of buckets over an hour or of a datasource (sql/31, sql/32).
+-- of buckets over an hour or of a datasource (sql/31, sql/32), or the totals of each bucket of
+-- buckets over an hour (sql/33); and whether the lists of all dates lack those (lists_missing: the
+-- next compaction keeps every list again, even with nothing to fold).
 SELECT completed - new AS folded_trips, new AS new_trips,
        EXISTS (SELECT FROM folded_jobs_uncopied) AS uncopied,  -- (sql/29)
        completed > new AND (NOT EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND month > '-infinity')
                             OR NOT EXISTS (SELECT FROM flow_top_totals
                                             WHERE level = 1 AND month > '-infinity' AND datasource_id > 0)
                             OR NOT EXISTS (SELECT FROM list_month_counts WHERE bucket_hours > 1)
-                            OR NOT EXISTS (SELECT FROM list_month_counts WHERE datasource_id > 0)) AS months_missing
+                            OR NOT EXISTS (SELECT FROM list_month_counts WHERE datasource_id > 0)
+                            OR NOT EXISTS (SELECT FROM flow_top_hours WHERE bucket_hours > 1 AND month > '-infinity'))
+           AS months_missing,
+       completed > new AND NOT EXISTS (SELECT FROM flow_top_hours WHERE bucket_hours > 1 AND month = '-infinity')
+           AS lists_missing
   FROM (SELECT coalesce(sum(rows_loaded), 0)::bigint AS completed FROM jobs WHERE status = 'completed') c,
        (SELECT coalesce(sum(rows_loaded), 0)::bigint AS new FROM jobs_since_compaction) n
 
@@ -181,8 +187,8 @@ SELECT CASE WHEN GROUPING(region_id) = 0 THEN 1 ELSE 2 END AS side,
 -- The three lists of one context (the query put in place of "context": each group's o_cell,
 -- d_cell, bucket, trips and weekend_trips), for all days, weekdays and weekend (flow_top.days 0,
 -- 1, 2), written on the server with their totals, of all dates (:month NULL) or of a month: the
--- top groups in the live order (groups_from_trips); with 1-hour buckets also the totals of each
--- hour (flow_top_hours). The context is read once for all of them (until Dec 6 once for each
+-- top groups in the live order (groups_from_trips), and the totals of each bucket (flow_top_hours,
+-- of 1-hour buckets only before sql/33). The context is read once for all of them (until Dec 6 once for each
 -- list and once more for the hours, each a statement of its own: at 10M, cutting the 36 lists of
 -- fine 2-hour buckets took 25.8 s, and 13.0 s so, the same lists). An empty list keeps nothing
 -- (it reads as no trips). (One row a list, its groups as arrays in the list's order:
@@ -225,11 +231,11 @@ WITH g AS MATERIALIZED (
            array_agg(trips ORDER BY trips DESC, o_cell, d_cell, bucket)
       FROM top
      GROUP BY days
-), hours AS (
-    INSERT INTO flow_top_hours (level, region_id, datasource_id, days, month, hour, total_trips, total_groups)
-    SELECT :level, :region_id, :datasource_id, days, coalesce(CAST(:month AS date), '-infinity'), bucket, trips, groups
+), hours AS (  -- (each bucket's by its first hour: sql/33)
+    INSERT INTO flow_top_hours (level, bucket_hours, region_id, datasource_id, days, month, hour, total_trips, total_groups)
+    SELECT :level, :bucket_hours, :region_id, :datasource_id, days, coalesce(CAST(:month AS date), '-infinity'),
+           bucket * :bucket_hours, trips, groups
       FROM buckets
-     WHERE :bucket_hours = 1
 )
 INSERT INTO flow_top_totals (level, bucket_hours, region_id, datasource_id, days, month, total_trips, total_groups)
 SELECT :level, :bucket_hours, :region_id, :datasource_id, days, coalesce(CAST(:month AS date), '-infinity'),

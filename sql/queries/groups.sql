@@ -95,7 +95,7 @@ SELECT o_cell, d_cell, bucket, trips,
 -- before sql/19 none of a datasource, one from before sql/21 no month lists (:months: the months
 -- whose lists are asked for), one from before Dec 5 none of fine cells' months, one from before
 -- Dec 6 none of a region's or datasource's months (it keeps those of every datasource, so one
--- stands for all), and a missing list
+-- stands for all), one from before sql/33 no totals of each bucket of buckets over an hour, and a missing list
 -- reads as no trips (with any trip folded, the fine lists of its datasource have a totals row, and
 -- each month that has trips its lists of each level; without, the raw trips answer as quickly).
 -- A region named that has trips folded and no lists (compaction keeps none of a region with fewer
@@ -112,6 +112,14 @@ SELECT EXISTS (SELECT FROM compaction_state)
                           AND (datasource_id > 0 OR (CAST(:regions AS text[]) IS NULL AND CAST(:datasources AS text[]) IS NULL)))
                -- the days around the months are read from trip_times: every folded job's trips there (sql/29)
                AND NOT EXISTS (SELECT FROM folded_jobs_uncopied))
+       -- hours of the day in buckets of :bucket_totals hours (1: none, or 1-hour buckets): their
+       -- totals, kept since sql/33, of the lists of all dates and (:months) of each month
+       AND (:bucket_totals = 1
+            OR (EXISTS (SELECT FROM flow_top_hours
+                         WHERE level = :level AND bucket_hours = :bucket_totals AND month = '-infinity')
+                AND (CAST(:months AS date[]) IS NULL
+                     OR EXISTS (SELECT FROM flow_top_hours
+                                 WHERE level = :level AND bucket_hours = :bucket_totals AND month > '-infinity'))))
        AS compacted,
        -- the regions named whose trips were folded without lists (sql/27_regions_without_lists.sql):
        -- their trips are counted (groups_kept_and_new), not read as an empty list
@@ -158,9 +166,9 @@ SELECT (SELECT coalesce(sum(trips), 0) FROM daily_counts
 -- of a date range (:months, sql/21; of everything, or of each region or datasource named, medium
 -- and coarse cells; :partial: the month is only partly in the range; the days
 -- counted from trip_times are added, or those of a partial month outside the range taken out:
--- :edge_from, :edge_to, :edge_sign; core/groups.py MonthPlan); :days 0 all, 1 weekdays, 2 weekend; with 1-hour buckets
--- only, some hours of the day (:hours; the totals are then those of these hours,
--- sql/08_flow_top_hours.sql). The lists are summed per group, with the flow rows of the jobs
+-- :edge_from, :edge_to, :edge_sign; core/groups.py MonthPlan); :days 0 all, 1 weekdays, 2 weekend; some
+-- hours of the day that are whole buckets (:hours; the totals are then those of their buckets,
+-- sql/08_flow_top_hours.sql, sql/33). The lists are summed per group, with the flow rows of the jobs
 -- completed since compaction (:new_jobs) added in, and the trips of the regions named that have no
 -- lists (:unlisted_regions; each reads as an empty, complete list of its own): the least each group
 -- counts (trips). A list that
@@ -192,7 +200,8 @@ WITH lists AS (
                                t.buckets[1:CAST(:kept_top AS int)], t.trips[1:CAST(:kept_top AS int)])
                      AS g (o_cell, d_cell, bucket, trips)
      WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.days = :days
-       AND (CAST(:hours AS int[]) IS NULL OR g.bucket = ANY(CAST(:hours AS int[])))
+       -- (hours: whole buckets, core.groups.whole_buckets; a bucket is asked when its first hour is)
+       AND (CAST(:hours AS int[]) IS NULL OR g.bucket * :bucket_hours = ANY(CAST(:hours AS int[])))
 ), l AS (   -- kept_min: the least count of the list as read (of any hour: no less safe with hours asked)
     SELECT lists.list, lists.part,
            coalesce((SELECT t.trips[least(cardinality(t.trips), CAST(:kept_top AS int))] FROM flow_top t  -- (descending: the last)
@@ -212,9 +221,10 @@ WITH lists AS (
                        AND t.datasource_id = lists.datasource_id AND t.days = :days AND t.month = lists.month
                     UNION ALL
                     SELECT t.total_trips, t.total_groups
-                      FROM flow_top_hours t
-                     WHERE t.level = :level AND t.region_id = lists.region_id AND t.datasource_id = lists.datasource_id
-                       AND t.days = :days AND t.month = lists.month AND t.hour = ANY(CAST(:hours AS int[]))) totals) tot
+                      FROM flow_top_hours t  -- (each bucket's by its first hour, sql/33)
+                     WHERE t.level = :level AND t.bucket_hours = :bucket_hours AND t.region_id = lists.region_id
+                       AND t.datasource_id = lists.datasource_id AND t.days = :days AND t.month = lists.month
+                       AND t.hour = ANY(CAST(:hours AS int[]))) totals) tot
      CROSS JOIN LATERAL (  -- in fine cell columns and rows (every row has one since sql/05; else: the whole world)
             SELECT min(coalesce(s.cx0, -1)) * 4 AS x0, max(coalesce(s.cx1, 18000)) * 4 + 3 AS x1,
                    min(coalesce(s.cy0, -1)) * 4 AS y0, max(coalesce(s.cy1, 9000)) * 4 + 3 AS y1
@@ -523,7 +533,8 @@ WITH list AS (  -- the list's groups with their counts through the last month an
                              = (1, 1, :list_region, :list_datasource, :days)
                          AND s.month = ANY(CAST(:months AS date[]))), 0)
             + coalesce((SELECT sum(s.total_trips) FROM flow_top_hours s
-                         WHERE (s.level, s.region_id, s.datasource_id, s.days) = (1, :list_region, :list_datasource, :days)
+                         WHERE (s.level, s.bucket_hours, s.region_id, s.datasource_id, s.days)
+                               = (1, 1, :list_region, :list_datasource, :days)
                            AND s.month = ANY(CAST(:months AS date[])) AND s.hour = ANY(CAST(:hours AS int[]))), 0)
             + coalesce((SELECT sum(trips) FROM edges), 0))::bigint AS total_trips,
            (SELECT coalesce(sum(trips), 0) FROM counted)::bigint AS list_trips,
