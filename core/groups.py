@@ -63,8 +63,10 @@ _MAX_LISTS = 63  # kept lists summed in one answer (one bit each in groups_kept_
 # (0 fine, 1 medium, 2 coarse), of everything. Fine groups are so even that the lists of two
 # months or more leave hundreds of the answer's groups known only within a range: they are
 # recounted from the period's trips (_RECOUNT_PERIOD_MAX), still a fraction of counting every
-# fine group (at 10M, a year 0.61-0.75 s against 4.0-4.6 s). Only the 1-hour fine list is kept.
-MONTH_LISTS = {0: (1,), 1: BUCKET_HOURS, 2: BUCKET_HOURS}
+# fine group (at 10M, a year 0.61-0.75 s against 4.0-4.6 s). Fine lists were kept of 1-hour buckets
+# only until Dec 7 (a quarter's fine groups in 3-hour buckets were counted: 0.6 s at 10M); each
+# other bucket size costs about 0.27 s of compaction a month at 10M (sql/queries/compact.sql).
+MONTH_LISTS = {0: BUCKET_HOURS, 1: BUCKET_HOURS, 2: BUCKET_HOURS}
 # The levels whose lists of all dates of everything (every bucket size; all days, weekdays, weekend),
 # and of each region and datasource (1-hour buckets), compaction also counts in each month
 # (sql/31_list_month_counts.sql, sql/32): a date range's groups are
@@ -226,7 +228,7 @@ def _month_counted(c, params: dict, f: Filters, period: tuple, count_raw_above: 
     # (the months' totals are those of their medium lists, kept for every context: groups_month_counts)
     state = c.execute(query("groups_kept_state"), {
         "level": 1, **{k: f.params()[k] for k in ("regions", "datasources")}, "months": list(months.months),
-        "bucket_totals": 1}).one()
+        "bucket_hours": 1, "bucket_totals": 1}).one()
     if not state.compacted or state.new_jobs:
         return None
     plan = {**params, **months.params(), "days": KEPT_DAYS[f.days],
@@ -278,12 +280,13 @@ def _plan(c, level: int, bucket_hours: int, limit: int, f: Filters, period: tupl
                 **f.params(), **ids, **MonthPlan.none, "raw_jobs": []}).scalar() >= _NAMED_MONTHS_MIN_TRIPS
         elif kept and level == 0 and len(months.months) > 1:  # fine groups over months: the lists' depth
             kept = c.execute(query("fine_months_hopeful"), {
-                "months": list(months.months), "days": KEPT_DAYS[f.days], "limit": limit}).scalar()
+                "months": list(months.months), "bucket_hours": bucket_hours, "days": KEPT_DAYS[f.days],
+                "limit": limit}).scalar()
     if kept:
         state = c.execute(query("groups_kept_state"), {
             "level": level, "regions": f.params()["regions"], "datasources": f.params()["datasources"],
             "months": list(months.months) if months else None,
-            "bucket_totals": 1 if f.hours is None else bucket_hours}).one()
+            "bucket_hours": bucket_hours, "bucket_totals": 1 if f.hours is None else bucket_hours}).one()
         # (a region without lists has its trips counted over the whole range: not with months,
         # whose days around are counted as well)
         if state.compacted and not (months and state.unlisted_regions):
@@ -305,7 +308,7 @@ def _within_ready(c, level: int, f: Filters, params: dict, read: int | None) -> 
     named = f.params()
     state = c.execute(query("groups_kept_state"), {
         "level": level, "regions": named["regions"], "datasources": named["datasources"], "months": None,
-        "bucket_totals": 1}).one()
+        "bucket_hours": params["bucket_hours"], "bucket_totals": 1}).one()
     return read if state.compacted and not state.new_jobs else None
 
 

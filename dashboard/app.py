@@ -248,8 +248,7 @@ with st.sidebar:
                                      "regions chosen or of the datasources chosen (not both), and groups of "
                                      "all regions and datasources over a date range, from the top groups "
                                      "kept for each month most of whose days it has (the other days are "
-                                     "counted): 2 and 9 km groups over any number of months, 0.5 km groups "
-                                     "with 1-hour buckets.") or "medium"
+                                     "counted), of any cell size and time bucket.") or "medium"
     bucket = st.select_slider("Time bucket (hours)", view_params.BUCKETS, key="f_bucket")
     limit = st.select_slider("Groups on the map", view_params.LIMITS, key="f_limit")
     style = st.segmented_control("Map", view_params.STYLES, required=True, format_func=str.capitalize,
@@ -354,8 +353,8 @@ if stats["trips"] and flows_tab.open:
                            f"These groups are counted from up to {e.trips:,} raw trips, not from a summary "
                            "(summaries answer a date range of about two months or more when its busiest groups "
                            "stand out: of all regions, or of one region or datasource in 1-hour buckets, with "
-                           "hours that fill whole buckets; shorter ranges in whole months: 2 and 8 km cells, "
-                           "0.5 km cells of all regions in 1-hour buckets)")
+                           "hours that fill whole buckets; shorter ranges in whole months: 2 and 9 km cells, "
+                           "and 0.5 km cells of all regions)")
                 guess = max(1, round(e.trips * _RAW_SECONDS_PER_TRIP))
                 st.warning(f"{counted}: expect up to about {guess:,} s (about 1.5 s per million trips on two "
                            "cores). Choose a region in the sidebar to make it quick, or count anyway (from now "

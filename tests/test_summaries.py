@@ -1008,13 +1008,14 @@ def _load_trips_and_a_busy_group(url, tmp_path, seed: int) -> None:
 
 
 def test_fine_groups_over_months_from_their_lists_equal_the_raw_count(db_url, tmp_path, monkeypatch, month_lists_only):
-    """Pass: fine groups (1-hour buckets) over a period that takes in most of one month or more are
+    """Pass: fine groups (1-hour and 3-hour buckets) over a period that takes in most of one month or more are
     read from those months' fine lists (the days around them counted, or taken out of them), and
-    equal the raw count (all regions named): all days, weekdays, weekend, hours of the day, any
-    limit; with a job loaded since; with short lists where the lists prove them, with their unsure
-    groups recounted. Periods with no month's list (less than half of each), or longer buckets,
-    are counted. A database compacted before there were fine
-    month lists counts them (a missing list is not read as no trips), is due for compaction, and
+    equal the raw count (all regions named): all days, weekdays, weekend, hours of the day (whole
+    buckets), any limit; with a job loaded since; with short lists where the lists prove them, with their unsure
+    groups recounted. Periods with no month's list (less than half of each), or hours that are not
+    whole buckets, are counted. A database compacted before there were fine
+    month lists (or before those of buckets over an hour, Dec 7) counts them (a missing list is not
+    read as no trips), is due for compaction, and
     gets them from a compaction with nothing to fold, its other month lists made again once."""
     import core.groups
     from core.compact import compaction_due
@@ -1023,11 +1024,12 @@ def test_fine_groups_over_months_from_their_lists_equal_the_raw_count(db_url, tm
                  ("2019-02-10", "2019-03-05"), ("2019-01-01", "2019-02-28"), ("2019-01-05", "2019-03-20"))
     counted = (("2019-01-20", "2019-02-10"),)
 
-    def check(limits=(1, 50, 5000)):
+    def check(limits=(1, 50, 5000), buckets=((1, None), (1, [8, 9, 23]))):
         every_region, sources = core.regions(url=db_url), {}
-        for of_day, (f, t), days, limit in itertools.product(
-                (None, [8, 9, 23]), one_month + counted, ("all", "weekdays", "weekend"), limits):
-            kw = dict(cell="fine", hours=of_day, date_from=f, date_to=t, days=days, limit=limit, url=db_url)
+        for (bucket, of_day), (f, t), days, limit in itertools.product(
+                buckets, one_month + counted, ("all", "weekdays", "weekend"), limits):
+            kw = dict(cell="fine", bucket_hours=bucket, hours=of_day, date_from=f, date_to=t, days=days, limit=limit,
+                      url=db_url)
             a, b = core.trip_groups(**kw), core.trip_groups(**kw, regions=every_region)
             assert b["source"] == "trips"
             assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), kw
@@ -1037,13 +1039,26 @@ def test_fine_groups_over_months_from_their_lists_equal_the_raw_count(db_url, tm
         return sources
 
     core.compact_summaries(url=db_url)
-    sources = check()
+    sources = check(buckets=((1, None), (1, [8, 9, 23]), (3, None), (3, [6, 7, 8, 21, 22, 23])))
     assert all({s for s, _ in sources[p]} == {"kept"} for p in one_month)
     assert all({s for s, _ in sources[p]} == {"trips"} for p in counted)
     feb = dict(cell="fine", date_from="2019-02-01", date_to="2019-02-28", url=db_url)
-    assert core.trip_groups(**feb, bucket_hours=2)["source"] == "trips"
+    assert core.trip_groups(**feb, bucket_hours=2, hours=[8])["source"] == "trips"  # (not a whole bucket)
     top = core.trip_groups(**feb, limit=1)["groups"][0]
     assert top["trips"] == 40 and top["bucket_start_hour"] == 8
+
+    # compacted before fine month lists of buckets over an hour (Dec 7): counted, due, and made
+    # with nothing to fold
+    with engine(db_url).begin() as conn:
+        for table in ("flow_top", "flow_top_totals"):
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE level = 0 AND bucket_hours > 1 AND month > '-infinity'"))
+        conn.execute(sa.text("DELETE FROM flow_top_hours WHERE level = 0 AND bucket_hours > 1 AND month > '-infinity'"))
+    three = core.trip_groups(**feb, bucket_hours=3)
+    assert three["source"] == "trips" and compaction_due(db_url)
+    core.compact_summaries(url=db_url)
+    assert not compaction_due(db_url)
+    again = core.trip_groups(**feb, bucket_hours=3)
+    assert again["source"] == "kept" and (again["groups"], again["total_trips"]) == (three["groups"], three["total_trips"])
 
     # compacted before there were fine month lists: counted, due, and made with nothing to fold
     with engine(db_url).begin() as conn:
@@ -1208,7 +1223,8 @@ def test_dated_groups_from_the_month_counts_of_the_list_of_all_dates_equal_the_r
         asked = [dict(cell="fine", bucket_hours=bucket, date_from=f, date_to=t, url=db_url)
                  for bucket in (1, 3) for f, t in (periods[0], ("2019-02-01", "2019-02-28"))]
         before = [core.trip_groups(**a) for a in asked]
-        assert all(b["source"] == "trips" for b in before[2:]), gone  # (no fine month lists of 3-hour buckets)
+        # (each from the months' own lists where they prove it, or counted; the same answers below)
+        assert {b["source"] for b in before} <= {"kept", "trips"}, gone
         assert compaction_due(db_url), gone
         core.compact_summaries(url=db_url)
         assert not compaction_due(db_url)

@@ -93,7 +93,8 @@ SELECT o_cell, d_cell, bucket, trips,
 -- lists (level 0) are used only when there is the list of everything, and with datasources named,
 -- lists of datasources: a compaction by a version from before sql/15 keeps no fine lists, one from
 -- before sql/19 none of a datasource, one from before sql/21 no month lists (:months: the months
--- whose lists are asked for), one from before Dec 5 none of fine cells' months, one from before
+-- whose lists are asked for, of :bucket_hours), one from before Dec 5 none of fine cells' months
+-- (before Dec 7 none of their buckets over an hour), one from before
 -- Dec 6 none of a region's or datasource's months (it keeps those of every datasource, so one
 -- stands for all), one from before sql/33 no totals of each bucket of buckets over an hour, and a missing list
 -- reads as no trips (with any trip folded, the fine lists of its datasource have a totals row, and
@@ -108,7 +109,7 @@ SELECT EXISTS (SELECT FROM compaction_state)
                                 OR EXISTS (SELECT FROM flow_top_totals WHERE level = 0 AND datasource_id > 0))))
        AND (CAST(:months AS date[]) IS NULL
             OR EXISTS (SELECT FROM flow_top_totals
-                        WHERE level = :level AND month > '-infinity'
+                        WHERE level = :level AND bucket_hours = :bucket_hours AND month > '-infinity'
                           AND (datasource_id > 0 OR (CAST(:regions AS text[]) IS NULL AND CAST(:datasources AS text[]) IS NULL)))
                -- the days around the months are read from trip_times: every folded job's trips there (sql/29)
                AND NOT EXISTS (SELECT FROM folded_jobs_uncopied))
@@ -363,7 +364,7 @@ SELECT count(*)
 
 -- name: fine_months_hopeful
 -- Whether the summed fine lists of the months of a date range (:months; all regions and
--- datasources, 1-hour buckets, :days) may prove its top :limit groups, before the try itself
+-- datasources, :bucket_hours, :days) may prove its top :limit groups, before the try itself
 -- (groups_kept_and_new, which also counts the days around the months and the jobs loaded since):
 -- their :limit-th group, summed over the lists alone, must count more than a group in none of
 -- them may (the sum of the least counts of those that do not keep every group). Fine groups are
@@ -373,7 +374,7 @@ SELECT coalesce((SELECT min(trips)
                    FROM (SELECT sum(g.trips) AS trips
                            FROM flow_top t
                           CROSS JOIN LATERAL unnest(t.o_cells, t.d_cells, t.buckets, t.trips) AS g (o_cell, d_cell, bucket, trips)
-                          WHERE t.level = 0 AND t.bucket_hours = 1 AND t.days = :days AND t.region_id = 0
+                          WHERE t.level = 0 AND t.bucket_hours = :bucket_hours AND t.days = :days AND t.region_id = 0
                             AND t.datasource_id = 0 AND t.month = ANY(CAST(:months AS date[]))
                           GROUP BY g.o_cell, g.d_cell, g.bucket
                           ORDER BY 1 DESC
@@ -381,7 +382,7 @@ SELECT coalesce((SELECT min(trips)
        > (SELECT coalesce(sum(t.trips[cardinality(t.trips)]), 0)
             FROM flow_top t
             JOIN flow_top_totals s USING (level, bucket_hours, region_id, datasource_id, days, month)
-           WHERE t.level = 0 AND t.bucket_hours = 1 AND t.days = :days AND t.region_id = 0
+           WHERE t.level = 0 AND t.bucket_hours = :bucket_hours AND t.days = :days AND t.region_id = 0
              AND t.datasource_id = 0 AND t.month = ANY(CAST(:months AS date[]))
              AND cardinality(t.trips) < s.total_groups)
 
