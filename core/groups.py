@@ -18,7 +18,9 @@ everything, or of each region or datasource named) where that proves them
 (core/groups_within.py). A date range of all regions and datasources, or of one region or one
 datasource in 1-hour buckets (hours of the day in whole buckets only), is first read from the
 counts in each month of the groups of its list of all dates
-(core/groups_months.py), when they prove it. ``source`` says which ("kept", "kept+new", "summary" or "trips").
+(core/groups_months.py), when they prove it; so are all dates with hours of the day that are not whole
+buckets, from the 1-hour list of all dates of everything, one region or one datasource
+(core/groups_hours.py). ``source`` says which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations
@@ -34,6 +36,7 @@ from . import grid
 from .db import snapshot
 from .errors import InvalidFilter, RawCountNeeded
 from .filters import Filters
+from .groups_hours import hours_summed
 from .groups_months import month_counted
 from .groups_within import Group, within_list
 from .queries import query
@@ -148,6 +151,8 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                   "o_cells": None, "d_cells": None}
         rows, months, state = None, None, None
         counted = _month_counted(c, params, f, period, count_raw_above)
+        if counted is None:
+            counted = _hours_summed(c, params, f)
         if counted is not None:
             (rows, total_groups), source = counted, "kept"
         else:
@@ -214,13 +219,10 @@ def _month_counted(c, params: dict, f: Filters, period: tuple, count_raw_above: 
     they prove the answer: (groups, bounds of the number of groups); else None. Only when compacted
     with no job loaded since, the range takes in two months or more (whole, or most of them), and
     the days around them are no more raw trips than ``count_raw_above``."""
-    level, named = params["level"], len(f.regions or ()) + len(f.datasources or ())
-    if not f.dated or level not in MONTH_COUNT_LEVELS or named > 1 or (named and params["bucket_hours"] != 1):
+    level, context = params["level"], _one_context(params, f)
+    if not f.dated or level not in MONTH_COUNT_LEVELS or context is None or (context != (0, 0) and params["bucket_hours"] != 1):
         return None
     if not whole_buckets(f.hours, params["bucket_hours"]):  # (a bucket's count is of all its hours)
-        return None
-    ids = (params["region_ids"] or []) + (params["datasource_ids"] or [])
-    if len(ids) != named:  # (a name unknown: no list)
         return None
     months = MonthPlan.of(f, *period)
     if len(months.months) < 2:  # (a month's own list answers as quickly, with no try that may fail)
@@ -231,13 +233,38 @@ def _month_counted(c, params: dict, f: Filters, period: tuple, count_raw_above: 
         "bucket_hours": 1, "bucket_totals": 1}).one()
     if not state.compacted or state.new_jobs:
         return None
-    plan = {**params, **months.params(), "days": KEPT_DAYS[f.days],
-            "list_region": params["region_ids"][0] if f.regions else 0,
-            "list_datasource": params["datasource_ids"][0] if f.datasources else 0}
+    plan = {**params, **months.params(), "days": KEPT_DAYS[f.days], "list_region": context[0], "list_datasource": context[1]}
     if count_raw_above is not None and months.edges:
         if c.execute(query("raw_trips_read"), {**plan, "raw_jobs": []}).scalar() > count_raw_above:
             return None
     return month_counted(c, plan)
+
+
+def _hours_summed(c, params: dict, f: Filters):
+    """Groups of all dates with hours of the day that are not whole buckets, of all regions and
+    datasources, one region or one datasource, of the levels in PROOF_LEVELS, from the 1-hour list
+    of all dates of that context (core/groups_hours.py), when it proves them: (groups, bounds of the
+    number of groups); else None. Only when compacted with no job loaded since."""
+    context = _one_context(params, f)
+    if f.dated or whole_buckets(f.hours, params["bucket_hours"]) or context is None or params["level"] not in PROOF_LEVELS:
+        return None
+    state = c.execute(query("groups_kept_state"), {
+        "level": params["level"], "regions": f.params()["regions"], "datasources": f.params()["datasources"],
+        "months": None, "bucket_hours": 1, "bucket_totals": 1}).one()
+    if not state.compacted or state.new_jobs or state.unlisted_regions:
+        return None
+    return hours_summed(c, {**params, "days": KEPT_DAYS[f.days], "list_region": context[0], "list_datasource": context[1]})
+
+
+def _one_context(params: dict, f: Filters) -> tuple[int, int] | None:
+    """The (region_id, datasource_id) of the one list that the filters' regions and datasources
+    name, 0 for all: none named, one region or one datasource; None for more, or a name unknown
+    (``params``: with filter_ids' ids)."""
+    named = len(f.regions or ()) + len(f.datasources or ())
+    ids = (params["region_ids"] or []) + (params["datasource_ids"] or [])
+    if named > 1 or len(ids) != named:
+        return None
+    return (params["region_ids"][0] if f.regions else 0, params["datasource_ids"][0] if f.datasources else 0)
 
 
 def whole_buckets(hours, bucket_hours: int) -> bool:

@@ -315,7 +315,11 @@ def test_compaction_keeps_the_unfiltered_groups(db_url, tmp_path, counted):
         assert [summed[k] for k in same] == [live_both[k] for k in same]
     assert core.trip_groups(cell="fine", datasources=["x"], url=db_url)["source"] == "kept"
     assert core.trip_groups(cell="fine", datasources=["x"], url=db_url)["total_trips"] == 0
-    assert core.trip_groups(cell="medium", bucket_hours=3, hours=[8], url=db_url)["source"] == "summary"
+    # an hour that is not a whole bucket: from the 1-hour list (core/groups_hours.py)
+    part = dict(cell="medium", bucket_hours=3, hours=[8], url=db_url)
+    assert core.trip_groups(**part)["source"] == "kept"
+    assert [core.trip_groups(**part)[k] for k in same[:2]] == [core.trip_groups(**part, regions=core.regions(url=db_url))[k]
+                                                               for k in same[:2]]
     # a compaction from before sql/33 kept the totals of 1-hour buckets only: whole buckets of 3
     # hours are counted, the same answer, and compaction is due; with nothing to fold, it keeps
     # every list again (the months' only, those of all dates would still lack them)
@@ -1316,6 +1320,99 @@ def _group_rows(hour) -> str:
     return "".join(row(region=r, source=s, o=_GROUP_CELLS[g][0], d=_GROUP_CELLS[g][1],
                        when=f"2019-03-{4 + k % 5:02d} {hour(k):02d}:{k:02d}:00")
                    for g, r, s, n in _GROUP_TRIPS for k in range(n))
+
+
+def test_hours_that_are_not_whole_buckets_are_summed_from_the_hourly_lists(db_url, tmp_path, monkeypatch):
+    """Pass: groups of all dates with hours of the day that are not whole buckets (7-9 h in 3-hour
+    buckets) equal the raw count (every region and datasource named, which counts the trips):
+    every cell size and bucket size, of everything, one region or one datasource, all days or
+    weekend. With lists that keep every group they are read from the 1-hour lists, summed
+    by bucket ("kept"); with short lists only where those prove them: a busy group at 7 and 8
+    o'clock is the top one, but not with a group known only within a range (in one hour's list,
+    not the other's) or one in no list that may count as much. Not with a job loaded since."""
+    import core.groups
+    for i, n in enumerate((3_000, 2_000)):
+        generate(str(tmp_path / f"{i}.csv"), n, seed=70 + i)
+        assert core.ingest_file(str(tmp_path / f"{i}.csv"), url=db_url).status == "completed"
+    busy = "".join(row(region="Busy", o=(14.4201, 50.0801), d=(14.4211, 50.0811), when=f"2019-02-{d:02d} {h:02d}:1{k}:00")
+                   for d in range(1, 21) for h in (7, 8) for k in range(2))
+    (tmp_path / "busy.csv").write_text(HEADER + busy)
+    assert core.ingest_file(str(tmp_path / "busy.csv"), url=db_url).status == "completed"
+    every_region, every_source = core.regions(url=db_url), core.datasources(url=db_url)
+
+    def check(limits, cells=("fine", "medium", "coarse"), shapes=((3, [7, 8, 9]), (2, [8]), (4, [22, 23, 0, 1, 2]),
+                                                                   (24, [7, 8]), (6, [6, 7, 8, 9, 10]))):
+        sources = set()
+        for cell, (bucket, of_day), named, days, limit in itertools.product(
+                cells, shapes, ({}, {"regions": ["Busy"]}, {"datasources": [every_source[0]]}, {"regions": ["Nowhere"]}),
+                ("all", "weekend"), limits):
+            kw = dict(cell=cell, bucket_hours=bucket, hours=of_day, days=days, limit=limit, url=db_url)
+            a = core.trip_groups(**kw, **named)
+            b = core.trip_groups(**kw, **{"regions": every_region, "datasources": every_source, **named})
+            assert b["source"] in ("summary", "trips")
+            assert (a["groups"], a["total_trips"]) == (b["groups"], b["total_trips"]), (kw, named)
+            lo, hi = a["total_groups_bounds"]
+            assert lo <= b["total_groups"] <= hi and a["total_groups"] in (None, b["total_groups"]), (kw, named)
+            sources.add((a["source"], cell, bucket, limit, tuple(named.get("regions", ()))))
+        return sources
+
+    core.compact_summaries(url=db_url)
+    sources = check(limits=(1, 50))
+    assert {s for s, cell, bucket, limit, regions in sources if regions != ("Nowhere",)} == {"kept"}
+    # short lists (1-hour lists of 8 groups): the busy group (40 trips at 7, 40 at 8) is proved the
+    # top one of 7-9 h in 3-hour buckets; past it, a group may count as much without being seen
+    monkeypatch.setattr(core.groups, "KEPT_TOP", 2)
+    core.compact_summaries(url=db_url)  # (nothing to fold: the lists stay long)
+    generate(str(tmp_path / "late.csv"), 500, seed=72)
+    assert core.ingest_file(str(tmp_path / "late.csv"), url=db_url).status == "completed"
+    sources = check(limits=(1,), shapes=((3, [7, 8, 9]),))  # a job loaded since: not from the lists
+    assert not {s for s in sources if s[0] == "kept"}
+    core.compact_summaries(url=db_url)
+    sources = check(limits=(1, 5), shapes=((3, [7, 8, 9]),))
+    assert ("kept", "fine", 3, 1, ()) in sources and ("kept", "medium", 3, 1, ("Busy",)) in sources
+    assert ("trips", "fine", 3, 5, ()) in sources
+    top = core.trip_groups(cell="fine", bucket_hours=3, hours=[7, 8, 9], limit=1, url=db_url)
+    assert top["source"] == "kept" and top["groups"][0]["trips"] == 80 and top["groups"][0]["bucket_start_hour"] == 6
+    # the busy group's 8 o'clock trips in no list: its count is known only within a range
+    with engine(db_url).begin() as conn:
+        lists = sql_rows(db_url, "SELECT level, region_id, datasource_id, days, buckets FROM flow_top"
+                                 " WHERE bucket_hours = 1 AND month = '-infinity' AND 8 = ANY(buckets) AND 7 = ANY(buckets)")
+        assert lists
+        for level, region_id, datasource_id, days, buckets in lists:
+            keep = [i + 1 for i, h in enumerate(buckets) if h != 8]
+            conn.execute(sa.text(
+                "UPDATE flow_top SET o_cells = (SELECT array_agg(o_cells[i] ORDER BY i) FROM unnest(CAST(:keep AS int[])) i),"
+                " d_cells = (SELECT array_agg(d_cells[i] ORDER BY i) FROM unnest(CAST(:keep AS int[])) i),"
+                " buckets = (SELECT array_agg(buckets[i] ORDER BY i) FROM unnest(CAST(:keep AS int[])) i),"
+                " trips = (SELECT array_agg(trips[i] ORDER BY i) FROM unnest(CAST(:keep AS int[])) i)"
+                " WHERE bucket_hours = 1 AND month = '-infinity' AND (level, region_id, datasource_id, days) = (:l, :r, :d, :days)"),
+                {"keep": keep, "l": level, "r": region_id, "d": datasource_id, "days": days})
+    unsure = core.trip_groups(cell="fine", bucket_hours=3, hours=[7, 8, 9], limit=1, url=db_url)
+    assert unsure["source"] == "trips" and unsure["groups"] == top["groups"]
+
+
+def test_a_group_in_no_hourly_list_may_count_the_least_count_in_each_hour_asked_of_its_bucket(db_url, tmp_path,
+                                                                                                 monkeypatch):
+    """Pass: with 1-hour lists of 8 groups, whose least count is 45, a group of 44 trips at 7 and
+    44 at 8 o'clock is in none; in 3-hour buckets at 7-9 h it counts 88, more than the one seen
+    (60 at 9 o'clock): the lists do not prove that one the top, and the count finds the other. At 9 h
+    alone, a group in no list counts at most 45: the one seen is proved the top."""
+    import core.groups
+    monkeypatch.setattr(core.groups, "KEPT_TOP", 2)  # (the 1-hour lists keep PROOF_TOP_FACTOR times as many)
+
+    def trips(lon, hours, n):
+        return "".join(row(region="Hand", o=(lon, 50.0001), d=(lon, 50.2001), when=f"2019-03-{1 + i % 28:02d} {h:02d}:{i % 60:02d}:00")
+                       for h in hours for i in range(n))
+    data = (trips(14.0001, (14, 15), 50) + trips(14.1001, (14, 15), 50) + trips(14.2001, (14, 15), 50)
+            + trips(14.3001, (9,), 60) + trips(14.4001, (20,), 45) + trips(14.5001, (7, 8), 44))
+    (tmp_path / "hand.csv").write_text(HEADER + data)
+    assert core.ingest_file(str(tmp_path / "hand.csv"), url=db_url).status == "completed"
+    core.compact_summaries(url=db_url)
+    assert sql_rows(db_url, "SELECT trips[cardinality(trips)] FROM flow_top WHERE level = 0 AND bucket_hours = 1"
+                            " AND region_id = 0 AND datasource_id = 0 AND days = 0 AND month = '-infinity'") == [(45,)]
+    for hours, source, top in (([7, 8, 9], "trips", 88), ([9], "kept", 60)):
+        res = core.trip_groups(cell="fine", bucket_hours=3, hours=hours, limit=1, url=db_url)
+        assert (res["source"], res["groups"][0]["trips"]) == (source, top), hours
 
 
 def test_groups_counted_from_the_trips_are_counted_for_the_kept_lists_groups_that_prove_them(db_url, tmp_path, monkeypatch):
