@@ -151,8 +151,6 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                   "o_cells": None, "d_cells": None}
         rows, months, state = None, None, None
         counted = _month_counted(c, params, f, period, count_raw_above)
-        if counted is None:
-            counted = _hours_summed(c, params, f)
         if counted is not None:
             (rows, total_groups), source = counted, "kept"
         else:
@@ -169,6 +167,10 @@ def trip_groups(eng: Engine, *, cell: str = "medium", bucket_hours: int = 1, lim
                                            "unlisted_regions": state.unlisted_regions,
                                            **(months.params() if months else {})})
             source = "kept" if not state.new_jobs else "kept+new"
+        if rows is None and f.hours is not None:  # (hours of the day the kept lists did not answer)
+            counted = _hours_summed(c, params, f)
+            if counted is not None:
+                (rows, total_groups), source = counted, "kept"
         if rows is None:
             # the jobs whose trips compaction has not yet copied (trip_times): read raw if at all
             raw_jobs = c.execute(query("trip_times_missing")).scalar() if level == 0 or f.dated or f.regions else None
@@ -241,12 +243,13 @@ def _month_counted(c, params: dict, f: Filters, period: tuple, count_raw_above: 
 
 
 def _hours_summed(c, params: dict, f: Filters):
-    """Groups of all dates with hours of the day that are not whole buckets, of all regions and
-    datasources, one region or one datasource, of the levels in PROOF_LEVELS, from the 1-hour list
-    of all dates of that context (core/groups_hours.py), when it proves them: (groups, bounds of the
-    number of groups); else None. Only when compacted with no job loaded since."""
+    """Groups of all dates with hours of the day, of all regions and datasources, one region or
+    one datasource, of the levels in PROOF_LEVELS, from the whole 1-hour list of all dates of that
+    context (core/groups_hours.py), when it proves them: (groups, bounds of the number of groups);
+    else None. For hours that are not whole buckets, and for those the kept lists did not prove
+    (they read the first KEPT_TOP groups of a list). Only when compacted with no job loaded since."""
     context = _one_context(params, f)
-    if f.dated or whole_buckets(f.hours, params["bucket_hours"]) or context is None or params["level"] not in PROOF_LEVELS:
+    if f.dated or context is None or params["level"] not in PROOF_LEVELS:
         return None
     state = c.execute(query("groups_kept_state"), {
         "level": params["level"], "regions": f.params()["regions"], "datasources": f.params()["datasources"],
