@@ -222,7 +222,9 @@ def _month_counted(c, params: dict, f: Filters, period: tuple, count_raw_above: 
     with no job loaded since, the range takes in two months or more (whole, or most of them), and
     the days around them are no more raw trips than ``count_raw_above``."""
     level, context = params["level"], _one_context(params, f)
-    if not f.dated or level not in MONTH_COUNT_LEVELS or context is None or (context != (0, 0) and params["bucket_hours"] != 1):
+    if not f.dated or level not in MONTH_COUNT_LEVELS or context is None:
+        return None
+    if context != (0, 0) and params["bucket_hours"] != 1:  # (a region's or datasource's: 1-hour lists)
         return None
     if not whole_buckets(f.hours, params["bucket_hours"]):  # (a bucket's count is of all its hours)
         return None
@@ -235,7 +237,8 @@ def _month_counted(c, params: dict, f: Filters, period: tuple, count_raw_above: 
         "bucket_hours": 1, "bucket_totals": 1}).one()
     if not state.compacted or state.new_jobs:
         return None
-    plan = {**params, **months.params(), "days": KEPT_DAYS[f.days], "list_region": context[0], "list_datasource": context[1]}
+    plan = {**params, **months.params(), "days": KEPT_DAYS[f.days],
+            "list_region": context[0], "list_datasource": context[1]}
     if count_raw_above is not None and months.edges:
         if c.execute(query("raw_trips_read"), {**plan, "raw_jobs": []}).scalar() > count_raw_above:
             return None
@@ -256,7 +259,8 @@ def _hours_summed(c, params: dict, f: Filters):
         "months": None, "bucket_hours": 1, "bucket_totals": 1}).one()
     if not state.compacted or state.new_jobs or state.unlisted_regions:
         return None
-    return hours_summed(c, {**params, "days": KEPT_DAYS[f.days], "list_region": context[0], "list_datasource": context[1]})
+    return hours_summed(c, {**params, "days": KEPT_DAYS[f.days],
+                            "list_region": context[0], "list_datasource": context[1]})
 
 
 def _one_context(params: dict, f: Filters) -> tuple[int, int] | None:

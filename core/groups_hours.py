@@ -1,20 +1,21 @@
 """Groups of some hours of the day, of all dates, from the 1-hour lists.
 
 For hours that are not whole buckets, and for those the kept lists of their bucket size did not
-prove (core/groups.py reads their first KEPT_TOP groups). With 7-9 h in 3-hour buckets, a group's trips are those of its bucket in the hours asked: 7 and 8
-in the 06-09 bucket, 9 in the 09-12 one. Compaction keeps no list of such parts of buckets, but
-the 1-hour list of all dates (of everything, each region and each datasource; all days, weekdays
-or weekend: PROOF_TOP_FACTOR times KEPT_TOP groups) has each hour's groups apart: a group of the
-answer is the sum of its 1-hour groups in the hours asked. Each of those counts exactly when it
-is in the list, and at most the list's least count when it is not. So the answer is proved exact
-when each of its groups has all its hours asked in the list, its last group counts more than any
-group not in it may (the least count times the most hours asked of one bucket), and every other
-group seen counts less than that last one, or exactly (then it comes after it, among equals, by
-its cells). At 10M trips, fine groups in 3-hour buckets at 7-9 h: 0.6 s counted for the lists'
-groups (core/groups_within.py), 20 ms so; medium 1-hour groups at 6-8 h 159 ms aggregated, 34 ms
-so. Only where the lists hold every trip (compacted, no job
-loaded since) and the answer is of one context: all regions and datasources, one region or one
-datasource. The SQL is in sql/queries/groups.sql (groups_hours_summed).
+prove (core/groups.py reads their first KEPT_TOP groups). With 7-9 h in 3-hour buckets, a group's
+trips are those of its bucket in the hours asked: 7 and 8 in the 06-09 bucket, 9 in the 09-12
+one. Compaction keeps no list of such parts of buckets, but the 1-hour list of all dates (of
+everything, each region and each datasource; all days, weekdays or weekend: PROOF_TOP_FACTOR times
+KEPT_TOP groups) has each hour's groups apart: a group of the answer is the sum of its 1-hour
+groups in the hours asked. Each of those counts exactly when it is in the list, and at most the
+list's least count when it is not. So the answer is proved exact when each of its groups has all
+its hours asked in the list, its last group counts more than any group not in it may (the least
+count times the most hours asked of one bucket), and every other group seen counts less than that
+last one, or exactly (then it comes after it, among equals, by its cells). At 10M trips, fine
+groups in 3-hour buckets at 7-9 h: 0.6 s counted for the lists' groups (core/groups_within.py),
+20-30 ms so; medium 1-hour groups at 6-8 h 159 ms aggregated, 34 ms so. Only where the lists hold
+every trip (compacted, no job loaded since) and the answer is of one context: all regions and
+datasources, one region or one datasource. The SQL is in sql/queries/groups.sql
+(groups_hours_summed).
 """
 from __future__ import annotations
 
