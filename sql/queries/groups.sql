@@ -554,8 +554,8 @@ SELECT x.*, top.o_cell, top.d_cell, top.bucket, top.trips
  ORDER BY top.trips DESC, top.o_cell, top.d_cell, top.bucket
 
 -- name: groups_hours_summed
--- Hours of the day that are not whole buckets (7-9 h in 3-hour buckets), of all dates, from the
--- 1-hour list of all dates of one context (:list_region, :list_datasource; 0: all) and :days
+-- Hours of the day that are not whole buckets (7-9 h in 3-hour buckets), or that the kept lists
+-- of their bucket size did not prove, of all dates, from the 1-hour list of all dates of one context (:list_region, :list_datasource; 0: all) and :days
 -- (core/groups_hours.py): each group of the answer is a sum of 1-hour groups, those of its
 -- bucket's hours asked. A 1-hour group in the list counts exactly; one missing from it counts at
 -- most the list's least count (kept_min; nothing when the list keeps every group). So each group
