@@ -18,9 +18,9 @@ everything, or of each region or datasource named) where that proves them
 (core/groups_within.py). A date range of all regions and datasources, or of one region or one
 datasource in 1-hour buckets (hours of the day in whole buckets only), is first read from the
 counts in each month of the groups of its list of all dates
-(core/groups_months.py), when they prove it; so are all dates with hours of the day that are not whole
-buckets, from the 1-hour list of all dates of everything, one region or one datasource
-(core/groups_hours.py). ``source`` says which ("kept", "kept+new", "summary" or "trips").
+(core/groups_months.py), when they prove it; so are hours of the day that are not whole buckets,
+from the 1-hour list of all dates of everything, one region or one datasource (over a date range,
+its month counts), summed by bucket (core/groups_hours.py). ``source`` says which ("kept", "kept+new", "summary" or "trips").
 The SQL is in sql/queries/groups.sql.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from . import grid
 from .db import snapshot
 from .errors import InvalidFilter, RawCountNeeded
 from .filters import Filters
-from .groups_hours import hours_summed
+from .groups_hours import hours_summed, months_hours_summed
 from .groups_months import month_counted
 from .groups_within import Group, within_list
 from .queries import query
@@ -217,16 +217,18 @@ def _month_counted(c, params: dict, f: Filters, period: tuple, count_raw_above: 
     """A date range's groups of all regions and datasources, or of one region or one datasource
     (1-hour buckets; hours of the day only in whole buckets: whole_buckets), of the levels in
     MONTH_COUNT_LEVELS, from the month counts of that context's list of all dates of its bucket
-    size (core/groups_months.py), when
+    size (core/groups_months.py); with hours that are not whole buckets, from those of its 1-hour
+    list, summed by bucket (core/groups_hours.py, any bucket size); when
     they prove the answer: (groups, bounds of the number of groups); else None. Only when compacted
     with no job loaded since, the range takes in two months or more (whole, or most of them), and
     the days around them are no more raw trips than ``count_raw_above``."""
     level, context = params["level"], _one_context(params, f)
     if not f.dated or level not in MONTH_COUNT_LEVELS or context is None:
         return None
-    if context != (0, 0) and params["bucket_hours"] != 1:  # (a region's or datasource's: 1-hour lists)
-        return None
-    if not whole_buckets(f.hours, params["bucket_hours"]):  # (a bucket's count is of all its hours)
+    # hours that are not whole buckets: the 1-hour groups' counts summed (core/groups_hours.py);
+    # else those of the list of the bucket size (a bucket's count is of all its hours)
+    part_buckets = not whole_buckets(f.hours, params["bucket_hours"])
+    if not part_buckets and context != (0, 0) and params["bucket_hours"] != 1:  # (a region's or datasource's: 1-hour lists)
         return None
     months = MonthPlan.of(f, *period)
     if len(months.months) < 2:  # (a month's own list answers as quickly, with no try that may fail)
@@ -242,7 +244,7 @@ def _month_counted(c, params: dict, f: Filters, period: tuple, count_raw_above: 
     if count_raw_above is not None and months.edges:
         if c.execute(query("raw_trips_read"), {**plan, "raw_jobs": []}).scalar() > count_raw_above:
             return None
-    return month_counted(c, plan)
+    return months_hours_summed(c, plan) if part_buckets else month_counted(c, plan)
 
 
 def _hours_summed(c, params: dict, f: Filters):

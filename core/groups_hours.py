@@ -19,6 +19,8 @@ datasources, one region or one datasource. The SQL is in sql/queries/groups.sql
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .groups_within import Group
 from .queries import query
 
@@ -32,21 +34,80 @@ def hours_summed(c, params: dict) -> tuple[list[Group], tuple[int, int]] | None:
     if top.kept_min is None:  # the context keeps no list
         return None
     seen = [r for r in rows if r.o_cell is not None]
-    limit = params["limit"]
+    groups = _proved(seen, params["limit"], top.complete, int(top.unseen_max), int(top.total_trips))
+    if groups is None:
+        return None
+    if top.complete:  # every group is in the list: every group is known
+        return groups, (int(top.seen_groups),) * 2
+    return groups, (int(top.fewest_groups), max(int(top.most_groups), int(top.fewest_groups)))
+
+
+def months_hours_summed(c, params: dict) -> tuple[list[Group], tuple[int, int]] | None:
+    """The same over a date range of two months or more: the 1-hour groups' counts in the range
+    from the month counts of the context's 1-hour list of all dates (core/groups_months.py,
+    groups_month_counts with 1-hour buckets and every group of the list), summed by bucket; a
+    1-hour group missing from the list counts at most its least count over all dates, so at most
+    that in the range (``params``: those of groups_month_counts, with the answer's bucket_hours
+    and limit)."""
+    from .groups import KEPT_TOP, PROOF_TOP_FACTOR
+    from .groups_months import hopeful
+    if not hopeful(c, {**params, "bucket_hours": 1}):  # (the guess of groups_months, of the 1-hour list)
+        return None
+    c.execute(query("groups_merge_joins"), {"on": "off"})
+    rows = c.execute(query("groups_month_counts"), {**params, "bucket_hours": 1,
+                                                    "limit": KEPT_TOP * PROOF_TOP_FACTOR}).all()
+    c.execute(query("groups_merge_joins"), {"on": "on"})
+    top = rows[0] if rows else None
+    if top is None or top.kept_min is None or not top.counts_kept:  # no list, or its months not counted
+        return None
+    bucket_hours, kept_min = params["bucket_hours"], 0 if top.complete else int(top.kept_min)
+    asked = {}
+    for h in params["hours"]:
+        asked[h // bucket_hours] = asked.get(h // bucket_hours, 0) + 1
+    summed = {}
+    for r in rows:
+        if r.o_cell is not None:  # (the groups with trips in the range, in the hours asked)
+            key = (int(r.o_cell), int(r.d_cell), int(r.bucket) // bucket_hours)
+            trips, hours = summed.get(key, (0, 0))
+            summed[key] = (trips + int(r.trips), hours + 1)
+    seen = sorted((_Seen(o, d, b, trips, trips + (asked[b] - hours) * kept_min)
+                   for (o, d, b), (trips, hours) in summed.items()),
+                  key=lambda g: (-g.trips, g.o_cell, g.d_cell, g.bucket))
+    total = int(top.total_trips)
+    groups = _proved(seen, params["limit"], top.complete, kept_min * max(asked.values()), total)
+    if groups is None:
+        return None
+    outside = total - sum(g.trips for g in seen)  # (trips of 1-hour groups in no list)
+    return groups, (len(seen), len(seen) + outside)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A group of the answer with a 1-hour group in the list: the trips of those, and the most it
+    may count."""
+
+    o_cell: int
+    d_cell: int
+    bucket: int
+    trips: int
+    most: int
+
+
+def _proved(seen: list, limit: int, complete: bool, unseen_max: int, total: int) -> list[Group] | None:
+    """The top ``limit`` of the groups ``seen`` (in the live order, with ``trips`` and ``most``),
+    when nothing else may belong there: each of them exact, the last counting more than a group
+    seen in no list may (``unseen_max``) and than any other group seen may, unless that one is
+    exact too; else None."""
     answer = seen[:limit]
     if len(answer) < limit:
-        if not top.complete:  # a group in no list may belong to the answer
+        if not complete:  # a group in no list may belong to the answer
             return None
     else:
         last = answer[-1].trips
-        if last <= top.unseen_max:
+        if last <= unseen_max:
             return None
         if any(r.most > r.trips for r in answer):  # a group of the answer known only within a range
             return None
         if any(r.most > r.trips and r.most >= last for r in seen[limit:]):  # one that may reach it
             return None
-    total = int(top.total_trips)
-    groups = [Group(int(r.o_cell), int(r.d_cell), int(r.bucket), int(r.trips), total) for r in answer]
-    if top.complete:  # every group is in the list: every group is known
-        return groups, (int(top.seen_groups),) * 2
-    return groups, (int(top.fewest_groups), max(int(top.most_groups), int(top.fewest_groups)))
+    return [Group(int(r.o_cell), int(r.d_cell), int(r.bucket), int(r.trips), total) for r in answer]

@@ -29,7 +29,7 @@ def month_counted(c, params: dict) -> tuple[list[Group], tuple[int, int]] | None
     and a MonthPlan's; list_region and list_datasource: the context, 0 for all), with the bounds of
     the number of groups; None when the list does not prove them, or its months were not counted
     (a database compacted before sql/31 or sql/32)."""
-    if not _hopeful(c, params):
+    if not hopeful(c, params):
         return None
     c.execute(query("groups_merge_joins"), {"on": "off"})
     answer = c.execute(query("groups_month_counts"), params).all()
@@ -54,7 +54,7 @@ def month_counted(c, params: dict) -> tuple[list[Group], tuple[int, int]] | None
     return groups, (fewest, most)
 
 
-def _hopeful(c, params: dict) -> bool:
+def hopeful(c, params: dict) -> bool:
     """Whether the list may prove the answer, before the try: it keeps every group, or a guess of
     the answer's limit-th count (the list's limit-th count of all dates, in the hours asked, scaled
     by the share of all trips that the range's days hold) is more than the list's least count. (At

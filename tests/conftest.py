@@ -57,10 +57,12 @@ def counted(monkeypatch):
 
 @pytest.fixture
 def month_lists_only(monkeypatch):
-    """Groups over a date range never read from the month counts of the list of all dates
-    (core/groups_months.py): the tests of the month lists and their proofs see those answer."""
+    """Groups over a date range never read from the month counts of the lists of all dates
+    (core/groups_months.py, core/groups_hours.py): the tests of the month lists and their proofs see
+    those answer."""
     import core.groups
     monkeypatch.setattr(core.groups, "month_counted", lambda c, params: None)
+    monkeypatch.setattr(core.groups, "months_hours_summed", lambda c, params: None)
 
 
 @pytest.fixture
