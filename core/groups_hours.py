@@ -15,10 +15,11 @@ groups in 3-hour buckets at 7-9 h: 0.6 s counted for the lists' groups (core/gro
 20-30 ms so; medium 1-hour groups at 6-8 h 159 ms aggregated, 34 ms so. Only where the lists hold
 every trip (compacted, no job loaded since) and the answer is of one context: all regions and
 datasources, one region or one datasource. The SQL is in sql/queries/groups.sql
-(groups_hours_summed).
+(groups_hours_summed, groups_hours_totals; over a date range groups_month_counts).
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from .groups_within import Group
@@ -33,13 +34,23 @@ def hours_summed(c, params: dict) -> tuple[list[Group], tuple[int, int]] | None:
     top = rows[0]
     if top.kept_min is None:  # the context keeps no list
         return None
-    seen = [r for r in rows if r.o_cell is not None]
-    groups = _proved(seen, params["limit"], top.complete, int(top.unseen_max), int(top.total_trips))
-    if groups is None:
+    hourly = c.execute(query("groups_hours_totals"), params).all()
+    total = sum(int(h.total_trips) for h in hourly)
+    proved = _summed_and_proved(rows, params, top.complete, int(top.kept_min), total)
+    if proved is None:
         return None
+    groups, seen = proved
     if top.complete:  # every group is in the list: every group is known
-        return groups, (int(top.seen_groups),) * 2
-    return groups, (int(top.fewest_groups), max(int(top.most_groups), int(top.fewest_groups)))
+        return groups, (len(seen),) * 2
+    # a bucket has at least the groups of its busiest hour asked and those seen in it, at most
+    # those of all its hours asked
+    by_bucket = {}
+    for h in hourly:
+        busiest, every = by_bucket.get(h.hour // params["bucket_hours"], (0, 0))
+        by_bucket[h.hour // params["bucket_hours"]] = (max(busiest, int(h.total_groups)), every + int(h.total_groups))
+    seen_in = Counter(g.bucket for g in seen)
+    low = sum(max(busiest, seen_in[b]) for b, (busiest, _) in by_bucket.items())
+    return groups, (low, max(sum(every for _, every in by_bucket.values()), low))
 
 
 def months_hours_summed(c, params: dict) -> tuple[list[Group], tuple[int, int]] | None:
@@ -50,35 +61,41 @@ def months_hours_summed(c, params: dict) -> tuple[list[Group], tuple[int, int]] 
     that in the range (``params``: those of groups_month_counts, with the answer's bucket_hours
     and limit)."""
     from .groups import KEPT_TOP, PROOF_TOP_FACTOR
-    from .groups_months import hopeful
-    if not hopeful(c, {**params, "bucket_hours": 1}):  # (the guess of groups_months, of the 1-hour list)
+    from .groups_months import counted_rows
+    # (the guess of groups_months is that of the 1-hour list; every group of the list counted)
+    rows = counted_rows(c, {**params, "bucket_hours": 1}, rows=KEPT_TOP * PROOF_TOP_FACTOR)
+    if rows is None:
         return None
-    c.execute(query("groups_merge_joins"), {"on": "off"})
-    rows = c.execute(query("groups_month_counts"), {**params, "bucket_hours": 1,
-                                                    "limit": KEPT_TOP * PROOF_TOP_FACTOR}).all()
-    c.execute(query("groups_merge_joins"), {"on": "on"})
-    top = rows[0] if rows else None
-    if top is None or top.kept_min is None or not top.counts_kept:  # no list, or its months not counted
+    top = rows[0]
+    total = int(top.total_trips)
+    proved = _summed_and_proved(rows, params, top.complete, int(top.kept_min), total)
+    if proved is None:
         return None
-    bucket_hours, kept_min = params["bucket_hours"], 0 if top.complete else int(top.kept_min)
+    groups, seen = proved
+    outside = total - sum(g.trips for g in seen)  # (trips of 1-hour groups in no list)
+    return groups, (len(seen), len(seen) + outside)
+
+
+def _summed_and_proved(rows, params: dict, complete: bool, kept_min: int, total: int):
+    """The 1-hour groups ``rows`` (o_cell, d_cell, bucket: the hour, trips; those of NULL cells
+    left out) summed by the answer's bucket (``params``: hours, bucket_hours, limit), each with the
+    most it may count (a missing hour asked: the list's least count, 0 when it is ``complete``);
+    then (the answer, every group seen) when those prove it (_proved), else None."""
+    bucket_hours, kept_min = params["bucket_hours"], 0 if complete else kept_min
     asked = {}
     for h in params["hours"]:
         asked[h // bucket_hours] = asked.get(h // bucket_hours, 0) + 1
     summed = {}
     for r in rows:
-        if r.o_cell is not None:  # (the groups with trips in the range, in the hours asked)
+        if r.o_cell is not None:
             key = (int(r.o_cell), int(r.d_cell), int(r.bucket) // bucket_hours)
             trips, hours = summed.get(key, (0, 0))
             summed[key] = (trips + int(r.trips), hours + 1)
     seen = sorted((_Seen(o, d, b, trips, trips + (asked[b] - hours) * kept_min)
                    for (o, d, b), (trips, hours) in summed.items()),
                   key=lambda g: (-g.trips, g.o_cell, g.d_cell, g.bucket))
-    total = int(top.total_trips)
-    groups = _proved(seen, params["limit"], top.complete, kept_min * max(asked.values()), total)
-    if groups is None:
-        return None
-    outside = total - sum(g.trips for g in seen)  # (trips of 1-hour groups in no list)
-    return groups, (len(seen), len(seen) + outside)
+    groups = _proved(seen, params["limit"], complete, kept_min * max(asked.values(), default=0), total)
+    return None if groups is None else (groups, seen)
 
 
 @dataclass(frozen=True)

@@ -29,16 +29,10 @@ def month_counted(c, params: dict) -> tuple[list[Group], tuple[int, int]] | None
     and a MonthPlan's; list_region and list_datasource: the context, 0 for all), with the bounds of
     the number of groups; None when the list does not prove them, or its months were not counted
     (a database compacted before sql/31 or sql/32)."""
-    if not hopeful(c, params):
-        return None
-    c.execute(query("groups_merge_joins"), {"on": "off"})
-    answer = c.execute(query("groups_month_counts"), params).all()
-    c.execute(query("groups_merge_joins"), {"on": "on"})  # (the caller's answer may follow, in this transaction)
-    if not answer or answer[0].kept_min is None:  # no list of all dates
+    answer = counted_rows(c, params)
+    if answer is None:
         return None
     top = answer[0]
-    if not top.counts_kept:
-        return None
     groups = [Group(int(r.o_cell), int(r.d_cell), int(r.bucket), int(r.trips), int(top.total_trips))
               for r in answer if r.o_cell is not None]
     outside = int(top.total_trips) - int(top.list_trips)  # the trips of the groups missing from the list
@@ -52,6 +46,21 @@ def month_counted(c, params: dict) -> tuple[list[Group], tuple[int, int]] | None
     fewest = int(top.list_groups) + -(-outside // max(unseen_max, 1))
     most = min(int(top.list_groups) + outside, int(top.all_groups))
     return groups, (fewest, most)
+
+
+def counted_rows(c, params: dict, rows: int | None = None) -> list | None:
+    """The rows of groups_month_counts for ``params`` (see month_counted; ``rows``: that many groups
+    instead of the answer's limit), the first with the list's and the range's figures; None when
+    the guess (hopeful, of the answer's limit) says the list will not prove the answer, or there is
+    no list of all dates, or its months were not counted."""
+    if not hopeful(c, params):
+        return None
+    c.execute(query("groups_merge_joins"), {"on": "off"})
+    answer = c.execute(query("groups_month_counts"), {**params, "limit": rows or params["limit"]}).all()
+    c.execute(query("groups_merge_joins"), {"on": "on"})  # (the caller's answer may follow, in this transaction)
+    if not answer or answer[0].kept_min is None or not answer[0].counts_kept:
+        return None
+    return answer
 
 
 def hopeful(c, params: dict) -> bool:
