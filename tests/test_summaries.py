@@ -796,14 +796,14 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
                 assert res["source"] == want, (cell, bucket, f, t, hours, named)
 
     def months_read(cell, bucket, f, t, hours, regions, datasources):
-        # periods with most of a month's days; of everything, or (1-hour buckets) of regions or of datasources
-        # (fine cells: 1-hour buckets of everything); hours that are not whole buckets: of
+        # periods with most of a month's days; of everything, or (1-hour buckets; coarse cells: any) of
+        # regions or of datasources (fine cells: 1-hour buckets of everything); hours that are not whole buckets: of
         # everything, one region or one datasource (the 1-hour list's month counts, summed)
         if not whole_buckets(hours, bucket):
             read = len(regions or ()) + len(datasources or ()) <= 1
         else:
             read = ((bucket == 1 and not (regions or datasources)) if cell == "fine" else
-                    not (regions and datasources) and (bucket == 1 or not (regions or datasources)))
+                    not (regions and datasources) and (bucket == 1 or cell == "coarse" or not (regions or datasources)))
         return read and (f, t) in {
             ("2019-03-01", "2020-02-29"), ("2019-01-01", "2019-12-31"), ("2019-01-01", "2019-03-31"),
             ("2018-11-05", "2019-08-20"), ("2019-02-01", "2019-05-31"), ("2018-05-01", "2019-10-31")}
