@@ -76,17 +76,14 @@ MONTH_LISTS = {0: BUCKET_HOURS, 1: BUCKET_HOURS, 2: BUCKET_HOURS}
 # read from them first (core/groups_months.py). At 1M, groups of a year: fine 112-198 ms against
 # 468-820 ms, coarse 97 against 260 ms (side by side, Dec 6).
 MONTH_COUNT_LEVELS = (0, 1, 2)
-# Those of each region and datasource: medium cells of 1-hour buckets (each medium bucket size
+# Those of each region and datasource: medium and coarse cells, 1-hour buckets (each bucket size
 # would cost as much compaction again: at 10M, the month lists took 411 s with all six, 146-176 s
-# with these, 78 s without; docs/SCALE.md), and coarse cells of every bucket size (since Dec 7:
-# a coarse month list of a region or datasource holds a few thousand groups, so it is short to
-# keep and most often complete; a coarse year of a region in 3-hour buckets read the region's
-# trips, 0.4-0.5 s at 10M trips spread evenly over three cities). Read without hours of the day: a list's least count is of any hour, and
+# with these, 78 s without; docs/SCALE.md). Read without hours of the day: a list's least count is of any hour, and
 # a region's or datasource's groups of a few hours over months seldom came out proved (at 10M a
 # failed try cost up to 400 ms more than counting the trips); nor were those of several
 # datasources, whose trips share the same streets (the least counts of all their lists add up),
 # so one datasource at most (regions lie apart: theirs prove).
-NAMED_MONTH_LISTS = {1: (1,), 2: BUCKET_HOURS}
+NAMED_MONTH_LISTS = {1: (1,), 2: (1,)}
 # A region's or datasource's period with fewer trips than this is counted (at 1M, a datasource's
 # year, 130k trips: 94-105 ms counted, 290 ms when its month lists were tried first and did not
 # prove it; at 10M, 1.25M trips: 1.2 s counted, 0.17 s from its lists).

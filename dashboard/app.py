@@ -352,7 +352,7 @@ if stats["trips"] and flows_tab.open:
                            if e.since_compaction else
                            f"These groups are counted from up to {e.trips:,} raw trips, not from a summary "
                            "(summaries answer a date range of about two months or more when its busiest groups "
-                           "stand out: of all regions, or of one region or datasource in 1-hour buckets (9 km cells: any), with "
+                           "stand out: of all regions, or of one region or datasource in 1-hour buckets, with "
                            "hours that fill whole buckets; shorter ranges in whole months: 2 and 9 km cells, "
                            "and 0.5 km cells of all regions)")
                 guess = max(1, round(e.trips * _RAW_SECONDS_PER_TRIP))

@@ -796,14 +796,14 @@ def test_trip_times_hold_every_folded_trip_in_order_and_dated_groups_stay_exact(
                 assert res["source"] == want, (cell, bucket, f, t, hours, named)
 
     def months_read(cell, bucket, f, t, hours, regions, datasources):
-        # periods with most of a month's days; of everything, or (1-hour buckets; coarse cells: any) of
-        # regions or of datasources (fine cells: 1-hour buckets of everything); hours that are not whole buckets: of
+        # periods with most of a month's days; of everything, or (1-hour buckets) of regions or of datasources
+        # (fine cells: 1-hour buckets of everything); hours that are not whole buckets: of
         # everything, one region or one datasource (the 1-hour list's month counts, summed)
         if not whole_buckets(hours, bucket):
             read = len(regions or ()) + len(datasources or ()) <= 1
         else:
             read = ((bucket == 1 and not (regions or datasources)) if cell == "fine" else
-                    not (regions and datasources) and (bucket == 1 or cell == "coarse" or not (regions or datasources)))
+                    not (regions and datasources) and (bucket == 1 or not (regions or datasources)))
         return read and (f, t) in {
             ("2019-03-01", "2020-02-29"), ("2019-01-01", "2019-12-31"), ("2019-01-01", "2019-03-31"),
             ("2018-11-05", "2019-08-20"), ("2019-02-01", "2019-05-31"), ("2018-05-01", "2019-10-31")}
@@ -914,8 +914,8 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
                 ("medium", "coarse"), ((1, None), (6, None), (1, [8, 9, 23]), (6, [6, 7, 8, 9, 10, 11])), periods,
                 ("all", "weekdays", "weekend"),
                 limits, ({}, {"regions": ["Prague", "Berlin"]}, {"datasources": ["cheap_mobile"]})):
-            if named and (days == "weekdays" or of_day is not None or (cell == "medium" and hours != 1)):
-                continue  # (kept of 1-hour buckets only for medium cells, every bucket size for coarse ones)
+            if named and (cell != "medium" or days == "weekdays" or (hours, of_day) != (1, None)):
+                continue  # (kept of 1-hour buckets only, and cut as those of everything)
             kw = dict(cell=cell, bucket_hours=hours, hours=of_day, date_from=f, date_to=t, days=days, limit=limit,
                       url=db_url)
             a = core.trip_groups(**kw, **named)
@@ -939,27 +939,13 @@ def test_dated_groups_from_the_lists_of_months_equal_the_raw_count(db_url, tmp_p
     assert compaction_due(db_url)
     core.compact_summaries(url=db_url)
     assert not compaction_due(db_url)
-    # one compacted before a region's and a datasource's coarse month lists of buckets over an
-    # hour were kept (Dec 7): those answers are counted, not read as empty lists; compaction is due
-    coarse_6h = dict(cell="coarse", bucket_hours=6, date_from="2019-01-01", date_to="2019-03-31", url=db_url)
-    with engine(db_url).begin() as conn:
-        for table in ("flow_top", "flow_top_totals", "flow_top_hours"):
-            conn.execute(sa.text(f"DELETE FROM {table} WHERE month > '-infinity' AND level = 2 AND bucket_hours > 1"
-                                 " AND region_id + datasource_id > 0"))
-    for named in ({"regions": ["Prague"]}, {"datasources": ["cheap_mobile"]}):
-        assert core.trip_groups(**coarse_6h, **named)["source"] == "trips"
-    assert compaction_due(db_url)
-    core.compact_summaries(url=db_url)
-    assert not compaction_due(db_url)
-    for named in ({"regions": ["Prague"]}, {"datasources": ["cheap_mobile"]}):
-        assert core.trip_groups(**coarse_6h, **named)["source"] == "kept"
     sources = check()
     # complete lists: every period with most of a month is read from them; less than half of two
     # months is counted
     assert {s for s, f, t, limit in sources if (f, t) != ("2019-01-20", "2019-02-10")} == {"kept"}
     assert {s for s, f, t, limit in sources if (f, t) == ("2019-01-20", "2019-02-10")} == {"trips"}
     # other answers still read the raw trips: hours of the day that are not whole buckets, a region and a
-    # datasource, fine cells of a region, a region's hours of the day, a datasource's medium 6-hour
+    # datasource, fine cells of a region, a region's hours of the day, a datasource's 6-hour
     # buckets, two datasources
     for kw in (dict(hours=[8], bucket_hours=2), dict(regions=["Busy"], datasources=["x"]),
                dict(cell="fine", regions=["Busy"]), dict(regions=["Busy"], hours=[8]),

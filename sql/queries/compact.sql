@@ -114,8 +114,7 @@ SELECT count(*) AS new_jobs FROM jobs_since_compaction
 -- and datasource, Dec 6: the next compaction makes them, even with nothing to fold; every datasource
 -- keeps its lists, so a month with trips has some), or the month counts of the lists of all dates
 -- of buckets over an hour or of a datasource (sql/31, sql/32), or the totals of each bucket of
--- buckets over an hour (sql/33), or fine cells' month lists of buckets over an hour (Dec 7), or
--- coarse cells' month lists of a datasource of buckets over an hour (Dec 7, later); and
+-- buckets over an hour (sql/33), or fine cells' month lists of buckets over an hour (Dec 7); and
 -- whether the lists of all dates lack those totals (lists_missing: the next compaction keeps every
 -- list again, even with nothing to fold).
 SELECT completed - new AS folded_trips, new AS new_trips,
@@ -127,10 +126,7 @@ SELECT completed - new AS folded_trips, new AS new_trips,
                             OR NOT EXISTS (SELECT FROM list_month_counts WHERE datasource_id > 0)
                             OR NOT EXISTS (SELECT FROM flow_top_hours WHERE bucket_hours > 1 AND month > '-infinity')
                             OR NOT EXISTS (SELECT FROM flow_top_totals
-                                            WHERE level = 0 AND bucket_hours > 1 AND month > '-infinity')
-                            OR NOT EXISTS (SELECT FROM flow_top_totals
-                                            WHERE level = 2 AND bucket_hours > 1 AND month > '-infinity'
-                                              AND datasource_id > 0))
+                                            WHERE level = 0 AND bucket_hours > 1 AND month > '-infinity'))
            AS months_missing,
        completed > new AND NOT EXISTS (SELECT FROM flow_top_hours WHERE bucket_hours > 1 AND month = '-infinity')
            AS lists_missing

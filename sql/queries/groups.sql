@@ -96,7 +96,7 @@ SELECT o_cell, d_cell, bucket, trips,
 -- whose lists are asked for, of :bucket_hours), one from before Dec 5 none of fine cells' months
 -- (before Dec 7 none of their buckets over an hour), one from before
 -- Dec 6 none of a region's or datasource's months (it keeps those of every datasource, so one
--- stands for all; before Dec 7, later, none of their coarse months in buckets over an hour), one from before sql/33 no totals of each bucket of buckets over an hour, and a missing list
+-- stands for all), one from before sql/33 no totals of each bucket of buckets over an hour, and a missing list
 -- reads as no trips (with any trip folded, the fine lists of its datasource have a totals row, and
 -- each month that has trips its lists of each level; without, the raw trips answer as quickly).
 -- A region named that has trips folded and no lists (compaction keeps none of a region with fewer
