@@ -28,14 +28,18 @@ def write(path: str, rows: int, seed: int = 1, block: int = 500_000) -> None:
             n = min(block, rows - start)
             region, source = rng.integers(0, len(names), n), rng.integers(0, len(DATASOURCES), n)
             b = boxes[region]
-            lon = lambda: b[:, 0] + rng.random(n) * (b[:, 1] - b[:, 0])  # noqa: E731
-            lat = lambda: b[:, 2] + rng.random(n) * (b[:, 3] - b[:, 2])  # noqa: E731
-            ox, oy, dx, dy = lon(), lat(), lon(), lat()
+            (ox, oy), (dx, dy) = _points(rng, b), _points(rng, b)
             when = (FIRST + rng.integers(0, seconds, n).astype("timedelta64[s]")).astype(str)
             f.write("".join(
                 f"{names[r]},POINT ({x!r} {y!r}),POINT ({u!r} {v!r}),{t.replace('T', ' ')},{DATASOURCES[s]}\n"
                 for r, x, y, u, v, t, s in zip(region.tolist(), ox.tolist(), oy.tolist(), dx.tolist(), dy.tolist(),
                                                when, source.tolist())))
+
+
+def _points(rng: np.random.Generator, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, lat) of a point drawn uniformly in each box (west, east, south, north)."""
+    lon = boxes[:, 0] + rng.random(len(boxes)) * (boxes[:, 1] - boxes[:, 0])
+    return lon, boxes[:, 2] + rng.random(len(boxes)) * (boxes[:, 3] - boxes[:, 2])
 
 
 if __name__ == "__main__":

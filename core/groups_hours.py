@@ -46,8 +46,9 @@ def hours_summed(c, params: dict) -> tuple[list[Group], tuple[int, int]] | None:
     # those of all its hours asked
     by_bucket = {}
     for h in hourly:
-        busiest, every = by_bucket.get(h.hour // params["bucket_hours"], (0, 0))
-        by_bucket[h.hour // params["bucket_hours"]] = (max(busiest, int(h.total_groups)), every + int(h.total_groups))
+        bucket = h.hour // params["bucket_hours"]
+        busiest, every = by_bucket.get(bucket, (0, 0))
+        by_bucket[bucket] = (max(busiest, int(h.total_groups)), every + int(h.total_groups))
     seen_in = Counter(g.bucket for g in seen)
     low = sum(max(busiest, seen_in[b]) for b, (busiest, _) in by_bucket.items())
     return groups, (low, max(sum(every for _, every in by_bucket.values()), low))
@@ -82,9 +83,7 @@ def _summed_and_proved(rows, params: dict, complete: bool, kept_min: int, total:
     most it may count (a missing hour asked: the list's least count, 0 when it is ``complete``);
     then (the answer, every group seen) when those prove it (_proved), else None."""
     bucket_hours, kept_min = params["bucket_hours"], 0 if complete else kept_min
-    asked = {}
-    for h in params["hours"]:
-        asked[h // bucket_hours] = asked.get(h // bucket_hours, 0) + 1
+    asked = Counter(h // bucket_hours for h in params["hours"])  # hours asked of each bucket
     summed = {}
     for r in rows:
         if r.o_cell is not None:
